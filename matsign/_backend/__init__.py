@@ -1,0 +1,47 @@
+"""The only layer that knows which array library it runs on.
+
+- :mod:`.namespace` — the array-API namespace, library names, host transfers of tiny data;
+- :mod:`.precision` — working precisions and their (possibly emulated) arithmetic;
+- :mod:`.random` — ``rng=`` handling and samplers;
+- :mod:`.checks` — input validation with errors that name the argument.
+"""
+
+from matsign._backend.checks import check_matrix, check_positive_int, check_rank, check_rtol
+from matsign._backend.namespace import LIBRARIES, device, from_numpy, library, namespace, to_numpy
+from matsign._backend.precision import (
+    EPS,
+    PRECISIONS,
+    Arithmetic,
+    arithmetic,
+    check_precision,
+    dtype_name,
+    eps_of,
+    linalg_dtype,
+    round_to,
+)
+from matsign._backend.random import generator, standard_normal, uniform
+
+__all__ = [
+    "EPS",
+    "LIBRARIES",
+    "PRECISIONS",
+    "Arithmetic",
+    "arithmetic",
+    "check_matrix",
+    "check_positive_int",
+    "check_precision",
+    "check_rank",
+    "check_rtol",
+    "device",
+    "dtype_name",
+    "eps_of",
+    "from_numpy",
+    "generator",
+    "library",
+    "linalg_dtype",
+    "namespace",
+    "round_to",
+    "standard_normal",
+    "to_numpy",
+    "uniform",
+]

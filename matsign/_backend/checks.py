@@ -1,0 +1,63 @@
+"""Input validation shared by every public function: errors that name the offending argument."""
+
+from __future__ import annotations
+
+import numbers
+
+from matsign._backend.namespace import library, namespace
+from matsign._backend.precision import PRECISIONS, dtype_name
+
+
+def check_matrix(x, name: str = "G", *, batched: bool = True):
+    """Validate a real floating matrix (or stack of matrices) and return its namespace.
+
+    Raises ``TypeError`` for non-arrays, complex, integer and boolean dtypes, and ``ValueError``
+    for 0-D/1-D input, stacks where ``batched`` is false, empty matrices and NaN/Inf entries.
+    The finiteness check reads one boolean back to the host.
+    """
+    lib = library(x)
+    xp = namespace(x)
+    dt = dtype_name(x.dtype)
+    if dt not in PRECISIONS:
+        kind = "complex" if "complex" in dt else dt
+        raise TypeError(
+            f"{name} must be a real floating-point array ({', '.join(PRECISIONS)}); got {kind} "
+            f"({lib}). Convert it first, e.g. to float64."
+        )
+    if x.ndim < 2:
+        raise ValueError(
+            f"{name} must be a matrix of shape (m, n){' or (..., m, n)' if batched else ''}; "
+            f"got a {x.ndim}-D array of shape {tuple(x.shape)}"
+        )
+    if not batched and x.ndim > 2:
+        raise ValueError(f"{name} must be a single matrix (m, n); got shape {tuple(x.shape)}")
+    if any(int(s) == 0 for s in x.shape):
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
+    if not bool(xp.all(xp.isfinite(x))):
+        raise ValueError(f"{name} contains NaN or Inf entries")
+    return xp
+
+
+def check_positive_int(value, name: str) -> int:
+    """``value`` as an int, or a ``ValueError`` naming ``name`` if it is not a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_rank(rank, shape, name: str = "rank") -> int:
+    """``rank`` as an int in ``[1, min(m, n)]`` for a matrix of ``shape``, else ``ValueError``."""
+    rank = check_positive_int(rank, name)
+    limit = min(int(shape[-2]), int(shape[-1]))
+    if rank > limit:
+        raise ValueError(f"{name} must be at most min(m, n) = {limit} for shape {tuple(shape)}, got {rank}")
+    return rank
+
+
+def check_rtol(rtol, name: str = "rtol"):
+    """``rtol`` as a float in ``[0, 1)``, or ``None`` (meaning the dtype-based default)."""
+    if rtol is None:
+        return None
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not 0 <= rtol < 1:
+        raise ValueError(f"{name} must be None or a number in [0, 1), got {rtol!r}")
+    return float(rtol)

@@ -1,0 +1,93 @@
+"""Which array library an array belongs to, and moving small data between libraries.
+
+Everything numerical in matsign is written against the array API standard through the
+namespace returned by :func:`namespace`; the few places that must know the library (random
+numbers, bit-level rounding, host transfers of tiny results) ask :func:`library` here.
+"""
+
+from __future__ import annotations
+
+import array_api_compat
+import numpy as np
+
+LIBRARIES = ("numpy", "torch", "cupy")
+
+
+def library(x) -> str:
+    """Name of the library that owns array ``x``: ``"numpy"``, ``"torch"`` or ``"cupy"``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not an array of a supported library.
+    """
+    if array_api_compat.is_torch_array(x):
+        return "torch"
+    if array_api_compat.is_cupy_array(x):
+        return "cupy"
+    if array_api_compat.is_numpy_array(x):
+        return "numpy"
+    raise TypeError(
+        f"expected a NumPy, CuPy or PyTorch array, got {type(x).__module__}.{type(x).__name__}"
+    )
+
+
+def namespace(*arrays):
+    """Array-API namespace shared by ``arrays`` (NumPy, CuPy or PyTorch, via array-api-compat)."""
+    for x in arrays:
+        library(x)
+    return array_api_compat.array_namespace(*arrays)
+
+
+def device(x):
+    """Device of array ``x`` (``"cpu"`` for NumPy)."""
+    return array_api_compat.device(x)
+
+
+def to_numpy(x) -> np.ndarray:
+    """Copy array ``x`` to a host NumPy array (16-bit floats come back as float32).
+
+    Only for tiny results (scalars, O(r²) blocks) inside numerical routines, and for tests.
+    """
+    lib = library(x)
+    if lib == "torch":
+        import torch
+
+        t = x.detach()
+        if t.dtype in (torch.bfloat16, torch.float16):
+            t = t.float()
+        return t.cpu().numpy()
+    if lib == "cupy":
+        return x.get()
+    return np.asarray(x)
+
+
+def from_numpy(a, *, like, dtype=None):
+    """Array holding the values of NumPy array ``a`` in the library and on the device of ``like``.
+
+    ``like`` is an array of the target library, or one of the names ``"numpy"``, ``"torch"``,
+    ``"cupy"`` (default device). ``dtype`` is a name such as ``"float32"`` (default: ``a``'s).
+    """
+    from matsign._backend.precision import library_dtype
+
+    a = np.asarray(a)
+    if isinstance(like, str):
+        if like not in LIBRARIES:
+            raise ValueError(f"like must be an array or one of {LIBRARIES}, got {like!r}")
+        lib, dev = like, None
+    else:
+        lib, dev = library(like), device(like)
+    name = dtype if dtype is not None else str(a.dtype)
+    if lib == "numpy":
+        return a.astype(library_dtype(name, "numpy"), copy=True)
+    if lib == "torch":
+        import torch
+
+        storage = a.astype(np.float32) if name == "bfloat16" else a
+        return torch.as_tensor(np.ascontiguousarray(storage), device=dev).to(
+            library_dtype(name, "torch")
+        )
+    import cupy
+
+    with cupy.cuda.Device(dev.id if dev is not None else None):
+        return cupy.asarray(a.astype(library_dtype(name, "cupy")))

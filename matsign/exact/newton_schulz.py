@@ -1,0 +1,120 @@
+"""Newton–Schulz iteration for the matrix sign with any odd-polynomial schedule."""
+
+from __future__ import annotations
+
+from matsign._backend import arithmetic, check_matrix, generator, linalg_dtype, standard_normal
+from matsign.exact.schedules import get_schedule
+
+NORMALIZATIONS = ("frobenius", "spectral", "schatten4", "aol", "none")
+
+#: Power-iteration steps of the "spectral" normalization's σ₁ estimate.
+SPECTRAL_POWER_STEPS = 16
+
+
+def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: str = "frobenius", dtype=None):
+    r"""Approximate ``msign(G)`` by an odd-polynomial Newton–Schulz iteration.
+
+    On the wide orientation (``m ≤ n``; tall inputs are transposed and transposed back), with
+    ``X₀ = G / (c·ν(G))`` for the normalization ``ν`` and the schedule's pre-scale ``c``,
+
+    .. math:: A_k = X_k X_k^T, \qquad X_{k+1} = a_k X_k + (b_k A_k + c_k A_k^2)\, X_k,
+
+    so each singular value follows ``s ↦ a_k s + b_k s³ + c_k s⁵`` (see :func:`scalar_map`).
+    A quintic step costs ``4m²n + 2m³`` flops, a cubic one (``c_k = 0``) ``4m²n``.
+
+    Parameters
+    ----------
+    G : array, shape (..., m, n)
+        Real floating matrix or stack (NumPy, CuPy or PyTorch).
+    schedule : str, Schedule or list of (a, b, c)
+        A name from :data:`SCHEDULES`, a :class:`Schedule`, or coefficient triples.
+    steps : int, optional
+        Number of steps; default the schedule's own. Fewer truncate the list, more repeat its
+        last triple.
+    normalize : {"frobenius", "spectral", "schatten4", "aol", "none"}
+        ``ν(G)``: ``‖G‖_F`` (scale invariant for any representable scale: ``G`` is first divided
+        by ``max|G_ij|``, so neither ``1e-30`` nor ``1e30`` inputs under/overflow);
+        ``"spectral"``: a 16-step power-iteration estimate of ``σ₁`` from a fixed-seed start (a
+        Rayleigh quotient, hence a lower bound: singular values near a cluster at the top may
+        start slightly above 1, which Muon-type schedules tolerate but the aggressive first
+        steps of ``polar_express``/``cans`` amplify — prefer ``frobenius`` or ``schatten4``
+        with those); ``"schatten4"``: ``‖GGᵀ‖_F^{1/2} ≥ σ₁``, reusing the first Gram product;
+        ``"aol"``: the diagonal row scaling ``D_ii = (Σ_j |(GGᵀ)_ij|)^{-1/2}`` of Turbo-Muon
+        (arXiv 2512.04632), which guarantees ``‖DG‖₂ ≤ 1`` but changes the target to
+        ``msign(DG) ≠ msign(G)``; ``"none"``: ``ν = 1`` (the caller has normalized).
+    dtype : str or dtype, optional
+        Working precision: ``"float64"``, ``"float32"``, ``"bfloat16"``, ``"float16"`` (default:
+        ``G``'s). 16-bit formats are native on PyTorch and emulated on NumPy/CuPy (see
+        :mod:`matsign._backend.precision`). The normalization is computed in at least float32.
+
+    Returns
+    -------
+    array, shape (..., m, n)
+        Same library, device and dtype as ``G``. The zero matrix gives the zero matrix.
+
+    References
+    ----------
+    N. J. Higham, *Functions of Matrices*, SIAM 2008, §8.3 (Newton–Schulz);
+    K. Jordan et al., *Muon* (2024); N. Amsel et al., *The Polar Express*, arXiv 2505.16932.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> G = np.diag([1.0, 0.1, 0.01])
+    >>> np.round(np.diag(newton_schulz(G, "polar_express8")), 4)
+    array([1., 1., 1.])
+    """
+    xp = check_matrix(G, "G")
+    sched = get_schedule(schedule)
+    triples = sched.steps_coefficients(steps)
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+    ar = arithmetic(G, dtype)
+    tall = G.shape[-2] > G.shape[-1]
+    Y = xp.astype(xp.matrix_transpose(G) if tall else G, linalg_dtype(G))
+    X, A = _normalized(xp, Y, normalize, sched.prescale, ar)
+    X = ar.enter(X)
+    for a, b, c in triples:
+        if A is None:
+            A = ar.matmul(X, xp.matrix_transpose(X))
+        B = ar.round(b * A + c * ar.matmul(A, A)) if c != 0 else ar.round(b * A)
+        X = ar.round(a * X + ar.matmul(B, X))
+        A = None
+    X = xp.matrix_transpose(X) if tall else X
+    return xp.astype(X, G.dtype)
+
+
+def _safe_divide(xp, x, d):
+    return x / xp.where(d > 0, d, xp.ones_like(d))
+
+
+def _normalized(xp, Y, normalize, prescale, ar):
+    """Return ``(X₀, A₀)``: the scaled input and, when the norm needed it, its Gram matrix."""
+    if normalize == "none":
+        return Y / prescale, None
+    # Scaling by the largest entry first keeps every norm below from under- or overflowing.
+    amax = xp.max(xp.abs(Y), axis=(-2, -1), keepdims=True)
+    Y = _safe_divide(xp, Y, amax)
+    if normalize == "frobenius":
+        fro = xp.sqrt(xp.sum(Y * Y, axis=(-2, -1), keepdims=True))
+        return _safe_divide(xp, Y, fro * prescale), None
+    if normalize == "spectral":
+        return _safe_divide(xp, Y, _power_sigma1(xp, Y) * prescale), None
+    gram = ar.matmul(ar.enter(Y), ar.enter(xp.matrix_transpose(Y)))
+    gram = xp.astype(gram, Y.dtype)
+    if normalize == "schatten4":
+        s4 = xp.sqrt(xp.sqrt(xp.sum(gram * gram, axis=(-2, -1), keepdims=True))) * prescale
+        return _safe_divide(xp, Y, s4), ar.enter(_safe_divide(xp, gram, s4 * s4))
+    d = xp.sqrt(xp.sum(xp.abs(gram), axis=-1, keepdims=True)) * prescale
+    X = _safe_divide(xp, Y, d)
+    return X, ar.enter(_safe_divide(xp, _safe_divide(xp, gram, d), xp.matrix_transpose(d)))
+
+
+def _power_sigma1(xp, Y):
+    """Rayleigh-quotient estimate of σ₁(Y) per matrix, shape (..., 1, 1), after power steps on YYᵀ."""
+    v = standard_normal(generator(0, Y), (*Y.shape[:-1], 1), like=Y)
+    for _ in range(SPECTRAL_POWER_STEPS):
+        w = Y @ (xp.matrix_transpose(Y) @ v)
+        v = _safe_divide(xp, w, xp.sqrt(xp.sum(w * w, axis=-2, keepdims=True)))
+    Ytv = xp.matrix_transpose(Y) @ v
+    return xp.sqrt(xp.sum(Ytv * Ytv, axis=-2, keepdims=True))

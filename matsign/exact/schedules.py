@@ -1,0 +1,275 @@
+"""Named Newton–Schulz coefficient schedules with provenance, and their scalar maps.
+
+A step of an odd quintic schedule maps each singular value through ``p(s) = a s + b s³ + c s⁵``;
+since the singular values evolve independently, ``scalar_map`` predicts the singular values of
+``newton_schulz(G, schedule)`` from those of ``G`` without a single matrix product.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from matsign._backend import check_positive_int, library, namespace
+from matsign.exact.polar_express import polar_express_coefficients
+
+Triple = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An odd-polynomial Newton–Schulz schedule.
+
+    Attributes
+    ----------
+    name : str
+        Short name (the key in :data:`SCHEDULES` for named ones).
+    coefficients : tuple of (a, b, c)
+        One triple per step; step k maps ``s ↦ a s + b s³ + c s⁵``.
+    prescale : float
+        The input is divided by ``prescale · ‖X‖`` (the normalization's norm) before the first
+        step; Polar Express lists use ``1 + safety``.
+    default_steps : int
+        Steps taken when ``steps=None``; longer than the list repeats its last triple.
+    source : str
+        Provenance: where the numbers come from.
+    generator : mapping or None
+        For generated lists, the keyword arguments of :func:`polar_express_coefficients` that
+        regenerate them (the tests do).
+    """
+
+    name: str
+    coefficients: tuple[Triple, ...]
+    prescale: float = 1.0
+    default_steps: int = 0
+    source: str = ""
+    generator: MappingProxyType | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        triples = tuple(tuple(float(v) for v in t) for t in self.coefficients)
+        if not triples or any(len(t) != 3 for t in triples):
+            raise ValueError(f"schedule {self.name!r}: coefficients must be a non-empty list of (a, b, c) triples")
+        if not all(math.isfinite(v) for t in triples for v in t):
+            raise ValueError(f"schedule {self.name!r}: coefficients must be finite")
+        if not (math.isfinite(self.prescale) and self.prescale > 0):
+            raise ValueError(f"schedule {self.name!r}: prescale must be positive, got {self.prescale!r}")
+        object.__setattr__(self, "coefficients", triples)
+        object.__setattr__(self, "default_steps", self.default_steps or len(triples))
+        if self.generator is not None:
+            object.__setattr__(self, "generator", MappingProxyType(dict(self.generator)))
+
+    def steps_coefficients(self, steps: int | None = None) -> tuple[Triple, ...]:
+        """The triples of the first ``steps`` steps (default: ``default_steps``).
+
+        Fewer steps than the list truncate it; more repeat its last triple.
+        """
+        steps = self.default_steps if steps is None else check_positive_int(steps, "steps")
+        listed = self.coefficients[:steps]
+        return listed + (self.coefficients[-1],) * (steps - len(listed))
+
+
+def _repeat(triple, k):
+    return (triple,) * k
+
+
+_MUON = (3.4445, -4.7750, 2.0315)
+
+SCHEDULES: MappingProxyType = MappingProxyType(
+    {
+        s.name: s
+        for s in (
+            Schedule(
+                "cubic",
+                ((1.5, -0.5, 0.0),),
+                default_steps=5,
+                source="classical Newton–Schulz cubic (Higham, Functions of Matrices, 2008, §8.3); "
+                "any number of steps, 5 by default to match Muon's budget",
+            ),
+            Schedule(
+                "muon",
+                _repeat(_MUON, 5),
+                source="Muon (K. Jordan, 2024): the same quintic 5 times; maximises the slope at 0 "
+                "and does not converge to 1 (coefficients sum to 0.701)",
+            ),
+            Schedule(
+                "you5",
+                (
+                    (4.0848, -6.8946, 2.9270),
+                    (3.9505, -6.3029, 2.6377),
+                    (3.7418, -5.5913, 2.3037),
+                    (2.8769, -3.1427, 1.2046),
+                    (2.8366, -3.0525, 1.2012),
+                ),
+                source="You Jiacheng's coefficient search; Dion2's default (arXiv 2512.16928)",
+            ),
+            Schedule(
+                "polar_express",
+                (
+                    (8.156554524902461, -22.48329292557795, 15.878769915207462),
+                    (4.042929935166739, -2.808917465908714, 0.5000178451051316),
+                    (3.8916678022926607, -2.772484153217685, 0.5060648178503393),
+                    (3.285753657755655, -2.3681294933425376, 0.46449024233003106),
+                    (2.3465413258596377, -1.7097828382687081, 0.42323551169305323),
+                ),
+                prescale=1.02,
+                source="Polar Express (arXiv 2505.16932) as shipped in microsoft/dion and "
+                "modded-nanogpt; input pre-scaled by 1/(1.02·‖X‖_F)",
+                generator={"steps": 5, "lower": 1e-3, "safety": 0.02, "cushion": 0.02},
+            ),
+            Schedule(
+                "polar_express8",
+                (
+                    (8.205160414005574, -22.90193498705605, 16.460724910180314),
+                    (4.066395159942775, -2.8611540867551426, 0.5183995226694741),
+                    (3.9095949044379155, -2.823351735039516, 0.5250369769390025),
+                    (3.2855640171986153, -2.415301959635945, 0.48529406552790866),
+                    (2.277873287083977, -1.619821765265441, 0.39848078704168355),
+                    (1.8725756512746514, -1.2307042574884297, 0.35851616209511666),
+                    (1.856437109755889, -1.2132392819185351, 0.35679978941375945),
+                    (1.875, -1.25, 0.375),
+                ),
+                prescale=1.01,
+                source="Polar Express paper list (arXiv 2505.16932, NoahAmsel/PolarExpress): the "
+                "generator with safety 0 and the official cushion constant, then steps 1–7 divided "
+                "by 1.01^(1, 3, 5); the last step is the bare Taylor quintic and repeats; input "
+                "pre-scaled by 1/(1.01·‖X‖_F)",
+                generator={"steps": 8, "lower": 1e-3, "safety": 0.0, "cushion": 0.02407327424182761},
+            ),
+            Schedule(
+                "cans",
+                (
+                    (8.4703, -25.1081, 18.6293),
+                    (4.1828, -3.1087, 0.5806),
+                    (3.9619, -2.9541, 0.5630),
+                    (3.2866, -2.4647, 0.5074),
+                    (2.2737, -1.6447, 0.4162),
+                ),
+                source="CANS (arXiv 2506.10935) as shipped by NVIDIA-NeMo Emerging-Optimizers: "
+                "the greedy minimax construction with no cushion and no safety, rounded to the 4 "
+                "decimals NeMo ships (the rounding widens the output band from ±0.113 to "
+                "[0.884, 1.120]); 5 steps, then the last repeats",
+                generator={"steps": 5, "lower": 1e-3, "safety": 0.0, "cushion": 0.0},
+            ),
+            Schedule(
+                "aol4",
+                (
+                    (4.6051, -9.6552, 5.6769),
+                    (4.7505, -6.0861, 2.1790),
+                    (2.7763, -2.3190, 0.5523),
+                    (2.4231, -2.2861, 0.8193),
+                ),
+                source="Turbo-Muon (arXiv 2512.04632); meant to follow AOL row scaling "
+                "(normalize='aol') rather than Frobenius normalization",
+            ),
+            Schedule(
+                "deepseek_v4",
+                _repeat(_MUON, 8) + _repeat((2.0, -1.5, 0.5), 2),
+                source="DeepSeek-V4 report via NVIDIA-NeMo Emerging-Optimizers: Muon's quintic ×8, "
+                "then (2, −1.5, 0.5) ×2",
+            ),
+        )
+    }
+)
+
+
+def get_schedule(schedule) -> Schedule:
+    """Resolve a schedule given by name, as a :class:`Schedule`, or as a list of (a, b, c) triples.
+
+    Examples
+    --------
+    >>> get_schedule("muon").coefficients[0]
+    (3.4445, -4.775, 2.0315)
+    >>> get_schedule([(1.5, -0.5, 0.0)]).default_steps
+    1
+    """
+    if isinstance(schedule, Schedule):
+        return schedule
+    if isinstance(schedule, str):
+        try:
+            return SCHEDULES[schedule]
+        except KeyError:
+            raise ValueError(
+                f"unknown schedule {schedule!r}; named schedules: {', '.join(SCHEDULES)}"
+            ) from None
+    try:
+        triples = tuple(tuple(t) for t in schedule)
+    except TypeError:
+        raise TypeError(
+            f"schedule must be a name, a Schedule or a list of (a, b, c) triples; got {type(schedule).__name__}"
+        ) from None
+    return Schedule("custom", triples, source="user-supplied coefficients")
+
+
+def polar_express_schedule(steps: int, *, lower: float = 1e-3, safety: float = 0.02, cushion: float = 0.02) -> Schedule:
+    r"""Greedy minimax (Polar Express) schedule, pre-scale ``1 + safety`` included.
+
+    Step k's odd quintic is the best sup-norm approximation of 1 on the interval the previous
+    steps have mapped ``[lower, 1]`` into (see :func:`polar_express_coefficients` for the
+    construction). ``safety = cushion = 0`` gives the CANS construction.
+
+    References
+    ----------
+    N. Amsel, D. Persson, C. Musco, R. M. Gower, *The Polar Express*, arXiv 2505.16932.
+    E. Grishina, M. Smirnov, M. Rakhuba, *CANS*, arXiv 2506.10935.
+
+    Examples
+    --------
+    >>> s = polar_express_schedule(5)
+    >>> s.prescale, round(s.coefficients[0][0], 6)
+    (1.02, 8.156555)
+    """
+    params = {"steps": steps, "lower": lower, "safety": safety, "cushion": cushion}
+    return Schedule(
+        f"polar_express(steps={steps}, lower={lower:g}, safety={safety:g}, cushion={cushion:g})",
+        polar_express_coefficients(steps, lower=lower, safety=safety, cushion=cushion),
+        prescale=1.0 + safety,
+        source="generated by matsign.polar_express_schedule (greedy minimax, arXiv 2505.16932)",
+        generator=params,
+    )
+
+
+def scalar_map(sigma, schedule="muon", *, steps: int | None = None):
+    r"""The schedule's composed polynomial applied to scalars, pre-scale included.
+
+    .. math:: \phi(\sigma) = p_K \circ \dots \circ p_1(\sigma / c), \qquad
+              p_k(s) = a_k s + b_k s^3 + c_k s^5,
+
+    with ``c`` the schedule's pre-scale. For ``σ`` the singular values of ``G`` divided by
+    ``‖G‖_F``, ``φ(σ)`` are the singular values of ``newton_schulz(G, schedule, steps=steps)``
+    in exact arithmetic (with ``normalize="frobenius"``).
+
+    Parameters
+    ----------
+    sigma : float or array
+        Values already divided by the normalization's norm. NumPy input and Python scalars are
+        evaluated in float64; CuPy/PyTorch arrays in their own dtype and device.
+    schedule : str, Schedule or list of triples
+    steps : int, optional
+        Number of steps (default: the schedule's own).
+
+    Examples
+    --------
+    >>> round(float(scalar_map(0.5, "cubic", steps=1)), 6)
+    0.6875
+    """
+    sched = get_schedule(schedule)
+    triples = sched.steps_coefficients(steps)
+    try:
+        library(sigma)
+        xp, s = namespace(sigma), sigma
+    except TypeError:
+        if isinstance(sigma, numbers.Real) or isinstance(sigma, (list, tuple, np.ndarray)):
+            xp, s = np, np.asarray(sigma, dtype=np.float64)
+        else:
+            raise TypeError(f"sigma must be a number or an array, got {type(sigma).__name__}") from None
+    if library(s) == "numpy":
+        s = np.asarray(s, dtype=np.float64)
+    s = s / sched.prescale
+    for a, b, c in triples:
+        s2 = s * s
+        s = s * (a + s2 * (b + c * s2))
+    return s

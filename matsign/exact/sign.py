@@ -1,0 +1,94 @@
+"""The exact matrix sign (polar factor) by SVD or by the eigendecomposition of the Gram matrix."""
+
+from __future__ import annotations
+
+import math
+
+from matsign._backend import check_matrix, check_rtol, eps_of, linalg_dtype
+
+METHODS = ("svd", "eigh")
+
+
+def msign(G, *, rtol=None, method: str = "svd"):
+    r"""Matrix sign (orthogonal polar factor) with zero singular values mapped to zero.
+
+    For the thin SVD :math:`G = U \Sigma V^T`,
+
+    .. math:: \operatorname{msign}(G) = U \operatorname{sign}(\Sigma) V^T
+              = G (G^T G)^{-1/2} \text{ on the range of } G,
+
+    where singular values :math:`\sigma_i \le \mathrm{rtol}\cdot\sigma_1` count as zero and map
+    to zero. Without that truncation a numerically rank-deficient input would gain arbitrary
+    unit singular directions.
+
+    Parameters
+    ----------
+    G : array, shape (..., m, n)
+        Real floating matrix or stack of matrices (NumPy, CuPy or PyTorch).
+    rtol : float, optional
+        Relative threshold; default ``max(m, n) · eps(dtype)``.
+    method : {"svd", "eigh"}
+        ``"svd"``: ``U sign(Σ) Vᵀ`` from the thin SVD (backward stable; reference accuracy).
+        ``"eigh"``: on the wide orientation (m ≤ n), ``V diag(λ^{-1/2}) Vᵀ G`` from the
+        eigendecomposition ``G Gᵀ = V diag(λ) Vᵀ``; cheaper than an SVD (about
+        ``4m²n + 2m³`` flops plus one symmetric eigensolve), but forming the Gram matrix
+        squares the condition number: its error grows like ``κ² · eps`` and singular values
+        below ``√(max(m, n) · eps) · σ₁`` cannot be resolved, so this method counts them as
+        zero (effective threshold ``max(rtol, √(max(m, n)·eps))``). Use it for well-conditioned
+        inputs.
+
+    Returns
+    -------
+    array, shape (..., m, n)
+        Same library, device and dtype as ``G``. 16-bit inputs are factorized in float32 and
+        rounded back. The zero matrix gives the zero matrix.
+
+    References
+    ----------
+    N. J. Higham, *Functions of Matrices*, SIAM 2008, ch. 8 (the polar decomposition).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> G = np.array([[3.0, 0.0], [4.0, 5.0]])
+    >>> X = msign(G)
+    >>> np.round(X @ X.T, 12)
+    array([[1., 0.],
+           [0., 1.]])
+    >>> np.round(msign(np.array([[1.0, 1.0], [1.0, 1.0]])), 12)  # rank 1: σ₂ = 0 stays 0
+    array([[0.5, 0.5],
+           [0.5, 0.5]])
+    """
+    xp = check_matrix(G, "G")
+    rtol = check_rtol(rtol)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    work = xp.astype(G, linalg_dtype(G))
+    m, n = int(G.shape[-2]), int(G.shape[-1])
+    tol = max(m, n) * eps_of(work) if rtol is None else rtol
+    if method == "svd":
+        X = _sign_svd(xp, work, tol)
+    else:
+        X = _sign_eigh(xp, work, max(tol, math.sqrt(max(m, n) * eps_of(work))))
+    return xp.astype(X, G.dtype)
+
+
+def _sign_svd(xp, G, tol):
+    U, S, Vh = xp.linalg.svd(G, full_matrices=False)
+    keep = xp.astype(S > tol * S[..., :1], G.dtype)
+    return (U * keep[..., None, :]) @ Vh
+
+
+def _sign_eigh(xp, G, tol):
+    tall = G.shape[-2] > G.shape[-1]
+    X = xp.matrix_transpose(G) if tall else G
+    Xt = xp.matrix_transpose(X)
+    gram = X @ Xt
+    # eigh reads one triangle; symmetrize so both backends see the same matrix.
+    gram = 0.5 * (gram + xp.matrix_transpose(gram))
+    lam, V = xp.linalg.eigh(gram)
+    keep = lam > (tol * tol) * lam[..., -1:]
+    inv_sqrt = xp.where(keep, 1.0 / xp.sqrt(xp.where(keep, lam, xp.ones_like(lam))), xp.zeros_like(lam))
+    P = (V * inv_sqrt[..., None, :]) @ xp.matrix_transpose(V)
+    Y = P @ X
+    return xp.matrix_transpose(Y) if tall else Y

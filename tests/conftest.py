@@ -1,0 +1,89 @@
+"""One fixture runs every backend test on NumPy, PyTorch (CPU, and CUDA when present) and CuPy.
+
+Set ``MATSIGN_TEST_BACKENDS`` (comma-separated, e.g. ``cupy,torch-cuda``) to restrict the list.
+Backends whose library is missing, or which find no GPU, are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from matsign._backend import from_numpy, to_numpy
+
+ALL_BACKENDS = ("numpy", "torch", "torch-cuda", "cupy")
+
+
+def _unavailable(name: str) -> str | None:
+    """Why backend ``name`` cannot run here, or None if it can."""
+    if name == "numpy":
+        return None
+    if name.startswith("torch"):
+        try:
+            import torch
+        except ImportError:
+            return "PyTorch is not installed"
+        if name == "torch-cuda" and not torch.cuda.is_available():
+            return "PyTorch finds no CUDA device"
+        return None
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "CuPy finds no GPU"
+    except Exception as exc:  # CuPy raises several kinds of error when no driver is present
+        return f"CuPy unavailable: {type(exc).__name__}"
+    return None
+
+
+class Backend:
+    """Converts NumPy test data to one library/device and back."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.lib = name.split("-")[0]
+        if name == "torch":
+            import torch
+
+            self.like = torch.empty(0)
+        elif name == "torch-cuda":
+            import torch
+
+            self.like = torch.empty(0, device="cuda")
+        elif name == "cupy":
+            import cupy
+
+            self.like = cupy.empty(0)
+        else:
+            self.like = np.empty(0)
+
+    def asarray(self, a, dtype=None):
+        """NumPy data ``a`` as an array of this backend (dtype name optional)."""
+        return from_numpy(np.asarray(a), like=self.like, dtype=dtype)
+
+    @staticmethod
+    def to_numpy(x):
+        return to_numpy(x)
+
+    def __repr__(self):
+        return self.name
+
+
+def _selected():
+    chosen = os.environ.get("MATSIGN_TEST_BACKENDS")
+    return tuple(chosen.split(",")) if chosen else ALL_BACKENDS
+
+
+@pytest.fixture(params=_selected())
+def backend(request):
+    reason = _unavailable(request.param)
+    if reason:
+        pytest.skip(reason)
+    return Backend(request.param)
+
+
+@pytest.fixture
+def np_rng():
+    return np.random.default_rng(20261122)

@@ -1,0 +1,105 @@
+"""The backend layer: namespaces, round trips, rng= handling, 16-bit rounding, validation."""
+
+import numpy as np
+import pytest
+
+from matsign._backend import (
+    arithmetic,
+    check_matrix,
+    check_precision,
+    dtype_name,
+    from_numpy,
+    generator,
+    library,
+    round_to,
+    standard_normal,
+    uniform,
+)
+
+
+def test_round_trip_keeps_library_and_dtype(backend):
+    a = np.arange(6.0).reshape(2, 3)
+    for dtype in ("float64", "float32"):
+        x = backend.asarray(a, dtype=dtype)
+        assert library(x) == backend.lib
+        assert dtype_name(x.dtype) == dtype
+        np.testing.assert_array_equal(backend.to_numpy(x), a)
+
+
+def test_same_seed_same_numbers(backend):
+    like = backend.asarray(np.zeros(1))
+    a = backend.to_numpy(standard_normal(7, (4, 3), like=like))
+    b = backend.to_numpy(standard_normal(7, (4, 3), like=like))
+    c = backend.to_numpy(standard_normal(8, (4, 3), like=like))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    u = backend.to_numpy(uniform(3, (1000,), like=like))
+    assert 0.0 <= u.min() and u.max() < 1.0 and abs(u.mean() - 0.5) < 0.05
+
+
+def test_generator_is_used_sequentially(backend):
+    like = backend.asarray(np.zeros(1))
+    g = generator(5, like)
+    first = backend.to_numpy(standard_normal(g, (3,), like=like))
+    second = backend.to_numpy(standard_normal(g, (3,), like=like))
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, backend.to_numpy(standard_normal(5, (3,), like=like)))
+
+
+def test_bad_rng():
+    like = np.zeros(1)
+    with pytest.raises(ValueError, match="seed"):
+        generator(-1, like)
+    with pytest.raises(TypeError, match="rng must be"):
+        generator("seed", like)
+    with pytest.raises(TypeError, match="rng must be"):
+        generator(np.random.RandomState(0), like)
+
+
+def test_bfloat16_rounding_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(100_000) * 10.0 ** rng.uniform(-20, 20, 100_000)).astype(np.float32)
+    # Exact ties: values halfway between two bfloat16 numbers must round to even.
+    ties = (np.arange(1, 200, dtype=np.uint32) << 16 | 0x8000).view(np.float32) * np.float32(1.0)
+    x = np.concatenate([x, ties, -ties])
+    expected = torch.tensor(x).to(torch.bfloat16).float().numpy()
+    np.testing.assert_array_equal(round_to(x, "bfloat16"), expected)
+
+
+def test_float16_rounding_matches_numpy():
+    x = np.random.default_rng(1).standard_normal(1000).astype(np.float32) * 1e3
+    np.testing.assert_array_equal(round_to(x, "float16"), x.astype(np.float16).astype(np.float32))
+    assert np.isinf(round_to(np.array([1e5], dtype=np.float32), "float16")[0])  # overflow modelled
+
+
+def test_arithmetic_emulation_flags():
+    assert arithmetic(np.zeros((2, 2)), "bfloat16").emulated
+    assert arithmetic(np.zeros((2, 2)), "float16").emulated
+    assert not arithmetic(np.zeros((2, 2)), "float32").emulated
+    torch = pytest.importorskip("torch")
+    assert not arithmetic(torch.zeros(2, 2), "bfloat16").emulated
+
+
+def test_dtype_names():
+    assert dtype_name(np.float32) == "float32"
+    assert dtype_name("bf16") == "bfloat16"
+    assert check_precision("half") == "float16"
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        check_precision("int8")
+    torch = pytest.importorskip("torch")
+    assert dtype_name(torch.bfloat16) == "bfloat16"
+
+
+def test_from_numpy_rejects_unknown_library():
+    with pytest.raises(ValueError, match="like"):
+        from_numpy(np.zeros(2), like="jax")
+
+
+def test_check_matrix_messages():
+    with pytest.raises(ValueError, match="M must be a single matrix"):
+        check_matrix(np.zeros((2, 2, 2)), "M", batched=False)
+    with pytest.raises(ValueError, match=r"M is empty \(shape \(2, 0\)\)"):
+        check_matrix(np.zeros((2, 0)), "M")
+    with pytest.raises(TypeError, match="M must be a real floating-point array"):
+        check_matrix(np.zeros((2, 2), dtype=bool), "M")

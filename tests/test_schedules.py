@@ -1,0 +1,115 @@
+"""Named schedules: provenance (regeneration), the band table of reference §2, and scalar_map."""
+
+import numpy as np
+import pytest
+
+from matsign.exact.polar_express import polar_express_coefficients
+from matsign.exact.schedules import SCHEDULES, Schedule, get_schedule, polar_express_schedule, scalar_map
+
+# reference.md §2, "Output singular-value bands": σ ∈ [1e-3, 1] and σ ∈ [1e-2, 1], 3 decimals.
+BANDS = {
+    ("muon", None): ((0.471, 1.202), (0.682, 1.134)),
+    ("you5", None): ((0.475, 1.145), (0.978, 1.032)),
+    ("polar_express", None): ((0.847, 1.141), (0.859, 1.141)),
+    ("cans", None): ((0.884, 1.120), (0.884, 1.120)),
+    ("cubic", 5): ((0.008, 1.0), (0.076, 1.0)),
+    ("cubic", 10): ((0.058, 1.0), (0.529, 1.0)),
+}
+
+
+@pytest.mark.parametrize("key", list(BANDS))
+def test_band_table(key):
+    name, steps = key
+    for lower, (lo, hi) in zip((1e-3, 1e-2), BANDS[key]):
+        s = np.geomspace(lower, 1.0, 400_001)
+        y = scalar_map(s, name, steps=steps)
+        # The table is rounded to 3 decimals: agree to half a unit in the last place (+ grid slack).
+        assert abs(y.min() - lo) <= 6e-4 and abs(y.max() - hi) <= 6e-4, (name, lower, y.min(), y.max())
+
+
+def test_deepseek_band():
+    y = scalar_map(np.geomspace(1e-3, 1.0, 400_001), "deepseek_v4")
+    assert abs(y.min() - 1.0) <= 5e-5 and abs(y.max() - 1.0005) <= 5e-5
+
+
+def test_polar_express_list_regenerates():
+    sched = SCHEDULES["polar_express"]
+    regenerated = np.array(polar_express_coefficients(**sched.generator))
+    np.testing.assert_allclose(regenerated, np.array(sched.coefficients), rtol=1e-10)
+    assert sched.prescale == 1.0 + sched.generator["safety"]
+
+
+def test_cans_list_is_the_generator_rounded_to_four_decimals():
+    sched = SCHEDULES["cans"]
+    regenerated = np.round(np.array(polar_express_coefficients(**sched.generator)), 4)
+    np.testing.assert_array_equal(regenerated, np.array(sched.coefficients))
+
+
+def test_polar_express8_regenerates():
+    sched = SCHEDULES["polar_express8"]
+    raw = np.array(polar_express_coefficients(**sched.generator))
+    divided = raw / (1.01 ** np.array([1, 3, 5]))
+    divided[-1] = raw[-1]
+    published = np.array(sched.coefficients)
+    np.testing.assert_allclose(divided[:-1], published[:-1], rtol=1e-12)
+    # The published last step is the bare Taylor quintic; the generator scales it to u = 1 + 1e-9.
+    np.testing.assert_allclose(divided[-1], published[-1], rtol=1e-8)
+
+
+def test_generated_schedule_object():
+    s = polar_express_schedule(5)
+    np.testing.assert_allclose(np.array(s.coefficients), np.array(SCHEDULES["polar_express"].coefficients), rtol=1e-10)
+    assert s.prescale == 1.02
+    assert dict(s.generator) == {"steps": 5, "lower": 1e-3, "safety": 0.02, "cushion": 0.02}
+
+
+def test_scalar_map_is_the_composition():
+    # Closed form: two cubic steps on s = 0.5: 0.6875, then 1.5·0.6875 − 0.5·0.6875³.
+    first = 1.5 * 0.5 - 0.5 * 0.5**3
+    assert scalar_map(0.5, "cubic", steps=2) == pytest.approx(1.5 * first - 0.5 * first**3, rel=1e-15)
+    a, b, c = 3.4445, -4.7750, 2.0315
+    s = 0.3 / 1.0
+    for _ in range(7):  # 7 > 5 steps: the last triple repeats
+        s = a * s + b * s**3 + c * s**5
+    assert scalar_map(0.3, "muon", steps=7) == pytest.approx(s, rel=1e-14)
+    t = 0.3 / 1.02
+    for a, b, c in SCHEDULES["polar_express"].coefficients[:2]:
+        t = a * t + b * t**3 + c * t**5
+    assert scalar_map(0.3, "polar_express", steps=2) == pytest.approx(t, rel=1e-14)
+
+
+def test_steps_truncate_and_repeat():
+    s = SCHEDULES["you5"]
+    assert s.steps_coefficients(2) == s.coefficients[:2]
+    assert s.steps_coefficients(7) == s.coefficients + (s.coefficients[-1],) * 2
+    assert s.steps_coefficients() == s.coefficients
+    assert SCHEDULES["cubic"].steps_coefficients() == ((1.5, -0.5, 0.0),) * 5
+
+
+def test_scalar_map_on_backend(backend):
+    s = np.geomspace(1e-3, 1.0, 50)
+    y = backend.to_numpy(scalar_map(backend.asarray(s), "polar_express"))
+    np.testing.assert_allclose(y, scalar_map(s, "polar_express"), rtol=1e-12)
+
+
+def test_required_names_present():
+    for name in ("cubic", "muon", "polar_express", "polar_express8", "you5", "cans", "aol4", "deepseek_v4"):
+        assert SCHEDULES[name].source
+
+
+def test_custom_and_bad_schedules():
+    custom = get_schedule([(1.5, -0.5, 0.0), (2.0, -1.5, 0.5)])
+    assert custom.default_steps == 2 and custom.name == "custom"
+    with pytest.raises(ValueError, match="unknown schedule 'nope'"):
+        get_schedule("nope")
+    with pytest.raises(TypeError, match="schedule must be"):
+        get_schedule(3.0)
+    with pytest.raises(ValueError, match="triples"):
+        Schedule("bad", ((1.0, 2.0),))
+    with pytest.raises(ValueError, match="finite"):
+        Schedule("bad", ((1.0, float("nan"), 0.0),))
+    with pytest.raises(ValueError, match="prescale"):
+        Schedule("bad", ((1.5, -0.5, 0.0),), prescale=0.0)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="steps"):
+            SCHEDULES["muon"].steps_coefficients(bad)

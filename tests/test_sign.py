@@ -1,0 +1,125 @@
+"""msign against float64 oracles (scipy.linalg.polar, exact SVD), its invariances and bad input."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from matsign.exact.sign import msign
+from matsign.synthetic import haar_orthogonal, log_uniform, with_spectrum
+
+SHAPES = [(6, 6), (9, 4), (4, 9), (1, 7), (7, 1), (511, 513)]
+
+
+def _full_rank(m, n, kappa, seed):
+    return with_spectrum(log_uniform(min(m, n), kappa), m, n, rng=seed)
+
+
+@pytest.mark.parametrize("method", ["svd", "eigh"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_matches_scipy_polar_float64(backend, method, shape):
+    # κ = 10: the eigh route's error grows like κ²·eps ≈ 2e-14, far below the 1e-10 target.
+    G = _full_rank(*shape, kappa=10.0, seed=1)
+    oracle, _ = scipy.linalg.polar(G)
+    X = backend.to_numpy(msign(backend.asarray(G), method=method))
+    assert np.abs(X - oracle).max() <= 1e-10
+
+
+@pytest.mark.parametrize("method, tol", [("svd", 1e-5), ("eigh", 5e-4)])
+def test_float32_accuracy(backend, method, tol):
+    # float32: SVD error ~ κ·eps32·√n ≈ 1e-5 for κ = 10; eigh squares κ: ~ κ²·eps32·√n ≈ 1e-4.
+    G = _full_rank(40, 60, kappa=10.0, seed=2)
+    oracle, _ = scipy.linalg.polar(G)
+    X = msign(backend.asarray(G, dtype="float32"), method=method)
+    assert "float32" in str(X.dtype)
+    assert np.abs(backend.to_numpy(X) - oracle).max() <= tol
+
+
+@pytest.mark.parametrize("method", ["svd", "eigh"])
+def test_batched_equals_per_slice(backend, method):
+    G = np.stack([_full_rank(5, 8, 10.0, s) for s in range(3)]).reshape(3, 1, 5, 8)
+    X = backend.to_numpy(msign(backend.asarray(G), method=method))
+    for i in range(3):
+        single = backend.to_numpy(msign(backend.asarray(G[i, 0]), method=method))
+        np.testing.assert_allclose(X[i, 0], single, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["svd", "eigh"])
+@pytest.mark.parametrize("shape", [(6, 8), (8, 6)])
+def test_rank_deficient_keeps_zero_singular_values(backend, method, shape):
+    sigma = np.array([3.0, 2.0, 1.0])
+    U = haar_orthogonal(shape[0], 3, rng=3)
+    V = haar_orthogonal(shape[1], 3, rng=4)
+    G = (U * sigma) @ V.T
+    X = backend.to_numpy(msign(backend.asarray(G), method=method))
+    np.testing.assert_allclose(X, U @ V.T, atol=1e-12)
+    s = np.linalg.svd(X, compute_uv=False)
+    np.testing.assert_allclose(s[:3], 1.0, atol=1e-12)
+    assert np.all(s[3:] <= 1e-12)
+
+
+def test_rtol_truncates_small_singular_values(backend):
+    U = haar_orthogonal(5, 3, rng=5)
+    V = haar_orthogonal(7, 3, rng=6)
+    G = (U * np.array([1.0, 1e-2, 1e-9])) @ V.T
+    keep_all = backend.to_numpy(msign(backend.asarray(G)))
+    keep_two = backend.to_numpy(msign(backend.asarray(G), rtol=1e-6))
+    np.testing.assert_allclose(keep_all, U @ V.T, atol=1e-6)
+    np.testing.assert_allclose(keep_two, U[:, :2] @ V[:, :2].T, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["svd", "eigh"])
+def test_invariances(backend, method):
+    G = _full_rank(7, 10, kappa=30.0, seed=7)
+    sign = lambda A: backend.to_numpy(msign(backend.asarray(A), method=method))  # noqa: E731
+    X = sign(G)
+    P = haar_orthogonal(7, 7, rng=8)
+    R = haar_orthogonal(10, 10, rng=9)
+    np.testing.assert_allclose(sign(1e-5 * G), X, atol=1e-11)
+    np.testing.assert_allclose(sign(1e5 * G), X, atol=1e-11)
+    np.testing.assert_allclose(sign(G.T), X.T, atol=1e-11)
+    np.testing.assert_allclose(sign(P @ G @ R), P @ X @ R, atol=1e-11)
+    np.testing.assert_allclose(sign(X), X, atol=1e-11)
+
+
+def test_zero_matrix_gives_zero(backend):
+    for method in ("svd", "eigh"):
+        X = backend.to_numpy(msign(backend.asarray(np.zeros((4, 6))), method=method))
+        assert np.all(X == 0)
+
+
+def test_sixteen_bit_input_keeps_dtype():
+    torch = pytest.importorskip("torch")
+    G = torch.tensor(_full_rank(8, 12, 5.0, 10), dtype=torch.bfloat16)
+    X = msign(G)
+    assert X.dtype == torch.bfloat16
+    oracle, _ = scipy.linalg.polar(G.float().double().numpy())
+    # bf16 storage rounds each entry with relative error ≤ 2^-8.
+    assert np.abs(X.float().numpy() - oracle).max() <= 2e-2
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.array([[1.0, np.nan], [0.0, 1.0]]), "NaN or Inf"),
+        (np.array([[1.0, np.inf], [0.0, 1.0]]), "NaN or Inf"),
+        (np.ones(3), "1-D"),
+        (np.float64(1.0) * np.ones(()), "0-D"),
+        (np.ones((0, 3)), "empty"),
+        (np.ones((2, 2), dtype=np.int64), "int64"),
+        (np.ones((2, 2), dtype=np.complex128), "complex"),
+    ],
+)
+def test_bad_input_names_argument(bad, match):
+    with pytest.raises((ValueError, TypeError), match=match) as info:
+        msign(bad)
+    assert "G" in str(info.value)
+
+
+def test_bad_options():
+    G = np.eye(3)
+    with pytest.raises(ValueError, match="method"):
+        msign(G, method="qr")
+    with pytest.raises(ValueError, match="rtol"):
+        msign(G, rtol=-1.0)
+    with pytest.raises(TypeError, match="NumPy, CuPy or PyTorch"):
+        msign([[1.0, 0.0], [0.0, 1.0]])
