@@ -1,3 +1,67 @@
-"""matsign — the matrix sign (polar factor) of gradient matrices and its cheap approximations."""
+"""matsign — the matrix sign (polar factor) of gradient matrices and its cheap approximations.
+
+Layers, lowest first (lower layers never import higher ones):
+
+- ``_backend``: array namespace (NumPy, CuPy, PyTorch), rng, precision, validation;
+- ``spectral``, ``metrics``, ``synthetic``: diagnostics, error measures, test matrices;
+- ``exact``: ``msign``, ``newton_schulz`` and its schedules.
+
+>>> import numpy as np, matsign
+>>> G = np.array([[2.0, 0.0], [0.0, 0.5]])
+>>> np.round(matsign.newton_schulz(G, "polar_express8"), 4)
+array([[1., 0.],
+       [0., 1.]])
+"""
+
+from matsign.exact import (
+    NORMALIZATIONS,
+    SCHEDULES,
+    Schedule,
+    get_schedule,
+    msign,
+    newton_schulz,
+    polar_express_coefficients,
+    polar_express_schedule,
+    scalar_map,
+)
+from matsign.metrics import alignment, orthogonality_error, rank_floor, relative_error
+from matsign.spectral import (
+    condition_number,
+    effective_rank,
+    nuclear_norm,
+    numerical_rank,
+    power_law_exponent,
+    singular_values,
+    spectral_norm,
+    spectral_summary,
+    stable_rank,
+    tail_energy,
+)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "NORMALIZATIONS",
+    "SCHEDULES",
+    "Schedule",
+    "alignment",
+    "condition_number",
+    "effective_rank",
+    "get_schedule",
+    "msign",
+    "newton_schulz",
+    "nuclear_norm",
+    "numerical_rank",
+    "orthogonality_error",
+    "polar_express_coefficients",
+    "polar_express_schedule",
+    "power_law_exponent",
+    "rank_floor",
+    "relative_error",
+    "scalar_map",
+    "singular_values",
+    "spectral_norm",
+    "spectral_summary",
+    "stable_rank",
+    "tail_energy",
+]

@@ -1,1 +1,24 @@
-"""Exact and iterative matrix sign: SVD/eigh polar factor, Newton–Schulz and its schedules."""
+"""Exact and iterative matrix sign: SVD/eigh polar factor, Newton–Schulz and its schedules.
+
+- :mod:`.sign` — ``msign`` (exact, with zero-singular-value truncation);
+- :mod:`.schedules` — named coefficient lists with provenance, ``scalar_map``;
+- :mod:`.polar_express` — the greedy minimax coefficient generator;
+- :mod:`.newton_schulz` — the iteration and its normalizations.
+"""
+
+from matsign.exact.newton_schulz import NORMALIZATIONS, newton_schulz
+from matsign.exact.polar_express import polar_express_coefficients
+from matsign.exact.schedules import SCHEDULES, Schedule, get_schedule, polar_express_schedule, scalar_map
+from matsign.exact.sign import msign
+
+__all__ = [
+    "NORMALIZATIONS",
+    "SCHEDULES",
+    "Schedule",
+    "get_schedule",
+    "msign",
+    "newton_schulz",
+    "polar_express_coefficients",
+    "polar_express_schedule",
+    "scalar_map",
+]

@@ -1,0 +1,189 @@
+r"""How good is an approximation ``X ≈ msign(G)``: error, alignment, orthogonality, rank floor.
+
+All functions take matrices ``(m, n)`` or stacks ``(..., m, n)`` and return arrays of the batch
+shape (a 0-D array for a matrix) on the inputs' library and device. Computations run in the
+inputs' dtypes (16-bit inputs in float32; mixed inputs in the promoted dtype). Singular values
+count as nonzero above ``rtol·σ₁``, default ``rtol = max(m, n) · eps`` as in
+:mod:`matsign.spectral`.
+"""
+
+from __future__ import annotations
+
+from matsign._backend import check_matrix, check_positive_int, linalg_dtype, namespace
+from matsign.spectral import _kept, _rtol, _safe, _work, numerical_rank
+
+__all__ = ["alignment", "orthogonality_error", "rank_floor", "relative_error"]
+
+ORDS = ("fro", 2)
+
+
+def _check_pair(X, x_name, Y, y_name):
+    """Validate two matrices of one shape and library; return the namespace and working arrays."""
+    check_matrix(X, x_name)
+    check_matrix(Y, y_name)
+    if tuple(X.shape) != tuple(Y.shape):
+        raise ValueError(
+            f"{x_name} and {y_name} must have the same shape; got {tuple(X.shape)} and "
+            f"{tuple(Y.shape)}"
+        )
+    xp = namespace(X, Y)
+    return xp, _work(X, xp), _work(Y, xp)
+
+
+def _check_ord(ord):
+    if isinstance(ord, bool) or ord not in ORDS:
+        raise ValueError(f"ord must be 'fro' or 2, got {ord!r}")
+
+
+def relative_error(X, Y, *, ord="fro"):
+    r"""Relative error :math:`\|X - Y\| / \|Y\|` of ``X`` against the reference ``Y``.
+
+    When :math:`\|Y\| = 0` the ratio is defined as 0 if ``X == Y`` and ``inf`` otherwise.
+
+    Parameters
+    ----------
+    X : array, shape (..., m, n)
+        The approximation.
+    Y : array, shape (..., m, n)
+        The reference (e.g. ``msign(G)``), same shape and library as ``X``.
+    ord : {"fro", 2}
+        Frobenius or spectral norm.
+
+    Returns
+    -------
+    array, shape (...)
+        In the promoted dtype of ``X`` and ``Y`` (float32 for 16-bit inputs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Y = np.eye(2)
+    >>> relative_error(np.diag([1.0, 0.5]), Y)  # ‖diag(0, 0.5)‖_F / √2
+    array(0.35355339)
+    >>> relative_error(np.diag([1.0, 0.5]), Y, ord=2)
+    array(0.5)
+    """
+    xp, X, Y = _check_pair(X, "X", Y, "Y")
+    _check_ord(ord)
+    diff = X - Y
+    if ord == 2:
+        num, den = xp.linalg.svdvals(diff)[..., 0], xp.linalg.svdvals(Y)[..., 0]
+    else:
+        num = xp.linalg.vector_norm(diff, axis=(-2, -1))
+        den = xp.linalg.vector_norm(Y, axis=(-2, -1))
+    nonzero = den > 0
+    ratio = num / _safe(xp, den, nonzero)  # = num where den = 0
+    return xp.asarray(xp.where(nonzero | (num == 0), ratio, xp.inf))
+
+
+def alignment(X, G):
+    r"""Alignment :math:`\langle G, X\rangle / \|G\|_*` of a step ``X`` with the gradient ``G``.
+
+    :math:`\langle G, X\rangle = \operatorname{tr}(G^\top X)`. Equal to 1 for
+    :math:`X = \mathrm{msign}(G)`, the maximum over :math:`\|X\|_2 \le 1`; for the rank-r oracle
+    :math:`U_r V_r^\top` it is :math:`\sum_{i \le r} \sigma_i / \sum_i \sigma_i`. NaN when
+    ``G`` is zero (every direction is equally aligned).
+
+    Parameters
+    ----------
+    X : array, shape (..., m, n)
+        The step.
+    G : array, shape (..., m, n)
+        The gradient, same shape and library as ``X``.
+
+    Returns
+    -------
+    array, shape (...)
+        In the promoted dtype of ``X`` and ``G`` (float32 for 16-bit inputs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> G = np.diag([3.0, 1.0])
+    >>> alignment(np.eye(2), G)
+    array(1.)
+    >>> alignment(np.diag([1.0, 0.0]), G)  # the rank-1 oracle: 3 / (3 + 1)
+    array(0.75)
+    """
+    xp, X, G = _check_pair(X, "X", G, "G")
+    inner = xp.sum(G * X, axis=(-2, -1))
+    nuclear = xp.sum(xp.linalg.svdvals(G), axis=-1)
+    nonzero = nuclear > 0
+    return xp.asarray(xp.where(nonzero, inner / _safe(xp, nuclear, nonzero), xp.nan))
+
+
+def orthogonality_error(X, *, ord=2, rtol=None):
+    r"""Distance of ``X`` from the partial isometry with its range and row space, ``msign(X)``.
+
+    Measured over the nonzero singular values :math:`\sigma_i > \mathrm{rtol}\cdot\sigma_1`:
+
+    .. math:: \max_i |\sigma_i - 1| \quad (\mathrm{ord} = 2), \qquad
+              \Big(\sum_i (\sigma_i - 1)^2\Big)^{1/2} \quad (\mathrm{ord} = \text{"fro"}).
+
+    This is :math:`\|X - \mathrm{msign}(X)\|` up to the discarded
+    :math:`\sigma_i \le \mathrm{rtol}\cdot\sigma_1`: zero for any exact sign, whatever its rank,
+    and for the zero matrix.
+
+    Parameters
+    ----------
+    X : array, shape (..., m, n)
+    ord : {2, "fro"}
+        Spectral or Frobenius norm.
+    rtol : float, optional
+        In [0, 1); default ``max(m, n) · eps`` (:mod:`matsign.spectral`).
+
+    Returns
+    -------
+    array, shape (...)
+        In ``X``'s dtype (float32 for 16-bit inputs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> orthogonality_error(np.diag([1.0, 0.0]))  # rank-1 partial isometry
+    array(0.)
+    >>> orthogonality_error(np.diag([1.2, 0.9, 1.0]), ord="fro")  # √(0.2² + 0.1²)
+    array(0.2236068)
+    """
+    xp = check_matrix(X, "X")
+    _check_ord(ord)
+    A = _work(X, xp)
+    s = xp.linalg.svdvals(A)
+    gap = xp.where(_kept(s, _rtol(A, rtol)), xp.abs(s - 1.0), 0.0)
+    if ord == 2:
+        return xp.asarray(xp.max(gap, axis=-1))
+    return xp.asarray(xp.linalg.vector_norm(gap, axis=-1))
+
+
+def rank_floor(G, rank, *, rtol=None):
+    r"""Lower bound :math:`\sqrt{\max(0, \rho - r)}` on the error of any rank-r approximation.
+
+    With :math:`\rho` the numerical rank of ``G``, every ``X`` of rank at most ``r`` has
+    :math:`\|\mathrm{msign}(G) - X\|_F \ge \sqrt{\max(0, \rho - r)}`: ``msign(G)`` has
+    :math:`\rho` unit singular values, and by Eckart–Young–Mirsky
+    :math:`\|\mathrm{msign}(G) - X\|_F^2 \ge \sum_{i > r} \sigma_i(\mathrm{msign}(G))^2 = \rho - r`.
+
+    Parameters
+    ----------
+    G : array, shape (..., m, n)
+    rank : int
+        ``r``, any positive integer (ranks at or above ρ give 0).
+    rtol : float, optional
+        Threshold of the numerical rank, in [0, 1); default ``max(m, n) · eps``.
+
+    Returns
+    -------
+    array, shape (...)
+        In ``G``'s dtype (float32 for 16-bit inputs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rank_floor(np.diag([3.0, 2.0, 1.0, 0.0]), 1)
+    array(1.41421356)
+    """
+    rank = check_positive_int(rank, "rank")
+    rho = numerical_rank(G, rtol=rtol)
+    xp = namespace(rho)
+    excess = xp.astype(xp.where(rho > rank, rho - rank, 0), linalg_dtype(G))
+    return xp.asarray(xp.sqrt(excess))
