@@ -17,9 +17,9 @@ __all__ = ["alignment", "orthogonality_error", "rank_floor", "relative_error"]
 ORDS = ("fro", 2)
 
 
-def _check_pair(X, x_name, Y, y_name):
+def _check_pair(X, x_name, Y, y_name, *, finite_x=True):
     """Validate two matrices of one shape and library; return the namespace and working arrays."""
-    check_matrix(X, x_name)
+    check_matrix(X, x_name, finite=finite_x)
     check_matrix(Y, y_name)
     if tuple(X.shape) != tuple(Y.shape):
         raise ValueError(
@@ -38,7 +38,9 @@ def _check_ord(ord):
 def relative_error(X, Y, *, ord="fro"):
     r"""Relative error :math:`\|X - Y\| / \|Y\|` of ``X`` against the reference ``Y``.
 
-    When :math:`\|Y\| = 0` the ratio is defined as 0 if ``X == Y`` and ``inf`` otherwise.
+    When :math:`\|Y\| = 0` the ratio is defined as 0 if ``X == Y`` and ``inf`` otherwise. An
+    approximation with NaN or Inf entries (a diverged iteration) has error ``inf``: it is a
+    measurement, not bad input, so sweeps record it instead of stopping.
 
     Parameters
     ----------
@@ -63,9 +65,11 @@ def relative_error(X, Y, *, ord="fro"):
     >>> relative_error(np.diag([1.0, 0.5]), Y, ord=2)
     array(0.5)
     """
-    xp, X, Y = _check_pair(X, "X", Y, "Y")
+    xp, X, Y = _check_pair(X, "X", Y, "Y", finite_x=False)
     _check_ord(ord)
     diff = X - Y
+    finite = xp.all(xp.isfinite(diff), axis=(-2, -1))
+    diff = xp.where(finite[..., None, None], diff, xp.zeros_like(diff))
     if ord == 2:
         num, den = xp.linalg.svdvals(diff)[..., 0], xp.linalg.svdvals(Y)[..., 0]
     else:
@@ -73,7 +77,7 @@ def relative_error(X, Y, *, ord="fro"):
         den = xp.linalg.vector_norm(Y, axis=(-2, -1))
     nonzero = den > 0
     ratio = num / _safe(xp, den, nonzero)  # = num where den = 0
-    return xp.asarray(xp.where(nonzero | (num == 0), ratio, xp.inf))
+    return xp.asarray(xp.where(finite & (nonzero | (num == 0)), ratio, xp.inf))
 
 
 def alignment(X, G):

@@ -8,12 +8,12 @@ from matsign._backend.namespace import library, namespace
 from matsign._backend.precision import PRECISIONS, dtype_name
 
 
-def check_matrix(x, name: str = "G", *, batched: bool = True):
+def check_matrix(x, name: str = "G", *, batched: bool = True, finite: bool = True):
     """Validate a real floating matrix (or stack of matrices) and return its namespace.
 
     Raises ``TypeError`` for non-arrays, complex, integer and boolean dtypes, and ``ValueError``
-    for 0-D/1-D input, stacks where ``batched`` is false, empty matrices and NaN/Inf entries.
-    The finiteness check reads one boolean back to the host.
+    for 0-D/1-D input, stacks where ``batched`` is false, empty matrices and (when ``finite``)
+    NaN/Inf entries. The finiteness check reads one boolean back to the host.
     """
     lib = library(x)
     xp = namespace(x)
@@ -33,7 +33,7 @@ def check_matrix(x, name: str = "G", *, batched: bool = True):
         raise ValueError(f"{name} must be a single matrix (m, n); got shape {tuple(x.shape)}")
     if any(int(s) == 0 for s in x.shape):
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
-    if not bool(xp.all(xp.isfinite(x))):
+    if finite and not bool(xp.all(xp.isfinite(x))):
         raise ValueError(f"{name} contains NaN or Inf entries")
     return xp
 
