@@ -133,7 +133,7 @@ class Arithmetic:
     def enter(self, x):
         """``x`` converted to the working precision (rounded to its grid when emulated)."""
         xp = namespace(x)
-        return self.round(xp.astype(x, self.storage))
+        return self.round(xp.astype(x, self.storage, copy=False))
 
     def round(self, x):
         """Round a stored intermediate to the working grid (identity unless emulated)."""

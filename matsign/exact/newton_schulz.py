@@ -71,7 +71,7 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
     ar = arithmetic(G, dtype)
     tall = G.shape[-2] > G.shape[-1]
-    Y = xp.astype(xp.matrix_transpose(G) if tall else G, linalg_dtype(G))
+    Y = xp.astype(xp.matrix_transpose(G) if tall else G, linalg_dtype(G), copy=False)
     X, A = _normalized(xp, Y, normalize, sched.prescale, ar)
     X = ar.enter(X)
     for a, b, c in triples:
@@ -81,7 +81,7 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
         X = ar.round(a * X + ar.matmul(B, X))
         A = None
     X = xp.matrix_transpose(X) if tall else X
-    return xp.astype(X, G.dtype)
+    return xp.astype(X, G.dtype, copy=False)
 
 
 def _safe_divide(xp, x, d):
