@@ -4,7 +4,9 @@ Layers, lowest first (lower layers never import higher ones):
 
 - ``_backend``: array namespace (NumPy, CuPy, PyTorch), rng, precision, validation;
 - ``spectral``, ``metrics``, ``synthetic``: diagnostics, error measures, test matrices;
-- ``exact``: ``msign``, ``newton_schulz`` and its schedules.
+- ``exact``: ``msign``, ``newton_schulz`` and its schedules;
+- ``lowrank``: range finders, column selection, ``Q · msign(QᵀG)``; ``bounds``: the error bounds;
+- ``methods``: the registry sweeps draw from (name → callable with a FLOP estimate).
 
 >>> import numpy as np, matsign
 >>> G = np.array([[2.0, 0.0], [0.0, 0.5]])
@@ -24,6 +26,22 @@ from matsign.exact import (
     polar_express_schedule,
     scalar_map,
 )
+from matsign.bounds import (
+    hmt_frobenius_bound,
+    hmt_spectral_bound,
+    lowrank_sign_bound,
+    optimal_residual,
+    oracle_alignment,
+)
+from matsign.lowrank import (
+    column_range,
+    gaussian_range,
+    lowrank_msign,
+    lowrank_sign,
+    oracle_lowrank_sign,
+    select_columns,
+)
+from matsign.methods import METHODS, get_method, register
 from matsign.metrics import alignment, orthogonality_error, rank_floor, relative_error
 from matsign.spectral import (
     condition_number,
@@ -41,24 +59,38 @@ from matsign.spectral import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "METHODS",
     "NORMALIZATIONS",
     "SCHEDULES",
     "Schedule",
     "alignment",
+    "column_range",
     "condition_number",
     "effective_rank",
+    "gaussian_range",
+    "get_method",
     "get_schedule",
+    "hmt_frobenius_bound",
+    "hmt_spectral_bound",
+    "lowrank_msign",
+    "lowrank_sign",
+    "lowrank_sign_bound",
     "msign",
     "newton_schulz",
     "nuclear_norm",
     "numerical_rank",
+    "optimal_residual",
+    "oracle_alignment",
+    "oracle_lowrank_sign",
     "orthogonality_error",
     "polar_express_coefficients",
     "polar_express_schedule",
     "power_law_exponent",
     "rank_floor",
+    "register",
     "relative_error",
     "scalar_map",
+    "select_columns",
     "singular_values",
     "spectral_norm",
     "spectral_summary",

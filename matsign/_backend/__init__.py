@@ -3,10 +3,17 @@
 - :mod:`.namespace` — the array-API namespace, library names, host transfers of tiny data;
 - :mod:`.precision` — working precisions and their (possibly emulated) arithmetic;
 - :mod:`.random` — ``rng=`` handling and samplers;
-- :mod:`.checks` — input validation with errors that name the argument.
+- :mod:`.checks` — input validation with errors that name the argument;
+- :mod:`.linalg` — Cholesky with failure detection, triangular solves, host-side column pivoting.
 """
 
-from matsign._backend.checks import check_matrix, check_positive_int, check_rank, check_rtol
+from matsign._backend.checks import (
+    check_matrix,
+    check_nonnegative_int,
+    check_positive_int,
+    check_rank,
+    check_rtol,
+)
 from matsign._backend.namespace import LIBRARIES, device, from_numpy, library, namespace, to_numpy
 from matsign._backend.precision import (
     EPS,
@@ -28,6 +35,7 @@ __all__ = [
     "Arithmetic",
     "arithmetic",
     "check_matrix",
+    "check_nonnegative_int",
     "check_positive_int",
     "check_precision",
     "check_rank",

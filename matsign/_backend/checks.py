@@ -45,6 +45,13 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
+def check_nonnegative_int(value, name: str) -> int:
+    """``value`` as an int, or a ``ValueError`` naming ``name`` if it is not an integer ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
 def check_rank(rank, shape, name: str = "rank") -> int:
     """``rank`` as an int in ``[1, min(m, n)]`` for a matrix of ``shape``, else ``ValueError``."""
     rank = check_positive_int(rank, name)

@@ -1,0 +1,110 @@
+"""Linear algebra that the array API standard lacks: Cholesky with a failure flag, a right
+triangular solve, and the pivot order of QR with column pivoting.
+
+Each function dispatches on the array's library (NumPy, PyTorch, CuPy) and keeps the data on its
+device, except :func:`column_pivots`, which runs on the host and must only see sketch-sized input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from matsign._backend.namespace import from_numpy, library, to_numpy
+
+
+def cholesky_upper(W):
+    r"""Upper-triangular ``R`` with :math:`W = R^T R`, or ``None`` if the factorization breaks down.
+
+    Breakdown means ``W`` is not numerically positive definite (a pivot is not positive, or the
+    factor is not finite). Detecting it reads one integer or boolean back to the host.
+
+    Parameters
+    ----------
+    W : array, shape (k, k)
+        Symmetric matrix (only its lower triangle is read on NumPy/CuPy, its upper on PyTorch).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cholesky_upper(np.array([[4.0, 2.0], [2.0, 2.0]]))
+    array([[2., 1.],
+           [0., 1.]])
+    >>> cholesky_upper(np.array([[1.0, 2.0], [2.0, 1.0]])) is None
+    True
+    """
+    lib = library(W)
+    if lib == "torch":
+        import torch
+
+        R, info = torch.linalg.cholesky_ex(W, upper=True)
+        return R if int(info) == 0 and bool(torch.all(torch.isfinite(R))) else None
+    if lib == "cupy":
+        import cupy
+        import cupyx
+
+        # CuPy ignores cuSOLVER's failure code unless asked to raise.
+        with cupyx.errstate(linalg="raise"):
+            try:
+                L = cupy.linalg.cholesky(W)
+            except np.linalg.LinAlgError:
+                return None
+        return L.T if bool(cupy.all(cupy.isfinite(L))) else None
+    try:
+        L = np.linalg.cholesky(W)
+    except np.linalg.LinAlgError:
+        return None
+    return L.T if np.all(np.isfinite(L)) else None
+
+
+def solve_upper_right(Y, R):
+    r""":math:`Y R^{-1}` for upper-triangular ``R`` (a triangular solve, no inverse formed).
+
+    Parameters
+    ----------
+    Y : array, shape (p, k)
+    R : array, shape (k, k)
+        Nonsingular upper triangular, same library and device as ``Y``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> solve_upper_right(np.array([[2.0, 3.0]]), np.array([[2.0, 1.0], [0.0, 1.0]]))
+    array([[1., 2.]])
+    """
+    lib = library(Y)
+    if lib == "torch":
+        import torch
+
+        return torch.linalg.solve_triangular(R, Y, upper=True, left=False)
+    if lib == "cupy":
+        from cupyx.scipy.linalg import solve_triangular
+    else:
+        from scipy.linalg import solve_triangular
+    # Y R⁻¹ = (R⁻ᵀ Yᵀ)ᵀ: one solve with the transposed factor.
+    return solve_triangular(R, Y.T, trans="T", lower=False).T
+
+
+def column_pivots(S, k: int):
+    """Indices of the first ``k`` pivot columns of QR with column pivoting of ``S``.
+
+    Runs on the host: ``S`` is copied to NumPy (float64) and factorized by LAPACK's ``geqp3``
+    through ``scipy.linalg.qr(pivoting=True)``; the indices come back as an int64 array in
+    ``S``'s library and on its device. Pass only sketch-sized matrices (a few rows).
+
+    Parameters
+    ----------
+    S : array, shape (p, N)
+    k : int
+        Number of pivots, ``1 ≤ k ≤ min(p, N)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> column_pivots(np.array([[1.0, 0.0, 3.0], [0.0, 2.0, 0.0]]), 2)
+    array([2, 1])
+    """
+    import scipy.linalg
+
+    host = np.asarray(to_numpy(S), dtype=np.float64)
+    _, perm = scipy.linalg.qr(host, mode="r", pivoting=True)
+    return from_numpy(np.asarray(perm[:k], dtype=np.int64), like=S)

@@ -1,0 +1,230 @@
+r"""The low-rank sign ``Q · msign(Qᵀ G)``, its one-call form, and the rank-r oracle ``U_r V_rᵀ``."""
+
+from __future__ import annotations
+
+import numbers
+
+from matsign._backend.checks import check_matrix, check_rank, check_rtol
+from matsign._backend.namespace import namespace
+from matsign._backend.precision import eps_of, linalg_dtype
+from matsign.exact.newton_schulz import newton_schulz
+from matsign.exact.schedules import SCHEDULES, Schedule
+from matsign.exact.sign import msign
+from matsign.lowrank.columns import column_range
+from matsign.lowrank.ranges import gaussian_range
+
+#: Range finders of :func:`lowrank_sign`.
+RANGES = {"gaussian": gaussian_range, "column": column_range}
+
+
+def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
+    r"""Exact sign of ``G`` projected onto the span of ``Q``: ``Q · msign(Qᵀ G)``.
+
+    For ``Q`` with ``m`` rows and orthonormal columns (a basis inside the column space),
+
+    .. math:: X = Q\, \operatorname{msign}(Q^T G) = \operatorname{msign}(Q Q^T G),
+
+    of rank at most ``ℓ`` (the columns of ``Q``) and spectral norm at most 1; only the small
+    ``ℓ × n`` matrix ``QᵀG`` is orthogonalized. For tall ``G`` (``m > n``), ``Q`` may instead
+    have ``n`` rows — a basis inside the row space, as :func:`column_range` returns for tall
+    inputs — and the projection is on the right:
+    :math:`X = \operatorname{msign}(G Q)\, Q^T = \operatorname{msign}(G Q Q^T)`.
+
+    With ``rank = r < ℓ`` (e.g. after oversampling), ``Q`` is first reduced to the top-r left
+    singular subspace of ``QᵀG`` (Rayleigh–Ritz: ``Q ← Q U_r`` from the thin SVD of the
+    ``ℓ × n`` matrix ``QᵀG``), so ``X`` is the rank-r truncation
+    :math:`\hat U_r \hat V_r^T` of ``msign(QQᵀG)``.
+
+    Parameters
+    ----------
+    G : array, shape (m, n)
+        Real floating matrix (NumPy, CuPy or PyTorch).
+    Q : array, shape (m, ℓ), or (n, ℓ) when m > n
+        Orthonormal columns (not checked), same library and device as ``G``.
+    rank : int, optional
+        Keep the top ``rank ≤ min(ℓ, n)`` directions of ``QᵀG`` (default: all ``ℓ``).
+    inner : "exact", or a Newton–Schulz schedule (name, :class:`Schedule` or triples)
+        How the small matrix is orthogonalized: ``"exact"`` is :func:`msign` (SVD, singular
+        values at or below ``max(ℓ, n)·eps·σ₁`` map to zero); otherwise
+        :func:`newton_schulz` with this schedule (Frobenius normalization), as the official
+        Low-rank-Muon code does with Muon's quintic.
+    steps : int, optional
+        Newton–Schulz steps (default: the schedule's own); only with a schedule.
+
+    Returns
+    -------
+    array, shape (m, n)
+        Same library, device and dtype as ``G``. Products and factorizations run in ``G``'s
+        dtype (float32 for 16-bit inputs); a Newton–Schulz inner sign runs in ``G``'s own
+        precision (see :func:`newton_schulz`).
+
+    Raises
+    ------
+    ValueError
+        If ``Q`` has the wrong number of rows, more columns than rows, ``rank`` is out of range,
+        ``inner`` is unknown, or ``steps`` is given with ``inner="exact"``.
+
+    References
+    ----------
+    Z. He, Z. Deng, Z. Lu, *Low-rank orthogonalization for large-scale matrix optimization*,
+    arXiv 2509.11983; N. Halko, P.-G. Martinsson, J. A. Tropp, arXiv 0909.4061, §5.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> G = np.array([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> Q = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])  # spans e₁, e₃
+    >>> lowrank_msign(G, Q)
+    array([[1., 0., 0.],
+           [0., 0., 0.],
+           [0., 0., 1.]])
+    >>> lowrank_msign(G, Q, rank=1)
+    array([[1., 0., 0.],
+           [0., 0., 0.],
+           [0., 0., 0.]])
+    """
+    xp = check_matrix(G, "G", batched=False)
+    check_matrix(Q, "Q", batched=False)
+    namespace(G, Q)
+    _check_inner(inner, steps)
+    m, n = int(G.shape[0]), int(G.shape[1])
+    rows, width = int(Q.shape[0]), int(Q.shape[1])
+    if rows == m:
+        right = False
+    elif m > n and rows == n:
+        right = True
+    else:
+        allowed = f"m = {m} rows (a basis in the column space of G)"
+        if m > n:
+            allowed += f" or, since G is tall, n = {n} rows (a basis in its row space)"
+        raise ValueError(f"Q must have {allowed}; got Q of shape {(rows, width)} for G of shape {(m, n)}")
+    if width > rows:
+        raise ValueError(
+            f"Q must have orthonormal columns, so at most {rows} of them; got shape {(rows, width)}"
+        )
+    if rank is None:
+        rank = width
+    else:
+        side = "m" if right else "n"
+        limit = min(width, m if right else n)
+        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 1 <= rank <= limit:
+            raise ValueError(f"rank must be an integer in [1, min(ℓ, {side})] = [1, {limit}], got {rank!r}")
+        rank = int(rank)
+    A = xp.astype(G, linalg_dtype(G), copy=False)
+    A = xp.matrix_transpose(A) if right else A
+    X = _project_sign(xp, A, xp.astype(Q, A.dtype, copy=False), rank, inner, steps, G.dtype)
+    X = xp.matrix_transpose(X) if right else X
+    return xp.astype(X, G.dtype, copy=False)
+
+
+def _check_inner(inner, steps):
+    if isinstance(inner, str) and inner != "exact" and inner not in SCHEDULES:
+        raise ValueError(
+            f"inner must be 'exact' or a Newton–Schulz schedule ({', '.join(SCHEDULES)}), got {inner!r}"
+        )
+    if not isinstance(inner, (str, Schedule, list, tuple)):
+        raise TypeError(
+            "inner must be 'exact', a schedule name, a Schedule or (a, b, c) triples; "
+            f"got {type(inner).__name__}"
+        )
+    if inner == "exact" and steps is not None:
+        raise ValueError("steps applies only to a Newton–Schulz inner sign, not inner='exact'")
+
+
+def _project_sign(xp, A, Q, rank, inner, steps, precision):
+    """``Q_r · sign(Q_rᵀ A)`` on the left, after the Rayleigh–Ritz reduction to ``rank``."""
+    B = xp.matrix_transpose(Q) @ A
+    if rank < int(Q.shape[1]):
+        U = xp.linalg.svd(B, full_matrices=False)[0][:, :rank]
+        Q, B = Q @ U, xp.matrix_transpose(U) @ B
+    if isinstance(inner, str) and inner == "exact":
+        S = msign(B)
+    else:
+        S = newton_schulz(B, inner, steps=steps, dtype=precision)
+    return Q @ S
+
+
+def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=None, **options):
+    r"""Rank-r approximation of ``msign(G)`` in one call: a range basis, then the low-rank sign.
+
+    ``Q = gaussian_range(G, rank, rng=rng, **options)`` or
+    ``column_range(G, rank, rng=rng, **options)``, then
+    ``lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps)``; with oversampling the result
+    is truncated back to ``rank``. The result has rank at most ``rank`` whatever the options.
+
+    Parameters
+    ----------
+    G : array, shape (m, n)
+    rank : int
+        ``1 ≤ rank ≤ min(m, n)``.
+    range : {"gaussian", "column"}
+        The range finder (:func:`gaussian_range` or :func:`column_range`).
+    inner, steps
+        The small sign, as in :func:`lowrank_msign`.
+    rng : None, int or generator
+    **options
+        Passed to the range finder: ``oversample``, ``power_iters``, ``normalizer`` for
+        "gaussian"; ``strategy`` for "column".
+
+    Returns
+    -------
+    array, shape (m, n)
+        Same library, device and dtype as ``G``. For 16-bit ``G`` the basis comes back from the
+        range finder in ``G``'s dtype (as those functions promise), so its rounding enters too.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> G = np.diag([3.0, 2.0, 1.0])
+    >>> X = lowrank_sign(G, 2, oversample=1, power_iters=2, rng=0)
+    >>> np.round(X, 6) + 0.0
+    array([[1., 0., 0.],
+           [0., 1., 0.],
+           [0., 0., 0.]])
+    """
+    if range not in RANGES:
+        raise ValueError(f"range must be one of {tuple(RANGES)}, got {range!r}")
+    _check_inner(inner, steps)
+    Q = RANGES[range](G, rank, rng=rng, **options)
+    return lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps)
+
+
+def oracle_lowrank_sign(G, rank, *, rtol=None):
+    r"""The best rank-r sign: :math:`U_r \operatorname{sign}(\Sigma_r) V_r^T` from the thin SVD.
+
+    For :math:`G = U \Sigma V^T`, the top ``r`` singular pairs, with singular values at or below
+    ``rtol·σ₁`` mapped to zero (as in :func:`msign`). It maximizes the alignment
+    :math:`\langle G, X\rangle` over :math:`\|X\|_2 \le 1`, rank ``≤ r`` (Ky Fan), is the
+    reference for rank-r methods, and equals ``lowrank_msign(G, U_r)``. Not unique when
+    :math:`\sigma_r = \sigma_{r+1}`.
+
+    Parameters
+    ----------
+    G : array, shape (..., m, n)
+    rank : int
+        ``1 ≤ rank ≤ min(m, n)``.
+    rtol : float, optional
+        Default ``max(m, n)·eps(dtype)``.
+
+    Returns
+    -------
+    array, shape (..., m, n)
+        Same library, device and dtype as ``G`` (16-bit inputs factorized in float32).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> oracle_lowrank_sign(np.diag([1.0, 3.0, 2.0]), 2)
+    array([[0., 0., 0.],
+           [0., 1., 0.],
+           [0., 0., 1.]])
+    """
+    xp = check_matrix(G, "G")
+    rank = check_rank(rank, G.shape)
+    rtol = check_rtol(rtol)
+    A = xp.astype(G, linalg_dtype(G), copy=False)
+    tol = max(int(G.shape[-2]), int(G.shape[-1])) * eps_of(A) if rtol is None else rtol
+    U, S, Vt = xp.linalg.svd(A, full_matrices=False)
+    keep = xp.astype(S[..., :rank] > tol * S[..., :1], A.dtype)
+    X = (U[..., :, :rank] * keep[..., None, :]) @ Vt[..., :rank, :]
+    return xp.astype(X, G.dtype, copy=False)

@@ -1,0 +1,320 @@
+r"""Registry of sign approximations: name → callable ``(G, *, rng, **params)`` with uniform metadata.
+
+Each :class:`Method` carries a description, its parameters with defaults (read from the
+function's signature), and a flop estimate ``flops(m, n, **params)`` so that error can be
+plotted against cost. Add a method with :func:`register`.
+
+**Flop model.** Leading-order counts, a multiply and an add each counting one flop, for the
+algorithm as implemented (``s = min(m, n)``, ``N = max(m, n)``):
+
+- product of ``a×b`` and ``b×c``: ``2abc``;
+- thin Householder QR of ``p×k`` with ``Q`` formed: ``4pk² − 4k³/3`` (Golub & Van Loan,
+  *Matrix Computations*, 4th ed., §5.2 and §5.1.6);
+- Cholesky-QR2 of ``p×k``: two passes of Gram ``2pk²``, Cholesky ``k³/3``, triangular solve
+  ``pk²``;
+- thin SVD of ``p×q`` (factors formed), R-SVD: ``6·max(p,q)·min(p,q)² + 20·min(p,q)³``
+  (Golub & Van Loan §8.6.3); the polar factor adds ``2·min²·max`` for ``U Vᵀ``;
+- symmetric eigendecomposition of ``k×k`` with vectors: ``9k³`` (Golub & Van Loan §8.3);
+- QR with column pivoting of a wide ``p×N`` (``R`` only): ``2p²N − 2p³/3``;
+- a Newton–Schulz step on the wide ``s×N``: ``4s²N``, plus ``2s³`` when quintic.
+
+Elementwise work (norms, scores, sampling) and host transfers are not counted.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+from matsign.exact.newton_schulz import newton_schulz
+from matsign.exact.schedules import get_schedule
+from matsign.exact.sign import msign
+from matsign.lowrank.columns import LEVERAGE_POWER_ITERS, SKETCH_OVERSAMPLE
+from matsign.lowrank.sign import lowrank_sign, oracle_lowrank_sign
+
+__all__ = ["METHODS", "REQUIRED", "Method", "get_method", "register"]
+
+
+class _Required:
+    def __repr__(self):
+        return "REQUIRED"
+
+
+#: Marks a parameter without a default in :attr:`Method.params`.
+REQUIRED = _Required()
+
+
+@dataclass(frozen=True)
+class Method:
+    """One registered approximation of ``msign``.
+
+    Attributes
+    ----------
+    name : str
+    function : callable
+        ``function(G, *, rng, **params)`` → array like ``G``.
+    description : str
+        One line: what it computes.
+    flops_function : callable
+        ``flops_function(m, n, **params)`` → estimated flops (see the module's flop model).
+    params : mapping
+        Parameter name → default (:data:`REQUIRED` if none), from ``function``'s signature.
+    """
+
+    name: str
+    function: Callable
+    description: str
+    flops_function: Callable
+    params: Mapping[str, object]
+
+    def resolve(self, params) -> dict:
+        """``params`` completed with the defaults; unknown or missing parameters raise."""
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            raise ValueError(
+                f"method {self.name!r} has no parameter {unknown[0]!r}; its parameters: "
+                f"{', '.join(self.params) or '(none)'}"
+            )
+        full = {**self.params, **params}
+        missing = [k for k, v in full.items() if v is REQUIRED]
+        if missing:
+            raise ValueError(f"method {self.name!r} needs parameter {missing[0]!r}")
+        return full
+
+    def __call__(self, G, *, rng=None, **params):
+        """Run the method on ``G`` (``rng`` as in :mod:`matsign._backend.random`)."""
+        return self.function(G, rng=rng, **self.resolve(params))
+
+    def flops(self, m: int, n: int, **params) -> float:
+        """Estimated flops on an ``m × n`` matrix with these parameters."""
+        return float(self.flops_function(int(m), int(n), **self.resolve(params)))
+
+
+_REGISTRY: dict[str, Method] = {}
+
+#: Read-only view of the registered methods, by name.
+METHODS = MappingProxyType(_REGISTRY)
+
+
+def _keyword_params(func, skip):
+    sig = inspect.signature(func)
+    return {
+        name: (REQUIRED if p.default is inspect.Parameter.empty else p.default)
+        for name, p in sig.parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in skip
+    }
+
+
+def register(name: str, function: Callable, *, description: str, flops: Callable) -> Method:
+    """Add a method to :data:`METHODS` and return it.
+
+    Parameters
+    ----------
+    name : str
+        New, unique name.
+    function : callable
+        ``function(G, *, rng=None, **params)``: ``G`` positional, ``rng`` and every parameter
+        keyword-only; parameters without a default are required.
+    description : str
+    flops : callable
+        ``flops(m, n, **params)`` with keyword-only parameters of the same names as
+        ``function``'s (defaults there are not used: the method's own are passed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> def scaled(G, *, rng=None, c=1.0):
+    ...     return c * G
+    >>> def scaled_flops(m, n, *, c):
+    ...     return m * n
+    >>> method = register("doc_scaled", scaled, description="c·G", flops=scaled_flops)
+    >>> float(method(np.ones((2, 2)), c=2.0)[0, 0]), method.flops(2, 3), dict(method.params)
+    (2.0, 6.0, {'c': 1.0})
+    >>> _ = _REGISTRY.pop("doc_scaled")
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if name in _REGISTRY:
+        raise ValueError(f"a method named {name!r} is already registered")
+    sig = inspect.signature(function)
+    if "rng" not in sig.parameters or sig.parameters["rng"].kind is not inspect.Parameter.KEYWORD_ONLY:
+        raise ValueError(f"function of method {name!r} must take a keyword-only rng argument")
+    params = _keyword_params(function, {"rng"})
+    flop_params = _keyword_params(flops, set())
+    if set(flop_params) != set(params):
+        raise ValueError(
+            f"flops of method {name!r} must take the keyword-only parameters {sorted(params)}, "
+            f"got {sorted(flop_params)}"
+        )
+    method = Method(name, function, description, flops, MappingProxyType(params))
+    _REGISTRY[name] = method
+    return method
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``, or a ``ValueError`` listing the registered names.
+
+    Examples
+    --------
+    >>> get_method("newton_schulz").params["schedule"]
+    'muon'
+    """
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown method {name!r}; registered: {', '.join(_REGISTRY)}") from None
+
+
+# ---------------------------------------------------------------- flop model (see module doc)
+
+
+def _gemm(a, b, c):
+    return 2 * a * b * c
+
+
+def _qr(p, k):
+    return 4 * p * k * k - 4 * k**3 / 3
+
+
+def _orth(p, k, normalizer):
+    if normalizer == "cholesky_qr":
+        return 2 * (2 * p * k * k + k**3 / 3 + p * k * k)
+    return _qr(p, k)
+
+
+def _svd(p, q):
+    s, N = min(p, q), max(p, q)
+    return 6 * N * s * s + 20 * s**3
+
+
+def _svd_sign(p, q):
+    s, N = min(p, q), max(p, q)
+    return _svd(p, q) + _gemm(s, s, N)
+
+
+def _eigh_sign(p, q):
+    s, N = min(p, q), max(p, q)
+    return _gemm(s, N, s) + 9 * s**3 + _gemm(s, s, s) + _gemm(s, s, N)
+
+
+def _ns(p, q, schedule, steps):
+    s, N = min(p, q), max(p, q)
+    triples = get_schedule(schedule).steps_coefficients(steps)
+    return sum(4 * s * s * N + (2 * s**3 if c != 0 else 0) for _, _, c in triples)
+
+
+def _qrcp(p, N):
+    return 2 * p * p * N - 2 * p**3 / 3
+
+
+def _lowrank(rows, cols, width, rank, inner, steps):
+    """``Q_r · sign(Q_rᵀ A)`` for a ``rows × width`` basis ``Q`` of a ``rows × cols`` matrix ``A``."""
+    total = _gemm(width, rows, cols)
+    if rank < width:
+        total += _svd(width, cols) + _gemm(rows, width, rank) + _gemm(rank, width, cols)
+    total += _svd_sign(rank, cols) if inner == "exact" else _ns(rank, cols, inner, steps)
+    return total + _gemm(rows, rank, cols)
+
+
+# ---------------------------------------------------------------- the built-in methods
+
+
+def _exact_svd(G, *, rng=None):
+    return msign(G, method="svd")
+
+
+def _exact_svd_flops(m, n):
+    return _svd_sign(m, n)
+
+
+def _exact_eigh(G, *, rng=None):
+    return msign(G, method="eigh")
+
+
+def _exact_eigh_flops(m, n):
+    return _eigh_sign(m, n)
+
+
+def _newton_schulz(G, *, rng=None, schedule="muon", steps=None):
+    return newton_schulz(G, schedule, steps=steps)
+
+
+def _newton_schulz_flops(m, n, *, schedule, steps):
+    return _ns(m, n, schedule, steps)
+
+
+def _gaussian(G, *, rng=None, rank, oversample=0, power_iters=0, normalizer="qr", inner="exact", steps=None):
+    return lowrank_sign(
+        G, rank, range="gaussian", oversample=oversample, power_iters=power_iters,
+        normalizer=normalizer, inner=inner, steps=steps, rng=rng,
+    )
+
+
+def _gaussian_flops(m, n, *, rank, oversample, power_iters, normalizer, inner, steps):
+    width = rank + oversample
+    step_orth = 0 if normalizer == "none" else _orth(m, width, normalizer) + _orth(n, width, normalizer)
+    total = _gemm(m, n, width) + power_iters * (2 * _gemm(m, n, width) + step_orth)
+    total += _orth(m, width, "qr" if normalizer == "none" else normalizer)
+    return total + _lowrank(m, n, width, rank, inner, steps)
+
+
+def _column(G, *, rng=None, rank, strategy="uniform", inner="exact", steps=None):
+    return lowrank_sign(G, rank, range="column", strategy=strategy, inner=inner, steps=steps, rng=rng)
+
+
+def _column_flops(m, n, *, rank, strategy, inner, steps):
+    s, N = min(m, n), max(m, n)
+    if strategy in ("norm", "l1_topk"):
+        select = 2 * s * N
+    elif strategy == "leverage":
+        w = min(rank + SKETCH_OVERSAMPLE, s)
+        q = LEVERAGE_POWER_ITERS
+        sketch = (1 + 2 * q) * _gemm(N, s, w) + q * (_qr(N, w) + _qr(s, w)) + _qr(N, w)
+        select = sketch + _gemm(s, N, w) + _svd(s, w) + _gemm(N, w, rank) + 2 * N * rank
+    elif strategy == "pivoted_qr":
+        w = rank + SKETCH_OVERSAMPLE
+        select = _qrcp(s, N) if w >= s else _gemm(w, s, N) + _qrcp(w, N)
+    else:
+        select = 0
+    return select + _qr(s, rank) + _lowrank(s, N, rank, rank, inner, steps)
+
+
+def _oracle(G, *, rng=None, rank):
+    return oracle_lowrank_sign(G, rank)
+
+
+def _oracle_flops(m, n, *, rank):
+    return _svd(m, n) + _gemm(m, rank, n)
+
+
+register(
+    "exact_svd", _exact_svd,
+    description="msign(G) = U Vᵀ from the thin SVD (reference accuracy)", flops=_exact_svd_flops,
+)
+register(
+    "exact_eigh", _exact_eigh,
+    description="msign(G) = (GGᵀ)^(-1/2) G from the Gram eigendecomposition (wide orientation)",
+    flops=_exact_eigh_flops,
+)
+register(
+    "newton_schulz", _newton_schulz,
+    description="odd-polynomial Newton–Schulz iteration with a named schedule (Frobenius normalization)",
+    flops=_newton_schulz_flops,
+)
+register(
+    "gaussian", _gaussian,
+    description="Q·msign(QᵀG), Q from a Gaussian sketch with oversampling and power iterations, "
+    "truncated to rank",
+    flops=_gaussian_flops,
+)
+register(
+    "column", _column,
+    description="low-rank sign on the span of selected columns of the wide orientation of G",
+    flops=_column_flops,
+)
+register(
+    "oracle", _oracle,
+    description="U_r V_rᵀ, the best rank-r sign, from the full SVD", flops=_oracle_flops,
+)
