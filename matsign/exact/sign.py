@@ -63,7 +63,7 @@ def msign(G, *, rtol=None, method: str = "svd"):
     rtol = check_rtol(rtol)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    work = xp.astype(G, linalg_dtype(G))
+    work = xp.astype(G, linalg_dtype(G), copy=False)
     m, n = int(G.shape[-2]), int(G.shape[-1])
     tol = max(m, n) * eps_of(work) if rtol is None else rtol
     if method == "svd":
@@ -82,13 +82,12 @@ def _sign_svd(xp, G, tol):
 def _sign_eigh(xp, G, tol):
     tall = G.shape[-2] > G.shape[-1]
     X = xp.matrix_transpose(G) if tall else G
-    Xt = xp.matrix_transpose(X)
-    gram = X @ Xt
-    # eigh reads one triangle; symmetrize so both backends see the same matrix.
-    gram = 0.5 * (gram + xp.matrix_transpose(gram))
-    lam, V = xp.linalg.eigh(gram)
+    # Every backend's eigh reads the lower triangle only, so the Gram matrix needs no
+    # symmetrization pass.
+    lam, V = xp.linalg.eigh(X @ xp.matrix_transpose(X))
     keep = lam > (tol * tol) * lam[..., -1:]
-    inv_sqrt = xp.where(keep, 1.0 / xp.sqrt(xp.where(keep, lam, xp.ones_like(lam))), xp.zeros_like(lam))
-    P = (V * inv_sqrt[..., None, :]) @ xp.matrix_transpose(V)
-    Y = P @ X
+    safe = xp.where(keep, lam, xp.ones_like(lam))
+    # P = V diag(λ^{-1/2}) Vᵀ = W Wᵀ with W = V diag(λ^{-1/4}): a symmetric product (SYRK).
+    W = V * xp.where(keep, safe ** -0.25, xp.zeros_like(lam))[..., None, :]
+    Y = (W @ xp.matrix_transpose(W)) @ X
     return xp.matrix_transpose(Y) if tall else Y
