@@ -67,14 +67,18 @@ def msign(G, *, rtol=None, method: str = "svd"):
     m, n = int(G.shape[-2]), int(G.shape[-1])
     tol = max(m, n) * eps_of(work) if rtol is None else rtol
     if method == "svd":
-        X = _sign_svd(xp, work, tol)
+        X = svd_sign(xp, work, tol)
     else:
         X = _sign_eigh(xp, work, max(tol, math.sqrt(max(m, n) * eps_of(work))))
     return xp.astype(X, G.dtype)
 
 
-def _sign_svd(xp, G, tol):
+def svd_sign(xp, G, tol, rank=None):
+    """``U_r sign(Σ_r) V_rᵀ`` from the thin SVD of ``G`` (a LAPACK dtype): the top ``rank``
+    pairs (all by default), with σ ≤ ``tol``·σ₁ mapped to zero. Shared with the rank-r oracle."""
     U, S, Vh = xp.linalg.svd(G, full_matrices=False)
+    if rank is not None:
+        U, S, Vh = U[..., :, :rank], S[..., :rank], Vh[..., :rank, :]
     keep = xp.astype(S > tol * S[..., :1], G.dtype)
     return (U * keep[..., None, :]) @ Vh
 

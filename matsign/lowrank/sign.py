@@ -9,7 +9,7 @@ from matsign._backend.namespace import namespace
 from matsign._backend.precision import eps_of, linalg_dtype
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.schedules import SCHEDULES, Schedule
-from matsign.exact.sign import msign
+from matsign.exact.sign import msign, svd_sign
 from matsign.lowrank.columns import column_range
 from matsign.lowrank.ranges import gaussian_range
 
@@ -224,7 +224,4 @@ def oracle_lowrank_sign(G, rank, *, rtol=None):
     rtol = check_rtol(rtol)
     A = xp.astype(G, linalg_dtype(G), copy=False)
     tol = max(int(G.shape[-2]), int(G.shape[-1])) * eps_of(A) if rtol is None else rtol
-    U, S, Vt = xp.linalg.svd(A, full_matrices=False)
-    keep = xp.astype(S[..., :rank] > tol * S[..., :1], A.dtype)
-    X = (U[..., :, :rank] * keep[..., None, :]) @ Vt[..., :rank, :]
-    return xp.astype(X, G.dtype, copy=False)
+    return xp.astype(svd_sign(xp, A, tol, rank), G.dtype, copy=False)
