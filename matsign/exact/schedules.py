@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from matsign._backend import check_positive_int, library, namespace
+from matsign._backend import check_positive_int, library
 from matsign.exact.polar_express import polar_express_coefficients
 
 Triple = tuple[float, float, float]
@@ -258,16 +258,14 @@ def scalar_map(sigma, schedule="muon", *, steps: int | None = None):
     """
     sched = get_schedule(schedule)
     triples = sched.steps_coefficients(steps)
+    if isinstance(sigma, (numbers.Real, list, tuple)):
+        sigma = np.asarray(sigma, dtype=np.float64)
     try:
-        library(sigma)
-        xp, s = namespace(sigma), sigma
+        lib = library(sigma)
     except TypeError:
-        if isinstance(sigma, numbers.Real) or isinstance(sigma, (list, tuple, np.ndarray)):
-            xp, s = np, np.asarray(sigma, dtype=np.float64)
-        else:
-            raise TypeError(f"sigma must be a number or an array, got {type(sigma).__name__}") from None
-    if library(s) == "numpy":
-        s = np.asarray(s, dtype=np.float64)
+        raise TypeError(f"sigma must be a number or an array, got {type(sigma).__name__}") from None
+    # NumPy is evaluated in float64; CuPy/PyTorch arrays stay in their dtype and on their device.
+    s = np.asarray(sigma, dtype=np.float64) if lib == "numpy" else sigma
     s = s / sched.prescale
     for a, b, c in triples:
         s2 = s * s

@@ -2,8 +2,6 @@ r"""The randomized range finder with power iterations (Halko, Martinsson, Tropp 
 
 from __future__ import annotations
 
-import numbers
-
 from matsign._backend.checks import check_matrix, check_nonnegative_int, check_rank
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import linalg_dtype
