@@ -43,7 +43,8 @@ def run(out_dir="results", figure_dir="figures", *, quick: bool = False, progres
     """Run the experiment; write ``<out_dir>/ns-vs-spectrum.csv`` and the figure; return the table."""
     import pandas as pd
 
-    from matsign.plots import ns_vs_spectrum_figure, progress_bar
+    from matsign.plots import progress_bar
+    from matsign.plots.newton_schulz import ns_vs_spectrum_figure
 
     g = grid(quick)
     m, n = g["shape"]
