@@ -28,11 +28,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Mapping
 
+from matsign.equilibrate import equilibrate
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.schedules import get_schedule
 from matsign.exact.sign import msign
 from matsign.lowrank.columns import LEVERAGE_POWER_ITERS, SKETCH_OVERSAMPLE
-from matsign.lowrank.sign import lowrank_sign, oracle_lowrank_sign
+from matsign.lowrank.sign import lowrank_msign, lowrank_sign, oracle_lowrank_sign
+from matsign.project import galore_projector, gum_estimate
+from matsign.select import slice_count, slice_sign
 
 __all__ = ["METHODS", "REQUIRED", "Method", "get_method", "register"]
 
@@ -317,4 +320,90 @@ register(
 register(
     "oracle", _oracle,
     description="U_r V_rᵀ, the best rank-r sign, from the full SVD", flops=_oracle_flops,
+)
+
+
+# ---------------------------------------------------------------- one-shot forms of MuonEq, Dion2, GaLore, GUM
+
+
+def _muoneq(G, *, rng=None, mode="R", exponent=-0.5, schedule="muon", steps=None):
+    return newton_schulz(equilibrate(G, mode, exponent=exponent), schedule, steps=steps)
+
+
+def _muoneq_flops(m, n, *, mode, exponent, schedule, steps):
+    return _ns(m, n, schedule, steps)  # the scaling is elementwise work
+
+
+def _dion2(G, *, rng=None, fraction=0.25, score="l1", inner="exact", schedule="muon", steps=None):
+    return slice_sign(G, fraction, score=score, rng=rng, inner=inner, schedule=schedule, steps=steps)
+
+
+def _dion2_flops(m, n, *, fraction, score, inner, schedule, steps):
+    # k slices of the shorter side, each of length N: the sign of a k × N matrix.
+    k, N = slice_count(fraction, min(m, n)), max(m, n)
+    return _svd_sign(k, N) if inner == "exact" else _ns(k, N, schedule, steps)
+
+
+def _galore(G, *, rng=None, rank, inner="exact", steps=None):
+    return lowrank_msign(G, galore_projector(G, rank).P, inner=inner, steps=steps)
+
+
+def _galore_flops(m, n, *, rank, inner, steps):
+    return _svd(m, n) + _lowrank(min(m, n), max(m, n), rank, rank, inner, steps)
+
+
+def _small_sign(B, inner, steps):
+    if inner == "exact":
+        if steps is not None:
+            raise ValueError("steps applies only to a Newton–Schulz inner sign, not inner='exact'")
+        return msign(B)
+    return newton_schulz(B, inner, steps=steps)
+
+
+def _gum(G, *, rng=None, rank, q=0.5, inner="exact", steps=None):
+    projector = galore_projector(G, rank)
+    estimate, branch = gum_estimate(G, projector, q, rng=rng)
+    if branch == "low_rank":
+        # msign(P·B) = P·msign(B) for orthonormal P: only the projected matrix is signed.
+        return projector.up(_small_sign(estimate, inner, steps))
+    # The residual has rank min(m, n) − rank; its numerically zero singular values (about
+    # eps·σ₁(G)) stay below msign's threshold while σ_{rank+1}/σ₁ ≫ max(m, n)·eps.
+    return _small_sign(estimate, inner, steps)
+
+
+def _gum_flops(m, n, *, rank, q, inner, steps):
+    """Expected over the branch draw: SVD, PᵀG and one product back, then a full sign with
+    probability q or a rank × N sign with probability 1 − q."""
+    s, N = min(m, n), max(m, n)
+
+    def sign(rows):
+        return _svd_sign(rows, N) if inner == "exact" else _ns(rows, N, inner, steps)
+
+    return _svd(m, n) + _gemm(rank, s, N) + _gemm(s, rank, N) + q * sign(s) + (1 - q) * sign(rank)
+
+
+register(
+    "muoneq", _muoneq,
+    description="Newton–Schulz on MuonEq's equilibrated D_r·G·D_c (mode R, C or RC): approximates "
+    "msign(D_r G D_c), a different target from msign(G)",
+    flops=_muoneq_flops,
+)
+register(
+    "dion2", _dion2,
+    description="Dion2: sign of the ⌈fraction·min(m, n)⌉ top-scoring rows (columns if tall) scattered "
+    "into place, zero elsewhere; fraction 1 is the exact sign",
+    flops=_dion2_flops,
+)
+register(
+    "galore", _galore,
+    description="P·msign(PᵀG) with GaLore's SVD projector P = top-r singular vectors of the shorter side; "
+    "inner='exact' equals 'oracle' (U_r V_rᵀ) computed by two SVDs, a schedule gives GaLore-Muon's "
+    "projected Newton–Schulz step",
+    flops=_galore_flops,
+)
+register(
+    "gum", _gum,
+    description="msign of one draw of GUM's unbiased estimate (residual/q with probability q, else "
+    "PPᵀG/(1−q)); a single-draw update, biased after the sign (flops: expected over the draw)",
+    flops=_gum_flops,
 )

@@ -137,3 +137,127 @@ def test_register_adds_a_method_and_rejects_bad_ones():
     assert "test_bad" not in METHODS
     with pytest.raises(TypeError):
         METHODS["x"] = None  # the public view is read-only
+
+
+# ---------------------------------------------------------------- MuonEq, Dion2, GaLore, GUM
+
+SEEDED = ("muoneq", "dion2", "galore", "gum")
+SEEDED_PARAMS = {"galore": {"rank": 4}, "gum": {"rank": 4}}
+
+
+def test_seeded_methods_are_registered_with_metadata():
+    assert dict(METHODS["muoneq"].params) == {"mode": "R", "exponent": -0.5, "schedule": "muon", "steps": None}
+    assert dict(METHODS["dion2"].params) == {
+        "fraction": 0.25, "score": "l1", "inner": "exact", "schedule": "muon", "steps": None,
+    }
+    assert dict(METHODS["galore"].params) == {"rank": REQUIRED, "inner": "exact", "steps": None}
+    assert dict(METHODS["gum"].params) == {"rank": REQUIRED, "q": 0.5, "inner": "exact", "steps": None}
+    assert "target" in METHODS["muoneq"].description
+    assert "biased after the sign" in METHODS["gum"].description
+
+
+@pytest.mark.parametrize("name", SEEDED)
+@pytest.mark.parametrize("shape", [(12, 18), (18, 12), (15, 15)])
+def test_seeded_methods_run_on_every_backend(backend, name, shape):
+    G = with_spectrum(log_uniform(min(shape), 10.0), *shape, rng=1)
+    A = backend.asarray(G)
+    X = METHODS[name](A, rng=2, **SEEDED_PARAMS.get(name, {}))
+    assert type(X) is type(A) and X.dtype == A.dtype
+    Xn = backend.to_numpy(X)
+    assert Xn.shape == shape and np.all(np.isfinite(Xn))
+    np.testing.assert_array_equal(Xn, backend.to_numpy(METHODS[name](A, rng=2, **SEEDED_PARAMS.get(name, {}))))
+
+
+@pytest.mark.parametrize("mode", ["R", "C", "RC"])
+def test_muoneq_is_newton_schulz_of_the_equilibrated_matrix(backend, mode):
+    from matsign.equilibrate import equilibrate
+
+    G = with_spectrum(log_uniform(10, 100.0), 10, 16, rng=5) * np.logspace(0, 2, 10)[:, None]
+    A = backend.asarray(G)
+    X = backend.to_numpy(METHODS["muoneq"](A, mode=mode, schedule="polar_express", steps=4))
+    expected = newton_schulz(equilibrate(G, mode), "polar_express", steps=4)
+    # The same float64 operations on one backend; across backends, BLAS rounding (~1e-15).
+    np.testing.assert_allclose(X, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(12, 18), (18, 12)])
+def test_dion2_at_fraction_one_is_the_exact_sign(backend, shape):
+    G = with_spectrum(log_uniform(12, 1e3), *shape, rng=6)
+    for score in ("l1", "l2", "random"):
+        X = METHODS["dion2"](backend.asarray(G), rng=0, fraction=1.0, score=score)
+        np.testing.assert_allclose(backend.to_numpy(X), msign(G), atol=1e-12)
+
+
+def test_dion2_updates_only_the_selected_slices():
+    G = with_spectrum(log_uniform(8, 10.0), 8, 20, rng=7)
+    X = METHODS["dion2"](G, rng=0, fraction=0.25)
+    rows = np.flatnonzero(np.any(X != 0, axis=1))
+    np.testing.assert_array_equal(rows, np.sort(np.argsort(-np.abs(G).sum(axis=1))[:2]))
+    np.testing.assert_allclose(X[rows], msign(G[rows]), atol=1e-12)
+
+
+def test_galore_with_exact_inner_is_the_oracle_and_with_a_schedule_the_projected_step():
+    from matsign.lowrank.sign import lowrank_msign
+
+    for shape in [(10, 16), (16, 10)]:
+        G = with_spectrum(log_uniform(10, 100.0), *shape, rng=8)
+        np.testing.assert_allclose(METHODS["galore"](G, rank=3), METHODS["oracle"](G, rank=3), atol=1e-12)
+        U, _, Vt = np.linalg.svd(G, full_matrices=False)
+        basis = U[:, :3] if shape[0] <= shape[1] else Vt[:3].T
+        np.testing.assert_allclose(
+            METHODS["galore"](G, rank=3, inner="muon", steps=4),
+            lowrank_msign(G, basis, inner="muon", steps=4),
+            atol=1e-12,
+        )
+
+
+def test_gum_returns_the_sign_of_one_branch():
+    # For the SVD projector the two branches give U_r V_rᵀ (low rank) and U_⊥ V_⊥ᵀ (residual).
+    G = with_spectrum(log_uniform(8, 10.0), 8, 12, rng=9)
+    U, _, Vt = np.linalg.svd(G, full_matrices=False)
+    low, full = U[:, :3] @ Vt[:3], U[:, 3:] @ Vt[3:]
+    seen = set()
+    for seed in range(12):
+        X = METHODS["gum"](G, rng=seed, rank=3, q=0.5)
+        if np.allclose(X, low, atol=1e-10):
+            seen.add("low_rank")
+        else:
+            np.testing.assert_allclose(X, full, atol=1e-10)
+            seen.add("full_rank")
+    assert seen == {"low_rank", "full_rank"}
+
+
+def test_seeded_method_flops_are_positive_and_grow_with_their_parameter():
+    m, n = 1024, 4096
+    ns = METHODS["newton_schulz"].flops(m, n)
+    assert METHODS["muoneq"].flops(m, n) == ns
+    steps = [METHODS["muoneq"].flops(m, n, steps=s) for s in (1, 3, 5, 8)]
+    assert 0 < steps[0] and np.all(np.diff(steps) > 0)
+    for inner in ("exact", "newton_schulz"):
+        costs = [METHODS["dion2"].flops(m, n, fraction=f, inner=inner) for f in (0.1, 0.25, 0.5, 1.0)]
+        assert 0 < costs[0] and np.all(np.diff(costs) > 0)
+    # Dion2 at fraction 1 orthogonalizes the whole matrix: Muon's cost; at 1/4, under 1/4 of it.
+    assert METHODS["dion2"].flops(m, n, fraction=1.0, inner="newton_schulz") == ns
+    assert METHODS["dion2"].flops(m, n, fraction=0.25, inner="newton_schulz") < ns / 4
+    # Hand count: k = ⌈0.25·1024⌉ = 256 tall-side rows of length 4096, exact sign of 256×4096.
+    assert METHODS["dion2"].flops(n, m) == 6 * 4096 * 256**2 + 20 * 256**3 + 2 * 256**2 * 4096
+    for name in ("galore", "gum"):
+        for inner in ("exact", "muon"):
+            costs = [METHODS[name].flops(m, n, rank=r, inner=inner) for r in (8, 32, 128, 512)]
+            assert 0 < costs[0] and np.all(np.diff(costs) > 0)
+    assert METHODS["galore"].flops(m, n, rank=64) > METHODS["oracle"].flops(m, n, rank=64)
+    assert METHODS["gum"].flops(m, n, rank=64, q=0.9) > METHODS["gum"].flops(m, n, rank=64, q=0.1)
+
+
+def test_seeded_method_parameters_are_checked():
+    G = np.eye(4)
+    with pytest.raises(ValueError, match="method 'galore' needs parameter 'rank'"):
+        METHODS["galore"](G)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        METHODS["muoneq"](G, mode="X")
+    with pytest.raises(ValueError, match=r"fraction must be a number in \(0, 1\]"):
+        METHODS["dion2"](G, fraction=0.0)
+    with pytest.raises(ValueError, match="steps applies only"):
+        METHODS["gum"](G, rng=0, rank=2, steps=3)
+    with pytest.raises(ValueError, match=r"q must be a number in \(0, 1\)"):
+        METHODS["gum"](G, rank=2, q=1.0)

@@ -1,0 +1,267 @@
+r"""Dion2's slice selection: orthogonalize only a fraction of the rows (or columns) of ``M``.
+
+Dion2 (Ahn, Amsel, Langford, arXiv 2512.16928; official code ``dion/dion2.py`` in
+microsoft/dion) selects ``k = ⌈α·size⌉`` slices along the shorter side of the momentum ``M``
+— the ``k`` rows with the largest L1 norms when ``m ≤ n``, columns when ``m > n`` — and
+replaces only those slices by the sign of the selected submatrix; the other slices get no
+update this step. The sign of a ``k × n`` submatrix costs about ``α²`` of the Gram work of
+Muon's. The stateful parts of Dion2 (momentum accumulation, the selective decay of the
+selected slices) belong to :mod:`matsign.updates`; this module holds the one-shot primitives.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+
+from matsign._backend import (
+    check_matrix,
+    device,
+    generator,
+    linalg_dtype,
+    namespace,
+    uniform,
+)
+from matsign.exact.newton_schulz import newton_schulz
+from matsign.exact.sign import msign
+
+__all__ = ["INNER", "SCORES", "scatter_sign", "select_slices", "slice_count", "slice_sign"]
+
+#: How slices are ranked: largest L1 norm (Dion2's choice), largest L2 norm, uniformly at random.
+SCORES = ("l1", "l2", "random")
+
+#: How the selected submatrix is orthogonalized.
+INNER = ("exact", "newton_schulz")
+
+
+def slice_count(fraction, size: int) -> int:
+    r"""Number of selected slices, :math:`k = \lceil \text{fraction} \cdot \text{size} \rceil`.
+
+    A product within a few units in the last place of an integer counts as that integer, so
+    ``fraction = 0.1`` of 30 slices gives 3 although ``0.1 * 30 == 3.0000000000000004`` in
+    floating point (the official code's ``math.ceil`` would take 4).
+
+    Parameters
+    ----------
+    fraction : float
+        In ``(0, 1]``.
+    size : int
+        Number of slices to choose from.
+
+    Returns
+    -------
+    int
+        ``1 ≤ k ≤ size``.
+
+    Examples
+    --------
+    >>> slice_count(0.25, 10), slice_count(0.1, 30), slice_count(1e-9, 10), slice_count(1.0, 7)
+    (3, 3, 1, 7)
+    """
+    fraction = _check_fraction(fraction)
+    x = fraction * int(size)
+    nearest = round(x)
+    if abs(x - nearest) <= 4 * sys.float_info.epsilon * x:
+        return int(nearest)
+    return math.ceil(x)
+
+
+def select_slices(M, fraction, *, score="l1", rng=None):
+    r"""Dion2's selection: ``k = ⌈fraction·size⌉`` slices along the shorter side of ``M``.
+
+    The slices are the rows of ``M`` (``axis = 0``) when ``m ≤ n`` — square matrices included,
+    as in the official code — and its columns (``axis = 1``) when ``m > n``. With ``x_i`` the
+    ``i``-th slice:
+
+    - ``"l1"``: the ``k`` largest :math:`\|x_i\|_1` (Dion2's score);
+    - ``"l2"``: the ``k`` largest :math:`\|x_i\|_2`;
+    - ``"random"``: ``k`` slices uniformly without replacement (the ``k`` smallest of i.i.d.
+      uniform keys), drawn from ``rng``.
+
+    Ties in a score go to the lower index.
+
+    Parameters
+    ----------
+    M : array, shape (m, n)
+        Real floating matrix (NumPy, CuPy or PyTorch). Scores of 16-bit inputs are summed in
+        float32.
+    fraction : float
+        In ``(0, 1]``; ``k`` as in :func:`slice_count`.
+    score : {"l1", "l2", "random"}
+    rng : None, int or generator
+        Randomness of ``"random"`` (unused otherwise); the same seed gives the same indices on
+        one backend.
+
+    Returns
+    -------
+    axis : int
+        0 (rows) or 1 (columns).
+    indices : array of int64, shape (k,)
+        Distinct, sorted ascending, on ``M``'s library and device.
+
+    References
+    ----------
+    K. Ahn, N. Amsel, J. Langford, *Dion2: a simple method to shrink matrix in Muon*,
+    arXiv 2512.16928 (official code: microsoft/dion, ``dion/dion2.py``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> M = np.array([[3.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.5, 0.0, 0.0, 0.5]])
+    >>> select_slices(M, 0.34)  # k = 2 of 3 rows: L1 norms 3, 4, 1
+    (0, array([0, 1]))
+    >>> select_slices(M, 0.3, score="l2")  # k = 1: L2 norms 3, 2, 0.71
+    (0, array([0]))
+    >>> select_slices(M.T, 0.3)  # tall: columns
+    (1, array([1]))
+    """
+    xp = check_matrix(M, "M", batched=False)
+    if not isinstance(score, str) or score not in SCORES:
+        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+    axis = 0 if M.shape[0] <= M.shape[1] else 1
+    size = int(M.shape[axis])
+    k = slice_count(fraction, size)
+    A = xp.astype(M, linalg_dtype(M), copy=False)
+    if score == "random":
+        order = xp.argsort(uniform(generator(rng, A), (size,), like=A))
+    else:
+        values = xp.abs(A) if score == "l1" else A * A
+        order = xp.argsort(xp.sum(values, axis=1 - axis), descending=True, stable=True)
+    return axis, xp.sort(order[:k])
+
+
+def scatter_sign(M, axis, indices, *, inner="exact", schedule="muon", steps=None):
+    r"""The sign of the selected slices of ``M``, in place of those slices; zeros elsewhere.
+
+    For rows (``axis = 0``) and the selected index set ``K``,
+
+    .. math:: X[K, :] = \operatorname{msign}(M[K, :]), \qquad X[i, :] = 0 \ (i \notin K),
+
+    and for columns ``X[:, K] = msign(M[:, K])``. The sign is :func:`msign` (``inner="exact"``)
+    or :func:`newton_schulz` with ``schedule`` and ``steps`` (``inner="newton_schulz"``). With
+    every slice selected, ``X = msign(M)``. The scatter is a gather through
+    ``searchsorted`` on the sorted indices: no product and no host work beyond reading back the
+    index checks.
+
+    Parameters
+    ----------
+    M : array, shape (m, n)
+    axis : {0, 1}
+        Rows or columns.
+    indices : integer array, shape (k,)
+        Distinct indices along ``axis``, any order, on ``M``'s library and device (as
+        :func:`select_slices` returns them).
+    inner : {"exact", "newton_schulz"}
+    schedule : str, Schedule or list of (a, b, c)
+        Newton–Schulz schedule (only with ``inner="newton_schulz"``).
+    steps : int, optional
+        Newton–Schulz steps (default: the schedule's own); only with ``inner="newton_schulz"``.
+
+    Returns
+    -------
+    array, shape (m, n)
+        Same library, device and dtype as ``M``.
+
+    Raises
+    ------
+    ValueError
+        Bad ``axis``, ``inner``; indices that are not a non-empty 1-D integer array of distinct
+        values in range; ``steps`` with ``inner="exact"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> M = np.array([[3.0, 0.0, 0.0], [0.0, 0.0, 2.0], [0.0, -1.0, 0.0]])
+    >>> scatter_sign(M, 0, np.array([2, 0]))
+    array([[ 1.,  0.,  0.],
+           [ 0.,  0.,  0.],
+           [ 0., -1.,  0.]])
+    """
+    xp = check_matrix(M, "M", batched=False)
+    if isinstance(axis, bool) or axis not in (0, 1):
+        raise ValueError(f"axis must be 0 (rows) or 1 (columns), got {axis!r}")
+    _check_inner(inner, steps)
+    X = M if axis == 0 else xp.matrix_transpose(M)
+    idx = _checked_indices(xp, M, indices, int(X.shape[0]), axis)
+    S = xp.take(X, idx, axis=0)
+    sign = msign(S) if inner == "exact" else newton_schulz(S, schedule, steps=steps)
+    positions = xp.arange(int(X.shape[0]), dtype=idx.dtype, device=device(M))
+    slot = xp.searchsorted(idx, positions)
+    slot = xp.where(slot < int(idx.shape[0]), slot, int(idx.shape[0]) - 1)
+    selected = xp.take(idx, slot) == positions
+    out = xp.where(selected[:, None], xp.take(sign, slot, axis=0), xp.zeros_like(X))
+    return out if axis == 0 else xp.matrix_transpose(out)
+
+
+def slice_sign(M, fraction, *, score="l1", rng=None, inner="exact", schedule="muon", steps=None):
+    r"""Dion2's one-shot sign: :func:`select_slices`, then :func:`scatter_sign`.
+
+    ``X`` is zero outside the ``k = ⌈fraction·size⌉`` selected slices of the shorter side and
+    holds the sign of the selected submatrix on them. ``fraction = 1`` gives ``msign(M)``
+    (exactly so with ``inner="exact"``); Dion2's default is 0.25.
+
+    Parameters
+    ----------
+    M : array, shape (m, n)
+    fraction : float
+        In ``(0, 1]``.
+    score : {"l1", "l2", "random"}
+    rng : None, int or generator
+        Randomness of ``score="random"``.
+    inner, schedule, steps
+        As in :func:`scatter_sign`.
+
+    Returns
+    -------
+    array, shape (m, n)
+        Same library, device and dtype as ``M``.
+
+    References
+    ----------
+    K. Ahn, N. Amsel, J. Langford, arXiv 2512.16928.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> M = np.array([[3.0, 0.0, 0.0], [0.0, 0.0, 2.0], [0.0, -1.0, 0.0]])
+    >>> slice_sign(M, 0.5)  # k = 2 rows of largest L1 norm: 0 and 1
+    array([[1., 0., 0.],
+           [0., 0., 1.],
+           [0., 0., 0.]])
+    """
+    _check_inner(inner, steps)
+    axis, indices = select_slices(M, fraction, score=score, rng=rng)
+    return scatter_sign(M, axis, indices, inner=inner, schedule=schedule, steps=steps)
+
+
+def _check_fraction(fraction) -> float:
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be a number in (0, 1], got {fraction!r}")
+    return float(fraction)
+
+
+def _check_inner(inner, steps):
+    if not isinstance(inner, str) or inner not in INNER:
+        raise ValueError(f"inner must be one of {INNER}, got {inner!r}")
+    if inner == "exact" and steps is not None:
+        raise ValueError("steps applies only to inner='newton_schulz', not inner='exact'")
+
+
+def _checked_indices(xp, M, indices, size, axis):
+    """``indices`` sorted ascending, after checking shape, dtype, range and distinctness.
+
+    The range and distinctness checks read two booleans back to the host.
+    """
+    namespace(M, indices)
+    name = "rows" if axis == 0 else "columns"
+    if indices.ndim != 1 or int(indices.shape[0]) == 0:
+        raise ValueError(f"indices must be a non-empty 1-D array, got shape {tuple(indices.shape)}")
+    if not xp.isdtype(indices.dtype, "integral"):
+        raise TypeError(f"indices must be an integer array, got dtype {indices.dtype}")
+    idx = xp.sort(indices)
+    if bool(idx[0] < 0) or bool(idx[-1] >= size):
+        raise ValueError(f"indices must lie in [0, {size}) for the {size} {name} of M")
+    if int(idx.shape[0]) > 1 and bool(xp.any(idx[1:] == idx[:-1])):
+        raise ValueError("indices must be distinct")
+    return idx
