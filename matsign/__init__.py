@@ -6,7 +6,10 @@ Layers, lowest first (lower layers never import higher ones):
 - ``spectral``, ``metrics``, ``synthetic``: diagnostics, error measures, test matrices;
 - ``exact``: ``msign``, ``newton_schulz`` and its schedules;
 - ``lowrank``: range finders, column selection, ``Q · msign(QᵀG)``; ``bounds``: the error bounds;
-- ``methods``: the registry sweeps draw from (name → callable with a FLOP estimate).
+- ``equilibrate``, ``select``, ``project``: MuonEq scaling, Dion2 slice selection, GaLore/GUM
+  projection;
+- ``methods``: the registry sweeps draw from (name → callable with a FLOP estimate);
+- ``updates``: stateful per-step rules (Muon, MuonEq, low-rank Muon, Dion, Dion2, GaLore-Muon, GUM).
 
 >>> import numpy as np, matsign
 >>> G = np.array([[2.0, 0.0], [0.0, 0.5]])
@@ -41,7 +44,22 @@ from matsign.lowrank import (
     oracle_lowrank_sign,
     select_columns,
 )
+from matsign.equilibrate import equilibrate, equilibration_factors
 from matsign.methods import METHODS, get_method, register
+from matsign.project import Projector, galore_projector, gum_estimate, gum_lift, residual_ratio
+from matsign.select import scatter_sign, select_slices, slice_count, slice_sign
+from matsign.updates import (
+    GUM,
+    UPDATE_RULES,
+    Dion,
+    Dion2,
+    GaLoreMuon,
+    LowRankMuon,
+    Muon,
+    MuonEq,
+    StepResult,
+    shape_factor,
+)
 from matsign.metrics import alignment, orthogonality_error, rank_floor, relative_error
 from matsign.spectral import (
     condition_number,
@@ -59,17 +77,32 @@ from matsign.spectral import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Dion",
+    "Dion2",
+    "GUM",
+    "GaLoreMuon",
+    "LowRankMuon",
     "METHODS",
+    "Muon",
+    "MuonEq",
     "NORMALIZATIONS",
+    "Projector",
     "SCHEDULES",
     "Schedule",
+    "StepResult",
+    "UPDATE_RULES",
     "alignment",
     "column_range",
     "condition_number",
     "effective_rank",
+    "equilibrate",
+    "equilibration_factors",
+    "galore_projector",
     "gaussian_range",
     "get_method",
     "get_schedule",
+    "gum_estimate",
+    "gum_lift",
     "hmt_frobenius_bound",
     "hmt_spectral_bound",
     "lowrank_msign",
@@ -89,9 +122,15 @@ __all__ = [
     "rank_floor",
     "register",
     "relative_error",
+    "residual_ratio",
     "scalar_map",
+    "scatter_sign",
     "select_columns",
+    "select_slices",
+    "shape_factor",
     "singular_values",
+    "slice_count",
+    "slice_sign",
     "spectral_norm",
     "spectral_summary",
     "stable_rank",

@@ -1,0 +1,157 @@
+r"""Dion2: accumulate, select a fraction of the slices, decay only those, orthogonalize only
+those."""
+
+from __future__ import annotations
+
+import math
+
+from matsign._backend.namespace import device
+from matsign._backend.random import generator
+from matsign.select import SCORES, scatter_sign, select_slices, slice_count
+from matsign.updates.base import UpdateRule, check_inner, check_momentum
+
+
+class Dion2(UpdateRule):
+    r"""Dion2 (Ahn, Amsel, Langford): a sparse Muon step on the selected rows or columns.
+
+    Per step, with ``M₀ = 0`` and momentum coefficient :math:`\mu`,
+
+    .. math::
+
+        M \leftarrow M + G, \qquad (a, K) = \operatorname{select}(M, \alpha), \qquad
+        S = M_K, \qquad M_K \leftarrow \mu\, M_K, \qquad
+        \text{update}_K = s \cdot \operatorname{orth}(S), \quad \text{update}_{\bar K} = 0,
+
+    where :func:`matsign.select.select_slices` picks ``k = ⌈α·size⌉`` slices ``K`` along the
+    shorter side (rows when ``m ≤ n``, axis ``a``) by L1 norm (the paper's score), L2 norm or
+    at random, ``M_K`` is the selected submatrix taken **before** the decay, and
+    :func:`matsign.select.scatter_sign` orthogonalizes it (exact sign or Newton–Schulz). There
+    is no global decay: a slice that is not selected keeps accumulating, ``M_i ← M_i + G_i``,
+    until it is (the selective decay is Dion2's error feedback).
+
+    **Fraction 1 is heavy-ball Muon.** With every slice selected, the stored buffer after a
+    step is :math:`\tilde M_t = \mu S_t` and :math:`S_t = \tilde M_{t-1} + G_t`, so
+    :math:`S_t = \mu S_{t-1} + G_t` with :math:`S_0 = 0` — Muon's momentum
+    :math:`M_t = \mu M_{t-1} + G_t` without Nesterov — and the update is ``orth(S_t)``. In
+    floating point the two compute the same operations in the same order
+    (``fl(fl(μ·S) + G)``), and the selected submatrix is the whole matrix, so ``Dion2`` with
+    ``fraction=1`` and :class:`Muon` with ``nesterov=False`` and the same schedule return
+    bitwise the same updates — except that for tall matrices on PyTorch the sign of the
+    selected columns runs on a contiguous copy and Muon's on a transposed view, and the two
+    memory layouts round the products differently in the last bits.
+
+    **Target** of the diagnostics: ``M`` after the addition and before the decay (so with
+    ``α < 1`` the relative error includes the unselected slices). Rule-specific diagnostics:
+    ``coverage``, the fraction of the slices selected at least once so far; ``unselected_norm``,
+    the Frobenius norm of the slices of ``M`` not selected this step (what keeps accumulating
+    without decay).
+
+    Departures from the official code (microsoft/dion ``dion/dion2.py``): weight decay and the
+    learning rate are the caller's; the official default schedule is Polar Express (the
+    paper's was You's five-step list) while this rule defaults to Muon's quintic, like
+    :class:`Muon`, so the two are comparable; ``k`` is computed by
+    :func:`matsign.select.slice_count`, which does not round ``0.1·30`` up to 4.
+
+    Parameters
+    ----------
+    fraction : float, default 0.25
+        :math:`\alpha \in (0, 1]` (the official default).
+    momentum : float, default 0.95
+        :math:`\mu`, the selective decay.
+    score : {"l1", "l2", "random"}
+    inner : {"newton_schulz", "exact"}
+    schedule, steps
+        The Newton–Schulz sign of the selected submatrix.
+    rng : None, int or generator
+        Randomness of ``score="random"``; the generator is created at the first step.
+    shape : {"none", "spectral", "match_rms"}
+        The official code uses ``"spectral"``.
+    diagnostics : bool, default True
+
+    Attributes
+    ----------
+    buffer : array or None
+        ``M`` after the selective decay.
+    covered : array of bool or None
+        Which slices have been selected at least once.
+
+    References
+    ----------
+    K. Ahn, N. Amsel, J. Langford, *Dion2: a simple method to shrink matrix in Muon*,
+    arXiv 2512.16928.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rule = Dion2(0.5, momentum=0.5, inner="exact")
+    >>> G = np.array([[3.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    >>> rule.step(G).update  # row 0 has the larger L1 norm
+    array([[1., 0., 0.],
+           [0., 0., 0.]])
+    >>> rule.buffer  # row 0 decayed, row 1 kept whole
+    array([[1.5, 0. , 0. ],
+           [0. , 1. , 0. ]])
+    >>> rule.step(G).diagnostics["coverage"]  # rows: 1.5+3 = 4.5 vs 2, row 0 again
+    0.5
+    """
+
+    name = "dion2"
+
+    def __init__(
+        self,
+        fraction: float = 0.25,
+        momentum: float = 0.95,
+        *,
+        score: str = "l1",
+        inner: str = "newton_schulz",
+        schedule="muon",
+        steps: int | None = None,
+        rng=None,
+        shape: str = "none",
+        diagnostics: bool = True,
+    ):
+        super().__init__(shape=shape, diagnostics=diagnostics)
+        slice_count(fraction, 1)  # validates the fraction
+        self.fraction = float(fraction)
+        self.momentum = check_momentum(momentum)
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        self.score = score
+        self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
+        self.rng = rng
+        self.buffer = None
+        self.covered = None
+        self._generator = None
+
+    def _start(self, xp, G):
+        self._generator = generator(self.rng, G)
+        self.buffer = xp.zeros_like(G)
+        size = min(int(G.shape[0]), int(G.shape[1]))
+        self.covered = xp.zeros((size,), dtype=xp.bool, device=device(G))
+
+    def _advance(self, xp, G):
+        M = self.buffer + G
+        axis, indices = select_slices(M, self.fraction, score=self.score, rng=self._generator)
+        inner = "exact" if self.inner == "exact" else "newton_schulz"
+        direction = scatter_sign(M, axis, indices, inner=inner, schedule=self.schedule, steps=self.steps)
+        selected = _mask(xp, indices, int(self.covered.shape[0]))
+        along = selected[:, None] if axis == 0 else selected[None, :]
+        one = xp.ones((), dtype=M.dtype, device=device(M))
+        self.buffer = M * xp.where(along, self.momentum * one, one)
+        self.covered = self.covered | selected
+        extra = {}
+        if self.diagnostics:
+            rest = xp.where(along, xp.zeros_like(M), M)
+            extra = {
+                "coverage": float(xp.sum(xp.astype(self.covered, M.dtype))) / int(self.covered.shape[0]),
+                "unselected_norm": math.sqrt(float(xp.sum(rest * rest))),
+            }
+        return direction, M, extra
+
+
+def _mask(xp, indices, size):
+    """Boolean vector of length ``size``, true at the sorted ``indices`` (a gather, no scatter)."""
+    positions = xp.arange(size, dtype=indices.dtype, device=device(indices))
+    slot = xp.searchsorted(indices, positions)
+    slot = xp.where(slot < int(indices.shape[0]), slot, int(indices.shape[0]) - 1)
+    return xp.take(indices, slot) == positions

@@ -1,0 +1,171 @@
+r"""Muon and MuonEq: momentum, optional Nesterov look-ahead and pre-equilibration, then an
+orthogonalization of the whole matrix."""
+
+from __future__ import annotations
+
+from matsign.equilibrate import equilibrate
+from matsign.updates.base import UpdateRule, check_inner, check_momentum, orthogonalize
+
+#: Pre-orthogonalization scalings of MuonEq (see :func:`matsign.equilibrate.equilibrate`).
+EQUILIBRATIONS = ("R", "C", "RC")
+
+
+class Muon(UpdateRule):
+    r"""Muon: orthogonalized momentum, with optional MuonEq equilibration.
+
+    Per step, with momentum coefficient :math:`\mu`,
+
+    .. math::
+
+        M_t = \mu M_{t-1} + G_t, \qquad
+        T_t = \begin{cases} G_t + \mu M_t & \text{nesterov} \\ M_t & \text{heavy ball}\end{cases},
+        \qquad \text{update} = s \cdot \operatorname{orth}(E(T_t)),
+
+    with ``M₀ = 0``, ``s`` the shape factor, ``orth`` the exact sign or a Newton–Schulz
+    schedule, and ``E`` the identity or MuonEq's row / column / two-sided scaling
+    (:func:`matsign.equilibrate.equilibrate`, one pass from the same ``T_t``).
+
+    **Target** of the diagnostics: ``T_t`` (the Nesterov input or the momentum), *not* the
+    equilibrated matrix, so with ``equilibration`` they measure how far the scaling moves the
+    step from ``msign(T_t)``.
+
+    Departures from the official code: Keller Jordan's Muon writes the momentum as an
+    exponential average (``M ← μM + (1−μ)G``, Nesterov input ``(1−μ)G + μM``), which differs
+    from the sum form here only by the factor ``1 − μ`` that every normalization of the sign
+    removes; its shape factor ``max(1, m/n)^{1/2}`` is not one of the named factors (choose
+    ``"spectral"`` or ``"match_rms"``); it orthogonalizes in bfloat16, while this rule works in
+    the gradient's dtype.
+
+    Parameters
+    ----------
+    momentum : float, default 0.95
+        :math:`\mu \in [0, 1)`.
+    nesterov : bool, default True
+        Orthogonalize ``G + μM`` instead of ``M``. ``False`` is heavy-ball Muon, the rule Dion2
+        reduces to with fraction 1.
+    inner : {"newton_schulz", "exact"}
+        Newton–Schulz with ``schedule`` and ``steps`` (Frobenius normalization), or the exact
+        sign by SVD.
+    schedule : str, Schedule or triples, default "muon"
+        Any schedule :func:`matsign.newton_schulz` accepts.
+    steps : int, optional
+        Newton–Schulz steps (default: the schedule's own).
+    equilibration : {None, "R", "C", "RC"}
+        MuonEq's scaling applied to ``T_t`` before orthogonalizing; ``None`` is plain Muon.
+    exponent : float, default -0.5
+        Exponent of the row / column squared norms in the equilibration (MuonEq also uses
+        −0.25); only with ``equilibration``.
+    shape : {"none", "spectral", "match_rms"}
+        Learning-rate shape factor (:func:`matsign.updates.shape_factor`).
+    diagnostics : bool, default True
+        Report ``alignment`` and ``relative_error`` against ``msign(T_t)`` (an SVD per step).
+
+    Attributes
+    ----------
+    buffer : array or None
+        The momentum ``M_t`` (created at the first step).
+
+    References
+    ----------
+    K. Jordan et al., *Muon: an optimizer for hidden layers in neural networks* (2024);
+    J. Liu et al., *Muon is scalable for LLM training*, arXiv 2502.16982;
+    D. Chang et al., *MuonEq*, arXiv 2603.28254.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rule = Muon(momentum=0.5, inner="exact")
+    >>> out = rule.step(np.diag([3.0, 1.0]))
+    >>> out.update
+    array([[1., 0.],
+           [0., 1.]])
+    >>> out.diagnostics
+    {'alignment': 1.0, 'relative_error': 0.0}
+    >>> rule.buffer
+    array([[3., 0.],
+           [0., 1.]])
+    """
+
+    name = "muon"
+
+    def __init__(
+        self,
+        momentum: float = 0.95,
+        *,
+        nesterov: bool = True,
+        inner: str = "newton_schulz",
+        schedule="muon",
+        steps: int | None = None,
+        equilibration: str | None = None,
+        exponent: float = -0.5,
+        shape: str = "none",
+        diagnostics: bool = True,
+    ):
+        super().__init__(shape=shape, diagnostics=diagnostics)
+        self.momentum = check_momentum(momentum)
+        self.nesterov = bool(nesterov)
+        self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
+        if equilibration is not None and equilibration not in EQUILIBRATIONS:
+            raise ValueError(f"equilibration must be None or one of {EQUILIBRATIONS}, got {equilibration!r}")
+        if equilibration is None and exponent != -0.5:
+            raise ValueError("exponent applies only with an equilibration ('R', 'C' or 'RC')")
+        self.equilibration = equilibration
+        self.exponent = float(exponent)
+        self.buffer = None
+
+    def _start(self, xp, G):
+        self.buffer = xp.zeros_like(G)
+
+    def _advance(self, xp, G):
+        self.buffer = self.momentum * self.buffer + G
+        target = G + self.momentum * self.buffer if self.nesterov else self.buffer
+        scaled = target
+        if self.equilibration is not None:
+            scaled = equilibrate(target, self.equilibration, exponent=self.exponent)
+        return orthogonalize(scaled, self.inner, self.schedule, self.steps), target, {}
+
+
+class MuonEq(Muon):
+    r"""MuonEq: Muon with the (Nesterov) momentum equilibrated before Newton–Schulz.
+
+    ``MuonEq(mode)`` is ``Muon(equilibration=mode)``: with ``T_t`` the Nesterov input
+    ``G_t + μM_t``, row squared norms :math:`r_i = \sum_j T_{ij}^2` and column squared norms
+    :math:`c_j = \sum_i T_{ij}^2`,
+
+    - ``"R"``: :math:`\operatorname{diag}((r + \varepsilon)^{e})\, T` (the paper's default
+      for hidden weights),
+    - ``"C"``: :math:`T\, \operatorname{diag}((c + \varepsilon)^{e})`,
+    - ``"RC"``: both, from the same ``T`` in one pass,
+
+    then ``NS5`` with Muon's quintic, as the official MaeChd/muon-eq code does; ``e = −1/2``.
+    The diagnostics compare with ``msign(T_t)``, the sign plain Muon targets.
+
+    Parameters
+    ----------
+    mode : {"R", "C", "RC"}, default "R"
+    **options
+        Any other :class:`Muon` parameter (``momentum``, ``nesterov``, ``schedule``, ``steps``,
+        ``exponent``, ``shape``, ``diagnostics``, ``inner``).
+
+    References
+    ----------
+    D. Chang et al., *MuonEq: balancing before orthogonalization with lightweight
+    equilibration*, arXiv 2603.28254.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rule = MuonEq("R", inner="exact", diagnostics=False)
+    >>> rule.step(np.array([[4.0, 0.0], [0.0, 0.1]])).update
+    array([[1., 0.],
+           [0., 1.]])
+    """
+
+    name = "muoneq"
+
+    def __init__(self, mode: str = "R", **options):
+        if mode not in EQUILIBRATIONS:
+            raise ValueError(f"mode must be one of {EQUILIBRATIONS}, got {mode!r}")
+        if "equilibration" in options:
+            raise TypeError("MuonEq takes the equilibration as mode; use Muon(equilibration=...) instead")
+        super().__init__(equilibration=mode, **options)
