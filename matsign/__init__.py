@@ -3,7 +3,8 @@
 Layers, lowest first (lower layers never import higher ones):
 
 - ``_backend``: array namespace (NumPy, CuPy, PyTorch), rng, precision, validation;
-- ``spectral``, ``metrics``, ``synthetic``: diagnostics, error measures, test matrices;
+- ``spectral``, ``metrics``, ``synthetic``, ``io``: diagnostics, error measures, test matrices,
+  gradient dumps (written and read without pickle);
 - ``exact``: ``msign``, ``newton_schulz`` and its schedules;
 - ``lowrank``: range finders, column selection, ``Q · msign(QᵀG)``; ``bounds``: the error bounds;
 - ``equilibrate``, ``select``, ``project``: MuonEq scaling, Dion2 slice selection, GaLore/GUM
@@ -45,6 +46,7 @@ from matsign.lowrank import (
     select_columns,
 )
 from matsign.equilibrate import equilibrate, equilibration_factors
+from matsign.io import RECORDED_DUMP, DumpError, GradientRecord, load_gradients, write_manifest, write_step
 from matsign.methods import METHODS, get_method, register
 from matsign.project import Projector, galore_projector, gum_estimate, gum_lift, residual_ratio
 from matsign.select import scatter_sign, select_slices, slice_count, slice_sign
@@ -79,14 +81,17 @@ __version__ = "0.1.0"
 __all__ = [
     "Dion",
     "Dion2",
+    "DumpError",
     "GUM",
     "GaLoreMuon",
+    "GradientRecord",
     "LowRankMuon",
     "METHODS",
     "Muon",
     "MuonEq",
     "NORMALIZATIONS",
     "Projector",
+    "RECORDED_DUMP",
     "SCHEDULES",
     "Schedule",
     "StepResult",
@@ -105,6 +110,7 @@ __all__ = [
     "gum_lift",
     "hmt_frobenius_bound",
     "hmt_spectral_bound",
+    "load_gradients",
     "lowrank_msign",
     "lowrank_sign",
     "lowrank_sign_bound",
@@ -135,4 +141,6 @@ __all__ = [
     "spectral_summary",
     "stable_rank",
     "tail_energy",
+    "write_manifest",
+    "write_step",
 ]
