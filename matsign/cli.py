@@ -1,43 +1,172 @@
-"""Command line: ``matsign list`` and ``matsign run NAME`` (also ``python -m matsign``)."""
+"""Command line: ``matsign list``, ``matsign run NAME``, ``matsign spectra PATH``, ``matsign record``.
+
+Also ``python -m matsign``. Each subcommand is a :class:`Subcommand`: a function that adds its
+arguments to an ``argparse`` parser and one that executes the parsed arguments and returns the
+exit status; both are imported only when that subcommand runs, so a missing optional dependency
+of one subcommand does not break the others.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from dataclasses import dataclass
+
+EPILOG = """\
+examples:
+  matsign list                                   what each experiment measures
+  matsign run error-vs-rank                      full grid (about 30 s on 2 CPU cores)
+  matsign run ns-vs-spectrum --quick             a small grid in seconds
+  matsign run error-vs-rank --workers 2          two processes; same table
+  matsign run precision --backend torch          on PyTorch (add --device cuda for a GPU)
+  matsign run error-vs-rank --config my.toml --out my-results
+Interrupted? Run the same command again: finished cells are read back, not re-run.
+"""
 
 
-def _parser():
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``matsign`` subcommand.
+
+    ``add_arguments`` and ``execute`` are ``"module:function"`` strings: ``add_arguments(parser)``
+    declares the arguments, ``execute(args)`` runs and returns the exit status.
+    """
+
+    name: str
+    help: str
+    add_arguments: str
+    execute: str
+
+    def load(self, which: str):
+        module, function = getattr(self, which).split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+# ---------------------------------------------------------------- list and run
+
+
+def add_list_arguments(parser):
+    """``matsign list`` takes no arguments."""
+
+
+def list_command(args) -> int:
+    """Print each named experiment with its one-line description."""
+    from matsign.experiments import EXPERIMENTS
+
+    width = max(map(len, EXPERIMENTS))
+    for name, experiment in EXPERIMENTS.items():
+        print(f"{name:{width}s}  {experiment.description}")
+    print("\nRun one with `matsign run NAME` (add --quick for a small grid); `matsign run --help` for options.")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_run_arguments(parser):
+    """Arguments of ``matsign run``."""
+    parser.add_argument("name", metavar="NAME", help="experiment name (see `matsign list`)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML grid to run instead of the experiment's default (see experiments/README.md)")
+    parser.add_argument("--out", metavar="DIR", default="results",
+                        help="directory of the table NAME.csv (default: results)")
+    parser.add_argument("--figures", metavar="DIR", default="figures",
+                        help="directory of the figures NAME.png and NAME.pdf (default: figures)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the config's small [quick] grid, written as NAME-quick.* (seconds)")
+    parser.add_argument("--workers", metavar="N", type=_positive_int, default=1,
+                        help="worker processes (default 1: this process); the table does not depend on it")
+    parser.add_argument("--scheduler", metavar="ADDR",
+                        help="run on Dask: 'local' starts a local cluster of N workers, or a scheduler "
+                        "address such as tcp://host:8786 (needs the dask extra)")
+    parser.add_argument("--backend", choices=("numpy", "torch", "cupy"), default="numpy",
+                        help="array library the methods run on (default: numpy)")
+    parser.add_argument("--device", metavar="DEV",
+                        help="device for torch/cupy, e.g. cuda or cuda:1 (default: the library's default)")
+    parser.add_argument("--parquet", action="store_true", help="also write NAME.parquet (needs pyarrow)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run_command(args) -> int:
+    """Run a named experiment; print where its table and figure went."""
+    from matsign.experiments import EXPERIMENTS, run_experiment
+
+    if args.name not in EXPERIMENTS:
+        print(f"matsign: unknown experiment {args.name!r}; choose one of: {', '.join(EXPERIMENTS)} "
+              "(`matsign list` describes them)", file=sys.stderr)
+        return 2
+    outputs = run_experiment(
+        EXPERIMENTS[args.name], config=args.config, out_dir=args.out, figure_dir=args.figures,
+        quick=args.quick, workers=args.workers, scheduler=args.scheduler, backend=args.backend,
+        device=args.device, progress=not args.no_progress, parquet=args.parquet,
+    )
+    print(f"wrote {len(outputs.table)} rows to {outputs.csv} and the figure to "
+          f"{outputs.figure} (and .pdf)")
+    return 0
+
+
+#: The subcommands, in the order ``matsign --help`` lists them.
+SUBCOMMANDS = (
+    Subcommand("list", "list the named experiments", "matsign.cli:add_list_arguments", "matsign.cli:list_command"),
+    Subcommand("run", "run a named experiment: a table (CSV) and figures (PNG, PDF)",
+               "matsign.cli:add_run_arguments", "matsign.cli:run_command"),
+    Subcommand("spectra", "spectral summary of the matrices of a gradient dump",
+               "matsign.experiments.spectra:add_spectra_arguments", "matsign.experiments.spectra:spectra_command"),
+    Subcommand("record", "train a small model and dump its gradients and momenta",
+               "matsign.recorder.command:add_record_arguments", "matsign.recorder.command:record_command"),
+)
+
+
+def _parser(chosen: str | None):
     parser = argparse.ArgumentParser(
         prog="matsign",
-        description="Matrix-sign experiments: run a named experiment to get a tidy table (CSV) and figures.",
-        epilog="Example: matsign run ns-vs-spectrum --quick",
+        description="Matrix-sign experiments: run a named experiment over a grid of test matrices × "
+        "methods to get a tidy table (CSV, one row per cell) and its figures.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("list", help="list the named experiments")
-    run = sub.add_parser("run", help="run a named experiment", description="Run a named experiment.")
-    run.add_argument("name", metavar="NAME", help="experiment name (see `matsign list`)")
-    run.add_argument("--out", default="results", help="directory for the table (default: results)")
-    run.add_argument("--figures", default="figures", help="directory for the figures (default: figures)")
-    run.add_argument("--quick", action="store_true", help="a smaller grid that finishes in seconds")
-    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    for command in SUBCOMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.help[0].upper() + command.help[1:] + ".",
+                           epilog=EPILOG if command.name == "run" else None,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        if command.name == chosen:  # only the chosen subcommand's module is imported
+            command.load("add_arguments")(p)
     return parser
 
 
 def main(argv=None) -> int:
-    from matsign.experiments import EXPERIMENTS
+    """Entry point of ``matsign``; returns the exit status (2 for a usage or config error)."""
+    from matsign.experiments.config import ConfigError
+    from matsign.experiments.grid import GridError
 
-    args = _parser().parse_args(argv)
-    if args.command == "list":
-        for name, module in EXPERIMENTS.items():
-            print(f"{name:20s} {module.DESCRIPTION}")
-        return 0
-    if args.name not in EXPERIMENTS:
-        print(f"matsign: unknown experiment {args.name!r}; choose one of: {', '.join(EXPERIMENTS)}", file=sys.stderr)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    names = {c.name: c for c in SUBCOMMANDS}
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = _parser(chosen if chosen in names else None).parse_args(argv)
+    try:
+        return names[args.command].load("execute")(args)
+    except (ConfigError, GridError) as exc:
+        print(f"matsign: {exc}", file=sys.stderr)
         return 2
-    module = EXPERIMENTS[args.name]
-    table = module.run(args.out, args.figures, quick=args.quick, progress=not args.no_progress)
-    print(f"wrote {len(table)} rows to {args.out}/{module.NAME}.csv and figures to {args.figures}/{module.NAME}.png/.pdf")
-    return 0
+    except ImportError as exc:
+        hint = "" if "pip install" in str(exc) else '; install the extras: pip install -e ".[experiments]"'
+        print(f"matsign: {exc}{hint}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"matsign: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("matsign: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

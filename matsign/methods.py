@@ -240,11 +240,11 @@ def _exact_eigh_flops(m, n):
     return _eigh_sign(m, n)
 
 
-def _newton_schulz(G, *, rng=None, schedule="muon", steps=None):
-    return newton_schulz(G, schedule, steps=steps)
+def _newton_schulz(G, *, rng=None, schedule="muon", steps=None, dtype=None):
+    return newton_schulz(G, schedule, steps=steps, dtype=dtype)
 
 
-def _newton_schulz_flops(m, n, *, schedule, steps):
+def _newton_schulz_flops(m, n, *, schedule, steps, dtype):
     return _ns(m, n, schedule, steps)
 
 
@@ -303,7 +303,8 @@ register(
 )
 register(
     "newton_schulz", _newton_schulz,
-    description="odd-polynomial Newton–Schulz iteration with a named schedule (Frobenius normalization)",
+    description="odd-polynomial Newton–Schulz iteration with a named schedule (Frobenius normalization) "
+    "in the working precision dtype (None: the input's; bfloat16/float16 emulated on NumPy and CuPy)",
     flops=_newton_schulz_flops,
 )
 register(

@@ -1,14 +1,29 @@
 """Synthetic test matrices with prescribed spectra: ``G = U diag(σ) Vᵀ`` with Haar factors.
 
-Spectrum families return descending NumPy float64 vectors; :func:`with_spectrum` places a
-spectrum between Haar-random orthonormal factors on any backend.
+Spectrum families (:func:`power_law`, :func:`exponential_decay`, :func:`log_uniform`,
+:func:`low_rank_plus_noise`) return descending NumPy float64 vectors; :func:`with_spectrum`
+places a spectrum between Haar-random orthonormal factors on any backend. Two matrix families
+have no prescribed spectrum: :func:`student_t_matrix` (i.i.d. heavy-tailed entries) and
+:func:`scale_mismatch` (a prescribed spectrum with rows and columns rescaled over decades, the
+input MuonEq's equilibration targets). Every matrix function takes ``rng`` (same seed, same
+backend ⇒ same matrix), ``like`` (library and device) and ``dtype``.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
-from matsign._backend import check_positive_int, from_numpy, generator, namespace, standard_normal
+from matsign._backend import (
+    check_positive_int,
+    from_numpy,
+    generator,
+    namespace,
+    standard_normal,
+    uniform,
+)
 
 
 def _like(like, dtype):
@@ -105,3 +120,94 @@ def low_rank_plus_noise(k: int, rank: int, noise: float = 1e-2):
     if rank > k:
         raise ValueError(f"rank must be at most k = {k}, got {rank}")
     return np.concatenate([np.ones(rank), np.full(k - rank, float(noise))])
+
+
+def student_t_matrix(m: int, n: int, dof: int = 3, *, rng=None, like="numpy", dtype: str = "float64"):
+    r"""``m × n`` matrix of i.i.d. Student-t entries with ``dof`` degrees of freedom.
+
+    Each entry is :math:`Z_0 / \sqrt{(Z_1^2 + \dots + Z_\nu^2)/\nu}` with independent standard
+    normal :math:`Z_j`, which is the Student-t law with :math:`\nu` degrees of freedom (drawn
+    from normals only, so every backend samples it). Its tails decay like :math:`|x|^{-\nu-1}`:
+    moments of order ``≥ ν`` are infinite (``ν = 1`` is Cauchy), so a few huge entries carry much
+    of the Frobenius norm — a heavy-tailed random matrix, unlike the Gaussian bulk.
+
+    Parameters
+    ----------
+    m, n : int
+        Shape.
+    dof : int, default 3
+        ``ν ≥ 1``.
+    rng, like, dtype
+        As in :func:`haar_orthogonal` (sampling runs in float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> G = student_t_matrix(400, 500, dof=2, rng=0)
+    >>> G.shape, bool(np.max(np.abs(G)) > 30)  # a Gaussian matrix this size stays below 6
+    ((400, 500), True)
+    """
+    m, n = check_positive_int(m, "m"), check_positive_int(n, "n")
+    dof = check_positive_int(dof, "dof")
+    ref = _like(like, "float64")
+    xp = namespace(ref)
+    g = generator(rng, ref)
+    numerator = standard_normal(g, (m, n), like=ref)
+    chi2 = xp.zeros_like(numerator)
+    for _ in range(dof):
+        z = standard_normal(g, (m, n), like=ref)
+        chi2 = chi2 + z * z
+    return xp.astype(numerator / xp.sqrt(chi2 / dof), _like(like, dtype).dtype)
+
+
+def scale_mismatch(
+    sigma, m: int, n: int, *, row_spread: float = 100.0, col_spread: float = 1.0, rng=None,
+    like="numpy", dtype: str = "float64",
+):
+    r"""``D_r · U diag(σ) Vᵀ · D_c``: a prescribed spectrum with rows and columns on different scales.
+
+    ``D_r`` has diagonal log-spaced from 1 to ``row_spread`` and ``D_c`` from 1 to
+    ``col_spread``, each in a random order, so row norms span about ``row_spread`` and column
+    norms about ``col_spread`` — exactly so for the row norms when ``U diag(σ) Vᵀ`` has
+    orthonormal rows (``σ`` all ones, ``len(σ) = m ≤ n``) and ``col_spread = 1``. This is the
+    input MuonEq's row/column equilibration is designed for (arXiv 2603.28254): the sign of
+    ``G`` depends on the scales, and a few large rows dominate a Frobenius-normalized
+    Newton–Schulz iteration.
+
+    Parameters
+    ----------
+    sigma : array_like, shape (k,)
+        Spectrum of the unscaled matrix (as in :func:`with_spectrum`).
+    m, n : int
+        Shape.
+    row_spread, col_spread : float
+        Ratio of the largest to the smallest row (column) scale, at least 1.
+    rng, like, dtype
+        As in :func:`haar_orthogonal`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> G = scale_mismatch(np.ones(4), 4, 6, row_spread=1e3, rng=0)
+    >>> rows = np.linalg.norm(G, axis=1)
+    >>> round(float(rows.max() / rows.min()), 6)
+    1000.0
+    """
+    for name, spread in (("row_spread", row_spread), ("col_spread", col_spread)):
+        if isinstance(spread, bool) or not isinstance(spread, numbers.Real) or not 1 <= spread < math.inf:
+            raise ValueError(f"{name} must be a finite number of at least 1, got {spread!r}")
+    ref = _like(like, "float64")
+    xp = namespace(ref)
+    g = generator(rng, ref)
+    base = with_spectrum(sigma, m, n, rng=g, like=ref)
+    rows = _shuffled_log_scales(m, row_spread, g, ref)
+    cols = _shuffled_log_scales(n, col_spread, g, ref)
+    return xp.astype(rows[:, None] * base * cols[None, :], _like(like, dtype).dtype)
+
+
+def _shuffled_log_scales(k, spread, g, ref):
+    """``k`` scales log-spaced from 1 to ``spread``, in the random order of ``g``."""
+    xp = namespace(ref)
+    scales = from_numpy(np.logspace(0.0, math.log10(spread), k), like=ref)
+    order = xp.argsort(uniform(g, (k,), like=ref))
+    return xp.take(scales, order)

@@ -25,7 +25,7 @@ def test_builtin_methods_are_registered_with_metadata():
         "rank": REQUIRED, "oversample": 0, "power_iters": 0, "normalizer": "qr", "inner": "exact", "steps": None,
     }
     assert dict(METHODS["column"].params) == {"rank": REQUIRED, "strategy": "uniform", "inner": "exact", "steps": None}
-    assert dict(METHODS["newton_schulz"].params) == {"schedule": "muon", "steps": None}
+    assert dict(METHODS["newton_schulz"].params) == {"schedule": "muon", "steps": None, "dtype": None}
     assert dict(METHODS["oracle"].params) == {"rank": REQUIRED}
     assert dict(METHODS["exact_svd"].params) == {}
 

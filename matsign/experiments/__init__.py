@@ -1,13 +1,17 @@
 """Named experiments: each maps a grid of matrices × methods to a tidy table and figures.
 
-``EXPERIMENTS`` maps a name to a callable ``run(out_dir, figure_dir, *, quick, progress)`` that
-writes its table under ``out_dir`` and its figures under ``figure_dir`` and returns the table.
+``EXPERIMENTS`` maps a name to an :class:`~matsign.experiments.runner.Experiment`; run one with
+:func:`~matsign.experiments.runner.run_experiment` (``matsign run NAME`` on the command line).
+The sweep engine is :mod:`matsign.experiments.engine`, grids :mod:`~matsign.experiments.grid`,
+configs :mod:`~matsign.experiments.config`, matrix sources :mod:`~matsign.experiments.sources`.
 """
 
-from matsign.experiments import ns_vs_spectrum
+from matsign.experiments import dion2_fraction, equilibration, error_vs_rank, ns_vs_spectrum, precision
+from matsign.experiments.runner import Experiment, run_experiment
 
 EXPERIMENTS = {
-    "ns-vs-spectrum": ns_vs_spectrum,
+    module.EXPERIMENT.name: module.EXPERIMENT
+    for module in (error_vs_rank, ns_vs_spectrum, equilibration, dion2_fraction, precision)
 }
 
-__all__ = ["EXPERIMENTS"]
+__all__ = ["EXPERIMENTS", "Experiment", "run_experiment"]

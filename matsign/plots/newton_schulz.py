@@ -1,35 +1,65 @@
-"""Figures of Newton–Schulz error against steps and conditioning."""
+"""Figures of Newton–Schulz error against steps and the spectrum (κ, stable rank)."""
 
 from __future__ import annotations
 
-from matsign.plots import SCHEDULE_LABELS, STYLE, save
+from matsign.plots import ERROR_FLOOR, SCHEDULE_LABELS, STYLE, log_axes, save
+
+#: The step count of the spectrum panels (every schedule's budget there).
+BUDGET = 5
 
 
 def ns_vs_spectrum_figure(table, stem):
-    """Error vs steps per κ (measured markers, predicted lines), one colour per schedule."""
+    """Top: error vs steps per κ, measured (circles) vs predicted by ``scalar_map`` (lines).
+    Bottom: error after ``BUDGET`` steps vs κ (full rank), vs stable rank at the fixed κ of the
+    rows with ``nonzero`` set, and vs the smallest normalized singular value σ_ρ/‖G‖_F, which
+    κ and stable rank together set (all rows).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    kappas = sorted(table["kappa"].unique())
-    mean = table.groupby(["kappa", "schedule", "steps"], as_index=False)[["measured_error", "predicted_error"]].mean()
+    colours = {name: f"C{i}" for i, name in enumerate(table["schedule"].unique())}
+    partial = table["nonzero"].notna() if "nonzero" in table.columns else table["m"] < 0
+    full = table[~partial]
+    kappas = sorted(full["kappa"].unique())
+    mean = full.groupby(["kappa", "schedule", "steps"], as_index=False)[["error", "predicted_error"]].mean()
+    budget = table[table["steps"] == BUDGET]
+    fixed = budget.loc[partial, "kappa"].unique()
+    stable = budget[budget["kappa"] == fixed[0]] if len(fixed) == 1 else budget.iloc[:0]
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(kappas), figsize=(2.6 * len(kappas), 2.9), sharey=True)
-        for ax, kappa in zip(axes, kappas):
-            for i, name in enumerate(table["schedule"].unique()):
+        fig = plt.figure(figsize=(2.6 * max(len(kappas), 4), 7.0), layout="constrained")
+        upper, lower = fig.subfigures(2, 1, hspace=0.04)
+        top = upper.subplots(1, len(kappas), sharey=True, squeeze=False)[0]
+        bottom = lower.subplots(1, 3, sharey=True)
+        for ax, kappa in zip(top, kappas):
+            for name, colour in colours.items():
                 d = mean[(mean["kappa"] == kappa) & (mean["schedule"] == name)]
-                colour = f"C{i}"
-                ax.plot(d["steps"], d["predicted_error"], "-", color=colour, lw=1.2, label=SCHEDULE_LABELS.get(name, name))
-                ax.plot(d["steps"], d["measured_error"], "o", color=colour, ms=3, mfc="none")
-            ax.set_yscale("log")
+                ax.plot(d["steps"], d["predicted_error"].clip(lower=ERROR_FLOOR), "-", color=colour, lw=1.2,
+                        label=SCHEDULE_LABELS.get(name, name))
+                ax.plot(d["steps"], d["error"].clip(lower=ERROR_FLOOR), "o", color=colour, ms=3, mfc="none")
+            log_axes(ax)
             ax.set_title(f"κ = {kappa:.0e}")
             ax.set_xlabel("Newton–Schulz steps")
-            ax.set_xticks(sorted(d["steps"].unique())[1::2])
-        axes[0].set_ylabel(r"$\|X - \mathrm{msign}(G)\|_F / \|\mathrm{msign}(G)\|_F$")
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 0.0))
-        fig.suptitle("Newton–Schulz error: measured (circles) vs predicted by scalar_map (lines)", y=1.02)
+        top[0].set_ylabel(r"$\|X - \mathrm{msign}(G)\|_F / \|\mathrm{msign}(G)\|_F$")
+        panels = [
+            (bottom[0], budget[~partial.loc[budget.index]], "kappa", "condition number κ (full rank)", "-"),
+            (bottom[1], stable, "stable_rank",
+             f"stable rank at κ = {fixed[0]:.0e}" if len(stable) else "stable rank", "-"),
+            (bottom[2], budget, "smallest_normalized", r"smallest normalized singular value $\sigma_\rho / \|G\|_F$", ""),
+        ]
+        for ax, data, x, xlabel, line in panels:
+            for name, colour in colours.items():
+                d = data[data["schedule"] == name].groupby(x, as_index=False)[["error", "predicted_error"]].mean()
+                if line:
+                    ax.plot(d[x], d["predicted_error"], line, color=colour, lw=1.2)
+                ax.plot(d[x], d["error"], "o", color=colour, ms=3, mfc="none")
+            log_axes(ax, x=True)
+            ax.set_xlabel(xlabel)
+        bottom[0].set_ylabel(f"error after {BUDGET} steps")
+        handles, labels = top[0].get_legend_handles_labels()
+        lower.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 8))
+        fig.suptitle("Newton–Schulz error: measured (circles) vs predicted by scalar_map (lines)")
         path = save(fig, stem)
         plt.close(fig)
     return path

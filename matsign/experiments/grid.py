@@ -1,0 +1,314 @@
+r"""A sweep's grid: matrix sources × methods × parameters × seeds, expanded into cells and checked.
+
+A grid specification is a mapping (usually read from TOML, see :mod:`matsign.experiments.config`)::
+
+    seeds = [0, 1]                       # replicate seeds
+    [[sources]]                          # one entry per matrix family
+    family = "power_law"
+    m = 256
+    n = 512
+    alpha = [0.5, 1.0]                   # a list is an axis: every value is swept
+    [[methods]]                          # one entry per method of matsign.METHODS
+    name = "gaussian"
+    rank = [8, 32]
+    power_iters = [0, 2]
+
+Within an entry, the lists multiply (here 2 × 2 = 4 parameter sets); the grid is every source
+set × every method set × every seed. Several such products go in ``[[sweeps]]`` tables, each with
+its own ``sources``, ``methods`` and (optionally) ``seeds``. A source entry may also give
+``input_dtype`` (the precision the matrix is handed to the methods in, default float64).
+
+:func:`build_cells` checks the whole grid before any work starts: unknown sources, methods or
+parameters, empty lists, a ``rank`` (or ``rank + oversample``) above ``min(m, n)``, precisions
+the backend cannot store, duplicate cells. Each error names the entry, e.g.
+``methods[1] (gaussian): rank 300 exceeds min(m, n) = 256 of sources[0] (power_law 256×512)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import numbers
+from dataclasses import dataclass
+
+from matsign._backend import LIBRARIES, PRECISIONS
+from matsign.experiments.sources import get_source
+from matsign.methods import get_method
+
+__all__ = ["Cell", "GridError", "build_cells"]
+
+#: Precisions each library can hold an input matrix in (16-bit NumPy arithmetic is emulated by
+#: methods that take a ``dtype`` parameter, not by the stored input).
+STORABLE = {
+    "numpy": ("float64", "float32"),
+    "torch": PRECISIONS,
+    "cupy": ("float64", "float32", "float16"),
+}
+
+#: Columns every cell's coordinates fill, besides the source and method parameters.
+COORDINATES = ("source", "m", "n", "input_dtype", "method", "seed", "backend", "device")
+
+
+class GridError(ValueError):
+    """A grid specification that cannot run; the message names the entry to fix."""
+
+
+def _digest(payload) -> bytes:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _seed_from(payload) -> int:
+    """A 63-bit seed from a stable hash of ``payload`` (independent of process, order, workers)."""
+    return int.from_bytes(_digest(payload)[:8], "little") >> 1
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid: a matrix (source, parameters, seed) and a method with parameters.
+
+    ``source_params`` and ``method_params`` are sorted ``(name, value)`` tuples with every
+    default filled in, so a cell's identity does not depend on how the config spelled it.
+    """
+
+    source: str
+    m: int
+    n: int
+    source_params: tuple
+    input_dtype: str
+    method: str
+    method_params: tuple
+    seed: int
+    backend: str
+    device: str | None
+
+    def _matrix_coordinates(self):
+        return {"source": self.source, "m": self.m, "n": self.n, "params": list(self.source_params),
+                "seed": self.seed}
+
+    @property
+    def key(self) -> str:
+        """Stable identifier of the cell (a hash of every coordinate except the device)."""
+        payload = {**self._matrix_coordinates(), "input_dtype": self.input_dtype, "method": self.method,
+                   "method_params": list(self.method_params), "backend": self.backend}
+        return _digest(payload).hex()[:20]
+
+    @property
+    def matrix_seed(self) -> int:
+        """Seed of the test matrix: from the source coordinates and the replicate seed only, so
+        every method, precision and backend sees the same matrix."""
+        return _seed_from(self._matrix_coordinates())
+
+    @property
+    def method_seed(self) -> int:
+        """Seed of the method's own randomness (sketches, sampling): from all coordinates."""
+        return _seed_from({"key": self.key})
+
+    @property
+    def matrix_id(self) -> tuple:
+        """Cells with equal ``matrix_id`` share one matrix (and its exact sign) in a worker."""
+        return (self.source, self.m, self.n, self.source_params, self.input_dtype, self.seed,
+                self.backend, self.device)
+
+    def coordinates(self) -> dict:
+        """Table columns of the cell: the coordinates and both parameter sets."""
+        return {"source": self.source, "m": self.m, "n": self.n, **dict(self.source_params),
+                "input_dtype": self.input_dtype, "method": self.method, **dict(self.method_params),
+                "seed": self.seed, "backend": self.backend, "device": self.device or ""}
+
+
+def _axes(entry: dict, where: str, fixed: tuple) -> list[dict]:
+    """Every combination of the entry's list-valued parameters (keys in ``fixed`` excluded)."""
+    names, values = [], []
+    for name, value in entry.items():
+        if name in fixed:
+            continue
+        options = value if isinstance(value, list) else [value]
+        if not options:
+            raise GridError(f"{where}: {name!r} is an empty list; give at least one value")
+        names.append(name)
+        values.append(options)
+    return [dict(zip(names, combo)) for combo in itertools.product(*values)]
+
+
+def _check_seeds(seeds, where):
+    if not isinstance(seeds, list) or not seeds:
+        raise GridError(f"{where}: seeds must be a non-empty list of integers, got {seeds!r}")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
+            raise GridError(f"{where}: seeds must be non-negative integers, got {s!r}")
+    if len(set(seeds)) != len(seeds):
+        raise GridError(f"{where}: seeds {seeds} repeat a value")
+    return [int(s) for s in seeds]
+
+
+def _entries(block: dict, key: str, where: str) -> list[dict]:
+    entries = block.get(key)
+    if not isinstance(entries, list) or not entries:
+        raise GridError(f"{where}: no {key} given; add at least one [[{key}]] table")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise GridError(f"{where}{key}[{i}] must be a table, got {entry!r}")
+    return entries
+
+
+def _source_sets(entries, where, backend):
+    """``(label, source, m, n, params, input_dtype)`` for every parameter set of every entry."""
+    out = []
+    for i, entry in enumerate(entries):
+        label = f"{where}sources[{i}]"
+        if "family" not in entry:
+            raise GridError(f"{label}: missing 'family' (one of the registered sources)")
+        try:
+            source = get_source(entry["family"])
+        except ValueError as exc:
+            raise GridError(f"{label}: {exc}") from None
+        label = f"{label} ({source.name})"
+        for combo in _axes(entry, label, ("family",)):
+            m, n = combo.pop("m", None), combo.pop("n", None)
+            if source.shape is not None:
+                if m is not None or n is not None:
+                    raise GridError(f"{label}: the shape of a {source.name} source comes from its data; remove m and n")
+                try:
+                    m, n = source.shape(**source.resolve(combo))
+                except (ValueError, TypeError, OSError) as exc:
+                    raise GridError(f"{label}: {exc}") from None
+            for name, value in (("m", m), ("n", n)):
+                if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                    raise GridError(f"{label}: {name} must be a positive integer, got {value!r}")
+            input_dtype = combo.pop("input_dtype", "float64")
+            if input_dtype not in STORABLE[backend]:
+                raise GridError(
+                    f"{label}: input_dtype {input_dtype!r} cannot be stored on backend {backend!r} "
+                    f"(it holds {', '.join(STORABLE[backend])}); for 16-bit arithmetic on NumPy use a "
+                    f"method with a dtype parameter, or --backend torch"
+                )
+            try:
+                params = source.resolve(combo)
+                source.check(int(m), int(n), **params)
+            except (ValueError, TypeError, OSError) as exc:
+                raise GridError(f"{label}: {exc}") from None
+            out.append((label, source.name, int(m), int(n), params, input_dtype))
+    return out
+
+
+def _method_sets(entries, where):
+    """``(label, name, params)`` for every parameter set of every entry (defaults filled in)."""
+    out = []
+    for i, entry in enumerate(entries):
+        label = f"{where}methods[{i}]"
+        if "name" not in entry:
+            raise GridError(f"{label}: missing 'name' (one of matsign.METHODS)")
+        try:
+            method = get_method(entry["name"])
+        except ValueError as exc:
+            raise GridError(f"{label}: {exc}") from None
+        label = f"{label} ({method.name})"
+        for combo in _axes(entry, label, ("name",)):
+            try:
+                params = method.resolve(combo)
+            except ValueError as exc:
+                raise GridError(f"{label}: {exc}") from None
+            out.append((label, method.name, params))
+    return out
+
+
+def _check_fits(method_label, params, source_label, m, n):
+    rank = params.get("rank")
+    if rank is None:
+        return
+    if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or rank < 1:
+        raise GridError(f"{method_label}: rank must be a positive integer, got {rank!r}")
+    oversample = params.get("oversample", 0)
+    width = rank + (oversample if isinstance(oversample, numbers.Integral) else 0)
+    what = "rank" if width == rank else "rank + oversample"
+    if width > min(m, n):
+        raise GridError(
+            f"{method_label}: {what} {width} exceeds min(m, n) = {min(m, n)} of {source_label} "
+            f"({m}×{n}); lower it or use a larger matrix"
+        )
+
+
+def _blocks(spec: dict) -> list[tuple[str, dict]]:
+    if "sweeps" in spec:
+        if not isinstance(spec["sweeps"], list) or not spec["sweeps"]:
+            raise GridError("sweeps must be a non-empty list of [[sweeps]] tables")
+        stray = [k for k in ("sources", "methods") if k in spec]
+        if stray:
+            raise GridError(f"give {stray[0]} inside each [[sweeps]] table, not at the top level")
+        return [(f"sweeps[{i}].", {"seeds": spec.get("seeds"), **block}) for i, block in enumerate(spec["sweeps"])]
+    return [("", spec)]
+
+
+def build_cells(spec: dict, *, backend: str = "numpy", device: str | None = None) -> list[Cell]:
+    """Expand a grid specification into its cells, in grid order, after checking all of it.
+
+    Parameters
+    ----------
+    spec : mapping
+        ``seeds``, ``sources``, ``methods`` (or ``sweeps``, a list of such mappings), as in the
+        module docstring. Other keys (``description``, ...) are ignored here.
+    backend : {"numpy", "torch", "cupy"}
+        Library the methods run on.
+    device : str, optional
+        Device on that library (e.g. ``"cuda:0"``); recorded in each row.
+
+    Returns
+    -------
+    list of Cell
+        Ordered by sweep, source entry and its parameters, seed, then method entry and its
+        parameters — the order of the final table.
+
+    Raises
+    ------
+    GridError
+        Naming the entry and what to change.
+
+    Examples
+    --------
+    >>> spec = {"seeds": [0], "sources": [{"family": "power_law", "m": 32, "n": 48}],
+    ...         "methods": [{"name": "gaussian", "rank": [4, 8]}, {"name": "exact_svd"}]}
+    >>> [(c.method, dict(c.method_params).get("rank")) for c in build_cells(spec)]
+    [('gaussian', 4), ('gaussian', 8), ('exact_svd', None)]
+    >>> build_cells({**spec, "methods": [{"name": "gaussian", "rank": 40}]})
+    Traceback (most recent call last):
+    ...
+    matsign.experiments.grid.GridError: methods[0] (gaussian): rank 40 exceeds min(m, n) = 32 of sources[0] (power_law) (32×48); lower it or use a larger matrix
+    """
+    if backend not in LIBRARIES:
+        raise GridError(f"backend must be one of {', '.join(LIBRARIES)}, got {backend!r}")
+    cells: list[Cell] = []
+    seen: dict[str, str] = {}
+    for where, block in _blocks(spec):
+        seeds = _check_seeds(block.get("seeds"), f"{where}seeds" if where else "seeds")
+        sources = _source_sets(_entries(block, "sources", where), where, backend)
+        methods = _method_sets(_entries(block, "methods", where), where)
+        for s_label, source, m, n, s_params, input_dtype in sources:
+            for m_label, _, m_params in methods:
+                _check_fits(m_label, m_params, s_label, m, n)
+            for seed in seeds:
+                for m_label, method, m_params in methods:
+                    cell = Cell(source, m, n, tuple(sorted(s_params.items())), input_dtype, method,
+                                tuple(sorted(m_params.items())), seed, backend, device)
+                    where_from = f"{s_label} × {m_label} × seed {seed}"
+                    if cell.key in seen:
+                        raise GridError(f"{where_from} repeats the cell of {seen[cell.key]}; remove one")
+                    seen[cell.key] = where_from
+                    cells.append(cell)
+    _check_columns(cells)
+    return cells
+
+
+def _check_columns(cells):
+    """A parameter name may not shadow a coordinate column, nor mean a source and a method parameter."""
+    for cell in cells:
+        source_names, method_names = {k for k, _ in cell.source_params}, {k for k, _ in cell.method_params}
+        shadowing = sorted((source_names | method_names) & set(COORDINATES))
+        if shadowing:
+            raise GridError(
+                f"parameter {shadowing[0]!r} of {cell.source} / {cell.method} has the name of a table column"
+            )
+        shared = sorted(source_names & method_names)
+        if shared:
+            raise GridError(f"{shared[0]!r} is a parameter of both source {cell.source} and method {cell.method}")

@@ -1,0 +1,39 @@
+r"""Newton–Schulz and the exact sign in float64, float32, bfloat16 and float16, against κ.
+
+Every schedule runs its own number of steps in each working precision on log-uniform spectra
+of growing condition number κ; the exact sign (SVD and Gram eigendecomposition) runs on the
+matrix stored in float64 and in float32. Errors are measured in float64 against the sign of
+the float64 matrix, so a low-precision run pays for rounding the input as well as for its
+arithmetic. On NumPy, bfloat16 and float16 are emulated by rounding the operands and results
+of every product and stored combination (see :mod:`matsign._backend.precision`); on PyTorch
+(``--backend torch``) they are native.
+
+The question: where does each format's rounding, not the schedule's own polynomial error,
+set the error — and does the Gram route (``exact_eigh``, which squares κ) lose more in float32?
+
+References
+----------
+N. Amsel et al., *The Polar Express*, arXiv 2505.16932 (bfloat16 Newton–Schulz); N. J. Higham,
+*Functions of Matrices*, SIAM 2008, ch. 8.
+"""
+
+from __future__ import annotations
+
+from matsign.experiments.runner import Experiment
+
+NAME = "precision"
+
+
+def figure(table, stem):
+    """Draw the experiment's figure (see :func:`matsign.plots.precision.precision_figure`)."""
+    from matsign.plots.precision import precision_figure
+
+    return precision_figure(table, stem)
+
+
+EXPERIMENT = Experiment(
+    name=NAME,
+    description="Newton–Schulz in float64 / float32 / bfloat16 / float16 and the exact sign in "
+    "float64 / float32, vs κ",
+    figure=figure,
+)

@@ -1,0 +1,281 @@
+r"""Spectra of dumped gradients, and the Newton–Schulz error each schedule would make on them.
+
+For every matrix ``G`` of a dump (see :mod:`matsign.io`) this computes, from one float64 SVD,
+the diagnostics of :func:`matsign.spectral.spectral_summary` and, for each named schedule, the
+relative error Newton–Schulz (``normalize="frobenius"``, the schedule's own number of steps)
+makes, predicted from the singular values alone:
+
+.. math:: e = \sqrt{\textstyle\sum_{i \le \rho} (\phi(\sigma_i/\|G\|_F) - 1)^2} \,/\, \sqrt{\rho},
+
+with :math:`\phi` = :func:`matsign.exact.scalar_map` and :math:`\rho` the numerical rank (the
+nonzero :math:`\sigma_i`). In exact arithmetic this is
+:math:`\|\mathrm{NS}(G) - \operatorname{msign}(G)\|_F / \|\operatorname{msign}(G)\|_F` up to the
+:math:`\phi(\sigma_i)` of the singular values counted as zero (the experiment
+``ns-vs-spectrum`` checks the agreement).
+
+Singular values are computed in float64 from the stored matrix (upcast exactly). Which of them
+count as nonzero follows :mod:`matsign.spectral`'s default for the stored dtype,
+:math:`\sigma_i > \max(m, n)\,\epsilon\,\sigma_1` with the float64 :math:`\epsilon` for
+float64 dumps and the float32 one otherwise (16-bit dumps included), so the rounding noise of a
+float32 or bfloat16 gradient does not count as rank.
+
+Memory stays bounded by one matrix: records are listed from file headers, then loaded, upcast,
+reduced to a row and dropped one at a time; only the singular values of each layer's last
+recorded step are kept, for the decay figure.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from matsign._backend import check_nonnegative_int, check_positive_int
+from matsign.exact.schedules import SCHEDULES, get_schedule, scalar_map
+from matsign.io import KINDS, DumpError, load_gradients
+from matsign.spectral import singular_values, spectral_summary
+
+__all__ = ["Spectra", "add_spectra_arguments", "analyse_dump", "predicted_ns_error", "spectra_command"]
+
+NAME = "spectra"
+
+#: Ranks of the default ``tail_energy_r{r}`` columns.
+RANKS = (1, 4, 16, 64)
+
+
+class Spectra(NamedTuple):
+    """The two tables of :func:`analyse_dump`."""
+
+    #: One row per matrix: identification, spectral summary, ``ns_error_<schedule>`` columns.
+    table: object
+    #: Long table ``kind, name, step, index, singular_value`` of each layer's last step.
+    singular_values: object
+
+
+def _summary(G: np.ndarray, stored: str, ranks) -> tuple[dict, np.ndarray]:
+    """Spectral summary and singular values of float64 ``G``, stored as ``stored``, from one SVD."""
+    s = np.asarray(singular_values(G))
+    m, n = G.shape
+    # The threshold for nonzero σ is the one spectral_summary gives the stored matrix: its
+    # SVD runs in float64 for float64 input and in float32 otherwise (16-bit included), so
+    # σ below max(m, n)·eps(float32)·σ₁ of a float32 matrix are rounding noise, not rank.
+    eps = np.finfo(np.float64 if stored == "float64" else np.float32).eps
+    # Every entry of the summary is a function of σ alone: diag(σ) gives the same numbers
+    # without a second O(m n min(m, n)) SVD.
+    summary = spectral_summary(np.diag(s), ranks=ranks, rtol=max(m, n) * eps)
+    summary.update(m=m, n=n)
+    return summary, s
+
+
+def predicted_ns_error(s: np.ndarray, rank: int, schedule) -> float:
+    r"""Predicted relative Newton–Schulz error from singular values (module docstring).
+
+    Parameters
+    ----------
+    s : ndarray, shape (k,)
+        Descending singular values of ``G`` (all of them: they fix ``‖G‖_F``).
+    rank : int
+        Numerical rank ρ: the first ``rank`` values count as nonzero.
+    schedule : str or Schedule
+
+    Returns
+    -------
+    float
+        NaN for ρ = 0 (the zero matrix, whose sign is zero: the relative error is undefined).
+
+    References
+    ----------
+    N. Amsel, D. Persson, C. Musco, R. M. Gower, *The Polar Express*, arXiv 2505.16932 (Newton–Schulz
+    acts on each singular value through the scalar polynomial).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = np.array([1.0, 1.0])  # σ/‖G‖_F = 1/√2; Muon's quintic ends at φ = 1.108, not 1
+    >>> round(predicted_ns_error(s, 2, "muon"), 4), np.round(scalar_map(s / np.sqrt(2), "muon"), 4)
+    (0.1081, array([1.1081, 1.1081]))
+    """
+    if rank == 0:
+        return float("nan")
+    scaled = s[:rank] / np.linalg.norm(s)
+    return float(np.sqrt(np.mean((scalar_map(scaled, schedule) - 1.0) ** 2)))
+
+
+def _keep_last(last: dict, record, s: np.ndarray) -> None:
+    """Remember ``s`` for ``record``'s layer if its step is the latest seen for that layer."""
+    layer = (record.kind, record.name)
+    step = -1 if record.step is None else record.step
+    if layer not in last or step > last[layer][0]:
+        last[layer] = (step, record.step, s)
+
+
+def _analyse(record, ranks, schedules, skip_bad: bool):
+    """The table row and singular values of one record, or None when it is skipped."""
+    try:
+        G = np.asarray(record.load(), dtype=np.float64)
+    except DumpError as exc:
+        if not skip_bad:
+            raise
+        warnings.warn(f"skipped: {exc}", stacklevel=3)
+        return None
+    if not np.all(np.isfinite(G)):
+        message = f"{record.path}: tensor {record.key!r} has non-finite entries"
+        if not skip_bad:
+            raise ValueError(message)
+        warnings.warn(f"skipped: {message}", stacklevel=3)
+        return None
+    summary, s = _summary(G, record.dtype, ranks)
+    row = {
+        "kind": record.kind, "name": record.name, "step": record.step, "dtype": record.dtype,
+        "file": str(record.path), "key": record.key, **summary,
+    }
+    for schedule in schedules:
+        row[f"ns_error_{schedule}"] = predicted_ns_error(s, summary["numerical_rank"], schedule)
+    return row, s
+
+
+def _check_ranks(ranks) -> tuple[int, ...]:
+    if isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__iter__"):
+        raise ValueError(f"ranks must be a sequence of positive integers, got {ranks!r}")
+    return tuple(check_positive_int(r, "ranks") for r in ranks)
+
+
+def analyse_dump(
+    path,
+    *,
+    ranks=RANKS,
+    schedules=tuple(SCHEDULES),
+    kind: str = "all",
+    steps=None,
+    skip_bad: bool = False,
+    progress: bool = True,
+) -> Spectra:
+    """Spectral summary and predicted Newton–Schulz error of every matrix of a dump.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Dump file or directory (:func:`matsign.io.load_gradients`).
+    ranks : sequence of int
+        Ranks of the ``tail_energy_r{r}`` columns (NaN where ``r > min(m, n)``).
+    schedules : sequence of str
+        Schedules whose predicted error gets an ``ns_error_<schedule>`` column (default: all
+        named ones, each with its own number of steps).
+    kind : {"all", "grad", "momentum"}
+        Which tensors to analyse.
+    steps : sequence of int, optional
+        Only these steps (default: all).
+    skip_bad : bool
+        Skip bad files, and matrices with non-finite entries, with a warning naming them.
+    progress : bool
+        Show a progress bar over the matrices.
+
+    Returns
+    -------
+    Spectra
+        ``table``: one row per matrix with ``kind``, ``name``, ``step``, ``m``, ``n``,
+        ``dtype``, ``file``, ``key``, the :func:`~matsign.spectral.spectral_summary` entries
+        computed in float64 (``frobenius_norm``, ``spectral_norm``, ``nuclear_norm``,
+        ``stable_rank``, ``numerical_rank``, ``condition_number``, ``effective_rank``,
+        ``power_law_exponent``, ``tail_energy_r{r}``) and ``ns_error_<schedule>``.
+        ``singular_values``: the singular values of each (kind, name) at its last step, long
+        format (``kind``, ``name``, ``step``, ``index`` from 1, ``singular_value``).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from matsign.io import write_step
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = write_step(d, 3, {"grad/w": np.diag([3.0, 4.0, 0.0])})
+    ...     table, sigma = analyse_dump(d, ranks=(1,), schedules=("muon",), progress=False)
+    >>> table[["name", "step", "stable_rank", "condition_number", "tail_energy_r1"]]
+      name  step  stable_rank  condition_number  tail_energy_r1
+    0    w     3       1.5625          1.333333            0.36
+    >>> sigma["singular_value"].tolist()
+    [4.0, 3.0, 0.0]
+    """
+    import pandas as pd
+
+    from matsign.plots import progress_bar
+
+    ranks = _check_ranks(ranks)
+    schedules = [get_schedule(s).name for s in schedules]
+    if kind != "all" and kind not in KINDS:
+        raise ValueError(f"kind must be 'all' or one of {KINDS}, got {kind!r}")
+    wanted_steps = None if steps is None else {check_nonnegative_int(s, "steps") for s in steps}
+    records = [
+        r
+        for r in load_gradients(path, skip_bad=skip_bad)
+        if (kind == "all" or r.kind == kind) and (wanted_steps is None or r.step in wanted_steps)
+    ]
+    rows, last = [], {}
+    bar = progress_bar(len(records), desc=NAME, disable=not progress)
+    try:
+        for record in records:
+            analysed = _analyse(record, ranks, schedules, skip_bad)
+            bar.update()
+            if analysed is not None:
+                rows.append(analysed[0])
+                _keep_last(last, record, analysed[1])
+    finally:
+        bar.close()
+    columns = ["kind", "name", "step", "m", "n", "dtype", "file", "key"]
+    table = pd.DataFrame(rows)
+    table = table[columns + [c for c in table.columns if c not in columns]] if rows else pd.DataFrame(columns=columns)
+    table["step"] = table["step"].astype("Int64")
+    sigma = pd.DataFrame(
+        [
+            {"kind": k, "name": name, "step": step, "index": i + 1, "singular_value": float(v)}
+            for (k, name), (_, step, s) in last.items()
+            for i, v in enumerate(s)
+        ],
+        columns=["kind", "name", "step", "index", "singular_value"],
+    )
+    sigma["step"] = sigma["step"].astype("Int64")
+    return Spectra(table, sigma)
+
+
+def add_spectra_arguments(parser) -> None:
+    """Add the arguments of ``matsign spectra PATH`` to an ``argparse`` parser."""
+    parser.add_argument("path", metavar="PATH", help="gradient dump: a file or a directory of step files")
+    parser.add_argument("--out", default="results", help="directory for spectra.csv (default: results)")
+    parser.add_argument("--figures", default="figures", help="directory for the figures (default: figures)")
+    parser.add_argument(
+        "--ranks", type=int, nargs="+", default=list(RANKS), metavar="R",
+        help=f"ranks of the tail-energy columns (default: {' '.join(map(str, RANKS))})",
+    )
+    parser.add_argument("--kind", choices=("all", *KINDS), default="all", help="which tensors (default: all)")
+    parser.add_argument("--steps", type=int, nargs="+", metavar="STEP", help="only these steps (default: all)")
+    parser.add_argument("--skip-bad", action="store_true", help="skip corrupt files with a warning instead of stopping")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def spectra_command(args) -> int:
+    """Run ``matsign spectra``: write ``<out>/spectra.csv``, the singular values and the figures."""
+    from matsign.plots.spectra import spectra_figures
+
+    try:
+        table, sigma = analyse_dump(
+            args.path, ranks=args.ranks, kind=args.kind, steps=args.steps,
+            skip_bad=args.skip_bad, progress=not args.no_progress,
+        )
+    except FileNotFoundError as exc:
+        print(f"matsign spectra: {exc}", file=sys.stderr)
+        return 2
+    except DumpError as exc:
+        print(f"matsign spectra: {exc} (--skip-bad skips such files)", file=sys.stderr)
+        return 1
+    if table.empty:
+        print(f"matsign spectra: no matrices in {args.path} (kind={args.kind}, steps={args.steps})", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / f"{NAME}.csv", index=False)
+    sigma.to_csv(out / f"{NAME}-singular-values.csv", index=False)
+    figures = spectra_figures(table, sigma, args.figures)
+    print(f"wrote {len(table)} rows to {out / f'{NAME}.csv'}, the last step's singular values to "
+          f"{out / f'{NAME}-singular-values.csv'}, and figures {', '.join(str(p) for p in figures)} (+ .pdf)")
+    return 0

@@ -1,0 +1,213 @@
+"""The sweep engine: grid checks before work, seeds from coordinates, crash and resume, workers."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("threadpoolctl")
+
+from matsign import methods  # noqa: E402
+from matsign.exact.sign import msign  # noqa: E402
+from matsign.experiments.engine import TIMING, Extra, sweep  # noqa: E402
+from matsign.experiments.grid import GridError, build_cells  # noqa: E402
+from matsign.experiments.sources import get_source  # noqa: E402
+from matsign.metrics import relative_error  # noqa: E402
+
+SPEC = {
+    "seeds": [0, 1],
+    "sources": [{"family": "log_uniform", "m": 24, "n": 40, "kappa": [10.0, 1e3]},
+                {"family": "power_law", "m": 32, "n": 20}],
+    "methods": [{"name": "newton_schulz", "schedule": ["muon", "polar_express"], "steps": [3, 6]},
+                {"name": "gaussian", "rank": [4, 8], "power_iters": 1},
+                {"name": "column", "rank": 6, "strategy": "norm"}],
+}
+
+
+def _same(a, b):
+    """Tables equal in every column but the timings (exact equality, NaN == NaN)."""
+    pd.testing.assert_frame_equal(a.drop(columns=list(TIMING)), b.drop(columns=list(TIMING)), check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ref") / "t.csv"
+    return sweep(build_cells(SPEC), path, progress=False)
+
+
+# ---------------------------------------------------------------- the grid
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"methods": [{"name": "no_such_method"}]}, r"methods\[0\]: unknown method 'no_such_method'"),
+    ({"methods": [{"name": "gaussian", "rank": 4, "rnak": 2}]}, r"methods\[0\] \(gaussian\): .*no parameter 'rnak'"),
+    ({"methods": [{"name": "gaussian"}]}, r"methods\[0\] \(gaussian\): .*needs parameter 'rank'"),
+    ({"methods": [{"name": "gaussian", "rank": []}]}, r"methods\[0\] \(gaussian\): 'rank' is an empty list"),
+    ({"methods": [{"name": "column", "rank": [4, 30]}]},
+     r"methods\[0\] \(column\): rank 30 exceeds min\(m, n\) = 24 of sources\[0\] \(log_uniform\)"),
+    ({"methods": [{"name": "gaussian", "rank": 16, "oversample": 10}]},
+     r"rank \+ oversample 26 exceeds min\(m, n\) = 24"),
+    ({"methods": []}, r"no methods given"),
+    ({"seeds": []}, r"seeds must be a non-empty list"),
+    ({"sources": [{"family": "plaw", "m": 4, "n": 4}]}, r"sources\[0\]: unknown source 'plaw'"),
+    ({"sources": [{"family": "log_uniform", "m": 4, "n": 4}]}, r"sources\[0\] \(log_uniform\): .*needs parameter 'kappa'"),
+    ({"sources": [{"family": "log_uniform", "m": 4, "kappa": 2.0}]}, r"sources\[0\] \(log_uniform\): n must be a positive"),
+    ({"sources": [{"family": "log_uniform", "m": 4, "n": 6, "kappa": 0.5}]}, r"kappa must be at least 1"),
+    ({"sources": [{"family": "log_uniform", "m": 4, "n": 6, "kappa": 2.0, "input_dtype": "bfloat16"}]},
+     r"input_dtype 'bfloat16' cannot be stored on backend 'numpy'"),
+    ({"methods": [{"name": "exact_svd"}, {"name": "exact_svd"}]}, r"repeats the cell of"),
+])
+def test_bad_grids_fail_before_any_work_naming_the_entry(change, message):
+    with pytest.raises(GridError, match=message):
+        build_cells({**SPEC, **change})
+
+
+def test_cells_are_ordered_and_their_identity_ignores_spelling():
+    cells = build_cells(SPEC)
+    assert len(cells) == 3 * 2 * (4 + 2 + 1)
+    spelled = build_cells({**SPEC, "methods": [{"name": "gaussian", "rank": 4, "power_iters": 1, "oversample": 0,
+                                                "normalizer": "qr"}]})
+    assert spelled[0].key == next(c.key for c in cells if c.method == "gaussian" and dict(c.method_params)["rank"] == 4)
+    # One matrix per (source, parameters, seed), whatever the method; a method seed per cell.
+    first = [c for c in cells if c.matrix_id == cells[0].matrix_id]
+    assert len(first) == 7 and len({c.matrix_seed for c in first}) == 1
+    assert len({c.method_seed for c in cells}) == len(cells)
+    assert len({c.matrix_seed for c in cells}) == 3 * 2
+
+
+def test_rows_hold_every_parameter_and_correct_metrics(reference):
+    table = reference
+    assert len(table) == 42 and table["key"].is_unique
+    assert {"kappa", "alpha", "schedule", "steps", "rank", "power_iters", "strategy", "flops", "seconds",
+            "backend", "seed", "error", "alignment", "orthogonality_error", "rank_floor"} <= set(table.columns)
+    row = table[(table["method"] == "newton_schulz") & (table["kappa"] == 1e3)].iloc[0]
+    # Rebuild the matrix from the recorded seed and recompute the error independently.
+    G = get_source("log_uniform")(24, 40, rng=int(row["matrix_seed"]), kappa=1e3)
+    X = methods.METHODS["newton_schulz"](G, schedule=row["schedule"], steps=int(row["steps"]))
+    assert row["error"] == pytest.approx(float(relative_error(X, msign(G))), rel=1e-12)
+    assert row["flops"] == methods.METHODS["newton_schulz"].flops(24, 40, schedule=row["schedule"], steps=int(row["steps"]))
+    gaussian = table[table["method"] == "gaussian"]
+    np.testing.assert_allclose(gaussian["rank_floor"], np.sqrt((gaussian["rho"] - gaussian["rank"]) / gaussian["rho"]))
+    assert (gaussian["error"] >= gaussian["rank_floor"] - 1e-12).all()
+    assert table.loc[table["method"] == "newton_schulz", "rank_floor"].isna().all()
+
+
+# ---------------------------------------------------------------- crash and resume
+
+
+@pytest.fixture
+def flaky():
+    """A method that raises once a countdown reaches zero (a simulated crash), else runs NS."""
+    state = {"left": None}
+
+    def function(G, *, rng=None, steps=3):
+        if state["left"] is not None:
+            if state["left"] == 0:
+                raise RuntimeError("simulated crash")
+            state["left"] -= 1
+        return methods.METHODS["newton_schulz"](G, steps=steps)
+
+    methods.register("test_flaky", function, description="NS that crashes on demand",
+                     flops=lambda m, n, *, steps: 0.0)
+    yield state
+    methods._REGISTRY.pop("test_flaky")
+
+
+def test_a_crashed_sweep_resumes_to_the_uninterrupted_table(tmp_path, flaky):
+    spec = {**SPEC, "methods": [{"name": "test_flaky", "steps": [1, 2, 3, 4]}, {"name": "oracle", "rank": 5}]}
+    cells = build_cells(spec)
+    whole = sweep(cells, tmp_path / "whole.csv", progress=False)
+    flaky["left"] = 7
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        sweep(cells, tmp_path / "t.csv", progress=False)
+    written = (tmp_path / "t.csv").read_text().splitlines()
+    assert 7 <= len(written) - 1 < len(cells)
+    # A crash in the middle of a write leaves a cut-short last row: it is dropped and re-run.
+    with open(tmp_path / "t.csv", "a") as f:
+        f.write(written[-1][: len(written[-1]) // 2])
+    flaky["left"] = None
+    resumed = sweep(cells, tmp_path / "t.csv", progress=False)
+    assert resumed["key"].is_unique and len(resumed) == len(cells)
+    _same(resumed, whole)
+    # The file on disk is the table: same lines as the uninterrupted run's but for the timings.
+    seconds = whole.columns.get_loc("seconds")
+
+    def untimed(name):
+        return [line.split(",")[:seconds] + line.split(",")[seconds + 1:]
+                for line in (tmp_path / name).read_text().splitlines()]
+
+    assert untimed("t.csv") == untimed("whole.csv")
+
+
+def test_resume_skips_finished_cells(tmp_path, flaky, reference):
+    path = tmp_path / "t.csv"
+    sweep(build_cells(SPEC), path, progress=False)
+    before = path.read_text()
+    flaky["left"] = 0  # any call of the flaky method would raise: none may run
+    again = sweep(build_cells(SPEC), path, progress=False)
+    assert path.read_text() == before
+    _same(again, reference)
+
+
+def test_a_killed_process_resumes_without_loss_or_duplicates(tmp_path, reference):
+    path = tmp_path / "t.csv"
+    spec = {**SPEC, "seeds": list(range(12))}
+    script = textwrap.dedent(f"""
+        from matsign.experiments.engine import sweep
+        from matsign.experiments.grid import build_cells
+        sweep(build_cells({spec!r}), {str(path)!r}, progress=False)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-c", script], env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not path.exists() or path.read_text().count("\n") < 20):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = path.read_text().count("\n") - 1
+    cells = build_cells(spec)
+    assert 0 < done < len(cells)
+    resumed = sweep(cells, path, progress=False)
+    assert resumed["key"].is_unique and len(resumed) == len(cells)
+    # The first two seeds are the reference grid's cells: identical rows.
+    _same(resumed[resumed["seed"] < 2].reset_index(drop=True), reference)
+
+
+# ---------------------------------------------------------------- workers
+
+
+def test_two_processes_give_the_serial_table(tmp_path, reference):
+    _same(sweep(build_cells(SPEC), tmp_path / "p.csv", workers=2, progress=False), reference)
+
+
+def test_a_dask_cluster_gives_the_serial_table(tmp_path, reference):
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as client:
+        table = sweep(build_cells(SPEC), tmp_path / "d.csv", scheduler=client, workers=2, progress=False)
+    _same(table, reference)
+
+
+def test_extra_columns_must_match_their_declaration(tmp_path):
+    cells = build_cells({**SPEC, "methods": [{"name": "exact_svd"}]})
+    with pytest.raises(RuntimeError, match="differ from the declared"):
+        sweep(cells, tmp_path / "t.csv", extra=Extra(("a",), _wrong_extra), progress=False)
+
+
+def _wrong_extra(X, context, cell):
+    return {"b": 1.0}
+
+
+def test_bad_arguments_are_refused_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="workers"):
+        sweep(build_cells(SPEC), tmp_path / "t.csv", workers=0)
+    with pytest.raises(GridError, match="CPU only"):
+        sweep(build_cells(SPEC, device="cuda"), tmp_path / "t.csv", progress=False)
+    with pytest.raises(GridError, match="backend must be one of"):
+        build_cells(SPEC, backend="jax")
+    assert not (tmp_path / "t.csv").exists()
