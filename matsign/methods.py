@@ -16,7 +16,8 @@ algorithm as implemented (``s = min(m, n)``, ``N = max(m, n)``):
   (Golub & Van Loan §8.6.3); the polar factor adds ``2·min²·max`` for ``U Vᵀ``;
 - symmetric eigendecomposition of ``k×k`` with vectors: ``9k³`` (Golub & Van Loan §8.3);
 - QR with column pivoting of a wide ``p×N`` (``R`` only): ``2p²N − 2p³/3``;
-- a Newton–Schulz step on the wide ``s×N``: ``4s²N``, plus ``2s³`` when quintic.
+- a Newton–Schulz step on the wide ``s×N``: ``4s²N``, plus ``2s³`` when quintic; the Gram form
+  as counted by :func:`matsign.exact.gram_newton_schulz_flops`.
 
 Elementwise work (norms, scores, sampling) and host transfers are not counted.
 """
@@ -29,6 +30,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping
 
 from matsign.equilibrate import equilibrate
+from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.schedules import get_schedule
 from matsign.exact.sign import msign
@@ -248,6 +250,14 @@ def _newton_schulz_flops(m, n, *, schedule, steps, dtype):
     return _ns(m, n, schedule, steps)
 
 
+def _gram_newton_schulz(G, *, rng=None, schedule="muon", steps=None, restarts=(2,), dtype=None):
+    return gram_newton_schulz(G, schedule, steps=steps, restarts=restarts, dtype=dtype)
+
+
+def _gram_newton_schulz_flops(m, n, *, schedule, steps, restarts, dtype):
+    return gram_newton_schulz_flops(m, n, schedule, steps=steps, restarts=restarts)
+
+
 def _gaussian(G, *, rng=None, rank, oversample=0, power_iters=0, normalizer="qr", inner="exact", steps=None):
     return lowrank_sign(
         G, rank, range="gaussian", oversample=oversample, power_iters=power_iters,
@@ -306,6 +316,12 @@ register(
     description="odd-polynomial Newton–Schulz iteration with a named schedule (Frobenius normalization) "
     "in the working precision dtype (None: the input's; bfloat16/float16 emulated on NumPy and CuPy)",
     flops=_newton_schulz_flops,
+)
+register(
+    "gram_newton_schulz", _gram_newton_schulz,
+    description="Newton–Schulz carried on the m×m Gram matrix (fewer flops when n ≳ 1.5·m; "
+    "restarts re-form the iterate for low-precision stability)",
+    flops=_gram_newton_schulz_flops,
 )
 register(
     "gaussian", _gaussian,

@@ -9,7 +9,7 @@ from matsign.exact.sign import msign
 from matsign.methods import METHODS, REQUIRED, Method, get_method, register
 from matsign.synthetic import log_uniform, with_spectrum
 
-BUILTIN = ("exact_svd", "exact_eigh", "newton_schulz", "gaussian", "column", "oracle")
+BUILTIN = ("exact_svd", "exact_eigh", "newton_schulz", "gram_newton_schulz", "gaussian", "column", "oracle")
 
 # Minimal parameters that make each built-in method runnable.
 PARAMS = {"gaussian": {"rank": 4}, "column": {"rank": 4}, "oracle": {"rank": 4}}
@@ -27,6 +27,7 @@ def test_builtin_methods_are_registered_with_metadata():
     assert dict(METHODS["column"].params) == {"rank": REQUIRED, "strategy": "uniform", "inner": "exact", "steps": None}
     assert dict(METHODS["newton_schulz"].params) == {"schedule": "muon", "steps": None, "dtype": None}
     assert dict(METHODS["oracle"].params) == {"rank": REQUIRED}
+    assert dict(METHODS["gram_newton_schulz"].params) == {"schedule": "muon", "steps": None, "restarts": (2,), "dtype": None}
     assert dict(METHODS["exact_svd"].params) == {}
 
 
@@ -43,7 +44,8 @@ def test_every_method_runs_on_every_backend(backend, name, shape):
     np.testing.assert_array_equal(Xn, again)
     if name in ("exact_svd", "exact_eigh"):
         np.testing.assert_allclose(Xn, msign(G), atol=1e-10)
-    elif name == "newton_schulz":
+    elif name in ("newton_schulz", "gram_newton_schulz"):
+        # the Gram form is the same polynomial of G in exact arithmetic (float64 here)
         np.testing.assert_allclose(Xn, newton_schulz(G), atol=1e-12)
     else:
         np.testing.assert_allclose(np.linalg.svd(Xn, compute_uv=False)[:4], 1.0, atol=1e-10)
@@ -261,3 +263,13 @@ def test_seeded_method_parameters_are_checked():
         METHODS["gum"](G, rng=0, rank=2, steps=3)
     with pytest.raises(ValueError, match=r"q must be a number in \(0, 1\)"):
         METHODS["gum"](G, rank=2, q=1.0)
+
+
+def test_gram_newton_schulz_costs_less_only_on_wide_matrices():
+    # hand count for 5 quintic steps with one restart: plain Gram 4m²n + 34m³ plus 4m²n − 6m³
+    ns, gram = METHODS["newton_schulz"], METHODS["gram_newton_schulz"]
+    assert gram.flops(256, 4096, schedule="muon", steps=None, restarts=(2,), dtype=None) == 8 * 256**2 * 4096 + 28 * 256**3
+    for m, n, cheaper in [(256, 4096, True), (1024, 1024, False)]:
+        ratio = gram.flops(m, n, schedule="muon", steps=None, restarts=(2,), dtype=None) / ns.flops(
+            m, n, schedule="muon", steps=None, dtype=None)
+        assert (ratio < 1) is cheaper

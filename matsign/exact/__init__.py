@@ -3,9 +3,11 @@
 - :mod:`.sign` — ``msign`` (exact, with zero-singular-value truncation);
 - :mod:`.schedules` — named coefficient lists with provenance, ``scalar_map``;
 - :mod:`.polar_express` — the greedy minimax coefficient generator;
-- :mod:`.newton_schulz` — the iteration and its normalizations.
+- :mod:`.newton_schulz` — the iteration and its normalizations;
+- :mod:`.gram_newton_schulz` — the same iteration carried on the ``m × m`` Gram matrix.
 """
 
+from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
 from matsign.exact.newton_schulz import NORMALIZATIONS, newton_schulz
 from matsign.exact.polar_express import polar_express_coefficients
 from matsign.exact.schedules import SCHEDULES, Schedule, get_schedule, polar_express_schedule, scalar_map
@@ -16,6 +18,8 @@ __all__ = [
     "SCHEDULES",
     "Schedule",
     "get_schedule",
+    "gram_newton_schulz",
+    "gram_newton_schulz_flops",
     "msign",
     "newton_schulz",
     "polar_express_coefficients",

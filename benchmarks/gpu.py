@@ -1,0 +1,306 @@
+"""GPU benchmark: matsign's sign routines against plain GEMMs and the usual peers, in one run.
+
+For each shape, every routine below runs on the same input ``G = U diag(σ) Vᵀ`` (Haar ``U``,
+``V`` built in float64 on the device, ``σ`` log-spaced from 1 to ``1/κ``), whose exact sign
+``U Vᵀ`` is the float64 reference, so no float64 SVD is needed. Each routine is warmed up, then
+timed (median of ``--repeats``) with CUDA events (torch or CuPy) on ``--device cuda`` and with
+``time.perf_counter`` on ``--device cpu``.
+
+Routines (``lib`` column):
+
+- ``gemm`` (torch, CuPy): ``G @ Gᵀ``-shaped product ``(m × n)(n × m)`` in bf16/fp16/fp32 (and
+  fp32 with TF32 tensor cores on CUDA): the rate every product-bound routine is compared with;
+- ``muon_ns`` (torch bf16): the 5-step Muon loop as Muon-type optimizers write it (the peer);
+- ``newton_schulz`` (torch bf16/fp16/fp32, fp32 with TF32 on CUDA; CuPy fp16/fp32 — CuPy's
+  bf16 is emulated, so it is left out): :func:`matsign.newton_schulz`;
+- ``gram_newton_schulz`` (torch bf16/fp16/fp32): :func:`matsign.exact.gram_newton_schulz`;
+- ``lowrank_sign`` (torch fp32): :func:`matsign.lowrank.lowrank_sign` at rank ``--rank``
+  (capped at ``min(m, n)/2``), Gaussian range with the Cholesky-QR normalizer, Newton–Schulz
+  inner sign; its error is measured against the *full* sign, so it is large by construction;
+- ``msign_eigh`` (torch fp32): :func:`matsign.msign` with ``method="eigh"``;
+- ``svd_polar`` (torch fp32): ``U Vᵀ`` from ``torch.linalg.svd`` (the exact-sign peer).
+
+Columns: milliseconds, TFLOP/s (flop models of :data:`matsign.METHODS` and
+:func:`gram_newton_schulz_flops`; a GEMM counts ``2m²n``), the percentage of the same-dtype
+GEMM rate, and the relative Frobenius and max-entry errors against ``U Vᵀ``. A Markdown table
+goes to stdout, the same rows to ``--csv``, then a table of the issue's target ratios.
+
+What to run on a GPU machine (H100), and the targets::
+
+    python benchmarks/gpu.py --device cuda --sizes 1024,4096,4096x16384,8192 --csv gpu.csv
+
+- ``newton_schulz`` bf16 / ``muon_ns`` bf16 time ≤ 1.1 at 4096² and 8192²;
+- ``newton_schulz`` fp32 at ≥ 90 % of the fp32 GEMM rate (the ``% GEMM`` column);
+- ``lowrank_sign`` rank 256 at 8192² ≥ 10× faster than ``newton_schulz`` fp32 (and bf16);
+- an exact-accuracy sign (rel. error ≤ 1e-5 in fp32) ≥ 5× faster than ``svd_polar`` at 4096²
+  (``msign_eigh`` is the candidate; at κ = 1e3 its error is about κ²·eps_fp32 ≈ 0.1, so
+  report it at ``--kappa 10`` as well).
+
+Smoke test without a GPU: ``python benchmarks/gpu.py --device cpu --sizes 128,256``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import statistics
+import time
+
+import torch
+
+from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
+from matsign.exact.newton_schulz import newton_schulz
+from matsign.exact.sign import msign
+from matsign.lowrank.sign import lowrank_sign
+from matsign.methods import METHODS
+
+SCHEDULE = "muon"
+MUON_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+#: Above this warm-up time (seconds) a routine is timed once.
+SLOW_S = 2.0
+COLUMNS = ("shape", "lib", "routine", "dtype", "ms", "TFLOP/s", "% GEMM", "rel. error", "max error")
+
+
+def muon_ns(G, steps=5):
+    """The Muon bfloat16 Newton–Schulz loop: Frobenius-normalize, then 5 quintic steps."""
+    a, b, c = MUON_COEFFICIENTS
+    X = G.bfloat16()
+    tall = G.size(-2) > G.size(-1)
+    if tall:
+        X = X.mT
+    X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)
+    for _ in range(steps):
+        A = X @ X.mT
+        B = b * A + c * A @ A
+        X = a * X + B @ X
+    return X.mT if tall else X
+
+
+def svd_polar(G):
+    U, _, Vh = torch.linalg.svd(G, full_matrices=False)
+    return U @ Vh
+
+
+def spectral_matrix(m, n, kappa, device, seed=0):
+    """``(G, U Vᵀ)`` in float64 on ``device``: a matrix with spectrum log-spaced over [1/κ, 1]."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    k = min(m, n)
+    U = torch.linalg.qr(torch.randn(m, k, generator=gen, device=device, dtype=torch.float64))[0]
+    V = torch.linalg.qr(torch.randn(n, k, generator=gen, device=device, dtype=torch.float64))[0]
+    sigma = kappa ** -torch.linspace(0, 1, k, device=device, dtype=torch.float64)
+    return (U * sigma) @ V.mT, U @ V.mT
+
+
+class Timer:
+    """Median wall time of a callable, in ms, with CUDA events on GPUs."""
+
+    def __init__(self, device, repeats):
+        self.device = device
+        self.repeats = repeats
+
+    def _sync(self, lib):
+        if self.device == "cpu":
+            return
+        if lib == "cupy":
+            import cupy
+
+            cupy.cuda.Device().synchronize()
+        else:
+            torch.cuda.synchronize()
+
+    def _once(self, fn, lib):
+        if self.device == "cpu":
+            start = time.perf_counter()
+            fn()
+            return (time.perf_counter() - start) * 1e3
+        if lib == "cupy":
+            import cupy
+
+            start, end = cupy.cuda.Event(), cupy.cuda.Event()
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            return cupy.cuda.get_elapsed_time(start, end)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+
+    def __call__(self, fn, lib):
+        self._sync(lib)
+        warm = time.perf_counter()
+        fn()
+        self._sync(lib)
+        slow = time.perf_counter() - warm > SLOW_S
+        if not slow:
+            fn()
+        self._sync(lib)
+        return statistics.median(self._once(fn, lib) for _ in range(1 if slow else self.repeats))
+
+
+class tf32_matmul:
+    """Context in which torch float32 products on CUDA use TF32 tensor cores."""
+
+    def __enter__(self):
+        self.saved = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+
+    def __exit__(self, *exc):
+        torch.backends.cuda.matmul.allow_tf32 = self.saved
+
+
+def routines(m, n, rank, device, with_cupy):
+    """``(lib, routine, dtype, function, flops)`` for one shape; each function takes the input
+    already in its library and dtype (``"tf32"``: float32 with TF32 products)."""
+    ns_flops = METHODS["newton_schulz"].flops(m, n, schedule=SCHEDULE)
+    gemm_flops = 2.0 * m * m * n
+    half_and_single = ("bfloat16", "float16", "float32")
+    extra = ("tf32",) if device != "cpu" else ()
+    out = [("torch", "gemm", dt, _gemm, gemm_flops) for dt in half_and_single + extra]
+    out.append(("torch", "muon_ns", "bfloat16", muon_ns, ns_flops))
+    out += [("torch", "newton_schulz", dt, _ns, ns_flops) for dt in half_and_single + extra]
+    gram_flops = gram_newton_schulz_flops(m, n, SCHEDULE)
+    out += [("torch", "gram_newton_schulz", dt, _gram_ns, gram_flops) for dt in half_and_single]
+    r = min(rank, min(m, n) // 2)
+    out.append(("torch", f"lowrank_sign r={r}", "float32",
+                lambda X: lowrank_sign(X, r, normalizer="cholesky_qr", inner=SCHEDULE, rng=0),
+                METHODS["gaussian"].flops(m, n, rank=r, normalizer="cholesky_qr", inner=SCHEDULE)))
+    out.append(("torch", "msign_eigh", "float32", lambda X: msign(X, method="eigh"), METHODS["exact_eigh"].flops(m, n)))
+    out.append(("torch", "svd_polar", "float32", svd_polar, METHODS["exact_svd"].flops(m, n)))
+    if with_cupy:
+        for dt in ("float16", "float32"):
+            out += [("cupy", "gemm", dt, _gemm, gemm_flops), ("cupy", "newton_schulz", dt, _ns, ns_flops)]
+    return out
+
+
+def _gemm(X):
+    return X @ X.mT if isinstance(X, torch.Tensor) else X @ X.T
+
+
+def _ns(X):
+    return newton_schulz(X, SCHEDULE)
+
+
+def _gram_ns(X):
+    return gram_newton_schulz(X, SCHEDULE)
+
+
+def prepared(G, lib, dtype):
+    """The float64 torch input ``G`` in ``lib`` and ``dtype`` (the cast is not timed)."""
+    X = G.to(getattr(torch, "float32" if dtype == "tf32" else dtype)).contiguous()
+    if lib == "cupy":
+        import cupy
+
+        return cupy.from_dlpack(X)
+    return X
+
+
+def errors(X, ref):
+    """Relative Frobenius and max-entry errors of ``X`` (torch or CuPy) against ``ref``."""
+    X = torch.from_dlpack(X) if not isinstance(X, torch.Tensor) else X
+    D = X.to(torch.float64) - ref
+    return float(torch.linalg.norm(D) / torch.linalg.norm(ref)), float(D.abs().max())
+
+
+def run_shape(m, n, args, with_cupy):
+    G, ref = spectral_matrix(m, n, args.kappa, args.device)
+    timer = Timer(args.device, args.repeats)
+    rows = []
+    gemm_rate = {}
+    for lib, routine, dtype, fn, flops in routines(m, n, args.rank, args.device, with_cupy):
+        X0 = prepared(G, lib, dtype)
+
+        def call(fn=fn, X0=X0, tf32=dtype == "tf32"):
+            if not tf32:
+                return fn(X0)
+            with tf32_matmul():
+                return fn(X0)
+
+        ms = timer(call, lib)
+        tflops = flops / (ms * 1e-3) / 1e12
+        if routine == "gemm":
+            gemm_rate[(lib, dtype)] = tflops
+            rel, err = math.nan, math.nan
+        else:
+            rel, err = errors(call(), ref)
+        share = 100 * tflops / gemm_rate[(lib, dtype)] if (lib, dtype) in gemm_rate else math.nan
+        rows.append((f"{m}×{n}", lib, routine, dtype, ms, tflops, share, rel, err))
+    return rows
+
+
+def targets(rows):
+    """The issue's target ratios, from the measured rows, one line per shape and target."""
+    by = {(r[0], r[1], r[2].split(" ")[0], r[3]): r for r in rows}
+    out = []
+    for shape in dict.fromkeys(r[0] for r in rows):
+        def ms(lib, routine, dtype, shape=shape):
+            row = by.get((shape, lib, routine, dtype))
+            return row[4] if row else math.nan
+
+        out.append((shape, "newton_schulz bf16 / muon_ns bf16 (≤ 1.1)",
+                    ms("torch", "newton_schulz", "bfloat16") / ms("torch", "muon_ns", "bfloat16")))
+        out.append((shape, "newton_schulz fp32, % of fp32 GEMM rate (≥ 90)",
+                    by[(shape, "torch", "newton_schulz", "float32")][6]))
+        out.append((shape, "newton_schulz fp32 / lowrank_sign fp32 (≥ 10 at 8192²)",
+                    ms("torch", "newton_schulz", "float32") / ms("torch", "lowrank_sign", "float32")))
+        out.append((shape, "svd_polar / msign_eigh, fp32 (≥ 5 at 4096², rel. error ≤ 1e-5)",
+                    ms("torch", "svd_polar", "float32") / ms("torch", "msign_eigh", "float32")))
+        out.append((shape, "msign_eigh fp32 rel. error", by[(shape, "torch", "msign_eigh", "float32")][7]))
+    return out
+
+
+def table(header, rows, fmt):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(f.format(v) for f, v in zip(fmt, r)) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def parse_sizes(text):
+    """``"1024,4096x16384"`` → ``[(1024, 1024), (4096, 16384)]``."""
+    shapes = []
+    for item in text.split(","):
+        m, _, n = item.strip().partition("x")
+        shapes.append((int(m), int(n or m)))
+    return shapes
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes("1024,4096,4096x16384,8192"),
+                        help="comma-separated N (square) or MxN shapes")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--rank", type=int, default=256)
+    parser.add_argument("--kappa", type=float, default=1e3)
+    parser.add_argument("--csv", default="gpu.csv")
+    args = parser.parse_args(argv)
+    with_cupy = False
+    if args.device == "cuda":
+        try:
+            import cupy  # noqa: F401
+
+            with_cupy = True
+        except ImportError:
+            pass
+        name = torch.cuda.get_device_name()
+    else:
+        name = "CPU"
+    cupy_version = __import__("cupy").__version__ if with_cupy else "not used"
+    print(f"device: {name}, torch {torch.__version__}, CuPy {cupy_version}, κ = {args.kappa:g}, "
+          f"schedule {SCHEDULE!r}\n")
+    rows = [r for m, n in args.sizes for r in run_shape(m, n, args, with_cupy)]
+    print(table(COLUMNS, rows, ["{}", "{}", "{}", "{}", "{:.3f}", "{:.1f}", "{:.0f}", "{:.1e}", "{:.1e}"]))
+    with open(args.csv, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        writer.writerows(rows)
+    print("\nTargets\n")
+    print(table(("shape", "ratio (target)", "measured"), targets(rows), ["{}", "{}", "{:.3g}"]))
+
+
+if __name__ == "__main__":
+    main()

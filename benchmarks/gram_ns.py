@@ -1,0 +1,92 @@
+"""CPU benchmark: Gram Newton–Schulz against the standard iteration, side by side in one run.
+
+For each shape, library (NumPy, torch CPU) and dtype (float64, float32), the median time of
+``gram_newton_schulz(G, "polar_express")`` (one restart, the default) and of
+``newton_schulz(G, "polar_express")``, their ratio, the flop-model ratio it should approach, and
+the max-entry difference between the two results (float64: roundoff; float32: the Gram form's
+extra rounding).
+
+Usage: ``python benchmarks/gram_ns.py [--shapes 256x4096 1024x1024] [--repeats 5]``; prints a
+Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
+from matsign.exact.newton_schulz import newton_schulz
+from matsign.methods import METHODS
+from matsign.synthetic import log_uniform, with_spectrum
+
+SCHEDULE = "polar_express"
+
+
+def median_time(fn, repeats):
+    fn()  # warm-up: thread pools, allocator, first-touch pages
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def rows_for(m, n, repeats, libs):
+    G64 = with_spectrum(log_uniform(min(m, n), 1e3), m, n, rng=0)
+    model = gram_newton_schulz_flops(m, n, SCHEDULE) / METHODS["newton_schulz"].flops(m, n, schedule=SCHEDULE)
+    rows = []
+    for lib in libs:
+        for dtype in ("float64", "float32"):
+            if lib == "torch":
+                import torch
+
+                G = torch.tensor(G64).to(getattr(torch, dtype))
+            else:
+                G = G64.astype(dtype)
+            t_std = median_time(lambda: newton_schulz(G, SCHEDULE), repeats)
+            t_gram = median_time(lambda: gram_newton_schulz(G, SCHEDULE), repeats)
+            diff = np.abs(np.asarray(gram_newton_schulz(G, SCHEDULE), dtype=np.float64)
+                          - np.asarray(newton_schulz(G, SCHEDULE), dtype=np.float64)).max()
+            rows.append((f"{m}×{n}", lib, dtype, t_std * 1e3, t_gram * 1e3, t_gram / t_std, model, diff))
+    return rows
+
+
+def table(header, rows, fmt):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(f.format(v) for f, v in zip(fmt, r)) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", nargs="+", default=["256x4096", "512x4096", "1024x4096", "1024x1024"])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    libs = ["numpy"]
+    try:
+        import torch
+
+        libs.append("torch")
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = "not installed"
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch_version}\n")
+    rows = []
+    for shape in args.shapes:
+        m, n = (int(v) for v in shape.split("x"))
+        rows += rows_for(m, n, args.repeats, libs)
+    print(f"Gram Newton–Schulz vs Newton–Schulz ({SCHEDULE}, 5 steps, Gram with one restart)\n")
+    print(table(["shape", "library", "dtype", "NS ms", "Gram NS ms", "time ratio", "flop ratio", "max abs diff"],
+                rows, ["{}", "{}", "{}", "{:.1f}", "{:.1f}", "{:.2f}", "{:.2f}", "{:.1e}"]))
+
+
+if __name__ == "__main__":
+    main()
