@@ -23,7 +23,7 @@ no rank-r method goes below it; the alignment of every method stays below the Ky
 
 References
 ----------
-Z. He, Z. Deng, Z. Lu, arXiv 2509.11983 (low-rank orthogonalization); N. Halko,
+C. He, Z. Deng, Z. Lu, arXiv 2509.11983 (low-rank orthogonalization); N. Halko,
 P.-G. Martinsson, J. A. Tropp, arXiv 0909.4061 (range finders).
 """
 

@@ -122,7 +122,7 @@ def column_range(G, rank, *, strategy="uniform", rng=None):
 
     References
     ----------
-    Z. He, Z. Deng, Z. Lu, *Low-rank orthogonalization for large-scale matrix optimization*,
+    C. He, Z. Deng, Z. Lu, *Low-rank orthogonalization for large-scale matrix optimization*,
     arXiv 2509.11983 (official code: dengzhanwang/Low-rank-Muon); see :func:`select_columns`.
 
     Examples

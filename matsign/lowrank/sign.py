@@ -66,7 +66,7 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
 
     References
     ----------
-    Z. He, Z. Deng, Z. Lu, *Low-rank orthogonalization for large-scale matrix optimization*,
+    C. He, Z. Deng, Z. Lu, *Low-rank orthogonalization for large-scale matrix optimization*,
     arXiv 2509.11983; N. Halko, P.-G. Martinsson, J. A. Tropp, arXiv 0909.4061, §5.
 
     Examples
