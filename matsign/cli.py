@@ -1,4 +1,4 @@
-"""Command line: ``matsign list``, ``matsign run NAME``, ``matsign spectra PATH``, ``matsign record``.
+"""Command line: ``matsign list``, ``run NAME``, ``spectra PATH``, ``record``, ``train-compare``.
 
 Also ``python -m matsign``. Each subcommand is a :class:`Subcommand`: a function that adds its
 arguments to an ``argparse`` parser and one that executes the parsed arguments and returns the
@@ -21,6 +21,8 @@ examples:
   matsign run error-vs-rank --workers 2          two processes; same table
   matsign run precision --backend torch          on PyTorch (add --device cuda for a GPU)
   matsign run error-vs-rank --config my.toml --out my-results
+  matsign spectra matsign/data/recorded          spectra of the bundled gradient dump
+  matsign train-compare --quick                  every update rule on a tiny GPT (needs torch)
 Interrupted? Run the same command again: finished cells are read back, not re-run.
 """
 
@@ -122,6 +124,9 @@ SUBCOMMANDS = (
                "matsign.experiments.spectra:add_spectra_arguments", "matsign.experiments.spectra:spectra_command"),
     Subcommand("record", "train a small model and dump its gradients and momenta",
                "matsign.recorder.command:add_record_arguments", "matsign.recorder.command:record_command"),
+    Subcommand("train-compare", "train the recorder's GPT with every update rule: validation loss and time per step",
+               "matsign.experiments.train_compare:add_train_compare_arguments",
+               "matsign.experiments.train_compare:train_compare_command"),
 )
 
 

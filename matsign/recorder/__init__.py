@@ -9,7 +9,9 @@ PyTorch) on first use:
 - :mod:`~matsign.recorder.model`: ``GPT``, ``GPTConfig``, ``hidden_weights``;
 - :mod:`~matsign.recorder.training`: ``train``, ``TrainStep``, ``make_optimizers``, ``momentum_of``,
   ``optimizer_settings``, ``evaluate``;
-- :mod:`~matsign.recorder.recording`: ``record``.
+- :mod:`~matsign.recorder.recording`: ``record``;
+- :mod:`~matsign.recorder.optimizer`: ``RuleOptimizer``, ``make_rule_optimizers`` (matsign's update
+  rules as a PyTorch optimizer).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ _SUBMODULE = {
     "TrainStep": "training", "evaluate": "training", "make_optimizers": "training", "momentum_of": "training",
     "optimizer_settings": "training", "train": "training",
     "record": "recording",
+    "RuleOptimizer": "optimizer", "make_rule_optimizers": "optimizer",
 }
 
 __all__ = sorted(_SUBMODULE)

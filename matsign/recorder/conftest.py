@@ -4,4 +4,4 @@ collect_ignore = []
 try:
     import torch  # noqa: F401
 except ModuleNotFoundError:
-    collect_ignore = ["data.py", "model.py", "training.py", "recording.py"]
+    collect_ignore = ["data.py", "model.py", "training.py", "recording.py", "optimizer.py"]

@@ -1,0 +1,482 @@
+r"""Train the recorder's GPT with every update rule of :mod:`matsign.updates`, same budget, tuned LR.
+
+Every rule trains the same model (:mod:`matsign.recorder.model`) on the same text
+(:mod:`matsign.recorder.data`) for the same number of steps and batch size, through
+:class:`~matsign.recorder.optimizer.RuleOptimizer` on the hidden weights and the recorder's
+AdamW on everything else. All rules use momentum 0.95 (Nesterov where the rule has it: Muon,
+MuonEq, low-rank Muon; Dion, Dion2, GaLore-Muon and GUM have their own momentum forms), the
+shape factor ``"match_rms"`` (so one learning-rate grid fits every rule), no weight decay and
+a constant learning rate. The rules (:data:`RULES`):
+
+- ``muon`` and ``muon_pe``: Muon with Muon's quintic and with Polar Express;
+- ``muoneq_r``: MuonEq with row equilibration;
+- ``lowrank_gaussian`` (Gaussian range, one power iteration) and ``lowrank_column`` (uniform
+  columns): low-rank Muon with rank ``r``;
+- ``dion``: Dion with rank ``r``;
+- ``dion2_0.25`` and ``dion2_0.5``: Dion2 with those fractions;
+- ``galore_muon`` (rank ``r``, period ``K``) and ``gum`` (rank ``r``, ``q``, period ``K``).
+
+**Protocol.** Each rule trains with every learning rate of the grid on the first seed; the
+learning rate with the lowest final validation loss is selected; the other seeds then train
+at that learning rate. A seed fixes the initialization, the order of the batches and the
+rules' own randomness, and is shared by all rules (the comparison is paired). The validation
+loss is measured every ``eval_every`` steps on the same windows for every run
+(:func:`~matsign.recorder.training.evaluate` with ``seed=0``).
+
+**Time per step.** ``rule_ms``: wall time of the rule's optimizer step (all hidden weights);
+``step_ms``: the whole training step (batch, forward, backward, both optimizers), validation
+excluded; both are means over steps 2 to ``steps`` (the first step allocates the states).
+``run_s``: wall time of the whole run, validation included. The summary takes the median of
+the times over seeds. On the CPU the runs use ``threads`` threads (default one), so timings
+stay stable when the cores are shared.
+
+**Reading.** A rule differs from Muon when its mean final validation loss differs from Muon's
+by more than twice the larger of the two seed standard deviations (:func:`comparison`).
+
+The table (``results/train-compare.csv``) has one row per run and validation point; every run's
+rows are appended when it finishes, and a restart skips the runs already in the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from matsign._backend import check_positive_int
+
+__all__ = [
+    "DEFAULT", "DESCRIPTION", "LARGE", "NAME", "QUICK", "RULES", "Settings", "add_train_compare_arguments",
+    "comparison", "final_losses", "markdown", "run", "selected_lr", "train_compare_command",
+]
+
+NAME = "train-compare"
+DESCRIPTION = "train the recorder's GPT with every update rule (Muon, low-rank Muon, Dion, Dion2, GaLore, GUM, MuonEq)"
+
+#: Rule name → (label, family). The families are the panels of the figure.
+RULES = {
+    "muon": ("Muon (quintic)", "Muon"),
+    "muon_pe": ("Muon (Polar Express)", "Muon"),
+    "muoneq_r": ("MuonEq-R", "Muon"),
+    "lowrank_gaussian": ("low-rank Muon (Gaussian)", "low rank"),
+    "lowrank_column": ("low-rank Muon (columns)", "low rank"),
+    "dion": ("Dion", "low rank"),
+    "dion2_0.25": ("Dion2 (α = 0.25)", "Dion2"),
+    "dion2_0.5": ("Dion2 (α = 0.5)", "Dion2"),
+    "galore_muon": ("GaLore-Muon", "projected"),
+    "gum": ("GUM", "projected"),
+}
+
+#: The rule every other is compared with.
+REFERENCE = "muon"
+
+RUN_KEY = ("rule", "lr", "seed")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Model, budget, rule hyper-parameters and protocol of one comparison.
+
+    Attributes
+    ----------
+    width, depth, heads, context : int
+        The :class:`~matsign.recorder.model.GPTConfig`.
+    batch, steps : int
+        Windows per step and training steps (the same for every rule).
+    eval_every, eval_batches : int
+        Validation every ``eval_every`` steps (and at steps 0 and ``steps``), over
+        ``eval_batches`` batches of ``batch`` windows.
+    rank : int
+        ``r`` of low-rank Muon, Dion, GaLore-Muon and GUM.
+    period : int
+        ``K``, the projector refresh period of GaLore-Muon and GUM.
+    q : float
+        GUM's probability of the full-rank branch (per layer and period).
+    momentum : float
+        Momentum coefficient of every rule.
+    lrs : tuple of float
+        The learning-rate grid, tried on ``seeds[0]``.
+    seeds : tuple of int
+        Seeds of the runs at the selected learning rate.
+    rules : tuple of str
+        Names from :data:`RULES`; must include ``"muon"``.
+    threads : int or None
+        ``torch.set_num_threads`` during CPU runs; None leaves PyTorch's default.
+    """
+
+    width: int = 128
+    depth: int = 2
+    heads: int = 4
+    context: int = 64
+    batch: int = 16
+    steps: int = 300
+    eval_every: int = 25
+    eval_batches: int = 8
+    rank: int = 32
+    period: int = 50
+    q: float = 0.5
+    momentum: float = 0.95
+    lrs: tuple = (0.0025, 0.005, 0.01, 0.02)
+    seeds: tuple = (0, 1, 2)
+    rules: tuple = tuple(RULES)
+    threads: int | None = 1
+
+    def __post_init__(self):
+        for name in ("width", "depth", "heads", "context", "batch", "steps", "eval_every", "eval_batches",
+                     "rank", "period"):
+            check_positive_int(getattr(self, name), name)
+        if not self.lrs or any(not lr > 0 for lr in self.lrs):
+            raise ValueError(f"lrs must be positive learning rates, got {self.lrs!r}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {self.seeds!r}")
+        unknown = [r for r in self.rules if r not in RULES]
+        if unknown or REFERENCE not in self.rules:
+            raise ValueError(f"rules must be names from {tuple(RULES)} including {REFERENCE!r}, got {self.rules!r}")
+        if self.threads is not None:
+            check_positive_int(self.threads, "threads")
+
+    def columns(self) -> dict:
+        """The settings every row records (the protocol's grids excluded)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("lrs", "seeds", "rules")}
+
+
+#: The default run: 60 runs, 18 minutes on two CPU cores shared with other work.
+DEFAULT = Settings()
+#: Four steps of a tiny model, every rule, two learning rates and two seeds: seconds.
+QUICK = Settings(width=32, depth=1, heads=2, context=32, batch=4, steps=4, eval_every=2, eval_batches=1,
+                 rank=8, period=2, lrs=(0.01, 0.02), seeds=(0, 1))
+#: A larger model and budget, meant for a GPU (6 blocks of width 256, context 256, 2000 steps).
+LARGE = Settings(width=256, depth=6, heads=4, context=256, batch=32, steps=2000, eval_every=100, eval_batches=16,
+                 rank=64, period=200, threads=None)
+
+
+def make_rule(name: str, settings: Settings, seed: int):
+    """``make_rule(weight, index)`` for :func:`~matsign.recorder.optimizer.make_rule_optimizers`:
+    a fresh rule ``name`` with the settings' hyper-parameters; rules that draw random numbers
+    get a stream derived from ``(seed, index)``."""
+    from matsign.updates import GUM, Dion, Dion2, GaLoreMuon, LowRankMuon, Muon, MuonEq
+
+    s = settings
+    common = {"shape": "match_rms", "diagnostics": False}
+
+    def build(weight, index):
+        rng = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+        if name in ("muon", "muon_pe"):
+            return Muon(s.momentum, schedule="muon" if name == "muon" else "polar_express", **common)
+        if name == "muoneq_r":
+            return MuonEq("R", momentum=s.momentum, **common)
+        if name == "lowrank_gaussian":
+            return LowRankMuon(s.rank, s.momentum, range="gaussian", power_iters=1, rng=rng, **common)
+        if name == "lowrank_column":
+            return LowRankMuon(s.rank, s.momentum, range="column", rng=rng, **common)
+        if name == "dion":
+            return Dion(s.rank, s.momentum, rng=rng, **common)
+        if name.startswith("dion2_"):
+            return Dion2(float(name.removeprefix("dion2_")), s.momentum, **common)
+        if name == "galore_muon":
+            return GaLoreMuon(s.rank, period=s.period, momentum=s.momentum, **common)
+        return GUM(s.rank, s.q, period=s.period, momentum=s.momentum, rng=rng, **common)
+
+    return build
+
+
+class _Diverged(Exception):
+    """The training loss stopped being finite."""
+
+
+class _Timed:
+    """An optimizer whose ``step()`` wall time is recorded (after a device synchronization)."""
+
+    def __init__(self, optimizer, sync):
+        self.optimizer = optimizer
+        self.sync = sync
+        self.seconds = []
+
+    def zero_grad(self, set_to_none: bool = True):
+        self.optimizer.zero_grad(set_to_none)
+
+    def step(self):
+        self.sync()
+        start = time.perf_counter()
+        self.optimizer.step()
+        self.sync()
+        self.seconds.append(time.perf_counter() - start)
+
+
+def train_one(rule: str, lr: float, seed: int, settings: Settings, corpus, device="cpu") -> list:
+    """Train one run and return its rows (one per validation point); see the module docstring."""
+    import torch
+
+    from matsign.recorder.model import GPT, GPTConfig
+    from matsign.recorder.optimizer import make_rule_optimizers
+    from matsign.recorder.training import evaluate, train
+
+    s = settings
+    config = GPTConfig(width=s.width, depth=s.depth, heads=s.heads, context=s.context)
+    model = GPT(config, generator=torch.Generator().manual_seed(seed)).to(device)
+    rule_opt, adamw = make_rule_optimizers(model, make_rule(rule, s, seed), lr=lr)
+    on_gpu = torch.device(device).type == "cuda"
+    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
+    timed = _Timed(rule_opt, sync)
+    step_seconds, curve = [], []
+
+    def validate(step, recent):
+        loss = evaluate(model, corpus, batch=s.batch, batches=s.eval_batches, seed=0)
+        curve.append((step, loss, float(np.mean(recent)) if recent else math.nan))
+
+    def check_finite(state):
+        if not math.isfinite(state.loss):
+            raise _Diverged
+
+    losses = []
+    clock = [0.0]
+
+    def after_step(state):
+        sync()
+        step_seconds.append(time.perf_counter() - clock[0])
+        losses.append(state.loss)
+        if state.step % s.eval_every == 0 or state.step == s.steps:
+            validate(state.step, losses[-s.eval_every:])
+        clock[0] = time.perf_counter()
+
+    started = time.perf_counter()
+    validate(0, [])
+    diverged = False
+    clock[0] = time.perf_counter()
+    try:
+        train(model, (timed, adamw), corpus, steps=s.steps, batch=s.batch, generator=torch.Generator().manual_seed(seed),
+              after_backward=[check_finite], after_step=[after_step], progress=False)
+    except _Diverged:
+        diverged = True
+        curve.append((s.steps, math.nan, math.nan))
+    label, family = RULES[rule]
+    run = {
+        "rule": rule, "label": label, "family": family, "lr": lr, "seed": seed, "diverged": diverged,
+        "rule_ms": 1000 * float(np.mean(timed.seconds[1:])) if len(timed.seconds) > 1 else math.nan,
+        "step_ms": 1000 * float(np.mean(step_seconds[1:])) if len(step_seconds) > 1 else math.nan,
+        "run_s": time.perf_counter() - started,
+        **s.columns(), "device": str(device), "torch": torch.__version__,
+    }
+    return [{**run, "step": step, "val_loss": val, "train_loss": train_loss} for step, val, train_loss in curve]
+
+
+def _final(table):
+    """One row per run: the last validation point."""
+    last = table.sort_values("step").groupby(list(RUN_KEY), as_index=False).tail(1)
+    return last.sort_values(list(RUN_KEY)).reset_index(drop=True)
+
+
+def selected_lr(table, tuning_seed: int) -> dict:
+    """Rule → the learning rate of the lowest final validation loss on ``tuning_seed`` (a
+    diverged run counts as worst; ties go to the smaller learning rate).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"rule": ["a"] * 3, "lr": [0.1, 0.2, 0.4], "seed": 0, "step": 5,
+    ...                   "val_loss": [2.0, 1.5, float("nan")]})
+    >>> selected_lr(t, 0)
+    {'a': 0.2}
+    """
+    final = _final(table[table["seed"] == tuning_seed])
+    final = final.assign(score=final["val_loss"].fillna(np.inf)).sort_values(["rule", "score", "lr"])
+    return {rule: float(rows["lr"].iloc[0]) for rule, rows in final.groupby("rule", sort=False)}
+
+
+def final_losses(table, tuning_seed: int):
+    """One row per rule and seed at the selected learning rate: final validation loss and time per step."""
+    best = selected_lr(table, tuning_seed)
+    final = _final(table)
+    final = final[final["lr"] == final["rule"].map(best)]
+    return final[["rule", "label", "family", "lr", "seed", "val_loss", "rule_ms", "step_ms", "diverged"]].reset_index(
+        drop=True)
+
+
+def comparison(table, tuning_seed: int):
+    r"""One row per rule: mean and standard deviation (``ddof=1``) over seeds of the final
+    validation loss at the selected learning rate, the median over seeds of the time per step
+    (robust to a run slowed by other work on shared cores), and the verdict against Muon.
+
+    ``difference`` is the rule's mean minus Muon's; ``threshold`` is
+    :math:`2\max(s_\text{rule}, s_\text{Muon})`; ``verdict`` is ``"lower"`` or ``"higher"`` when
+    :math:`|\text{difference}| > \text{threshold}`, else ``"within spread"`` (also with one seed,
+    where no spread is known).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"rule": ["muon"] * 3 + ["x"] * 3, "label": "", "family": "", "lr": 0.1,
+    ...                   "seed": [0, 1, 2] * 2, "step": 9, "val_loss": [2.0, 2.1, 2.2, 2.6, 2.7, 2.8],
+    ...                   "rule_ms": 1.0, "step_ms": 2.0, "diverged": False})
+    >>> comparison(t, 0)[["rule", "mean", "difference", "threshold", "verdict"]]
+       rule  mean  difference  threshold verdict
+    0  muon   2.1         0.0        0.2  within spread
+    1     x   2.7         0.6        0.2   higher
+    """
+    final = final_losses(table, tuning_seed)
+    grouped = final.groupby("rule", sort=False)
+    rows = grouped.agg(label=("label", "first"), family=("family", "first"), lr=("lr", "first"),
+                       seeds=("seed", "size"), mean=("val_loss", "mean"), std=("val_loss", "std"),
+                       rule_ms=("rule_ms", "median"), step_ms=("step_ms", "median")).reset_index()
+    order = {rule: i for i, rule in enumerate(RULES)}
+    rows = rows.sort_values("rule", key=lambda c: c.map(order)).reset_index(drop=True)
+    reference = rows.set_index("rule").loc[REFERENCE]
+    rows["difference"] = rows["mean"] - reference["mean"]
+    rows["threshold"] = 2 * np.maximum(rows["std"], reference["std"])
+    decided = rows["difference"].abs() > rows["threshold"]
+    rows["verdict"] = np.where(decided, np.where(rows["difference"] < 0, "lower", "higher"), "within spread")
+    return rows
+
+
+def markdown(table, tuning_seed: int) -> str:
+    """The final-loss table and the learning-rate tuning table as Markdown."""
+    rows = comparison(table, tuning_seed)
+    lines = ["| rule | LR | final val. loss (mean ± std) | Δ vs Muon | 2·max std | reading | rule ms/step | step ms/step |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows.itertuples():
+        lines.append(f"| {r.label} | {r.lr:g} | {r.mean:.4f} ± {r.std:.4f} | {r.difference:+.4f} | {r.threshold:.4f} "
+                     f"| {r.verdict} | {r.rule_ms:.1f} | {r.step_ms:.1f} |")
+    tuning = _final(table[table["seed"] == tuning_seed])
+    grid = tuning.pivot(index="rule", columns="lr", values="val_loss")
+    grid = grid.loc[[r for r in RULES if r in grid.index]]
+    lines += ["", "| rule | " + " | ".join(f"LR {lr:g}" for lr in grid.columns) + " |",
+              "|---|" + "---|" * len(grid.columns)]
+    for rule, values in grid.iterrows():
+        lines.append(f"| {RULES[rule][0]} | " + " | ".join("diverged" if math.isnan(v) else f"{v:.4f}"
+                                                        for v in values) + " |")
+    return "\n".join(lines)
+
+
+def _load(csv: Path, settings: Settings, device):
+    """The rows already in ``csv``, after checking that they were run with the same settings."""
+    import pandas as pd
+
+    if not csv.exists():
+        return pd.DataFrame()
+    table = pd.read_csv(csv)
+    expected = {**settings.columns(), "device": str(device)}
+    for key, value in expected.items():
+        seen = table[key].unique()
+        if len(seen) != 1 or (seen[0] != value and not (value is None and pd.isna(seen[0]))):
+            raise ValueError(f"{csv} holds runs with other settings ({key} = {list(seen)}, now {value!r}); "
+                             "remove it or write to another directory")
+    return table
+
+
+def run(out_dir="results", figure_dir="figures", *, quick: bool = False, progress: bool = True,
+        settings: Settings | None = None, device="cpu"):
+    """Run the comparison, write its table and figures, and return the table.
+
+    Parameters
+    ----------
+    out_dir, figure_dir : str or path-like
+        ``out_dir/train-compare.csv``; ``figure_dir/train-compare.png`` and
+        ``figure_dir/train-compare-time.png`` (and ``.pdf``). With ``quick`` the stem is
+        ``train-compare-quick``, so a quick run never touches the full results.
+    quick : bool
+        Use :data:`QUICK` (seconds) instead of :data:`DEFAULT`.
+    progress : bool
+        Show a progress bar over the runs.
+    settings : Settings, optional
+        Overrides the choice made by ``quick`` (for instance :data:`LARGE` on a GPU).
+    device : str or torch.device
+        Where the model trains.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Every row of the CSV file (runs from earlier, interrupted calls included).
+    """
+    import pandas as pd
+    import torch
+
+    from matsign.plots import progress_bar
+    from matsign.plots.training import time_figure, training_figure
+    from matsign.recorder.data import load_corpus
+
+    settings = settings or (QUICK if quick else DEFAULT)
+    stem = f"{NAME}-quick" if quick else NAME
+    csv = Path(out_dir) / f"{stem}.csv"
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    table = _load(csv, settings, device)
+    done = set() if table.empty else set(table[list(RUN_KEY)].itertuples(index=False, name=None))
+    corpus = load_corpus()
+    tuning_seed, other_seeds = settings.seeds[0], settings.seeds[1:]
+    total = len(settings.rules) * (len(settings.lrs) + len(other_seeds))
+    bar = progress_bar(total, desc=NAME, disable=not progress)
+    threads = torch.get_num_threads()
+    if settings.threads is not None and torch.device(device).type == "cpu":
+        torch.set_num_threads(settings.threads)
+
+    def ensure(rule, lr, seed):
+        nonlocal table
+        if (rule, float(lr), seed) not in done:
+            rows = pd.DataFrame(train_one(rule, lr, seed, settings, corpus, device))
+            rows.to_csv(csv, mode="a", header=not csv.exists(), index=False)
+            table = pd.concat([table, rows], ignore_index=True)
+        bar.update()
+
+    try:
+        for rule in settings.rules:
+            for lr in settings.lrs:
+                ensure(rule, lr, tuning_seed)
+        best = selected_lr(table, tuning_seed)
+        for rule in settings.rules:
+            for seed in other_seeds:
+                ensure(rule, best[rule], seed)
+    finally:
+        bar.close()
+        torch.set_num_threads(threads)
+    mine = table["rule"].isin(settings.rules) & table["lr"].isin(settings.lrs) & table["seed"].isin(settings.seeds)
+    table = table[mine].reset_index(drop=True)
+    best = selected_lr(table, tuning_seed)
+    curves = table[table["lr"] == table["rule"].map(best)]
+    training_figure(curves, _final(table[table["seed"] == tuning_seed]), comparison(table, tuning_seed),
+                    Path(figure_dir) / stem)
+    time_figure(comparison(table, tuning_seed), Path(figure_dir) / f"{stem}-time")
+    return table
+
+
+def add_train_compare_arguments(parser) -> None:
+    """Add the arguments of ``matsign train-compare`` (also ``python -m matsign.experiments.train_compare``).
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_train_compare_arguments(parser)
+    >>> args = parser.parse_args(["--quick"])
+    >>> args.quick, args.large, args.device, args.out
+    (True, False, 'cpu', 'results')
+    """
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a tiny model for a few steps, written as NAME-quick.* (seconds)")
+    size.add_argument("--large", action="store_true", help="the larger settings meant for a GPU")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--out", default="results", help="directory for the table (default: results)")
+    parser.add_argument("--figures", default="figures", help="directory for the figures (default: figures)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def train_compare_command(args) -> int:
+    """Run the comparison with parsed ``args``; print the settings, the Markdown tables and the time taken."""
+    start = time.perf_counter()
+    settings = LARGE if args.large else (QUICK if args.quick else DEFAULT)
+    table = run(args.out, args.figures, quick=args.quick, progress=not args.no_progress, settings=settings,
+                device=args.device)
+    print(f"settings: {asdict(settings)}")
+    print(markdown(table, settings.seeds[0]))
+    runs = table.drop_duplicates(list(RUN_KEY))
+    print(f"{len(runs)} runs, {runs['run_s'].sum():.0f} s of training in all; this call took "
+          f"{time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m matsign.experiments.train_compare", description=DESCRIPTION)
+    add_train_compare_arguments(parser)
+    sys.exit(train_compare_command(parser.parse_args()))

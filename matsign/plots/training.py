@@ -1,0 +1,138 @@
+"""Figures of the training comparison: validation loss curves with seed spread, and time per step."""
+
+from __future__ import annotations
+
+from matsign.plots import STYLE, log_axes, save
+
+#: Loss curves start at this fraction of the run on the y range (the first steps drop by nats).
+ZOOM_FROM = 0.2
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def training_figure(curves, tuning, summary, stem):
+    """Validation loss of every rule, the learning-rate tuning, and the final losses.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        Rows ``rule, label, family, seed, step, val_loss`` at each rule's selected learning rate.
+    tuning : pandas.DataFrame
+        Final rows ``rule, label, lr, val_loss`` of the tuning seed, one per learning rate.
+    summary : pandas.DataFrame
+        One row per rule: ``rule, label, mean, std`` and the ``rule`` order to draw in
+        (:func:`matsign.experiments.train_compare.comparison`).
+    stem : path-like
+        Writes ``stem.png`` and ``stem.pdf``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG path.
+
+    Notes
+    -----
+    One panel per family of rules (Muon's curve, dashed black, in each for reference): the mean
+    over seeds and a band from the lowest to the highest seed; the y axis starts at
+    ``ZOOM_FROM`` of the run. Then the final validation loss against the learning rate on the
+    tuning seed (a diverged run is not drawn), and the final loss of each rule at its selected
+    learning rate: seeds as dots, mean and ±1 std as a bar, Muon's mean ± 2 std shaded.
+    """
+    plt = _pyplot()
+    order = list(summary["rule"])
+    palette = iter(f"C{i}" for i in (0, 1, 2, 3, 4, 5, 6, 8, 9) * 2)
+    colours = {rule: "k" if rule == "muon" else next(palette) for rule in order}
+    labels = dict(zip(summary["rule"], summary["label"]))
+    families = list(dict.fromkeys(curves.set_index("rule").loc[order, "family"]))
+    stats = curves.groupby(["rule", "step"])["val_loss"].agg(["mean", "min", "max"]).reset_index()
+    late = stats[stats["step"] >= ZOOM_FROM * stats["step"].max()]
+    low, high = late["min"].min(), late["max"].max()
+    pad = 0.05 * (high - low)
+    reference = stats[stats["rule"] == "muon"]
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(2, 3, figsize=(12, 6.6))
+        for ax, family in zip(axes.flat, families):
+            members = [r for r in order if (curves.loc[curves["rule"] == r, "family"] == family).any()]
+            if "muon" not in members:
+                ax.plot(reference["step"], reference["mean"], "--", color="k", lw=1, label=labels["muon"])
+            for rule in members:
+                d = stats[stats["rule"] == rule]
+                ax.fill_between(d["step"], d["min"], d["max"], color=colours[rule], alpha=0.25, lw=0)
+                ax.plot(d["step"], d["mean"], color=colours[rule], lw=1.3, label=labels[rule])
+            ax.set_ylim(low - pad, high + pad)
+            ax.set_title(family)
+            ax.set_xlabel("step")
+            ax.set_ylabel("validation loss (nats/byte)")
+            ax.legend(loc="best")
+        for ax in axes.flat[len(families):4]:
+            ax.set_visible(False)
+        ax = axes.flat[4]
+        for rule in order:
+            d = tuning[tuning["rule"] == rule].sort_values("lr")
+            ax.plot(d["lr"], d["val_loss"], "o-", color=colours[rule], ms=3, lw=1, label=labels[rule])
+        log_axes(ax, x=True, y=False)
+        grid = sorted(tuning["lr"].unique())
+        ax.set_xticks(grid, [f"{lr:g}" for lr in grid])
+        ax.set_xlabel("learning rate (tuning seed)")
+        ax.set_ylabel("final validation loss")
+        ax.set_title("learning-rate grid")
+        ax = axes.flat[5]
+        muon = summary.set_index("rule").loc["muon"]
+        ax.axvspan(muon["mean"] - 2 * muon["std"], muon["mean"] + 2 * muon["std"], color="0.85", lw=0,
+                   label="Muon mean ± 2 std")
+        finals = curves[curves["step"] == curves["step"].max()]
+        for y, rule in enumerate(order):
+            row = summary.set_index("rule").loc[rule]
+            ax.errorbar(row["mean"], y, xerr=row["std"], fmt="s", color=colours[rule], ms=4, capsize=2)
+            seeds = finals[finals["rule"] == rule]["val_loss"]
+            ax.plot(seeds, [y] * len(seeds), "o", color=colours[rule], ms=3, mfc="none")
+        ax.set_yticks(range(len(order)), [labels[r] for r in order])
+        ax.invert_yaxis()
+        ax.set_xlabel("final validation loss (seeds: circles)")
+        ax.set_title("final loss at the selected LR")
+        ax.legend(loc="best")
+        fig.tight_layout()
+        path = save(fig, stem)
+        plt.close(fig)
+    return path
+
+
+def time_figure(summary, stem):
+    """Time per training step of each rule: the rule's optimizer step and the rest of the step.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        One row per rule with ``label``, ``rule_ms`` and ``step_ms`` (milliseconds, medians over
+        the seeds at the selected learning rate).
+    stem : path-like
+        Writes ``stem.png`` and ``stem.pdf``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG path.
+    """
+    plt = _pyplot()
+    y = range(len(summary))
+    rest = (summary["step_ms"] - summary["rule_ms"]).clip(lower=0)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6.5, 0.32 * len(summary) + 1.2))
+        ax.barh(y, summary["rule_ms"], color="C0", label="update rule (hidden weights)")
+        ax.barh(y, rest, left=summary["rule_ms"], color="C7", alpha=0.6,
+                label="rest of the step (batch, forward, backward, AdamW)")
+        ax.set_yticks(list(y), list(summary["label"]))
+        ax.invert_yaxis()
+        ax.set_xlabel("milliseconds per training step")
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0))
+        fig.tight_layout()
+        path = save(fig, stem)
+        plt.close(fig)
+    return path

@@ -1,0 +1,182 @@
+"""The rule optimizer (against torch.optim.Muon), and the training comparison in its quick form."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from matsign.experiments import train_compare
+from matsign.experiments.train_compare import (
+    QUICK,
+    RULES,
+    add_train_compare_arguments,
+    comparison,
+    final_losses,
+    run,
+    train_compare_command,
+)
+from matsign.recorder.data import load_corpus
+from matsign.recorder.model import GPT, GPTConfig, hidden_weights
+from matsign.recorder.optimizer import RuleOptimizer, make_rule_optimizers
+from matsign.recorder.training import make_optimizers, train
+from matsign.updates import Dion, Muon
+
+TINY = GPTConfig(width=32, depth=1, heads=2, context=16)
+
+
+def _float32_newton_schulz(grad, ns_coefficients, ns_steps, eps):
+    """``torch.optim._muon._zeropower_via_newtonschulz`` with float32 in place of bfloat16: the
+    same normalization (Frobenius, clamped at ``eps``), the same ``addmm`` steps."""
+    a, b, c = ns_coefficients
+    tall = grad.size(0) > grad.size(1)
+    X = grad.float().T if tall else grad.float()
+    X = X / X.norm().clamp(min=eps)
+    for _ in range(ns_steps):
+        A = X @ X.T
+        X = torch.addmm(X, torch.addmm(A, A, A, beta=b, alpha=c), X, beta=a)
+    return X.T if tall else X
+
+
+def _trajectories(lr=0.02, weight_decay=0.1, steps=3):
+    """Train one model with torch.optim.Muon (Moonlight's shape factor) and a copy with the Muon
+    rule through RuleOptimizer, same batches; both with make_optimizers' AdamW on the rest."""
+    corpus = load_corpus()
+    reference = GPT(TINY, generator=torch.Generator().manual_seed(0))
+    start = {name: p.detach().clone() for name, p in reference.named_parameters()}
+    ours = copy.deepcopy(reference)
+    muon = torch.optim.Muon(list(hidden_weights(reference).values()), lr=lr, weight_decay=weight_decay,
+                            momentum=0.95, nesterov=True, adjust_lr_fn="match_rms_adamw")
+    train(reference, (muon, make_optimizers(reference, "muon")[1]), corpus, steps=steps, batch=4,
+          generator=torch.Generator().manual_seed(1), progress=False)
+    rule = make_rule_optimizers(ours, lambda name, i: Muon(0.95, nesterov=True, schedule="muon", shape="match_rms"),
+                                lr=lr, weight_decay=weight_decay)
+    train(ours, rule, corpus, steps=steps, batch=4, generator=torch.Generator().manual_seed(1), progress=False)
+    mine = {name: p.detach() for name, p in ours.named_parameters()}
+    return {name: (float((p.detach() - mine[name]).norm()), float((p.detach() - start[name]).norm()))
+            for name, p in reference.named_parameters()}
+
+
+def test_muon_rule_reproduces_torch_muon_in_float32(monkeypatch):
+    # torch.optim.Muon orthogonalizes in bfloat16; with its Newton–Schulz run in float32 instead,
+    # everything else is PyTorch's own code: the averaged momentum M = μM + (1−μ)G (a factor
+    # 1−μ from the rule's sum form, removed by the normalization), Nesterov by lerp, the lr
+    # adjustment 0.2·√max(A, B) and the decoupled weight decay.
+    import torch.optim._muon as torch_muon
+
+    if not hasattr(torch_muon, "_zeropower_via_newtonschulz"):
+        pytest.skip("this PyTorch's Muon has no _zeropower_via_newtonschulz to run in float32")
+    monkeypatch.setattr(torch_muon, "_zeropower_via_newtonschulz", _float32_newton_schulz)
+    for name, (gap, moved) in _trajectories().items():
+        # Float32 rounding (eps 1.2e-7) of two normalizations that differ in order, amplified by
+        # Newton–Schulz (slope ≤ 3.44 per step at small singular values) over three training steps;
+        # measured ≤ 4e-6 of the distance travelled.
+        assert gap <= 1e-4 * moved, name
+
+
+def test_muon_rule_tracks_bfloat16_torch_muon():
+    # Unpatched, PyTorch's bfloat16 Newton–Schulz (unit roundoff 2⁻⁸ ≈ 3.9e-3 per operation, five
+    # Newton–Schulz and three training steps) separates the trajectories by a few percent of the
+    # distance travelled (measured ≤ 8 %); heavy-ball momentum in place of Nesterov moves the
+    # hidden weights by 27 %, a wrong lr factor by O(1).
+    for name, (gap, moved) in _trajectories().items():
+        assert gap <= 0.15 * moved, name
+
+
+def test_rule_optimizer_weight_decay_and_diagnostics():
+    w = torch.nn.Parameter(torch.tensor([[3.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    opt = RuleOptimizer({"w": w}, {"w": Muon(0.5, inner="exact")}, lr=0.1, weight_decay=0.2, diagnostics_every=2)
+    G = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 1.0]])
+    expected = w.detach().double().clone()
+    buffer = torch.zeros_like(expected)
+    for _ in range(3):
+        w.grad = G.clone()
+        opt.step()
+        # W ← (1 − lr·wd) W − lr · msign(G + μM), M ← μM + G, in float64 by SVD.
+        buffer = 0.5 * buffer + G.double()
+        U, _, Vt = torch.linalg.svd(G.double() + 0.5 * buffer, full_matrices=False)
+        expected = (1 - 0.1 * 0.2) * expected - 0.1 * (U @ Vt)
+    torch.testing.assert_close(w.detach().double(), expected, rtol=0, atol=1e-6)  # float32 steps
+    assert [r["step"] for r in opt.records] == [2]
+    assert opt.records[0]["alignment"] == pytest.approx(1.0, abs=1e-6)  # exact sign of its target
+    opt.zero_grad()
+    assert w.grad is None
+
+
+def test_rule_optimizer_rejects_bad_arguments():
+    w = torch.nn.Parameter(torch.ones(2, 2))
+    v = torch.nn.Parameter(torch.ones(2, 2))
+    shared = Muon()
+    with pytest.raises(ValueError, match="rules"):
+        RuleOptimizer({"w": w, "v": v}, {"w": shared}, lr=0.1)
+    with pytest.raises(ValueError, match="one rule object per parameter"):
+        RuleOptimizer({"w": w, "v": v}, {"w": shared, "v": shared}, lr=0.1)
+    with pytest.raises(ValueError, match="lr"):
+        RuleOptimizer({"w": w}, {"w": Muon()}, lr=0.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        RuleOptimizer({"w": w}, {"w": Muon()}, lr=0.1, weight_decay=-1)
+    used = Dion(1, rng=0)
+    used.step(torch.ones(2, 2))
+    with pytest.raises(ValueError, match="fresh"):
+        RuleOptimizer({"w": w}, {"w": used}, lr=0.1)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """``--quick``: two learning rates and two seeds, so the tuning and the seed stages both run."""
+    out = tmp_path_factory.mktemp("train-compare")
+    parser = argparse.ArgumentParser()
+    add_train_compare_arguments(parser)
+    args = parser.parse_args(["--quick", "--no-progress", "--out", str(out / "results"), "--figures", str(out / "figures")])
+    assert train_compare_command(args) == 0
+    return out, pd.read_csv(out / "results" / "train-compare-quick.csv")
+
+
+def test_quick_run_trains_every_rule(quick_run):
+    out, table = quick_run
+    assert not table["diverged"].any() and table["val_loss"].notna().all()
+    first = table[table["step"] == 0].set_index(["rule", "lr", "seed"])["val_loss"]
+    last = table[table["step"] == QUICK.steps].set_index(["rule", "lr", "seed"])["val_loss"]
+    assert len(last) == len(RULES) * (len(QUICK.lrs) + 1)
+    # Near-uniform predictions start at ln 256; four steps of any rule must lower the loss.
+    assert np.allclose(first, math.log(256), atol=0.05) and (last < first).all()
+    for stem in ("train-compare-quick", "train-compare-quick-time"):
+        assert (out / "figures" / f"{stem}.png").stat().st_size > 0
+        assert (out / "figures" / f"{stem}.pdf").stat().st_size > 0
+
+
+def test_quick_run_table_has_a_row_per_rule_and_seed(quick_run):
+    _, table = quick_run
+    final = final_losses(table, QUICK.seeds[0])
+    assert sorted(zip(final["rule"], final["seed"])) == sorted((r, s) for r in RULES for s in QUICK.seeds)
+    assert (final["step_ms"] > final["rule_ms"]).all() and (final["rule_ms"] > 0).all()
+    tuned = table[(table["seed"] == 0) & (table["step"] == QUICK.steps)]
+    for row in final.itertuples():  # the selected LR has the lowest tuning loss of its rule
+        assert tuned[(tuned["rule"] == row.rule) & (tuned["lr"] == row.lr)]["val_loss"].iloc[0] == \
+            tuned[tuned["rule"] == row.rule]["val_loss"].min()
+    rows = comparison(table, QUICK.seeds[0])
+    assert list(rows["rule"]) == list(RULES) and rows["std"].notna().all()
+
+
+def test_rerun_resumes_and_refuses_other_settings(quick_run):
+    out, table = quick_run
+    csv = out / "results" / "train-compare-quick.csv"
+    again = run(out / "results", out / "figures", quick=True, progress=False)
+    assert len(pd.read_csv(csv)) == len(table) and len(again) == len(table)
+    with pytest.raises(ValueError, match="other settings"):
+        run(out / "results", out / "figures", quick=True, progress=False,
+            settings=train_compare.Settings(**{**QUICK.columns(), "steps": 5, "lrs": QUICK.lrs, "seeds": QUICK.seeds}))
+
+
+def test_a_diverging_run_is_recorded_and_never_selected(tmp_path):
+    settings = train_compare.Settings(**{**QUICK.columns(), "lrs": (0.02, 1e30), "seeds": (0,), "rules": ("muon",)})
+    table = run(tmp_path, tmp_path, quick=True, progress=False, settings=settings)
+    final = table[table["step"] == settings.steps].set_index("lr")
+    assert final.loc[1e30, "diverged"] and math.isnan(final.loc[1e30, "val_loss"])
+    assert list(final_losses(table, 0)["lr"]) == [0.02]
