@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 
 import numpy as np
 import scipy
@@ -24,19 +22,10 @@ import scipy.linalg
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
 from matsign.synthetic import log_uniform, with_spectrum
+from timing import median_time, table
 
 STEPS = 5
 GEMMS_PER_STEP = 3  # A = XXᵀ, A·A, B·X on a square input
-
-
-def median_time(fn, repeats):
-    fn()  # warm-up: thread pools, allocator, first-touch pages
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def ns_vs_floor(n, repeats, libs):
@@ -78,12 +67,6 @@ def eigh_accuracy(n):
         oracle, _ = scipy.linalg.polar(G)
         rows.append((f"{kappa:.0e}", np.abs(msign(G, method="eigh") - oracle).max(), np.abs(msign(G) - oracle).max()))
     return rows
-
-
-def table(header, rows, fmt):
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(f.format(v) for f, v in zip(fmt, r)) + " |" for r in rows]
-    return "\n".join(out)
 
 
 def main():

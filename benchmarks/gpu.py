@@ -54,6 +54,7 @@ from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
 from matsign.lowrank.sign import lowrank_sign
 from matsign.methods import METHODS
+from timing import table
 
 SCHEDULE = "muon"
 MUON_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -251,12 +252,6 @@ def targets(rows):
                     ms("torch", "svd_polar", "float32") / ms("torch", "msign_eigh", "float32")))
         out.append((shape, "msign_eigh fp32 rel. error", by[(shape, "torch", "msign_eigh", "float32")][7]))
     return out
-
-
-def table(header, rows, fmt):
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(f.format(v) for f, v in zip(fmt, r)) + " |" for r in rows]
-    return "\n".join(out)
 
 
 def parse_sizes(text):

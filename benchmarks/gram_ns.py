@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 
 import numpy as np
 
@@ -24,18 +22,9 @@ from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_sch
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.methods import METHODS
 from matsign.synthetic import log_uniform, with_spectrum
+from timing import median_time, table
 
 SCHEDULE = "polar_express"
-
-
-def median_time(fn, repeats):
-    fn()  # warm-up: thread pools, allocator, first-touch pages
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def rows_for(m, n, repeats, libs):
@@ -56,12 +45,6 @@ def rows_for(m, n, repeats, libs):
                           - np.asarray(newton_schulz(G, SCHEDULE), dtype=np.float64)).max()
             rows.append((f"{m}×{n}", lib, dtype, t_std * 1e3, t_gram * 1e3, t_gram / t_std, model, diff))
     return rows
-
-
-def table(header, rows, fmt):
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(f.format(v) for f, v in zip(fmt, r)) + " |" for r in rows]
-    return "\n".join(out)
 
 
 def main():

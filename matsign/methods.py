@@ -39,7 +39,7 @@ from matsign.lowrank.sign import lowrank_msign, lowrank_sign, oracle_lowrank_sig
 from matsign.project import galore_projector, gum_estimate
 from matsign.select import slice_count, slice_sign
 
-__all__ = ["METHODS", "REQUIRED", "Method", "get_method", "register"]
+__all__ = ["METHODS", "REQUIRED", "Method", "complete_params", "get_method", "register"]
 
 
 class _Required:
@@ -49,6 +49,21 @@ class _Required:
 
 #: Marks a parameter without a default in :attr:`Method.params`.
 REQUIRED = _Required()
+
+
+def complete_params(owner: str, defaults: Mapping[str, object], params, *, fixed=()) -> dict:
+    """``params`` completed with ``defaults``; an unknown name, or a :data:`REQUIRED` one left
+    unset, raises a ``ValueError`` naming ``owner`` (``fixed`` are names listed as accepted but
+    handled by the caller)."""
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        accepted = ", ".join([*fixed, *defaults]) or "(none)"
+        raise ValueError(f"{owner} has no parameter {unknown[0]!r}; its parameters: {accepted}")
+    full = {**defaults, **params}
+    missing = [k for k, v in full.items() if v is REQUIRED]
+    if missing:
+        raise ValueError(f"{owner} needs parameter {missing[0]!r}")
+    return full
 
 
 @dataclass(frozen=True)
@@ -76,17 +91,7 @@ class Method:
 
     def resolve(self, params) -> dict:
         """``params`` completed with the defaults; unknown or missing parameters raise."""
-        unknown = sorted(set(params) - set(self.params))
-        if unknown:
-            raise ValueError(
-                f"method {self.name!r} has no parameter {unknown[0]!r}; its parameters: "
-                f"{', '.join(self.params) or '(none)'}"
-            )
-        full = {**self.params, **params}
-        missing = [k for k, v in full.items() if v is REQUIRED]
-        if missing:
-            raise ValueError(f"method {self.name!r} needs parameter {missing[0]!r}")
-        return full
+        return complete_params(f"method {self.name!r}", self.params, params)
 
     def __call__(self, G, *, rng=None, **params):
         """Run the method on ``G`` (``rng`` as in :mod:`matsign._backend.random`)."""

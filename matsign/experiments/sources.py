@@ -36,7 +36,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from matsign._backend import check_positive_int
-from matsign.methods import REQUIRED
+from matsign.methods import REQUIRED, complete_params
 from matsign.synthetic import (
     exponential_decay,
     log_uniform,
@@ -80,17 +80,7 @@ class Source:
 
     def resolve(self, params) -> dict:
         """``params`` (without ``m``, ``n``) completed with defaults; unknown or missing ones raise."""
-        unknown = sorted(set(params) - set(self.params))
-        if unknown:
-            raise ValueError(
-                f"source {self.name!r} has no parameter {unknown[0]!r}; its parameters: m, n"
-                f"{''.join(', ' + p for p in self.params)}"
-            )
-        full = {**self.params, **params}
-        missing = [k for k, v in full.items() if v is REQUIRED]
-        if missing:
-            raise ValueError(f"source {self.name!r} needs parameter {missing[0]!r}")
-        return full
+        return complete_params(f"source {self.name!r}", self.params, params, fixed=("m", "n"))
 
     def __call__(self, m: int, n: int, *, rng=None, **params):
         """The ``m × n`` float64 NumPy matrix for seed ``rng``."""
