@@ -12,8 +12,6 @@ Usage: ``python benchmarks/cpu.py [--sizes 1024 2048] [--repeats 5]``; prints Ma
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 
 import numpy as np
 import scipy
@@ -22,7 +20,7 @@ import scipy.linalg
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
 from matsign.synthetic import log_uniform, with_spectrum
-from timing import median_time, table
+from timing import cpu_libraries, median_time, table
 
 STEPS = 5
 GEMMS_PER_STEP = 3  # A = XXᵀ, A·A, B·X on a square input
@@ -74,17 +72,8 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    libs = ["numpy"]
-    try:
-        import torch
-
-        libs.append("torch")
-        torch_version = torch.__version__
-    except ImportError:
-        torch_version = "not installed"
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}, "
-          f"torch {torch_version}\n")
+    libs, machine = cpu_libraries()
+    print(machine + "\n")
     ns_rows = [r for n in args.sizes for r in ns_vs_floor(n, args.repeats, libs)]
     print("Newton–Schulz (muon, 5 steps) vs its GEMM floor (15 GEMMs of the same size)\n")
     print(table(["size", "library", "dtype", "GEMM ms", "GEMM GFLOP/s", "NS ms", "floor ms", "NS / floor"],

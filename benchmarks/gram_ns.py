@@ -13,8 +13,6 @@ Markdown table.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 
 import numpy as np
 
@@ -22,7 +20,7 @@ from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_sch
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.methods import METHODS
 from matsign.synthetic import log_uniform, with_spectrum
-from timing import median_time, table
+from timing import cpu_libraries, median_time, table
 
 SCHEDULE = "polar_express"
 
@@ -52,16 +50,8 @@ def main():
     parser.add_argument("--shapes", nargs="+", default=["256x4096", "512x4096", "1024x4096", "1024x1024"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    libs = ["numpy"]
-    try:
-        import torch
-
-        libs.append("torch")
-        torch_version = torch.__version__
-    except ImportError:
-        torch_version = "not installed"
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch_version}\n")
+    libs, machine = cpu_libraries()
+    print(machine + "\n")
     rows = []
     for shape in args.shapes:
         m, n = (int(v) for v in shape.split("x"))

@@ -1,9 +1,31 @@
-"""Shared by the benchmark scripts: a warm median wall time and a Markdown table."""
+"""Shared by the benchmark scripts: the CPU libraries and machine line, a warm median wall time,
+and a Markdown table."""
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import time
+
+import numpy as np
+import scipy
+
+
+def cpu_libraries():
+    """``(libraries, line)``: NumPy, and PyTorch when installed; a line naming the machine and versions."""
+    libs = ["numpy"]
+    try:
+        import torch
+
+        libs.append("torch")
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = "not installed"
+    line = (f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}, "
+            f"torch {torch_version}")
+    return libs, line
 
 
 def median_time(fn, repeats):
