@@ -93,7 +93,7 @@ def add_run_arguments(parser):
                         help="array library the methods run on (default: numpy)")
     parser.add_argument("--device", metavar="DEV",
                         help="device for torch/cupy, e.g. cuda or cuda:1 (default: the library's default)")
-    parser.add_argument("--parquet", action="store_true", help="also write NAME.parquet (needs pyarrow)")
+    parser.add_argument("--parquet", action="store_true", help="also write NAME.parquet (needs pyarrow: pip install 'matsign[parquet]')")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

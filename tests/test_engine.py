@@ -193,6 +193,14 @@ def test_a_dask_cluster_gives_the_serial_table(tmp_path, reference):
     _same(table, reference)
 
 
+def test_parquet_copy_equals_the_csv_table(tmp_path, reference):
+    pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    table = sweep(build_cells(SPEC), tmp_path / "q.csv", parquet=True, progress=False)
+    _same(table, reference)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "q.parquet"), table)
+
+
 def test_extra_columns_must_match_their_declaration(tmp_path):
     cells = build_cells({**SPEC, "methods": [{"name": "exact_svd"}]})
     with pytest.raises(RuntimeError, match="differ from the declared"):

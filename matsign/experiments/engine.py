@@ -493,7 +493,7 @@ def sweep(
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise ImportError("Parquet output needs pyarrow: pip install pyarrow") from None
+            raise ImportError("Parquet output needs pyarrow: pip install 'matsign[parquet]'") from None
     check_backend(cells[0].backend, cells[0].device)
     path = Path(path)
     results = _ResultsFile(path, _columns(cells, extra))
