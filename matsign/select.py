@@ -26,7 +26,7 @@ from matsign._backend import (
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
 
-__all__ = ["INNER", "SCORES", "scatter_sign", "select_slices", "slice_count", "slice_sign"]
+__all__ = ["INNER", "SCORES", "scatter_sign", "select_slices", "selection_slots", "slice_count", "slice_sign"]
 
 #: How slices are ranked: largest L1 norm (Dion2's choice), largest L2 norm, uniformly at random.
 SCORES = ("l1", "l2", "random")
@@ -186,12 +186,23 @@ def scatter_sign(M, axis, indices, *, inner="exact", schedule="muon", steps=None
     idx = _checked_indices(xp, M, indices, int(X.shape[0]), axis)
     S = xp.take(X, idx, axis=0)
     sign = msign(S) if inner == "exact" else newton_schulz(S, schedule, steps=steps)
-    positions = xp.arange(int(X.shape[0]), dtype=idx.dtype, device=device(M))
-    slot = xp.searchsorted(idx, positions)
-    slot = xp.where(slot < int(idx.shape[0]), slot, int(idx.shape[0]) - 1)
-    selected = xp.take(idx, slot) == positions
+    selected, slot = selection_slots(idx, int(X.shape[0]))
     out = xp.where(selected[:, None], xp.take(sign, slot, axis=0), xp.zeros_like(X))
     return out if axis == 0 else xp.matrix_transpose(out)
+
+
+def selection_slots(indices, size: int):
+    """``(selected, slot)`` for sorted distinct ``indices`` among ``0 … size−1``.
+
+    ``selected[p]`` is true where ``p`` is one of the indices, and then ``indices[slot[p]] = p``;
+    a gather through ``searchsorted``, so a scatter back to ``size`` slices needs no indexed
+    assignment (which the array API does not offer).
+    """
+    xp = namespace(indices)
+    positions = xp.arange(size, dtype=indices.dtype, device=device(indices))
+    slot = xp.searchsorted(indices, positions)
+    slot = xp.where(slot < int(indices.shape[0]), slot, int(indices.shape[0]) - 1)
+    return xp.take(indices, slot) == positions, slot
 
 
 def slice_sign(M, fraction, *, score="l1", rng=None, inner="exact", schedule="muon", steps=None):

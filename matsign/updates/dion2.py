@@ -7,7 +7,7 @@ import math
 
 from matsign._backend.namespace import device
 from matsign._backend.random import generator
-from matsign.select import SCORES, scatter_sign, select_slices, slice_count
+from matsign.select import SCORES, scatter_sign, select_slices, selection_slots, slice_count
 from matsign.updates.base import UpdateRule, check_inner, check_momentum
 
 
@@ -134,7 +134,7 @@ class Dion2(UpdateRule):
         axis, indices = select_slices(M, self.fraction, score=self.score, rng=self._generator)
         inner = "exact" if self.inner == "exact" else "newton_schulz"
         direction = scatter_sign(M, axis, indices, inner=inner, schedule=self.schedule, steps=self.steps)
-        selected = _mask(xp, indices, int(self.covered.shape[0]))
+        selected, _ = selection_slots(indices, int(self.covered.shape[0]))
         along = selected[:, None] if axis == 0 else selected[None, :]
         one = xp.ones((), dtype=M.dtype, device=device(M))
         self.buffer = M * xp.where(along, self.momentum * one, one)
@@ -148,10 +148,3 @@ class Dion2(UpdateRule):
             }
         return direction, M, extra
 
-
-def _mask(xp, indices, size):
-    """Boolean vector of length ``size``, true at the sorted ``indices`` (a gather, no scatter)."""
-    positions = xp.arange(size, dtype=indices.dtype, device=device(indices))
-    slot = xp.searchsorted(indices, positions)
-    slot = xp.where(slot < int(indices.shape[0]), slot, int(indices.shape[0]) - 1)
-    return xp.take(indices, slot) == positions
