@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numbers
 
-from matsign._backend import arithmetic, check_matrix, device, linalg_dtype
-from matsign.exact.newton_schulz import NORMALIZATIONS, _normalized
+from matsign._backend import device
+from matsign.exact.newton_schulz import _finish, _start
 from matsign.exact.schedules import get_schedule
 
 
@@ -101,17 +101,8 @@ def gram_newton_schulz(
     array([[1., 0.],
            [0., 1.]])
     """
-    xp = check_matrix(G, "G")
-    sched = get_schedule(schedule)
-    triples = sched.steps_coefficients(steps)
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+    xp, triples, ar, tall, X, R = _start(G, schedule, steps, normalize, dtype)
     restart_steps = _check_restarts(restarts, len(triples))
-    ar = arithmetic(G, dtype)
-    tall = G.shape[-2] > G.shape[-1]
-    Y = xp.astype(xp.matrix_transpose(G) if tall else G, linalg_dtype(G), copy=False)
-    X, R = _normalized(xp, Y, normalize, sched.prescale, ar)
-    X = ar.enter(X)
     Q = None  # None stands for the identity, so the first step after a (re)start costs no product
     for k, (a, b, c) in enumerate(triples):
         if k in restart_steps:
@@ -126,9 +117,7 @@ def gram_newton_schulz(
         if k + 1 < len(triples) and k + 1 not in restart_steps:
             S = ar.round(a * R + ar.matmul(B, R))
             R = ar.round(a * S + ar.matmul(B, S))
-    X = ar.matmul(Q, X)
-    X = xp.matrix_transpose(X) if tall else X
-    return xp.astype(X, G.dtype, copy=False)
+    return _finish(xp, ar.matmul(Q, X), G, tall)
 
 
 def gram_newton_schulz_flops(m: int, n: int, schedule="muon", *, steps: int | None = None, restarts=(2,)) -> float:

@@ -64,6 +64,24 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
     >>> np.round(np.diag(newton_schulz(G, "polar_express8")), 4)
     array([1., 1., 1.])
     """
+    xp, triples, ar, tall, X, A = _start(G, schedule, steps, normalize, dtype)
+    for a, b, c in triples:
+        if A is None:
+            A = ar.matmul(X, xp.matrix_transpose(X))
+        B = ar.round(b * A + c * ar.matmul(A, A)) if c != 0 else ar.round(b * A)
+        X = ar.round(a * X + ar.matmul(B, X))
+        A = None
+    return _finish(xp, X, G, tall)
+
+
+def _start(G, schedule, steps, normalize, dtype):
+    """Checks and set-up shared by the Newton–Schulz variants.
+
+    Returns ``(xp, triples, ar, tall, X₀, A₀)``: the namespace, the coefficient triples, the
+    working-precision :class:`Arithmetic`, whether ``G`` was transposed to the wide orientation,
+    the normalized input (rounded to the working precision) and its Gram matrix when the
+    normalization already formed it (else None).
+    """
     xp = check_matrix(G, "G")
     sched = get_schedule(schedule)
     triples = sched.steps_coefficients(steps)
@@ -73,13 +91,11 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
     tall = G.shape[-2] > G.shape[-1]
     Y = xp.astype(xp.matrix_transpose(G) if tall else G, linalg_dtype(G), copy=False)
     X, A = _normalized(xp, Y, normalize, sched.prescale, ar)
-    X = ar.enter(X)
-    for a, b, c in triples:
-        if A is None:
-            A = ar.matmul(X, xp.matrix_transpose(X))
-        B = ar.round(b * A + c * ar.matmul(A, A)) if c != 0 else ar.round(b * A)
-        X = ar.round(a * X + ar.matmul(B, X))
-        A = None
+    return xp, triples, ar, tall, ar.enter(X), A
+
+
+def _finish(xp, X, G, tall):
+    """``X`` back in ``G``'s orientation and dtype."""
     X = xp.matrix_transpose(X) if tall else X
     return xp.astype(X, G.dtype, copy=False)
 
