@@ -17,7 +17,9 @@ algorithm as implemented (``s = min(m, n)``, ``N = max(m, n)``):
 - symmetric eigendecomposition of ``k×k`` with vectors: ``9k³`` (Golub & Van Loan §8.3);
 - QR with column pivoting of a wide ``p×N`` (``R`` only): ``2p²N − 2p³/3``;
 - a Newton–Schulz step on the wide ``s×N``: ``4s²N``, plus ``2s³`` when quintic; the Gram form
-  as counted by :func:`matsign.exact.gram_newton_schulz_flops`.
+  as counted by :func:`matsign.exact.gram_newton_schulz_flops`; Newton–Schulz to convergence
+  (``exact_ns``) as its schedule's steps plus the two Taylor steps it takes on inputs that
+  respect its ``lower``.
 
 Elementwise work (norms, scores, sampling) and host transfers are not counted.
 """
@@ -30,6 +32,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping
 
 from matsign.equilibrate import equilibrate
+from matsign.exact.converged import converged_newton_schulz, converged_newton_schulz_flops
 from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.schedules import get_schedule
@@ -247,6 +250,14 @@ def _exact_eigh_flops(m, n):
     return _eigh_sign(m, n)
 
 
+def _exact_ns(G, *, rng=None, lower=1e-4, dtype=None):
+    return converged_newton_schulz(G, lower=lower, dtype=dtype)
+
+
+def _exact_ns_flops(m, n, *, lower, dtype):
+    return converged_newton_schulz_flops(m, n, lower=lower)
+
+
 def _newton_schulz(G, *, rng=None, schedule="muon", steps=None, dtype=None):
     return newton_schulz(G, schedule, steps=steps, dtype=dtype)
 
@@ -315,6 +326,12 @@ register(
     "exact_eigh", _exact_eigh,
     description="msign(G) = (GGᵀ)^(-1/2) G from the Gram eigendecomposition (wide orientation)",
     flops=_exact_eigh_flops,
+)
+register(
+    "exact_ns", _exact_ns,
+    description="msign(G) to working accuracy by Newton–Schulz alone: a greedy minimax schedule for "
+    "σ_min/σ₁ ≥ lower, then Taylor steps to convergence (dtype float64 or float32)",
+    flops=_exact_ns_flops,
 )
 register(
     "newton_schulz", _newton_schulz,

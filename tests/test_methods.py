@@ -9,7 +9,7 @@ from matsign.exact.sign import msign
 from matsign.methods import METHODS, REQUIRED, Method, get_method, register
 from matsign.synthetic import log_uniform, with_spectrum
 
-BUILTIN = ("exact_svd", "exact_eigh", "newton_schulz", "gram_newton_schulz", "gaussian", "column", "oracle")
+BUILTIN = ("exact_svd", "exact_eigh", "exact_ns", "newton_schulz", "gram_newton_schulz", "gaussian", "column", "oracle")
 
 # Minimal parameters that make each built-in method runnable.
 PARAMS = {"gaussian": {"rank": 4}, "column": {"rank": 4}, "oracle": {"rank": 4}}
@@ -29,6 +29,7 @@ def test_builtin_methods_are_registered_with_metadata():
     assert dict(METHODS["oracle"].params) == {"rank": REQUIRED}
     assert dict(METHODS["gram_newton_schulz"].params) == {"schedule": "muon", "steps": None, "restarts": (2,), "dtype": None}
     assert dict(METHODS["exact_svd"].params) == {}
+    assert dict(METHODS["exact_ns"].params) == {"lower": 1e-4, "dtype": None}
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -42,7 +43,7 @@ def test_every_method_runs_on_every_backend(backend, name, shape):
     assert Xn.shape == shape
     again = backend.to_numpy(METHODS[name](A, rng=2, **PARAMS.get(name, {})))
     np.testing.assert_array_equal(Xn, again)
-    if name in ("exact_svd", "exact_eigh"):
+    if name in ("exact_svd", "exact_eigh", "exact_ns"):
         np.testing.assert_allclose(Xn, msign(G), atol=1e-10)
     elif name in ("newton_schulz", "gram_newton_schulz"):
         # the Gram form is the same polynomial of G in exact arithmetic (float64 here)

@@ -45,7 +45,8 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
     dtype : str or dtype, optional
         Working precision: ``"float64"``, ``"float32"``, ``"bfloat16"``, ``"float16"`` (default:
         ``G``'s). 16-bit formats are native on PyTorch and emulated on NumPy/CuPy (see
-        :mod:`matsign._backend.precision`). The normalization is computed in at least float32.
+        :mod:`matsign._backend.precision`). The normalization is computed in at least float32,
+        and in float64 when either ``G`` or the working precision is float64.
 
     Returns
     -------
@@ -65,13 +66,19 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
     array([1., 1., 1.])
     """
     xp, triples, ar, tall, X, A = _start(G, schedule, steps, normalize, dtype)
-    for a, b, c in triples:
-        if A is None:
-            A = ar.matmul(X, xp.matrix_transpose(X))
-        B = ar.round(b * A + c * ar.matmul(A, A)) if c != 0 else ar.round(b * A)
-        X = ar.round(a * X + ar.matmul(B, X))
+    for triple in triples:
+        X = _step(xp, ar, X, A, triple)
         A = None
     return _finish(xp, X, G, tall)
+
+
+def _step(xp, ar, X, A, triple):
+    """One step ``a X + (b A + c A²) X`` with ``A = X Xᵀ`` (formed here when ``A`` is None)."""
+    a, b, c = triple
+    if A is None:
+        A = ar.matmul(X, xp.matrix_transpose(X))
+    B = ar.round(b * A + c * ar.matmul(A, A)) if c != 0 else ar.round(b * A)
+    return ar.round(a * X + ar.matmul(B, X))
 
 
 def _start(G, schedule, steps, normalize, dtype):
@@ -89,7 +96,9 @@ def _start(G, schedule, steps, normalize, dtype):
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
     ar = arithmetic(G, dtype)
     tall = G.shape[-2] > G.shape[-1]
-    Y = xp.astype(xp.matrix_transpose(G) if tall else G, linalg_dtype(G), copy=False)
+    # The normalization runs in the wider of the input's LAPACK dtype and the working precision.
+    work = ar.storage if ar.name == "float64" else linalg_dtype(G)
+    Y = xp.astype(xp.matrix_transpose(G) if tall else G, work, copy=False)
     X, A = _normalized(xp, Y, normalize, sched.prescale, ar)
     return xp, triples, ar, tall, ar.enter(X), A
 

@@ -1,0 +1,152 @@
+r"""Newton–Schulz run to convergence: the matrix sign to working accuracy with matrix products only.
+
+A greedy minimax (Polar Express) schedule designed for the interval ``[ℓ, 1]`` brings every
+singular value at or above ``ℓ`` within 1e-2 of 1; Taylor quintic steps then converge cubically.
+All work is matrix products, so on a GPU the exact sign costs a dozen Newton–Schulz steps
+instead of an SVD.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from matsign._backend import EPS, check_matrix, check_nonnegative_int, check_precision, device, linalg_dtype
+from matsign.exact.newton_schulz import _finish, _start, _step
+from matsign.exact.schedules import Schedule, polar_express_schedule, scalar_map
+
+#: Working precisions in which the iteration converges to reference accuracy.
+PRECISIONS = ("float64", "float32")
+
+#: Taylor quintic of ``(1 − x)^{-1/2}``-type Newton–Schulz: ``p(1 + δ) = 1 + 2.5 δ³ + O(δ⁴)``.
+TAYLOR_QUINTIC = (15 / 8, -10 / 8, 3 / 8)
+
+#: The greedy steps stop once they map ``[ℓ, 1]`` within this distance of 1; from there the
+#: cubically convergent Taylor steps are cheaper than further minimax steps.
+SCHEDULE_TOLERANCE = 1e-2
+
+#: Longest greedy schedule considered (ℓ = 1e-12 needs 14 steps).
+MAX_SCHEDULE_STEPS = 30
+
+
+def converged_newton_schulz(G, *, lower: float = 1e-4, max_polish: int = 10, dtype=None):
+    r"""``msign(G)`` to working accuracy by Newton–Schulz steps alone (no SVD, no eigensolver).
+
+    On the wide orientation (``m ≤ n``), with ``X₀ = G / ((1 + 0.02)‖GGᵀ‖_F^{1/2})`` (the
+    Schatten-4 norm, ``σ₁ ≥ ‖GGᵀ‖_F^{1/2} ≥ m^{-1/4} σ₁``):
+
+    1. the greedy minimax schedule of :func:`polar_express_schedule` for the interval
+       ``[ℓ m^{-1/4}, 1]`` (``ℓ = lower``), cut at its first step ``K`` whose composed polynomial
+       maps that interval within ``10⁻²`` of 1;
+    2. Taylor quintic steps :math:`X ← \tfrac{15}{8}X - \tfrac{10}{8}AX + \tfrac38 A^2X`,
+       :math:`A = XX^T`, which map a singular value ``1 + δ`` to ``1 + 2.5δ³ + O(δ⁴)``. Before
+       each, the residual :math:`r = \lVert A - I\rVert_F \ge 2\max_i|δ_i|` is read; once
+       :math:`r ≤ ε^{1/3}` (``ε`` the working precision's epsilon) one last step leaves every
+       ``|δ_i| ≤ 2.5 (ε^{1/3}/2)^3 < ε``, and the iteration stops.
+
+    Singular values below ``lower · σ₁`` are not covered by the schedule; the Taylor steps
+    multiply them by 15/8 each until they converge, or until ``max_polish`` steps have run, when
+    a ``RuntimeWarning`` reports the residual. Exact zeros stay zero (up to roundoff, which the
+    steps also amplify), so unlike :func:`msign` there is no threshold below which singular
+    values are set to zero: use this routine for numerically full-rank inputs.
+
+    **Cost.** ``K + P`` quintic steps (``4m²n + 2m³`` flops each), ``P`` the Taylor steps (2 on
+    inputs that respect ``lower``), and one host read of a scalar per Taylor step (the residual;
+    the maximum over a stack, which converges as one). With the default ``lower = 1e-4``,
+    ``K = 8`` at ``m = 256`` and ``K = 9`` at ``m = 4096``.
+
+    **Accuracy** (relative Frobenius error against the float64 SVD polar factor of the same
+    input, ``m = n = 512``, log-spaced spectra; measured): float64 ≤ 1e-13 up to ``κ = 1e4``;
+    float32 about 4e-6 at ``κ ≤ 1e3`` and 2e-4 at ``κ = 1e5`` (the roundoff of each product is
+    amplified by up to ``1/σ_min`` on its way to 1), where float32 SVD stays near 3e-7.
+
+    Parameters
+    ----------
+    G : array, shape (..., m, n)
+        Real floating matrix or stack (NumPy, CuPy or PyTorch).
+    lower : float
+        Assumed lower bound on ``σ_min(G)/σ₁(G)``, in ``(0, 1)``.
+    max_polish : int
+        Most Taylor steps after the schedule.
+    dtype : {"float64", "float32"}, optional
+        Working precision (default ``G``'s; 16-bit inputs work in float32).
+
+    Returns
+    -------
+    array, shape (..., m, n)
+        Same library, device and dtype as ``G``. The zero matrix gives the zero matrix.
+
+    References
+    ----------
+    N. Amsel, D. Persson, C. Musco, R. M. Gower, *The Polar Express*, arXiv 2505.16932;
+    N. J. Higham, *Functions of Matrices*, SIAM 2008, §8.3 (Newton–Schulz and its Padé family).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> G = np.array([[3.0, 0.0], [4.0, 5.0]])
+    >>> X = converged_newton_schulz(G)
+    >>> bool(np.allclose(X @ X.T, np.eye(2), atol=1e-14))
+    True
+    >>> np.round(np.sqrt(5) * X, 12)  # the polar factor is [[2, -1], [1, 2]] / √5
+    array([[ 2., -1.],
+           [ 1.,  2.]])
+    """
+    xp = check_matrix(G, "G")
+    if isinstance(lower, bool) or not isinstance(lower, numbers.Real) or not 0 < lower < 1:
+        raise ValueError(f"lower must be a number in (0, 1), got {lower!r}")
+    max_polish = check_nonnegative_int(max_polish, "max_polish")
+    precision = check_precision(linalg_dtype(G) if dtype is None else dtype)
+    if precision not in PRECISIONS:
+        raise ValueError(f"dtype must be one of {PRECISIONS}, got {dtype!r}")
+    schedule = _schedule(float(lower) * min(int(G.shape[-2]), int(G.shape[-1])) ** -0.25)
+    _, triples, ar, tall, X, A = _start(G, schedule, None, "schatten4", precision)
+    for triple in triples:
+        X = _step(xp, ar, X, A, triple)
+        A = None
+    threshold = EPS[precision] ** (1 / 3)
+    identity = xp.eye(X.shape[-2], dtype=X.dtype, device=device(X))
+    residual = math.inf
+    for _ in range(max_polish):
+        A = ar.matmul(X, xp.matrix_transpose(X))
+        D = A - identity
+        # Zero matrices in a stack stay zero and do not count.
+        per_matrix = xp.where(xp.any(X != 0, axis=(-2, -1)), xp.sum(D * D, axis=(-2, -1)), 0.0)
+        residual = math.sqrt(float(xp.max(per_matrix)))
+        X = _step(xp, ar, X, A, TAYLOR_QUINTIC)
+        if residual <= threshold:
+            return _finish(xp, X, G, tall)
+    warnings.warn(
+        f"converged_newton_schulz stopped after max_polish={max_polish} Taylor steps with "
+        f"‖XXᵀ − I‖_F = {residual:.2e} > {threshold:.2e}: singular values below lower={lower:g}·σ₁ "
+        "(or zero) have not converged",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return _finish(xp, X, G, tall)
+
+
+@functools.lru_cache(maxsize=64)
+def _schedule(lower: float) -> Schedule:
+    """The greedy schedule for ``[lower, 1]``, cut where it maps that interval within
+    :data:`SCHEDULE_TOLERANCE` of 1."""
+    # scalar_map divides by the pre-scale; the grid spans the normalized interval [lower, 1].
+    for steps in range(1, MAX_SCHEDULE_STEPS + 1):
+        schedule = polar_express_schedule(steps, lower=lower)
+        grid = np.geomspace(lower, 1.0, 2000) * schedule.prescale
+        if np.max(np.abs(scalar_map(grid, schedule) - 1)) <= SCHEDULE_TOLERANCE:
+            return schedule
+    raise ValueError(f"lower={lower:g} needs more than {MAX_SCHEDULE_STEPS} greedy steps")
+
+
+def converged_newton_schulz_flops(m: int, n: int, *, lower: float = 1e-4, polish: int = 2) -> float:
+    """Flops of :func:`converged_newton_schulz` on an ``m × n`` input: ``K + polish`` quintic
+    steps of ``4s²N + 2s³`` (``s = min(m, n)``, ``N = max(m, n)``), plus the normalization's
+    Gram product counted in the first step."""
+    s, big = min(m, n), max(m, n)
+    steps = len(_schedule(float(lower) * s**-0.25).coefficients)
+    return (steps + polish) * (4.0 * s * s * big + 2.0 * s**3)
