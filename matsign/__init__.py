@@ -5,7 +5,7 @@ Layers, lowest first (lower layers never import higher ones):
 - ``_backend``: array namespace (NumPy, CuPy, PyTorch), rng, precision, validation;
 - ``spectral``, ``metrics``, ``synthetic``, ``io``: diagnostics, error measures, test matrices,
   gradient dumps (written and read without pickle);
-- ``exact``: ``msign``, ``newton_schulz`` and its schedules;
+- ``exact``: ``msign``, ``newton_schulz`` and its schedules, ``converged_newton_schulz``;
 - ``lowrank``: range finders, column selection, ``Q · msign(QᵀG)``; ``bounds``: the error bounds;
 - ``equilibrate``, ``select``, ``project``: MuonEq scaling, Dion2 slice selection, GaLore/GUM
   projection;
@@ -23,6 +23,7 @@ from matsign.exact import (
     NORMALIZATIONS,
     SCHEDULES,
     Schedule,
+    converged_newton_schulz,
     get_schedule,
     gram_newton_schulz,
     msign,
@@ -107,6 +108,7 @@ __all__ = [
     "gaussian_range",
     "get_method",
     "get_schedule",
+    "converged_newton_schulz",
     "gram_newton_schulz",
     "gum_estimate",
     "gum_lift",

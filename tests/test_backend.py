@@ -11,7 +11,9 @@ from matsign._backend import (
     from_numpy,
     generator,
     library,
+    placeholder,
     round_to,
+    single_threaded,
     standard_normal,
     uniform,
 )
@@ -103,3 +105,27 @@ def test_check_matrix_messages():
         check_matrix(np.zeros((2, 0)), "M")
     with pytest.raises(TypeError, match="M must be a real floating-point array"):
         check_matrix(np.zeros((2, 2), dtype=bool), "M")
+
+
+def test_placeholder_arrays_and_their_errors():
+    assert library(placeholder("numpy")) == "numpy" and placeholder("numpy", "cpu").shape == (0,)
+    with pytest.raises(ValueError, match="device 'cuda'"):
+        placeholder("numpy", "cuda")
+    with pytest.raises(ValueError, match="library must be one of"):
+        placeholder("jax")
+    torch = pytest.importorskip("torch")
+    assert library(placeholder("torch")) == "torch" and placeholder("torch").device == torch.device("cpu")
+
+
+def test_single_threaded_restores_thread_counts():
+    pytest.importorskip("threadpoolctl")
+    from threadpoolctl import threadpool_info
+
+    torch = pytest.importorskip("torch")
+    before_torch = torch.get_num_threads()
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    with single_threaded():
+        assert torch.get_num_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    assert torch.get_num_threads() == before_torch
+    assert [pool["num_threads"] for pool in threadpool_info()] == before

@@ -4,7 +4,8 @@
 - :mod:`.precision` — working precisions and their (possibly emulated) arithmetic;
 - :mod:`.random` — ``rng=`` handling and samplers;
 - :mod:`.checks` — input validation with errors that name the argument;
-- :mod:`.linalg` — Cholesky with failure detection, triangular solves, host-side column pivoting.
+- :mod:`.linalg` — Cholesky with failure detection, triangular solves, host-side column pivoting;
+- :mod:`.threads` — one BLAS/PyTorch thread per sweep cell.
 """
 
 from matsign._backend.checks import (
@@ -14,7 +15,15 @@ from matsign._backend.checks import (
     check_rank,
     check_rtol,
 )
-from matsign._backend.namespace import LIBRARIES, device, from_numpy, library, namespace, to_numpy
+from matsign._backend.namespace import (
+    LIBRARIES,
+    device,
+    from_numpy,
+    library,
+    namespace,
+    placeholder,
+    to_numpy,
+)
 from matsign._backend.precision import (
     EPS,
     PRECISIONS,
@@ -27,6 +36,7 @@ from matsign._backend.precision import (
     round_to,
 )
 from matsign._backend.random import generator, standard_normal, uniform
+from matsign._backend.threads import pin_single_thread, single_threaded
 
 __all__ = [
     "EPS",
@@ -48,7 +58,10 @@ __all__ = [
     "library",
     "linalg_dtype",
     "namespace",
+    "pin_single_thread",
+    "placeholder",
     "round_to",
+    "single_threaded",
     "standard_normal",
     "to_numpy",
     "uniform",

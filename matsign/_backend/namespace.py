@@ -44,6 +44,32 @@ def device(x):
     return array_api_compat.device(x)
 
 
+def placeholder(library_name: str, device_name=None):
+    """An empty array of ``library_name`` on ``device_name`` (``None``: the default device), to
+    pass as ``like=``; creating it is also the check that the library and device are usable.
+
+    Examples
+    --------
+    >>> placeholder("numpy").shape
+    (0,)
+    """
+    if library_name == "numpy":
+        if device_name not in (None, "cpu"):
+            raise ValueError(f"NumPy arrays live on the CPU only, got device {device_name!r}")
+        return np.empty(0)
+    if library_name == "torch":
+        import torch
+
+        return torch.empty(0, device=device_name or "cpu")
+    if library_name != "cupy":
+        raise ValueError(f"library must be one of {LIBRARIES}, got {library_name!r}")
+    import cupy
+
+    index = int(str(device_name).rsplit(":", 1)[-1]) if device_name else None
+    with cupy.cuda.Device(index):
+        return cupy.empty(0)
+
+
 def to_numpy(x) -> np.ndarray:
     """Copy array ``x`` to a host NumPy array (16-bit floats come back as float32).
 

@@ -4,9 +4,11 @@
 - :mod:`.schedules` — named coefficient lists with provenance, ``scalar_map``;
 - :mod:`.polar_express` — the greedy minimax coefficient generator;
 - :mod:`.newton_schulz` — the iteration and its normalizations;
-- :mod:`.gram_newton_schulz` — the same iteration carried on the ``m × m`` Gram matrix.
+- :mod:`.gram_newton_schulz` — the same iteration carried on the ``m × m`` Gram matrix;
+- :mod:`.converged` — Newton–Schulz run to convergence: the exact sign by matrix products alone.
 """
 
+from matsign.exact.converged import converged_newton_schulz, converged_newton_schulz_flops
 from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
 from matsign.exact.newton_schulz import NORMALIZATIONS, newton_schulz
 from matsign.exact.polar_express import polar_express_coefficients
@@ -17,6 +19,8 @@ __all__ = [
     "NORMALIZATIONS",
     "SCHEDULES",
     "Schedule",
+    "converged_newton_schulz",
+    "converged_newton_schulz_flops",
     "get_schedule",
     "gram_newton_schulz",
     "gram_newton_schulz_flops",

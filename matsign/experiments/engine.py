@@ -38,14 +38,13 @@ import os
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from matsign._backend import from_numpy, namespace, to_numpy
+from matsign._backend import from_numpy, namespace, pin_single_thread, placeholder, single_threaded, to_numpy
 from matsign.experiments.grid import Cell, GridError
 from matsign.methods import get_method
 from matsign.metrics import orthogonality_error, relative_error
@@ -106,21 +105,6 @@ class Context:
         return self._U[:, :r] @ self._Vt[:r, :]
 
 
-def _like(backend: str, device):
-    """An empty array of ``backend`` on ``device`` (``from_numpy``'s ``like``)."""
-    if backend == "numpy":
-        return np.empty(0)
-    if backend == "torch":
-        import torch
-
-        return torch.empty(0, device=device or "cpu")
-    import cupy
-
-    index = int(str(device).rsplit(":", 1)[-1]) if device else None
-    with cupy.cuda.Device(index):
-        return cupy.empty(0)
-
-
 _EXTRAS = {"torch": "a PyTorch build (pip install torch)", "cupy": 'the gpu extra (pip install -e ".[gpu]")'}
 
 
@@ -129,7 +113,7 @@ def check_backend(backend: str, device=None):
     if backend == "numpy" and device not in (None, "cpu"):
         raise GridError(f"backend numpy runs on the CPU only; drop --device {device!r} or use torch/cupy")
     try:
-        _like(backend, device)
+        placeholder(backend, device)
     except ImportError:
         raise GridError(f"backend {backend!r} needs {_EXTRAS[backend]}") from None
     except Exception as exc:  # torch and cupy raise several kinds of error for a bad device
@@ -146,7 +130,7 @@ def _context(cell: Cell) -> Context:
         return cached[1]
     from matsign.experiments.sources import get_source
 
-    like = _like(cell.backend, cell.device)
+    like = placeholder(cell.backend, cell.device)
     A = get_source(cell.source)(cell.m, cell.n, rng=cell.matrix_seed, **dict(cell.source_params))
     G64 = from_numpy(A, like=like, dtype="float64")
     xp = namespace(G64)
@@ -201,49 +185,13 @@ def run_cell(cell: Cell, extra: Extra | None = None) -> dict:
     return row
 
 
-# ---------------------------------------------------------------- threads
-
-
-_pinned = set()
-
-
-@contextmanager
-def _single_threaded():
-    """BLAS/OpenMP (and PyTorch intra-op) threads limited to one, restored on exit."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        raise ImportError('the sweep engine needs threadpoolctl: pip install -e ".[experiments]"') from None
-    torch = sys.modules.get("torch")
-    before = torch.get_num_threads() if torch is not None else None
-    with threadpool_limits(limits=1):
-        if torch is not None:
-            torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            if torch is not None:
-                torch.set_num_threads(before)
-
-
-def _pin_threads(backend: str):
-    """Limit this worker process to one thread for good (idempotent per process and backend)."""
-    if (os.getpid(), backend) in _pinned:
-        return
-    from threadpoolctl import threadpool_limits
-
-    if backend == "torch":
-        import torch
-
-        torch.set_num_threads(1)
-    threadpool_limits(limits=1)
-    _pinned.add((os.getpid(), backend))
+# ---------------------------------------------------------------- workers
 
 
 def run_chunk(cells: list, extra: Extra | None = None) -> list[dict]:
     """Worker entry point: run ``cells`` (consecutive cells, mostly of one matrix) in order."""
     if cells:
-        _pin_threads(cells[0].backend)
+        pin_single_thread(cells[0].backend)
     return [_guarded(cell, extra) for cell in cells]
 
 
@@ -500,7 +448,7 @@ def sweep(
     pending = [c for c in cells if c.key not in results.rows]
     bar = progress_bar(len(cells), desc=desc, initial=len(cells) - len(pending), disable=not progress)
     try:
-        with _single_threaded():
+        with single_threaded():
             if scheduler is not None:
                 batches = _dask(pending, extra, scheduler, workers)
             elif workers > 1:
