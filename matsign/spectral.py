@@ -33,6 +33,7 @@ from matsign._backend import (
     eps_of,
     generator,
     linalg_dtype,
+    namespace,
     standard_normal,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "power_law_exponent",
     "singular_values",
     "spectral_norm",
+    "singular_value_summary",
     "spectral_summary",
     "stable_rank",
     "tail_energy",
@@ -536,13 +538,43 @@ def spectral_summary(G, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
      'tail_energy_r2': 0.166667}
     """
     xp = check_matrix(G, "G", batched=False)
+    A = _work(G, xp)
+    return singular_value_summary(
+        xp.linalg.svdvals(A), int(A.shape[0]), int(A.shape[1]), ranks=ranks, rtol=_rtol(A, rtol)
+    )
+
+
+def singular_value_summary(s, m: int, n: int, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
+    r""":func:`spectral_summary` of an ``m × n`` matrix from its singular values ``s`` alone.
+
+    For callers that already hold the spectrum (a second SVD would cost ``O(mn·min(m, n))``).
+
+    Parameters
+    ----------
+    s : array, shape (min(m, n),)
+        All singular values, in descending order (any backend; the sums run there).
+    m, n : int
+        The matrix's shape.
+    ranks : sequence of int
+        As in :func:`spectral_summary`.
+    rtol : float, optional
+        Threshold for the nonzero singular values; default ``max(m, n) · eps`` of ``s``'s dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> singular_value_summary(np.array([2.0, 1.0, 1.0]), 3, 5, ranks=(1,))["tail_energy_r1"]
+    0.3333333333333333
+    """
+    xp = namespace(s)
+    m, n = check_positive_int(m, "m"), check_positive_int(n, "n")
+    if len(s.shape) != 1 or int(s.shape[0]) != min(m, n):
+        raise ValueError(f"s must hold the min(m, n) = {min(m, n)} singular values, got shape {tuple(s.shape)}")
     if isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__iter__"):
         raise ValueError(f"ranks must be a sequence of positive integers, got {ranks!r}")
     ranks = [check_positive_int(r, "ranks") for r in ranks]
-    A = _work(G, xp)
-    rtol = _rtol(A, rtol)
-    m, n = int(A.shape[0]), int(A.shape[1])
-    s = xp.linalg.svdvals(A)
+    rtol = check_rtol(rtol)
+    rtol = max(m, n) * eps_of(s) if rtol is None else rtol
     s1 = float(s[0])
     sr = float(_stable_rank(xp, s))
     summary = {

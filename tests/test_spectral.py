@@ -27,6 +27,7 @@ from matsign.spectral import (
     nuclear_norm,
     numerical_rank,
     power_law_exponent,
+    singular_value_summary,
     singular_values,
     spectral_norm,
     spectral_summary,
@@ -305,3 +306,20 @@ def test_errors_name_the_argument(backend):
         spectral_summary(G, ranks=(1, 0))
     with pytest.raises(ValueError, match="ranks"):
         spectral_summary(G, ranks=3)
+
+
+def test_singular_value_summary_equals_the_matrix_summary(backend):
+    # The matrix route runs its own SVD; handing over the float64 oracle σ must give the same
+    # numbers to roundoff.
+    G = with_spectrum(log_uniform(12, 1e3), 12, 20, rng=5)
+    from_matrix = spectral_summary(backend.asarray(G), ranks=(1, 4, 50))
+    s = backend.asarray(np.linalg.svd(G, compute_uv=False))
+    from_values = singular_value_summary(s, 12, 20, ranks=(1, 4, 50))
+    assert from_values.keys() == from_matrix.keys()
+    for key, value in from_matrix.items():
+        assert from_values[key] == pytest.approx(value, rel=1e-10), key
+
+
+def test_singular_value_summary_rejects_a_wrong_spectrum_length():
+    with pytest.raises(ValueError, match="min\\(m, n\\) = 3"):
+        singular_value_summary(np.ones(4), 3, 5)

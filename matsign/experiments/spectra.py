@@ -36,7 +36,7 @@ import numpy as np
 from matsign._backend import check_nonnegative_int, check_positive_int
 from matsign.exact.schedules import SCHEDULES, get_schedule, scalar_map
 from matsign.io import KINDS, DumpError, load_gradients
-from matsign.spectral import singular_values, spectral_summary
+from matsign.spectral import singular_value_summary, singular_values
 
 __all__ = ["Spectra", "add_spectra_arguments", "analyse_dump", "predicted_ns_error", "spectra_command"]
 
@@ -63,11 +63,7 @@ def _summary(G: np.ndarray, stored: str, ranks) -> tuple[dict, np.ndarray]:
     # SVD runs in float64 for float64 input and in float32 otherwise (16-bit included), so
     # σ below max(m, n)·eps(float32)·σ₁ of a float32 matrix are rounding noise, not rank.
     eps = np.finfo(np.float64 if stored == "float64" else np.float32).eps
-    # Every entry of the summary is a function of σ alone: diag(σ) gives the same numbers
-    # without a second O(m n min(m, n)) SVD.
-    summary = spectral_summary(np.diag(s), ranks=ranks, rtol=max(m, n) * eps)
-    summary.update(m=m, n=n)
-    return summary, s
+    return singular_value_summary(s, m, n, ranks=ranks, rtol=max(m, n) * eps), s
 
 
 def predicted_ns_error(s: np.ndarray, rank: int, schedule) -> float:
