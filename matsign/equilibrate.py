@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from matsign._backend import check_matrix, linalg_dtype
+from matsign._backend import check_choice, check_matrix, linalg_dtype
 
 __all__ = ["MODES", "equilibrate", "equilibration_factors"]
 
@@ -143,8 +143,7 @@ def equilibrate(G, mode="R", *, exponent=-0.5, eps=1e-8):
 
 
 def _check_options(mode, exponent, eps):
-    if not isinstance(mode, str) or mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_choice(mode, MODES, "mode")
     if isinstance(exponent, bool) or not isinstance(exponent, numbers.Real) or not (
         math.isfinite(exponent) and exponent < 0
     ):

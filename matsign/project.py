@@ -20,6 +20,7 @@ import numbers
 from dataclasses import dataclass
 
 from matsign._backend import (
+    check_choice,
     check_matrix,
     check_rank,
     generator,
@@ -75,8 +76,7 @@ class Projector:
     side: str
 
     def __post_init__(self):
-        if not isinstance(self.side, str) or self.side not in SIDES:
-            raise ValueError(f"side must be one of {SIDES}, got {self.side!r}")
+        check_choice(self.side, SIDES, "side")
         check_matrix(self.P, "P", batched=False)
         rows, cols = int(self.P.shape[0]), int(self.P.shape[1])
         if cols > rows:
@@ -260,8 +260,7 @@ def gum_lift(estimate, branch, projector):
            [0., 3.],
            [0., 4.]])
     """
-    if not isinstance(branch, str) or branch not in BRANCHES:
-        raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
+    check_choice(branch, BRANCHES, "branch")
     _check_projector(projector)
     if branch == "low_rank":
         return projector.up(estimate)

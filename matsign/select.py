@@ -16,6 +16,7 @@ import numbers
 import sys
 
 from matsign._backend import (
+    check_choice,
     check_matrix,
     device,
     generator,
@@ -117,8 +118,7 @@ def select_slices(M, fraction, *, score="l1", rng=None):
     (1, array([1]))
     """
     xp = check_matrix(M, "M", batched=False)
-    if not isinstance(score, str) or score not in SCORES:
-        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+    check_choice(score, SCORES, "score")
     axis = 0 if M.shape[0] <= M.shape[1] else 1
     size = int(M.shape[axis])
     k = slice_count(fraction, size)
@@ -253,8 +253,7 @@ def _check_fraction(fraction) -> float:
 
 
 def _check_inner(inner, steps):
-    if not isinstance(inner, str) or inner not in INNER:
-        raise ValueError(f"inner must be one of {INNER}, got {inner!r}")
+    check_choice(inner, INNER, "inner")
     if inner == "exact" and steps is not None:
         raise ValueError("steps applies only to inner='newton_schulz', not inner='exact'")
 

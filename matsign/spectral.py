@@ -25,6 +25,7 @@ import math
 import numbers
 
 from matsign._backend import (
+    check_choice,
     check_matrix,
     check_positive_int,
     check_rank,
@@ -175,8 +176,7 @@ def singular_values(G):
 
 
 def _check_method(method):
-    if method not in NORM_METHODS:
-        raise ValueError(f"method must be one of {NORM_METHODS}, got {method!r}")
+    check_choice(method, NORM_METHODS, "method")
 
 
 def _check_iteration(tol, max_iters):

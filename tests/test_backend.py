@@ -5,6 +5,7 @@ import pytest
 
 from matsign._backend import (
     arithmetic,
+    check_choice,
     check_matrix,
     check_precision,
     dtype_name,
@@ -129,3 +130,10 @@ def test_single_threaded_restores_thread_counts():
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())
     assert torch.get_num_threads() == before_torch
     assert [pool["num_threads"] for pool in threadpool_info()] == before
+
+
+def test_check_choice_names_the_argument_and_rejects_other_types():
+    assert check_choice("svd", ("svd", "eigh"), "method") == "svd"
+    for bad in ("qr", 1, None, np.array(["svd"])):
+        with pytest.raises(ValueError, match="method must be one of \\('svd', 'eigh'\\)"):
+            check_choice(bad, ("svd", "eigh"), "method")

@@ -9,6 +9,7 @@
 """
 
 from matsign._backend.checks import (
+    check_choice,
     check_matrix,
     check_nonnegative_int,
     check_positive_int,
@@ -44,6 +45,7 @@ __all__ = [
     "PRECISIONS",
     "Arithmetic",
     "arithmetic",
+    "check_choice",
     "check_matrix",
     "check_nonnegative_int",
     "check_positive_int",

@@ -38,6 +38,16 @@ def check_matrix(x, name: str = "G", *, batched: bool = True, finite: bool = Tru
     return xp
 
 
+def check_choice(value, choices, name: str):
+    """``value`` if it is one of ``choices``, else a ``ValueError`` naming ``name`` and listing them.
+
+    A value of another type never matches (an array or a number is not a name).
+    """
+    if not any(isinstance(value, type(choice)) and value == choice for choice in choices):
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
 def check_positive_int(value, name: str) -> int:
     """``value`` as an int, or a ``ValueError`` naming ``name`` if it is not a positive integer."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from matsign._backend import arithmetic, check_matrix, generator, linalg_dtype, standard_normal
+from matsign._backend import (
+    arithmetic,
+    check_choice,
+    check_matrix,
+    generator,
+    linalg_dtype,
+    standard_normal,
+)
 from matsign.exact.schedules import get_schedule
 
 NORMALIZATIONS = ("frobenius", "spectral", "schatten4", "aol", "none")
@@ -92,8 +99,7 @@ def _start(G, schedule, steps, normalize, dtype):
     xp = check_matrix(G, "G")
     sched = get_schedule(schedule)
     triples = sched.steps_coefficients(steps)
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+    check_choice(normalize, NORMALIZATIONS, "normalize")
     ar = arithmetic(G, dtype)
     tall = G.shape[-2] > G.shape[-1]
     # The normalization runs in the wider of the input's LAPACK dtype and the working precision.

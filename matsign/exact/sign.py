@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import math
 
-from matsign._backend import check_matrix, check_rtol, eps_of, linalg_dtype
+from matsign._backend import (
+    check_choice,
+    check_matrix,
+    check_rtol,
+    eps_of,
+    linalg_dtype,
+)
 
 METHODS = ("svd", "eigh")
 
@@ -61,8 +67,7 @@ def msign(G, *, rtol=None, method: str = "svd"):
     """
     xp = check_matrix(G, "G")
     rtol = check_rtol(rtol)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_choice(method, METHODS, "method")
     work = xp.astype(G, linalg_dtype(G), copy=False)
     m, n = int(G.shape[-2]), int(G.shape[-1])
     tol = max(m, n) * eps_of(work) if rtol is None else rtol

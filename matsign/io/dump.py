@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matsign._backend import check_nonnegative_int, library
+from matsign._backend import check_choice, check_nonnegative_int, library
 from matsign.io.formats import (
     DTYPE_NAMES,
     EXTENSIONS,
@@ -145,8 +145,7 @@ def write_step(directory, step: int, tensors: Mapping, *, format: str = "safeten
     step-000010.safetensors [('grad', 'w', 10, (3, 2))]
     """
     step = check_nonnegative_int(step, "step")
-    if format not in EXTENSIONS:
-        raise ValueError(f"format must be one of {tuple(EXTENSIONS)}, got {format!r}")
+    check_choice(format, EXTENSIONS, "format")
     if not isinstance(tensors, Mapping) or not tensors:
         raise ValueError("tensors must be a non-empty mapping of str keys to arrays")
     arrays = {}

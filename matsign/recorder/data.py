@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from matsign._backend import check_positive_int
+from matsign._backend import check_choice, check_positive_int
 
 __all__ = ["VOCAB", "Corpus", "decode", "encode", "load_corpus", "load_text"]
 
@@ -104,8 +104,7 @@ class Corpus:
         >>> tuple(x.shape), bool((x[:, 1:] == y[:, :-1]).all())
         ((2, 8), True)
         """
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        check_choice(split, SPLITS, "split")
         batch = check_positive_int(batch, "batch")
         context = check_positive_int(context, "context")
         tokens = getattr(self, split)

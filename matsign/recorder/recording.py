@@ -27,11 +27,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from matsign._backend import check_nonnegative_int, check_positive_int
+from matsign._backend import check_choice, check_nonnegative_int, check_positive_int
 from matsign.io import write_manifest, write_step
 from matsign.recorder.data import load_corpus
 from matsign.recorder.model import GPT, GPTConfig, hidden_weights
-from matsign.recorder.training import OPTIMIZERS, evaluate, make_optimizers, momentum_of, optimizer_settings, train
+from matsign.recorder.training import (
+    OPTIMIZERS,
+    evaluate,
+    make_optimizers,
+    momentum_of,
+    optimizer_settings,
+    train,
+)
 
 __all__ = ["DTYPES", "FORMATS", "record"]
 
@@ -115,12 +122,9 @@ def record(out_dir="results/recorded", *, width: int = 128, depth: int = 2, head
     dump_steps = sorted({check_positive_int(s, "dump_steps") for s in dump_steps})
     if dump_steps and dump_steps[-1] > steps:
         raise ValueError(f"dump_steps must lie in 1 … steps = {steps}, got {dump_steps[-1]}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    check_choice(optimizer, OPTIMIZERS, "optimizer")
+    check_choice(dtype, DTYPES, "dtype")
+    check_choice(format, FORMATS, "format")
     if format == "npz" and dtype == "bfloat16":
         raise ValueError("format='npz' cannot hold bfloat16 tensors; use format='safetensors' or 'pt'")
     try:

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from matsign._backend import check_positive_int
+from matsign._backend import check_choice, check_positive_int
 from matsign.recorder.model import hidden_weights
 
 __all__ = [
@@ -92,8 +92,7 @@ def make_optimizers(model, optimizer: str = "muon", lr: float | None = None) -> 
     >>> [type(o).__name__ for o in make_optimizers(model, "muon")]
     ['Muon', 'AdamW']
     """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    check_choice(optimizer, OPTIMIZERS, "optimizer")
     if lr is not None and not lr > 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if optimizer == "adamw":

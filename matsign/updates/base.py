@@ -17,6 +17,7 @@ import numbers
 from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
+from matsign._backend import check_choice
 from matsign._backend.checks import check_matrix, check_positive_int
 from matsign._backend.namespace import device, library
 from matsign.exact.newton_schulz import newton_schulz
@@ -56,8 +57,7 @@ def check_momentum(value, name: str = "momentum") -> float:
 
 def check_inner(inner, schedule, steps):
     """Validate the ``inner`` / ``schedule`` / ``steps`` triple of a dense rule."""
-    if inner not in INNER:
-        raise ValueError(f"inner must be one of {INNER}, got {inner!r}")
+    check_choice(inner, INNER, "inner")
     get_schedule(schedule)
     if steps is not None:
         check_positive_int(steps, "steps")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from matsign._backend import check_choice
 from matsign._backend.checks import check_positive_int, check_rank
 from matsign._backend.linalg import cholesky_upper, solve_upper_right
 from matsign._backend.namespace import namespace
@@ -136,10 +137,8 @@ class Dion(UpdateRule):
         super().__init__(shape=shape, diagnostics=diagnostics)
         self.rank = check_positive_int(rank, "rank")
         self.momentum = check_momentum(momentum)
-        if orth not in ORTHONORMALIZERS:
-            raise ValueError(f"orth must be one of {ORTHONORMALIZERS}, got {orth!r}")
-        if right not in RIGHT_FACTORS:
-            raise ValueError(f"right must be one of {RIGHT_FACTORS}, got {right!r}")
+        check_choice(orth, ORTHONORMALIZERS, "orth")
+        check_choice(right, RIGHT_FACTORS, "right")
         self.orth, self.right = orth, right
         self.power_iters = check_positive_int(power_iters, "power_iters")
         if isinstance(oversample, bool) or not isinstance(oversample, numbers.Real) or not oversample >= 1:

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import math
 
+from matsign._backend import check_choice
 from matsign._backend.namespace import device
 from matsign._backend.random import generator
-from matsign.select import SCORES, scatter_sign, select_slices, selection_slots, slice_count
+from matsign.select import (
+    SCORES,
+    scatter_sign,
+    select_slices,
+    selection_slots,
+    slice_count,
+)
 from matsign.updates.base import UpdateRule, check_inner, check_momentum
 
 
@@ -114,8 +121,7 @@ class Dion2(UpdateRule):
         slice_count(fraction, 1)  # validates the fraction
         self.fraction = float(fraction)
         self.momentum = check_momentum(momentum)
-        if score not in SCORES:
-            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        check_choice(score, SCORES, "score")
         self.score = score
         self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
         self.rng = rng

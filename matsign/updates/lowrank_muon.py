@@ -2,6 +2,7 @@ r"""Low-rank Muon: Muon's momentum, orthogonalized by the rank-r operator ``Q·m
 
 from __future__ import annotations
 
+from matsign._backend import check_choice
 from matsign._backend.checks import check_positive_int, check_rank
 from matsign._backend.random import generator
 from matsign.lowrank.sign import RANGES, lowrank_sign
@@ -93,8 +94,7 @@ class LowRankMuon(UpdateRule):
         self.rank = check_positive_int(rank, "rank")
         self.momentum = check_momentum(momentum)
         self.nesterov = bool(nesterov)
-        if range not in RANGES:
-            raise ValueError(f"range must be one of {tuple(RANGES)}, got {range!r}")
+        check_choice(range, RANGES, "range")
         self.range = range
         self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
         self.options = dict(options)

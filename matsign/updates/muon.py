@@ -3,6 +3,7 @@ orthogonalization of the whole matrix."""
 
 from __future__ import annotations
 
+from matsign._backend import check_choice
 from matsign.equilibrate import equilibrate
 from matsign.updates.base import UpdateRule, check_inner, check_momentum, orthogonalize
 
@@ -164,8 +165,7 @@ class MuonEq(Muon):
     name = "muoneq"
 
     def __init__(self, mode: str = "R", **options):
-        if mode not in EQUILIBRATIONS:
-            raise ValueError(f"mode must be one of {EQUILIBRATIONS}, got {mode!r}")
+        check_choice(mode, EQUILIBRATIONS, "mode")
         if "equilibration" in options:
             raise TypeError("MuonEq takes the equilibration as mode; use Muon(equilibration=...) instead")
         super().__init__(equilibration=mode, **options)
