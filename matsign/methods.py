@@ -336,7 +336,8 @@ register(
 register(
     "newton_schulz", _newton_schulz,
     description="odd-polynomial Newton–Schulz iteration with a named schedule (Frobenius normalization) "
-    "in the working precision dtype (None: the input's; bfloat16/float16 emulated on NumPy and CuPy)",
+    "in the working precision dtype (None: the input's; bfloat16/float16 emulated on NumPy and CuPy, "
+    "tfloat32 everywhere but PyTorch CUDA)",
     flops=_newton_schulz_flops,
 )
 register(

@@ -68,6 +68,12 @@ def test_bad_grids_fail_before_any_work_naming_the_entry(change, message):
         build_cells({**SPEC, **change})
 
 
+def test_tf32_is_a_working_precision_not_a_storage_format():
+    source = {"family": "log_uniform", "m": 4, "n": 6, "kappa": 2.0, "input_dtype": "tfloat32"}
+    with pytest.raises(GridError, match=r"input_dtype 'tfloat32' cannot be stored on backend 'torch'"):
+        build_cells({**SPEC, "sources": [source]}, backend="torch")
+
+
 def test_cells_are_ordered_and_their_identity_ignores_spelling():
     cells = build_cells(SPEC)
     assert len(cells) == 3 * 2 * (4 + 2 + 1)

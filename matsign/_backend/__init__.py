@@ -26,6 +26,7 @@ from matsign._backend.namespace import (
     to_numpy,
 )
 from matsign._backend.precision import (
+    ARRAY_DTYPES,
     EPS,
     PRECISIONS,
     Arithmetic,
@@ -40,6 +41,7 @@ from matsign._backend.random import generator, standard_normal, uniform
 from matsign._backend.threads import pin_single_thread, single_threaded
 
 __all__ = [
+    "ARRAY_DTYPES",
     "EPS",
     "LIBRARIES",
     "PRECISIONS",

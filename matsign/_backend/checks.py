@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 
 from matsign._backend.namespace import library, namespace
-from matsign._backend.precision import PRECISIONS, dtype_name
+from matsign._backend.precision import ARRAY_DTYPES, dtype_name
 
 
 def check_matrix(x, name: str = "G", *, batched: bool = True, finite: bool = True):
@@ -18,10 +18,10 @@ def check_matrix(x, name: str = "G", *, batched: bool = True, finite: bool = Tru
     lib = library(x)
     xp = namespace(x)
     dt = dtype_name(x.dtype)
-    if dt not in PRECISIONS:
+    if dt not in ARRAY_DTYPES:
         kind = "complex" if "complex" in dt else dt
         raise TypeError(
-            f"{name} must be a real floating-point array ({', '.join(PRECISIONS)}); got {kind} "
+            f"{name} must be a real floating-point array ({', '.join(ARRAY_DTYPES)}); got {kind} "
             f"({lib}). Convert it first, e.g. to float64."
         )
     if x.ndim < 2:

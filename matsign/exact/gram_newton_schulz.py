@@ -76,7 +76,8 @@ def gram_newton_schulz(
         recomputed; indices at or beyond the number of steps are ignored. ``()`` gives the
         plain Gram iteration.
     dtype : str or dtype, optional
-        Working precision, as in :func:`newton_schulz` (16-bit formats emulated on NumPy/CuPy).
+        Working precision, as in :func:`newton_schulz` (16-bit formats emulated on NumPy/CuPy,
+        ``"tfloat32"`` native on PyTorch CUDA only).
 
     Returns
     -------

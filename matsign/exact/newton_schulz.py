@@ -50,8 +50,10 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
         (arXiv 2512.04632), which guarantees ``‖DG‖₂ ≤ 1`` but changes the target to
         ``msign(DG) ≠ msign(G)``; ``"none"``: ``ν = 1`` (the caller has normalized).
     dtype : str or dtype, optional
-        Working precision: ``"float64"``, ``"float32"``, ``"bfloat16"``, ``"float16"`` (default:
-        ``G``'s). 16-bit formats are native on PyTorch and emulated on NumPy/CuPy (see
+        Working precision: ``"float64"``, ``"float32"``, ``"tfloat32"``, ``"bfloat16"``,
+        ``"float16"`` (default: ``G``'s). 16-bit formats are native on PyTorch and emulated on
+        NumPy/CuPy; ``"tfloat32"`` (float32 storage, products on TF32 operands) is native on
+        PyTorch CUDA tensors of Ampere or newer GPUs and emulated elsewhere (see
         :mod:`matsign._backend.precision`). The normalization is computed in at least float32,
         and in float64 when either ``G`` or the working precision is float64.
 

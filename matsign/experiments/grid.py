@@ -32,7 +32,7 @@ import json
 import numbers
 from dataclasses import dataclass
 
-from matsign._backend import LIBRARIES, PRECISIONS
+from matsign._backend import ARRAY_DTYPES, LIBRARIES
 from matsign.experiments.sources import get_source
 from matsign.methods import get_method
 
@@ -42,7 +42,7 @@ __all__ = ["Cell", "GridError", "build_cells"]
 #: methods that take a ``dtype`` parameter, not by the stored input).
 STORABLE = {
     "numpy": ("float64", "float32"),
-    "torch": PRECISIONS,
+    "torch": ARRAY_DTYPES,
     "cupy": ("float64", "float32", "float16"),
 }
 

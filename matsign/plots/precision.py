@@ -6,7 +6,7 @@ from matsign._backend import EPS, PRECISIONS
 from matsign.plots import ERROR_FLOOR, SCHEDULE_LABELS, STYLE, log_axes, method_label, save
 
 #: One colour per working precision, shared by every panel.
-PRECISION_COLOURS = {"float64": "C0", "float32": "C1", "bfloat16": "C2", "float16": "C3"}
+PRECISION_COLOURS = {"float64": "C0", "float32": "C1", "tfloat32": "C4", "bfloat16": "C2", "float16": "C3"}
 
 
 def precision_figure(table, stem):
