@@ -16,12 +16,15 @@ def cholesky_upper(W):
     r"""Upper-triangular ``R`` with :math:`W = R^T R`, or ``None`` if the factorization breaks down.
 
     Breakdown means ``W`` is not numerically positive definite (a pivot is not positive, or the
-    factor is not finite). Detecting it reads one integer or boolean back to the host.
+    factor is not finite). Detecting it reads one integer or boolean back to the host. A stack
+    ``(..., k, k)`` is factorized in one batched call and counts as broken down (``None``) when
+    any member does; the check still reads back a single flag for the whole stack.
 
     Parameters
     ----------
-    W : array, shape (k, k)
-        Symmetric matrix (only its lower triangle is read on NumPy/CuPy, its upper on PyTorch).
+    W : array, shape (..., k, k)
+        Symmetric matrix or stack (only the lower triangle is read on NumPy/CuPy, the upper on
+        PyTorch).
 
     Examples
     --------
@@ -31,13 +34,15 @@ def cholesky_upper(W):
            [0., 1.]])
     >>> cholesky_upper(np.array([[1.0, 2.0], [2.0, 1.0]])) is None
     True
+    >>> cholesky_upper(np.stack([np.eye(2), np.array([[1.0, 2.0], [2.0, 1.0]])])) is None
+    True
     """
     lib = library(W)
     if lib == "torch":
         import torch
 
         R, info = torch.linalg.cholesky_ex(W, upper=True)
-        return R if int(info) == 0 and bool(torch.all(torch.isfinite(R))) else None
+        return R if bool(torch.all(info == 0) & torch.all(torch.isfinite(R))) else None
     if lib == "cupy":
         import cupy
         import cupyx
@@ -48,22 +53,26 @@ def cholesky_upper(W):
                 L = cupy.linalg.cholesky(W)
             except np.linalg.LinAlgError:
                 return None
-        return L.T if bool(cupy.all(cupy.isfinite(L))) else None
+        return cupy.swapaxes(L, -1, -2) if bool(cupy.all(cupy.isfinite(L))) else None
     try:
         L = np.linalg.cholesky(W)
     except np.linalg.LinAlgError:
         return None
-    return L.T if np.all(np.isfinite(L)) else None
+    return np.swapaxes(L, -1, -2) if np.all(np.isfinite(L)) else None
 
 
 def solve_upper_right(Y, R):
     r""":math:`Y R^{-1}` for upper-triangular ``R`` (a triangular solve, no inverse formed).
 
+    Stacks are solved member by member: ``Y[idx] R[idx]⁻¹``. PyTorch and CuPy batch the solve on
+    the device; NumPy input goes through SciPy's ``solve_triangular``, which accepts stacks
+    (looping over them) from SciPy 1.16 on.
+
     Parameters
     ----------
-    Y : array, shape (p, k)
-    R : array, shape (k, k)
-        Nonsingular upper triangular, same library and device as ``Y``.
+    Y : array, shape (..., p, k)
+    R : array, shape (..., k, k)
+        Nonsingular upper triangular, same library, device and leading dimensions as ``Y``.
 
     Examples
     --------
@@ -81,7 +90,7 @@ def solve_upper_right(Y, R):
     else:
         from scipy.linalg import solve_triangular
     # Y R⁻¹ = (R⁻ᵀ Yᵀ)ᵀ: one solve with the transposed factor.
-    return solve_triangular(R, Y.T, trans="T", lower=False).T
+    return solve_triangular(R, Y.swapaxes(-1, -2), trans="T", lower=False).swapaxes(-1, -2)
 
 
 def column_pivots(S, k: int):

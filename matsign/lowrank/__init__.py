@@ -5,6 +5,10 @@
 - :mod:`.ranges` — the randomized range finder with power iterations (HMT Alg. 4.4);
 - :mod:`.columns` — column selection (uniform, length-squared, L1 top-k, leverage, pivoted QR);
 - :mod:`.sign` — the low-rank sign, its one-call form, and the rank-r oracle ``U_r V_rᵀ``.
+
+The Gaussian range, the orthonormalizations, the low-rank sign and the oracle take stacks
+``(..., m, n)`` (one independent Gaussian test matrix per member); column selection takes single
+matrices.
 """
 
 from matsign.lowrank.columns import STRATEGIES, column_range, select_columns

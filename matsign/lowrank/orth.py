@@ -1,4 +1,5 @@
-r"""Orthonormal bases of tall blocks ``Y`` (p × k, p ≥ k): Householder QR or Cholesky-QR2."""
+r"""Orthonormal bases of tall blocks ``Y`` (p × k, p ≥ k, or stacks of them): Householder QR or
+Cholesky-QR2."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ METHODS = ("qr", "cholesky_qr")
 def orthonormalize(Y, method: str = "qr"):
     r"""Matrix ``Q`` (p × k) with orthonormal columns spanning the columns of ``Y`` (p × k).
 
+    Stacks ``(..., p, k)`` are orthonormalized member by member, in batched calls.
+
     ``"qr"``: the thin ``Q`` of Householder QR (backward stable for any ``Y``).
 
     ``"cholesky_qr"``: Cholesky-QR2, two passes of
@@ -22,7 +25,9 @@ def orthonormalize(Y, method: str = "qr"):
     When a Gram matrix is not numerically positive definite (the Cholesky factorization breaks
     down: ``Y`` is rank deficient or :math:`\kappa(Y) \gtrsim u^{-1/2}`), that pass **falls back
     to Householder QR** rather than shifting the Gram matrix. Detecting the breakdown reads one
-    scalar back to the host per pass.
+    scalar back to the host per pass. On a stack the fallback is decided for the whole stack:
+    if any member breaks down, every member of that pass goes through Householder QR, so a
+    member may get a different basis of the same column space from the one its 2-D call returns.
 
     For rank-deficient ``Y`` the columns of ``Q`` beyond the rank are arbitrary orthonormal
     directions; :func:`matsign.lowrank.lowrank_msign` is unaffected, since they carry (numerically)
@@ -30,13 +35,13 @@ def orthonormalize(Y, method: str = "qr"):
 
     Parameters
     ----------
-    Y : array, shape (p, k)
-        Floating matrix with ``p ≥ k`` (NumPy, CuPy or PyTorch; float32 or float64).
+    Y : array, shape (..., p, k)
+        Floating matrix or stack with ``p ≥ k`` (NumPy, CuPy or PyTorch; float32 or float64).
     method : {"qr", "cholesky_qr"}
 
     Returns
     -------
-    array, shape (p, k)
+    array, shape (..., p, k)
         Same library, device and dtype as ``Y``.
 
     References
@@ -53,6 +58,8 @@ def orthonormalize(Y, method: str = "qr"):
     array([[1., 0.],
            [0., 1.]])
     >>> np.round(Q[:, 0], 12)
+    array([0.6, 0.8, 0. ])
+    >>> np.round(orthonormalize(np.stack([Y, 2.0 * Y]), "cholesky_qr")[1, :, 0], 12)
     array([0.6, 0.8, 0. ])
     """
     if method not in METHODS:

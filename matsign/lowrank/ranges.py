@@ -25,11 +25,22 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng
     :math:`\sigma_j^{2q+1}`, which sharpens the decay the sketch sees (see
     :func:`matsign.bounds.hmt_spectral_bound`).
 
+    **Stacks.** For ``G`` of shape ``(..., m, n)`` every member gets its own, independent test
+    matrix: ``Ω`` is one standard Gaussian draw of shape ``(..., n, ℓ)`` from ``rng`` and member
+    ``G[idx]`` is sketched with ``Ω[idx]``; all products and factorizations are batched. NumPy
+    generators fill an array in C order from one stream, so on NumPy the ``i``-th member in C
+    order gets the basis (to roundoff) that 2-D calls on the members in turn, sharing one
+    ``numpy.random.Generator``, return for it. PyTorch and CuPy fill arrays in blocks, so there
+    only the slice correspondence ``G[idx] ↔ Ω[idx]`` holds. With
+    ``normalizer="cholesky_qr"`` a breakdown in any member sends the whole stack to
+    Householder QR for that pass (see :func:`matsign.lowrank.orthonormalize`): the same range,
+    possibly a different basis of it from the one a 2-D call returns.
+
     Parameters
     ----------
-    G : array, shape (m, n)
-        Real floating matrix (NumPy, CuPy or PyTorch); any orientation (the basis is always of
-        the column space, ``m`` rows). It never leaves its device.
+    G : array, shape (..., m, n)
+        Real floating matrix or stack of matrices (NumPy, CuPy or PyTorch); any orientation (the
+        basis is always of the column space, ``m`` rows). It never leaves its device.
     rank : int
         Target rank ``k``, ``1 ≤ k ≤ min(m, n)``.
     oversample : int, default 0
@@ -52,7 +63,7 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng
 
     Returns
     -------
-    array, shape (m, ℓ)
+    array, shape (..., m, ℓ)
         Same library, device and dtype as ``G``; 16-bit inputs are computed in float32 (QR has
         no 16-bit kernels) and rounded back.
 
@@ -77,15 +88,17 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng
     ((3, 1), 0.333333)
     >>> bool(np.allclose(Q @ (Q.T @ G), G))
     True
+    >>> gaussian_range(np.stack([G, G[::-1]]), 1, rng=0).shape  # a stack: one Ω per member
+    (2, 3, 1)
     """
-    xp = check_matrix(G, "G", batched=False)
+    xp = check_matrix(G, "G")
     rank = check_rank(rank, G.shape)
     oversample = check_nonnegative_int(oversample, "oversample")
     power_iters = check_nonnegative_int(power_iters, "power_iters")
     if normalizer not in NORMALIZERS:
         raise ValueError(f"normalizer must be one of {NORMALIZERS}, got {normalizer!r}")
     width = rank + oversample
-    limit = min(int(G.shape[0]), int(G.shape[1]))
+    limit = min(int(G.shape[-2]), int(G.shape[-1]))
     if width > limit:
         raise ValueError(
             f"rank + oversample = {rank} + {oversample} = {width} exceeds min(m, n) = {limit} "
@@ -97,11 +110,19 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng
 
 
 def sketch_basis(A, width, power_iters, normalizer, g):
-    """The work of :func:`gaussian_range` on validated input: ``A`` in a LAPACK dtype, ``g`` a
-    library generator. Also used by the leverage-score sketch of :mod:`matsign.lowrank.columns`."""
+    """The work of :func:`gaussian_range` on validated input: ``A`` (``(..., m, n)``) in a LAPACK
+    dtype, ``g`` a library generator; draws ``Ω`` of shape ``(..., n, width)``. Also used by the
+    leverage-score sketch of :mod:`matsign.lowrank.columns`."""
+    shape = (*A.shape[:-2], int(A.shape[-1]), width)
+    return subspace_iteration(A, standard_normal(g, shape, like=A), power_iters, normalizer)
+
+
+def subspace_iteration(A, Omega, power_iters, normalizer):
+    """HMT Alg. 4.4 from a given test matrix: ``orth((AAᵀ)^q AΩ)`` for ``A`` of shape
+    ``(..., m, n)`` and ``Ω`` of shape ``(..., n, ℓ)``, both in a LAPACK dtype."""
     xp = namespace(A)
     At = xp.matrix_transpose(A)
-    Y = A @ standard_normal(g, (int(A.shape[1]), width), like=A)
+    Y = A @ Omega
     orth = (lambda X: X) if normalizer == "none" else (lambda X: orthonormalize(X, normalizer))
     for _ in range(power_iters):
         Y = A @ orth(At @ orth(Y))

@@ -35,12 +35,16 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     ``ℓ × n`` matrix ``QᵀG``), so ``X`` is the rank-r truncation
     :math:`\hat U_r \hat V_r^T` of ``msign(QQᵀG)``.
 
+    A stack ``G`` of shape ``(..., m, n)`` takes a stack of bases with the same leading
+    dimensions, member ``Q[idx]`` for ``G[idx]``; every step is a batched call.
+
     Parameters
     ----------
-    G : array, shape (m, n)
-        Real floating matrix (NumPy, CuPy or PyTorch).
-    Q : array, shape (m, ℓ), or (n, ℓ) when m > n
-        Orthonormal columns (not checked), same library and device as ``G``.
+    G : array, shape (..., m, n)
+        Real floating matrix or stack of matrices (NumPy, CuPy or PyTorch).
+    Q : array, shape (..., m, ℓ), or (..., n, ℓ) when m > n
+        Orthonormal columns (not checked), same library, device and leading dimensions as
+        ``G``.
     rank : int, optional
         Keep the top ``rank ≤ min(ℓ, n)`` directions of ``QᵀG`` (default: all ``ℓ``).
     inner : "exact", or a Newton–Schulz schedule (name, :class:`Schedule` or triples)
@@ -53,7 +57,7 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
 
     Returns
     -------
-    array, shape (m, n)
+    array, shape (..., m, n)
         Same library, device and dtype as ``G``. Products and factorizations run in ``G``'s
         dtype (float32 for 16-bit inputs); a Newton–Schulz inner sign runs in ``G``'s own
         precision (see :func:`newton_schulz`).
@@ -61,8 +65,9 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     Raises
     ------
     ValueError
-        If ``Q`` has the wrong number of rows, more columns than rows, ``rank`` is out of range,
-        ``inner`` is unknown, or ``steps`` is given with ``inner="exact"``.
+        If ``Q`` has other leading dimensions than ``G``, the wrong number of rows, more columns
+        than rows, ``rank`` is out of range, ``inner`` is unknown, or ``steps`` is given with
+        ``inner="exact"``.
 
     References
     ----------
@@ -83,12 +88,17 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
            [0., 0., 0.],
            [0., 0., 0.]])
     """
-    xp = check_matrix(G, "G", batched=False)
-    check_matrix(Q, "Q", batched=False)
+    xp = check_matrix(G, "G")
+    check_matrix(Q, "Q")
     namespace(G, Q)
     _check_inner(inner, steps)
-    m, n = int(G.shape[0]), int(G.shape[1])
-    rows, width = int(Q.shape[0]), int(Q.shape[1])
+    if tuple(Q.shape[:-2]) != tuple(G.shape[:-2]):
+        raise ValueError(
+            f"Q must have the leading (stack) dimensions of G, {tuple(G.shape[:-2])}; got Q of shape "
+            f"{tuple(Q.shape)} for G of shape {tuple(G.shape)}"
+        )
+    m, n = int(G.shape[-2]), int(G.shape[-1])
+    rows, width = int(Q.shape[-2]), int(Q.shape[-1])
     if rows == m:
         right = False
     elif m > n and rows == n:
@@ -97,10 +107,12 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
         allowed = f"m = {m} rows (a basis in the column space of G)"
         if m > n:
             allowed += f" or, since G is tall, n = {n} rows (a basis in its row space)"
-        raise ValueError(f"Q must have {allowed}; got Q of shape {(rows, width)} for G of shape {(m, n)}")
+        raise ValueError(
+            f"Q must have {allowed}; got Q of shape {tuple(Q.shape)} for G of shape {tuple(G.shape)}"
+        )
     if width > rows:
         raise ValueError(
-            f"Q must have orthonormal columns, so at most {rows} of them; got shape {(rows, width)}"
+            f"Q must have orthonormal columns, so at most {rows} of them; got shape {tuple(Q.shape)}"
         )
     if rank is None:
         rank = width
@@ -134,8 +146,8 @@ def _check_inner(inner, steps):
 def _project_sign(xp, A, Q, rank, inner, steps, precision):
     """``Q_r · sign(Q_rᵀ A)`` on the left, after the Rayleigh–Ritz reduction to ``rank``."""
     B = xp.matrix_transpose(Q) @ A
-    if rank < int(Q.shape[1]):
-        U = xp.linalg.svd(B, full_matrices=False)[0][:, :rank]
+    if rank < int(Q.shape[-1]):
+        U = xp.linalg.svd(B, full_matrices=False)[0][..., :rank]
         Q, B = Q @ U, xp.matrix_transpose(U) @ B
     if isinstance(inner, str) and inner == "exact":
         S = msign(B)
@@ -152,9 +164,14 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
     ``lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps)``; with oversampling the result
     is truncated back to ``rank``. The result has rank at most ``rank`` whatever the options.
 
+    With ``range="gaussian"``, ``G`` may be a stack ``(..., m, n)``: each member gets its own
+    Gaussian test matrix (see :func:`gaussian_range` for how the draws map to members) and the
+    whole computation is batched. Column selection works on single matrices only.
+
     Parameters
     ----------
-    G : array, shape (m, n)
+    G : array, shape (..., m, n)
+        A stack only with ``range="gaussian"``.
     rank : int
         ``1 ≤ rank ≤ min(m, n)``.
     range : {"gaussian", "column"}
@@ -168,9 +185,15 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
 
     Returns
     -------
-    array, shape (m, n)
+    array, shape (..., m, n)
         Same library, device and dtype as ``G``. For 16-bit ``G`` the basis comes back from the
         range finder in ``G``'s dtype (as those functions promise), so its rounding enters too.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``range``, ``range="column"`` with a stack, and the errors of the range
+        finder and of :func:`lowrank_msign`.
 
     Examples
     --------
@@ -181,10 +204,17 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
     array([[1., 0., 0.],
            [0., 1., 0.],
            [0., 0., 0.]])
+    >>> lowrank_sign(np.stack([G, 2.0 * G]), 2, power_iters=2, rng=0).shape  # a stack
+    (2, 3, 3)
     """
     if range not in RANGES:
         raise ValueError(f"range must be one of {tuple(RANGES)}, got {range!r}")
     _check_inner(inner, steps)
+    if range == "column" and getattr(G, "ndim", 2) > 2:
+        raise ValueError(
+            f"range='column' selects columns of a single matrix (m, n); G of shape {tuple(G.shape)} "
+            "is a stack: use range='gaussian', or call lowrank_sign on each member"
+        )
     Q = RANGES[range](G, rank, rng=rng, **options)
     return lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps)
 
