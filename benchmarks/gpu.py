@@ -11,13 +11,15 @@ Routines (``lib`` column):
 - ``gemm`` (torch, CuPy): ``G @ Gᵀ``-shaped product ``(m × n)(n × m)`` in bf16/fp16/fp32 (and
   fp32 with TF32 tensor cores on CUDA): the rate every product-bound routine is compared with;
 - ``muon_ns`` (torch bf16): the 5-step Muon loop as Muon-type optimizers write it (the peer);
-- ``newton_schulz`` (torch bf16/fp16/fp32, fp32 with TF32 on CUDA; CuPy fp16/fp32 — CuPy's
-  bf16 is emulated, so it is left out): :func:`matsign.newton_schulz`;
+- ``newton_schulz`` (torch bf16/fp16/fp32 and ``dtype="tfloat32"`` on CUDA; CuPy fp16/fp32 —
+  CuPy's bf16 and TF32 are emulated, so they are left out): :func:`matsign.newton_schulz`;
 - ``gram_newton_schulz`` (torch bf16/fp16/fp32): :func:`matsign.exact.gram_newton_schulz`;
 - ``lowrank_sign`` (torch fp32): :func:`matsign.lowrank.lowrank_sign` at rank ``--rank``
   (capped at ``min(m, n)/2``), Gaussian range with the Cholesky-QR normalizer, Newton–Schulz
   inner sign; its error is measured against the *full* sign, so it is large by construction;
 - ``msign_eigh`` (torch fp32): :func:`matsign.msign` with ``method="eigh"``;
+- ``exact_ns`` (torch and CuPy fp32) and ``exact_ns_fp64`` (torch, float32 in and out, float64
+  work): :func:`matsign.converged_newton_schulz`, the exact sign by matrix products alone;
 - ``svd_polar`` (torch fp32): ``U Vᵀ`` from ``torch.linalg.svd`` (the exact-sign peer).
 
 Columns: milliseconds, TFLOP/s (flop models of :data:`matsign.METHODS` and
@@ -32,9 +34,12 @@ What to run on a GPU machine (H100), and the targets::
 - ``newton_schulz`` bf16 / ``muon_ns`` bf16 time ≤ 1.1 at 4096² and 8192²;
 - ``newton_schulz`` fp32 at ≥ 90 % of the fp32 GEMM rate (the ``% GEMM`` column);
 - ``lowrank_sign`` rank 256 at 8192² ≥ 10× faster than ``newton_schulz`` fp32 (and bf16);
-- an exact-accuracy sign (rel. error ≤ 1e-5 in fp32) ≥ 5× faster than ``svd_polar`` at 4096²
-  (``msign_eigh`` is the candidate; at κ = 1e3 its error is about κ²·eps_fp32 ≈ 0.1, so
-  report it at ``--kappa 10`` as well).
+- an exact-accuracy sign (rel. error ≤ 1e-5 in fp32) ≥ 5× faster than ``svd_polar`` at 4096²:
+  the targets table names the fastest of ``msign_eigh``, ``exact_ns`` and ``exact_ns_fp64``
+  whose error is within 1e-5 (``msign_eigh`` squares κ: about κ²·eps_fp32 ≈ 0.1 at κ = 1e3, so
+  run ``--kappa 10`` as well).
+
+A size ``BxMxN`` times a stack of ``B`` matrices (batched products; every routine takes stacks).
 
 Smoke test without a GPU: ``python benchmarks/gpu.py --device cpu --sizes 128,256``.
 """
@@ -49,6 +54,8 @@ import time
 
 import torch
 
+from matsign._backend.precision import tf32_products
+from matsign.exact.converged import converged_newton_schulz
 from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
@@ -57,6 +64,9 @@ from matsign.methods import METHODS
 from timing import table
 
 SCHEDULE = "muon"
+#: Candidates for the exact-accuracy target and the accuracy they must reach.
+EXACT_ROUTES = ("msign_eigh", "exact_ns", "exact_ns_fp64")
+EXACT_ACCURACY = 1e-5
 MUON_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 #: Above this warm-up time (seconds) a routine is timed once.
 SLOW_S = 2.0
@@ -83,12 +93,13 @@ def svd_polar(G):
     return U @ Vh
 
 
-def spectral_matrix(m, n, kappa, device, seed=0):
-    """``(G, U Vᵀ)`` in float64 on ``device``: a matrix with spectrum log-spaced over [1/κ, 1]."""
+def spectral_matrix(m, n, kappa, device, batch=(), seed=0):
+    """``(G, U Vᵀ)`` in float64 on ``device``: matrices (a stack of shape ``batch``) with spectrum
+    log-spaced over [1/κ, 1]."""
     gen = torch.Generator(device=device).manual_seed(seed)
     k = min(m, n)
-    U = torch.linalg.qr(torch.randn(m, k, generator=gen, device=device, dtype=torch.float64))[0]
-    V = torch.linalg.qr(torch.randn(n, k, generator=gen, device=device, dtype=torch.float64))[0]
+    U = torch.linalg.qr(torch.randn(*batch, m, k, generator=gen, device=device, dtype=torch.float64))[0]
+    V = torch.linalg.qr(torch.randn(*batch, n, k, generator=gen, device=device, dtype=torch.float64))[0]
     sigma = kappa ** -torch.linspace(0, 1, k, device=device, dtype=torch.float64)
     return (U * sigma) @ V.mT, U @ V.mT
 
@@ -143,47 +154,52 @@ class Timer:
         return statistics.median(self._once(fn, lib) for _ in range(1 if slow else self.repeats))
 
 
-class tf32_matmul:
-    """Context in which torch float32 products on CUDA use TF32 tensor cores."""
-
-    def __enter__(self):
-        self.saved = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = True
-
-    def __exit__(self, *exc):
-        torch.backends.cuda.matmul.allow_tf32 = self.saved
-
-
-def routines(m, n, rank, device, with_cupy):
-    """``(lib, routine, dtype, function, flops)`` for one shape; each function takes the input
-    already in its library and dtype (``"tf32"``: float32 with TF32 products)."""
-    ns_flops = METHODS["newton_schulz"].flops(m, n, schedule=SCHEDULE)
-    gemm_flops = 2.0 * m * m * n
+def routines(m, n, batch, rank, device, with_cupy):
+    """``(lib, routine, dtype, function, flops)`` for one shape (a stack of ``batch``); each
+    function takes the input already in its library and dtype (``"tfloat32"``: float32 data;
+    the GEMM runs inside :func:`tf32_products`, Newton–Schulz with ``dtype="tfloat32"``)."""
+    count = math.prod(batch)
+    ns_flops = count * METHODS["newton_schulz"].flops(m, n, schedule=SCHEDULE)
+    gemm_flops = count * 2.0 * m * m * n
     half_and_single = ("bfloat16", "float16", "float32")
-    extra = ("tf32",) if device != "cpu" else ()
+    extra = ("tfloat32",) if device != "cpu" else ()
     out = [("torch", "gemm", dt, _gemm, gemm_flops) for dt in half_and_single + extra]
     out.append(("torch", "muon_ns", "bfloat16", muon_ns, ns_flops))
-    out += [("torch", "newton_schulz", dt, _ns, ns_flops) for dt in half_and_single + extra]
-    gram_flops = gram_newton_schulz_flops(m, n, SCHEDULE)
+    out += [("torch", "newton_schulz", dt, _ns, ns_flops) for dt in half_and_single]
+    out += [("torch", "newton_schulz", dt, _ns_tf32, ns_flops) for dt in extra]
+    gram_flops = count * gram_newton_schulz_flops(m, n, SCHEDULE)
     out += [("torch", "gram_newton_schulz", dt, _gram_ns, gram_flops) for dt in half_and_single]
     r = min(rank, min(m, n) // 2)
     out.append(("torch", f"lowrank_sign r={r}", "float32",
                 lambda X: lowrank_sign(X, r, normalizer="cholesky_qr", inner=SCHEDULE, rng=0),
-                METHODS["gaussian"].flops(m, n, rank=r, normalizer="cholesky_qr", inner=SCHEDULE)))
-    out.append(("torch", "msign_eigh", "float32", lambda X: msign(X, method="eigh"), METHODS["exact_eigh"].flops(m, n)))
-    out.append(("torch", "svd_polar", "float32", svd_polar, METHODS["exact_svd"].flops(m, n)))
+                count * METHODS["gaussian"].flops(m, n, rank=r, normalizer="cholesky_qr", inner=SCHEDULE)))
+    out.append(("torch", "msign_eigh", "float32", lambda X: msign(X, method="eigh"),
+                count * METHODS["exact_eigh"].flops(m, n)))
+    exact_flops = count * METHODS["exact_ns"].flops(m, n)
+    out.append(("torch", "exact_ns", "float32", converged_newton_schulz, exact_flops))
+    out.append(("torch", "exact_ns_fp64", "float32", _exact_ns_fp64, exact_flops))
+    out.append(("torch", "svd_polar", "float32", svd_polar, count * METHODS["exact_svd"].flops(m, n)))
     if with_cupy:
         for dt in ("float16", "float32"):
             out += [("cupy", "gemm", dt, _gemm, gemm_flops), ("cupy", "newton_schulz", dt, _ns, ns_flops)]
+        out.append(("cupy", "exact_ns", "float32", converged_newton_schulz, exact_flops))
     return out
 
 
 def _gemm(X):
-    return X @ X.mT if isinstance(X, torch.Tensor) else X @ X.T
+    return X @ X.mT if isinstance(X, torch.Tensor) else X @ X.swapaxes(-1, -2)
 
 
 def _ns(X):
     return newton_schulz(X, SCHEDULE)
+
+
+def _ns_tf32(X):
+    return newton_schulz(X, SCHEDULE, dtype="tfloat32")
+
+
+def _exact_ns_fp64(X):
+    return converged_newton_schulz(X, dtype="float64")
 
 
 def _gram_ns(X):
@@ -192,7 +208,7 @@ def _gram_ns(X):
 
 def prepared(G, lib, dtype):
     """The float64 torch input ``G`` in ``lib`` and ``dtype`` (the cast is not timed)."""
-    X = G.to(getattr(torch, "float32" if dtype == "tf32" else dtype)).contiguous()
+    X = G.to(getattr(torch, "float32" if dtype == "tfloat32" else dtype)).contiguous()
     if lib == "cupy":
         import cupy
 
@@ -207,18 +223,18 @@ def errors(X, ref):
     return float(torch.linalg.norm(D) / torch.linalg.norm(ref)), float(D.abs().max())
 
 
-def run_shape(m, n, args, with_cupy):
-    G, ref = spectral_matrix(m, n, args.kappa, args.device)
+def run_shape(batch, m, n, args, with_cupy):
+    G, ref = spectral_matrix(m, n, args.kappa, args.device, batch)
     timer = Timer(args.device, args.repeats)
     rows = []
     gemm_rate = {}
-    for lib, routine, dtype, fn, flops in routines(m, n, args.rank, args.device, with_cupy):
+    for lib, routine, dtype, fn, flops in routines(m, n, batch, args.rank, args.device, with_cupy):
         X0 = prepared(G, lib, dtype)
 
-        def call(fn=fn, X0=X0, tf32=dtype == "tf32"):
-            if not tf32:
+        def call(fn=fn, X0=X0, tf32_gemm=dtype == "tfloat32" and routine == "gemm"):
+            if not tf32_gemm:
                 return fn(X0)
-            with tf32_matmul():
+            with tf32_products():
                 return fn(X0)
 
         ms = timer(call, lib)
@@ -229,7 +245,8 @@ def run_shape(m, n, args, with_cupy):
         else:
             rel, err = errors(call(), ref)
         share = 100 * tflops / gemm_rate[(lib, dtype)] if (lib, dtype) in gemm_rate else math.nan
-        rows.append((f"{m}×{n}", lib, routine, dtype, ms, tflops, share, rel, err))
+        shape = "×".join(str(d) for d in (*batch, m, n))
+        rows.append((shape, lib, routine, dtype, ms, tflops, share, rel, err))
     return rows
 
 
@@ -248,18 +265,28 @@ def targets(rows):
                     by[(shape, "torch", "newton_schulz", "float32")][6]))
         out.append((shape, "newton_schulz fp32 / lowrank_sign fp32 (≥ 10 at 8192²)",
                     ms("torch", "newton_schulz", "float32") / ms("torch", "lowrank_sign", "float32")))
-        out.append((shape, "svd_polar / msign_eigh, fp32 (≥ 5 at 4096², rel. error ≤ 1e-5)",
-                    ms("torch", "svd_polar", "float32") / ms("torch", "msign_eigh", "float32")))
-        out.append((shape, "msign_eigh fp32 rel. error", by[(shape, "torch", "msign_eigh", "float32")][7]))
+        accurate = [by[(shape, "torch", name, "float32")] for name in EXACT_ROUTES
+                    if by[(shape, "torch", name, "float32")][7] <= EXACT_ACCURACY]
+        fastest = min(accurate, key=lambda row: row[4]) if accurate else None
+        out.append((shape, f"svd_polar / fastest route within {EXACT_ACCURACY:g} "
+                    f"({fastest[2] if fastest else 'none'}) (≥ 5 at 4096²)",
+                    ms("torch", "svd_polar", "float32") / fastest[4] if fastest else math.nan))
+        for name in EXACT_ROUTES:
+            out.append((shape, f"{name} fp32 rel. error", by[(shape, "torch", name, "float32")][7]))
     return out
 
 
 def parse_sizes(text):
-    """``"1024,4096x16384"`` → ``[(1024, 1024), (4096, 16384)]``."""
+    """``"1024,4096x16384,8x512x512"`` → ``[((), 1024, 1024), ((), 4096, 16384), ((8,), 512, 512)]``:
+    ``N`` (square), ``MxN``, or ``BxMxN`` (a stack of ``B``)."""
     shapes = []
     for item in text.split(","):
-        m, _, n = item.strip().partition("x")
-        shapes.append((int(m), int(n or m)))
+        dims = [int(d) for d in item.strip().split("x")]
+        if len(dims) == 1:
+            dims = dims * 2
+        if len(dims) not in (2, 3):
+            raise argparse.ArgumentTypeError(f"size {item!r} is not N, MxN or BxMxN")
+        shapes.append((tuple(dims[:-2]), dims[-2], dims[-1]))
     return shapes
 
 
@@ -287,7 +314,7 @@ def main(argv=None):
     cupy_version = __import__("cupy").__version__ if with_cupy else "not used"
     print(f"device: {name}, torch {torch.__version__}, CuPy {cupy_version}, κ = {args.kappa:g}, "
           f"schedule {SCHEDULE!r}\n")
-    rows = [r for m, n in args.sizes for r in run_shape(m, n, args, with_cupy)]
+    rows = [r for batch, m, n in args.sizes for r in run_shape(batch, m, n, args, with_cupy)]
     print(table(COLUMNS, rows, ["{}", "{}", "{}", "{}", "{:.3f}", "{:.1f}", "{:.0f}", "{:.1e}", "{:.1e}"]))
     with open(args.csv, "w", newline="") as f:
         writer = csv.writer(f)
