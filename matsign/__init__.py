@@ -5,7 +5,7 @@ Layers, lowest first (lower layers never import higher ones):
 - ``_backend``: array namespace (NumPy, CuPy, PyTorch), rng, precision, validation;
 - ``spectral``, ``metrics``, ``synthetic``, ``io``: diagnostics, error measures, test matrices,
   gradient dumps (written and read without pickle);
-- ``exact``: ``msign``, ``newton_schulz`` and its schedules, ``converged_newton_schulz``;
+- ``exact``: ``msign``, ``newton_schulz`` and its schedules, ``converged_newton_schulz``, ``qdwh_sign``;
 - ``lowrank``: range finders, column selection, ``Q · msign(QᵀG)``; ``bounds``: the error bounds;
 - ``equilibrate``, ``select``, ``project``: MuonEq scaling, Dion2 slice selection, GaLore/GUM
   projection;
@@ -30,6 +30,7 @@ from matsign.exact import (
     newton_schulz,
     polar_express_coefficients,
     polar_express_schedule,
+    qdwh_sign,
     scalar_map,
 )
 from matsign.bounds import (
@@ -129,6 +130,7 @@ __all__ = [
     "orthogonality_error",
     "polar_express_coefficients",
     "polar_express_schedule",
+    "qdwh_sign",
     "power_law_exponent",
     "rank_floor",
     "register",

@@ -19,7 +19,7 @@ algorithm as implemented (``s = min(m, n)``, ``N = max(m, n)``):
 - a Newton–Schulz step on the wide ``s×N``: ``4s²N``, plus ``2s³`` when quintic; the Gram form
   as counted by :func:`matsign.exact.gram_newton_schulz_flops`; Newton–Schulz to convergence
   (``exact_ns``) as its schedule's steps plus the two Taylor steps it takes on inputs that
-  respect its ``lower``.
+  respect its ``lower``; QDWH as counted by :func:`matsign.exact.qdwh_flops`.
 
 Elementwise work (norms, scores, sampling) and host transfers are not counted.
 """
@@ -35,6 +35,7 @@ from matsign.equilibrate import equilibrate
 from matsign.exact.converged import converged_newton_schulz, converged_newton_schulz_flops
 from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
 from matsign.exact.newton_schulz import newton_schulz
+from matsign.exact.qdwh import qdwh_flops, qdwh_sign
 from matsign.exact.schedules import get_schedule
 from matsign.exact.sign import msign
 from matsign.lowrank.columns import LEVERAGE_POWER_ITERS, SKETCH_OVERSAMPLE
@@ -258,6 +259,16 @@ def _exact_ns_flops(m, n, *, lower, dtype):
     return converged_newton_schulz_flops(m, n, lower=lower)
 
 
+def _qdwh(G, *, rng=None, dtype=None):
+    return qdwh_sign(G, dtype=dtype)
+
+
+def _qdwh_flops(m, n, *, dtype):
+    # The default lower bound ℓ₀ = eps takes 2 QR-form steps, then 4 Cholesky-form steps in
+    # float64 and 2 in float32; dtype=None counts as float64, the sweeps' default input.
+    return qdwh_flops(m, n, 2, 4 if dtype in (None, "float64") else 2)
+
+
 def _newton_schulz(G, *, rng=None, schedule="muon", steps=None, dtype=None):
     return newton_schulz(G, schedule, steps=steps, dtype=dtype)
 
@@ -332,6 +343,12 @@ register(
     description="msign(G) to working accuracy by Newton–Schulz alone: a greedy minimax schedule for "
     "σ_min/σ₁ ≥ lower, then Taylor steps to convergence (dtype float64 or float32)",
     flops=_exact_ns_flops,
+)
+register(
+    "qdwh", _qdwh,
+    description="msign(G) by the QR-based dynamically weighted Halley iteration (backward stable; "
+    "2 QR-form then Cholesky-form steps; dtype float64 or float32)",
+    flops=_qdwh_flops,
 )
 register(
     "newton_schulz", _newton_schulz,

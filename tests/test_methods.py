@@ -9,7 +9,7 @@ from matsign.exact.sign import msign
 from matsign.methods import METHODS, REQUIRED, Method, get_method, register
 from matsign.synthetic import log_uniform, with_spectrum
 
-BUILTIN = ("exact_svd", "exact_eigh", "exact_ns", "newton_schulz", "gram_newton_schulz", "gaussian", "column", "oracle")
+BUILTIN = ("exact_svd", "exact_eigh", "exact_ns", "qdwh", "newton_schulz", "gram_newton_schulz", "gaussian", "column", "oracle")
 
 # Minimal parameters that make each built-in method runnable.
 PARAMS = {"gaussian": {"rank": 4}, "column": {"rank": 4}, "oracle": {"rank": 4}}
@@ -43,7 +43,7 @@ def test_every_method_runs_on_every_backend(backend, name, shape):
     assert Xn.shape == shape
     again = backend.to_numpy(METHODS[name](A, rng=2, **PARAMS.get(name, {})))
     np.testing.assert_array_equal(Xn, again)
-    if name in ("exact_svd", "exact_eigh", "exact_ns"):
+    if name in ("exact_svd", "exact_eigh", "exact_ns", "qdwh"):
         np.testing.assert_allclose(Xn, msign(G), atol=1e-10)
     elif name in ("newton_schulz", "gram_newton_schulz"):
         # the Gram form is the same polynomial of G in exact arithmetic (float64 here)
