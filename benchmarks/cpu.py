@@ -5,6 +5,10 @@
 2. The exact sign by SVD and by eigh against ``scipy.linalg.polar``, with the error of each
    against an SVD polar factor computed in float64, on a well-conditioned input (κ = 10), plus
    the eigh route's error at larger κ, where squaring the condition number costs accuracy.
+3. The exact sign of a float32 matrix by every route — SVD, Gram eigh, Newton–Schulz to
+   convergence in float32 and with float64 work, QDWH — timed at κ = 1e3, with the relative
+   Frobenius error of each against the float64 SVD polar factor of the same (float32) matrix
+   for κ = 1e1 … 1e6.
 
 Usage: ``python benchmarks/cpu.py [--sizes 1024 2048] [--repeats 5]``; prints Markdown tables.
 """
@@ -17,7 +21,9 @@ import numpy as np
 import scipy
 import scipy.linalg
 
+from matsign.exact.converged import converged_newton_schulz
 from matsign.exact.newton_schulz import newton_schulz
+from matsign.exact.qdwh import qdwh_sign
 from matsign.exact.sign import msign
 from matsign.synthetic import log_uniform, with_spectrum
 from timing import cpu_libraries, median_time, table
@@ -67,6 +73,32 @@ def eigh_accuracy(n):
     return rows
 
 
+EXACT_ROUTES = {
+    "msign(method='svd')": lambda G: msign(G),
+    "msign(method='eigh')": lambda G: msign(G, method="eigh"),
+    "converged_newton_schulz": converged_newton_schulz,
+    "converged_newton_schulz(dtype='float64')": lambda G: converged_newton_schulz(G, dtype="float64"),
+    "qdwh_sign": qdwh_sign,
+}
+EXACT_KAPPAS = (1e1, 1e3, 1e4, 1e6)
+
+
+def exact_float32(n, repeats):
+    """Rows ``(size, routine, ms at κ = 1e3, relative error at each κ of EXACT_KAPPAS)``."""
+    inputs = {k: with_spectrum(log_uniform(n, k), n, n, rng=3).astype(np.float32) for k in EXACT_KAPPAS}
+    references = {}
+    for k, G in inputs.items():
+        U, _, Vt = np.linalg.svd(G.astype(np.float64))
+        references[k] = U @ Vt
+    rows = []
+    for name, route in EXACT_ROUTES.items():
+        ms = median_time(lambda: route(inputs[1e3]), repeats) * 1e3
+        errors = [np.linalg.norm(route(G).astype(np.float64) - references[k]) / np.sqrt(n)
+                  for k, G in inputs.items()]
+        rows.append((f"{n}²", name, ms, *errors))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
@@ -84,6 +116,11 @@ def main():
                 ["{}", "{}", "{:.0f}", "{:.2f}", "{:.1e}"]))
     print(f"\nWhere eigh loses accuracy ({min(args.sizes)}², float64, max abs error vs scipy polar)\n")
     print(table(["κ", "eigh", "svd"], eigh_accuracy(min(args.sizes)), ["{}", "{:.1e}", "{:.1e}"]))
+    print("\nExact sign of a float32 matrix: ms at κ = 1e3 (NumPy), relative error against the float64 "
+          "polar factor of the same matrix\n")
+    rows = [r for n in args.sizes for r in exact_float32(n, args.repeats)]
+    print(table(["size", "routine", "ms (κ = 1e3)", *(f"error κ = {k:.0e}" for k in EXACT_KAPPAS)], rows,
+                ["{}", "{}", "{:.0f}", *(["{:.1e}"] * len(EXACT_KAPPAS))]))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ Routines (``lib`` column):
 - ``msign_eigh`` (torch fp32): :func:`matsign.msign` with ``method="eigh"``;
 - ``exact_ns`` (torch and CuPy fp32) and ``exact_ns_fp64`` (torch, float32 in and out, float64
   work): :func:`matsign.converged_newton_schulz`, the exact sign by matrix products alone;
+- ``qdwh`` (torch fp32): :func:`matsign.qdwh_sign`, QR- and Cholesky-form Halley steps;
 - ``svd_polar`` (torch fp32): ``U Vᵀ`` from ``torch.linalg.svd`` (the exact-sign peer).
 
 Columns: milliseconds, TFLOP/s (flop models of :data:`matsign.METHODS` and
@@ -35,8 +36,8 @@ What to run on a GPU machine (H100), and the targets::
 - ``newton_schulz`` fp32 at ≥ 90 % of the fp32 GEMM rate (the ``% GEMM`` column);
 - ``lowrank_sign`` rank 256 at 8192² ≥ 10× faster than ``newton_schulz`` fp32 (and bf16);
 - an exact-accuracy sign (rel. error ≤ 1e-5 in fp32) ≥ 5× faster than ``svd_polar`` at 4096²:
-  the targets table names the fastest of ``msign_eigh``, ``exact_ns`` and ``exact_ns_fp64``
-  whose error is within 1e-5 (``msign_eigh`` squares κ: about κ²·eps_fp32 ≈ 0.1 at κ = 1e3, so
+  the targets table names the fastest of ``msign_eigh``, ``exact_ns``, ``exact_ns_fp64`` and
+  ``qdwh`` whose error is within 1e-5 (``msign_eigh`` squares κ: about κ²·eps_fp32 ≈ 0.1 at κ = 1e3, so
   run ``--kappa 10`` as well).
 
 A size ``BxMxN`` times a stack of ``B`` matrices (batched products; every routine takes stacks).
@@ -58,6 +59,7 @@ from matsign._backend.precision import tf32_products
 from matsign.exact.converged import converged_newton_schulz
 from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
 from matsign.exact.newton_schulz import newton_schulz
+from matsign.exact.qdwh import qdwh_sign
 from matsign.exact.sign import msign
 from matsign.lowrank.sign import lowrank_sign
 from matsign.methods import METHODS
@@ -65,7 +67,7 @@ from timing import table
 
 SCHEDULE = "muon"
 #: Candidates for the exact-accuracy target and the accuracy they must reach.
-EXACT_ROUTES = ("msign_eigh", "exact_ns", "exact_ns_fp64")
+EXACT_ROUTES = ("msign_eigh", "exact_ns", "exact_ns_fp64", "qdwh")
 EXACT_ACCURACY = 1e-5
 MUON_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 #: Above this warm-up time (seconds) a routine is timed once.
@@ -178,6 +180,7 @@ def routines(m, n, batch, rank, device, with_cupy):
     exact_flops = count * METHODS["exact_ns"].flops(m, n)
     out.append(("torch", "exact_ns", "float32", converged_newton_schulz, exact_flops))
     out.append(("torch", "exact_ns_fp64", "float32", _exact_ns_fp64, exact_flops))
+    out.append(("torch", "qdwh", "float32", qdwh_sign, count * METHODS["qdwh"].flops(m, n, dtype="float32")))
     out.append(("torch", "svd_polar", "float32", svd_polar, count * METHODS["exact_svd"].flops(m, n)))
     if with_cupy:
         for dt in ("float16", "float32"):
