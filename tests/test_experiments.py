@@ -85,8 +85,13 @@ def test_precision_errors_order_by_format(quick):
     assert ns["float64"] < 1e-12
     assert ns["float64"] < ns["float32"] < ns["float16"] < ns["bfloat16"]
     assert ns["float32"] < 1e-5 and 1e-4 < ns["bfloat16"] < 0.1
+    # TF32 reads product operands with float16's 10-bit mantissa but stores float32.
+    assert ns["float32"] < ns["tfloat32"] < ns["bfloat16"]
     exact = t[t["method"] == "exact_eigh"].set_index(["input_dtype", "kappa"])["error"]
     assert exact[("float64", 10.0)] < 1e-12 < exact[("float32", 10.0)] < 1e-5
+    # Newton–Schulz to convergence is exact at both κ in float64 (no squared condition number).
+    converged = t[t["method"] == "exact_ns"].set_index(["input_dtype", "kappa"])["error"]
+    assert converged[("float64", 10.0)] < 1e-12 and converged[("float64", 1e4)] < 1e-11
 
 
 def test_equilibration_fixes_row_mismatch_and_changes_the_target(quick):

@@ -1,15 +1,18 @@
-r"""Newton–Schulz and the exact sign in float64, float32, bfloat16 and float16, against κ.
+r"""Newton–Schulz in float64, float32, TF32, bfloat16 and float16, and the exact sign by four
+routes, against κ.
 
 Every schedule runs its own number of steps in each working precision on log-uniform spectra
-of growing condition number κ; the exact sign (SVD and Gram eigendecomposition) runs on the
-matrix stored in float64 and in float32. Errors are measured in float64 against the sign of
+of growing condition number κ; the exact sign (SVD, Gram eigendecomposition, Newton–Schulz to
+convergence, QDWH) runs on the matrix stored in float64 and in float32. Errors are measured in float64 against the sign of
 the float64 matrix, so a low-precision run pays for rounding the input as well as for its
 arithmetic. On NumPy, bfloat16 and float16 are emulated by rounding the operands and results
 of every product and stored combination (see :mod:`matsign._backend.precision`); on PyTorch
 (``--backend torch``) they are native.
 
 The question: where does each format's rounding, not the schedule's own polynomial error,
-set the error — and does the Gram route (``exact_eigh``, which squares κ) lose more in float32?
+set the error — and which exact route keeps reference accuracy in float32 (the Gram route,
+``exact_eigh``, squares κ; Newton–Schulz to convergence amplifies each product's rounding by up
+to κ; QDWH and the SVD are backward stable)?
 
 References
 ----------
@@ -33,7 +36,7 @@ def figure(table, stem):
 
 EXPERIMENT = Experiment(
     name=NAME,
-    description="Newton–Schulz in float64 / float32 / bfloat16 / float16 and the exact sign in "
-    "float64 / float32, vs κ",
+    description="Newton–Schulz in float64 / float32 / tfloat32 / bfloat16 / float16 and the exact sign "
+    "by SVD, eigh, NS to convergence and QDWH from float64 / float32, vs κ",
     figure=figure,
 )

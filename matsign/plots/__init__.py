@@ -84,6 +84,7 @@ def method_label(method: str, params: dict) -> str:
     if method == "dion2":
         return f"Dion2 ({params.get('score')} score)"
     return {"oracle": r"oracle $U_rV_r^\top$", "exact_svd": "exact (SVD)", "exact_eigh": "exact (Gram eigh)",
+            "exact_ns": "exact (NS to convergence)", "qdwh": "exact (QDWH)",
             "galore": "GaLore projector", "gum": "GUM"}.get(method, method)
 
 

@@ -6,6 +6,9 @@ from matsign._backend import EPS, PRECISIONS
 from matsign.plots import ERROR_FLOOR, SCHEDULE_LABELS, STYLE, log_axes, method_label, save
 
 #: One colour per working precision, shared by every panel.
+#: One marker and line style per exact route.
+EXACT_STYLES = {"exact_svd": "s-", "exact_eigh": "^--", "exact_ns": "o-.", "qdwh": "D:"}
+
 PRECISION_COLOURS = {"float64": "C0", "float32": "C1", "tfloat32": "C4", "bfloat16": "C2", "float16": "C3"}
 
 
@@ -38,7 +41,7 @@ def precision_figure(table, stem):
             ax = axes[-1]
             for (method, input_dtype), rows in exact.groupby(["method", "input_dtype"], sort=False):
                 d = rows.groupby("kappa", as_index=False)["error"].mean()
-                ax.plot(d["kappa"], d["error"].clip(lower=ERROR_FLOOR), "s-" if method == "exact_svd" else "^--",
+                ax.plot(d["kappa"], d["error"].clip(lower=ERROR_FLOOR), EXACT_STYLES.get(method, "x-"),
                         color=PRECISION_COLOURS[input_dtype], ms=3, lw=1.2,
                         label=f"{method_label(method, {})}, {input_dtype} input")
             ax.set_title("exact sign (errors ≤ 1e-16 drawn at 1e-16)")
