@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
 ROUTINES = {"gemm", "muon_ns", "newton_schulz", "gram_newton_schulz", "lowrank_sign", "msign_eigh", "exact_ns",
-            "exact_ns_fp64", "svd_polar"}
+            "exact_ns_fp64", "qdwh", "svd_polar"}
 SHAPES = ("32×32", "16×48", "2×16×24")
 
 
@@ -28,16 +28,16 @@ def test_gpu_benchmark_runs_on_cpu(tmp_path):
     for shape in SHAPES:
         names = [r["routine"].split(" ")[0] for r in rows if r["shape"] == shape]
         assert set(names) == ROUTINES
-        assert len(names) == 3 + 1 + 3 + 3 + 5  # GEMM, peer, NS, Gram NS in 3 dtypes; 5 fp32 routines
+        assert len(names) == 3 + 1 + 3 + 3 + 6  # GEMM, peer, NS, Gram NS in 3 dtypes; 6 fp32 routines
     for r in rows:
         assert float(r["ms"]) > 0
         if r["routine"] != "gemm":
             assert math.isfinite(float(r["rel. error"])) and math.isfinite(float(r["max error"]))
-        if r["routine"] in ("svd_polar", "exact_ns", "exact_ns_fp64"):
+        if r["routine"] in ("svd_polar", "exact_ns", "exact_ns_fp64", "qdwh"):
             # Exact routes on a float32 input with κ = 1e3: the input's rounding alone moves the
             # sign by up to ≈ κ · eps_fp32 ≈ 1e-4 (relative Frobenius error).
             assert float(r["rel. error"]) < 1e-3
     # The Markdown table has one line per CSV row, and the targets table follows it.
     table_lines = [line for line in result.stdout.splitlines() if line.startswith(tuple(f"| {s} " for s in SHAPES))]
-    assert len(table_lines) == len(rows) + 3 * 7  # 7 target lines per shape
+    assert len(table_lines) == len(rows) + 3 * 8  # 8 target lines per shape
     assert "Targets" in result.stdout
