@@ -16,13 +16,13 @@ refresh of ``P``, momentum in the projected space) belong to :mod:`matsign.updat
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 from matsign._backend import (
     check_choice,
     check_matrix,
     check_rank,
+    check_unit_interval,
     generator,
     linalg_dtype,
     namespace,
@@ -224,8 +224,7 @@ def gum_estimate(G, projector, q, *, rng=None):
     """
     xp = check_matrix(G, "G", batched=False)
     _check_projector(projector)
-    if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0 < q < 1:
-        raise ValueError(f"q must be a number in (0, 1), got {q!r}")
+    q = check_unit_interval(q, "q")
     A = xp.astype(G, linalg_dtype(G), copy=False)
     u = float(to_numpy(uniform(generator(rng, A), (1,), like=A))[0])
     if u < q:

@@ -6,6 +6,7 @@ import pytest
 from matsign._backend import (
     arithmetic,
     check_choice,
+    check_unit_interval,
     check_matrix,
     check_precision,
     dtype_name,
@@ -137,3 +138,10 @@ def test_check_choice_names_the_argument_and_rejects_other_types():
     for bad in ("qr", 1, None, np.array(["svd"])):
         with pytest.raises(ValueError, match="method must be one of \\('svd', 'eigh'\\)"):
             check_choice(bad, ("svd", "eigh"), "method")
+
+
+def test_check_unit_interval_is_open_and_names_the_argument():
+    assert check_unit_interval(0.25, "q") == 0.25
+    for bad in (0, 1.0, -0.5, True, "0.5", None):
+        with pytest.raises(ValueError, match=r"q must be a number in \(0, 1\)"):
+            check_unit_interval(bad, "q")

@@ -15,6 +15,7 @@ from matsign._backend.checks import (
     check_positive_int,
     check_rank,
     check_rtol,
+    check_unit_interval,
 )
 from matsign._backend.namespace import (
     LIBRARIES,
@@ -54,6 +55,7 @@ __all__ = [
     "check_precision",
     "check_rank",
     "check_rtol",
+    "check_unit_interval",
     "device",
     "dtype_name",
     "eps_of",

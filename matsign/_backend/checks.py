@@ -48,6 +48,13 @@ def check_choice(value, choices, name: str):
     return value
 
 
+def check_unit_interval(value, name: str) -> float:
+    """``value`` as a float in the open interval ``(0, 1)``, else a ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
+    return float(value)
+
+
 def check_positive_int(value, name: str) -> int:
     """``value`` as an int, or a ``ValueError`` naming ``name`` if it is not a positive integer."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:

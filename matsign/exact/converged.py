@@ -10,13 +10,25 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 import warnings
 
 import numpy as np
 
-from matsign._backend import EPS, check_matrix, check_nonnegative_int, check_precision, device, linalg_dtype
-from matsign.exact.newton_schulz import _finish, _start, _step
+from matsign._backend import (
+    EPS,
+    check_matrix,
+    check_nonnegative_int,
+    check_precision,
+    check_unit_interval,
+    linalg_dtype,
+)
+from matsign.exact.newton_schulz import (
+    _finish,
+    _identity_residual,
+    _iterate,
+    _start,
+    _step,
+)
 from matsign.exact.schedules import Schedule, polar_express_schedule, scalar_map
 
 #: Working precisions in which the iteration converges to reference accuracy.
@@ -97,26 +109,19 @@ def converged_newton_schulz(G, *, lower: float = 1e-4, max_polish: int = 10, dty
            [ 1.,  2.]])
     """
     xp = check_matrix(G, "G")
-    if isinstance(lower, bool) or not isinstance(lower, numbers.Real) or not 0 < lower < 1:
-        raise ValueError(f"lower must be a number in (0, 1), got {lower!r}")
+    lower = check_unit_interval(lower, "lower")
     max_polish = check_nonnegative_int(max_polish, "max_polish")
     precision = check_precision(linalg_dtype(G) if dtype is None else dtype)
     if precision not in PRECISIONS:
         raise ValueError(f"dtype must be one of {PRECISIONS}, got {dtype!r}")
-    schedule = _schedule(float(lower) * min(int(G.shape[-2]), int(G.shape[-1])) ** -0.25)
+    schedule = _schedule(lower * min(int(G.shape[-2]), int(G.shape[-1])) ** -0.25)
     _, triples, ar, tall, X, A = _start(G, schedule, None, "schatten4", precision)
-    for triple in triples:
-        X = _step(xp, ar, X, A, triple)
-        A = None
+    X = _iterate(xp, ar, X, A, triples)
     threshold = EPS[precision] ** (1 / 3)
-    identity = xp.eye(X.shape[-2], dtype=X.dtype, device=device(X))
     residual = math.inf
     for _ in range(max_polish):
         A = ar.matmul(X, xp.matrix_transpose(X))
-        D = A - identity
-        # Zero matrices in a stack stay zero and do not count.
-        per_matrix = xp.where(xp.any(X != 0, axis=(-2, -1)), xp.sum(D * D, axis=(-2, -1)), 0.0)
-        residual = math.sqrt(float(xp.max(per_matrix)))
+        residual = _identity_residual(xp, A, X)
         X = _step(xp, ar, X, A, TAYLOR_QUINTIC)
         if residual <= threshold:
             return _finish(xp, X, G, tall)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from matsign._backend import (
     arithmetic,
     check_choice,
     check_matrix,
+    device,
     generator,
     linalg_dtype,
     standard_normal,
@@ -75,10 +78,15 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
     array([1., 1., 1.])
     """
     xp, triples, ar, tall, X, A = _start(G, schedule, steps, normalize, dtype)
+    return _finish(xp, _iterate(xp, ar, X, A, triples), G, tall)
+
+
+def _iterate(xp, ar, X, A, triples):
+    """``X`` after one :func:`_step` per triple; ``A`` is ``X Xᵀ`` when the caller formed it."""
     for triple in triples:
         X = _step(xp, ar, X, A, triple)
         A = None
-    return _finish(xp, X, G, tall)
+    return X
 
 
 def _step(xp, ar, X, A, triple):
@@ -109,6 +117,14 @@ def _start(G, schedule, steps, normalize, dtype):
     Y = xp.astype(xp.matrix_transpose(G) if tall else G, work, copy=False)
     X, A = _normalized(xp, Y, normalize, sched.prescale, ar)
     return xp, triples, ar, tall, ar.enter(X), A
+
+
+def _identity_residual(xp, gram, X):
+    """``max ‖gram − I‖_F`` over the members of the stack ``X`` that are not zero (zero matrices
+    stay zero under every iteration here and do not count), read back to the host."""
+    D = gram - xp.eye(gram.shape[-1], dtype=gram.dtype, device=device(gram))
+    per_matrix = xp.where(xp.any(X != 0, axis=(-2, -1)), xp.sum(D * D, axis=(-2, -1)), 0.0)
+    return math.sqrt(float(xp.max(per_matrix)))
 
 
 def _finish(xp, X, G, tall):

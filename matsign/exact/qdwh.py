@@ -9,19 +9,21 @@ singular value above ``10⁻¹⁶ ‖G‖_F`` to 1 in float64, and the result is
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 from matsign._backend import (
     EPS,
+    arithmetic,
     check_matrix,
     check_precision,
+    check_unit_interval,
     device,
     library,
     linalg_dtype,
 )
 from matsign._backend.linalg import cholesky_upper, solve_upper_right
 from matsign._backend.precision import library_dtype
+from matsign.exact.newton_schulz import _identity_residual, _normalized
 
 #: Working precisions with LAPACK-type QR and Cholesky factorizations.
 PRECISIONS = ("float64", "float32")
@@ -204,8 +206,8 @@ def qdwh_flops(m: int, n: int, qr_steps: int, cholesky_steps: int) -> float:
 def _qdwh(G, lower, dtype):
     """:func:`qdwh_sign` and the form of each step taken (``"qr"`` or ``"cholesky"``)."""
     xp = check_matrix(G, "G")
-    if lower is not None and (isinstance(lower, bool) or not isinstance(lower, numbers.Real) or not 0 < lower < 1):
-        raise ValueError(f"lower must be None or a number in (0, 1), got {lower!r}")
+    if lower is not None:
+        lower = check_unit_interval(lower, "lower")
     precision = check_precision(linalg_dtype(G) if dtype is None else dtype)
     if precision not in PRECISIONS:
         raise ValueError(f"dtype must be one of {PRECISIONS} (QDWH needs QR and Cholesky), got {dtype!r}")
@@ -213,12 +215,8 @@ def _qdwh(G, lower, dtype):
     wide = G.shape[-2] < G.shape[-1]
     Y = xp.astype(xp.matrix_transpose(G) if wide else G, library_dtype(precision, library(G)))
     n = int(Y.shape[-1])
-    # Dividing by the largest entry first keeps ‖·‖_F from under- or overflowing.
-    amax = xp.max(xp.abs(Y), axis=(-2, -1), keepdims=True)
-    nonzero = amax > 0
-    Y = Y / xp.where(nonzero, amax, xp.ones_like(amax))
-    fro = xp.sqrt(xp.sum(Y * Y, axis=(-2, -1), keepdims=True))
-    X = Y / xp.where(nonzero, fro, xp.ones_like(fro))
+    # X₀ = Y/‖Y‖_F, scaled by the largest entry first so that the norm neither under- nor overflows.
+    X, _ = _normalized(xp, Y, "frobenius", 1.0, arithmetic(Y))
     identity = xp.eye(n, dtype=X.dtype, device=device(X))
     ell = eps if lower is None else max(eps, float(lower) / math.sqrt(n))
     # A bound above eps is the caller's claim, which the Gram matrices check (see Stopping).
@@ -237,10 +235,7 @@ def _qdwh(G, lower, dtype):
             continue
         P = xp.matrix_transpose(X) @ X
         if verify:
-            D = P - identity
-            # Zero members of a stack stay zero and do not count.
-            per_matrix = xp.where(nonzero[..., 0, 0], xp.sum(D * D, axis=(-2, -1)), 0.0)
-            residual = math.sqrt(float(xp.max(per_matrix)))
+            residual = _identity_residual(xp, P, X)
         R = cholesky_upper(c * P + identity)
         if R is None:
             X = _qr_step(xp, X, a, b, c, identity)

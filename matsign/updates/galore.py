@@ -3,9 +3,7 @@ layerwise-sampled version."""
 
 from __future__ import annotations
 
-import numbers
-
-from matsign._backend.checks import check_positive_int, check_rank
+from matsign._backend.checks import check_positive_int, check_rank, check_unit_interval
 from matsign._backend.random import generator
 from matsign.project import galore_projector, gum_estimate, gum_lift, residual_ratio
 from matsign.updates.base import UpdateRule, check_inner, check_momentum, orthogonalize
@@ -201,9 +199,7 @@ class GUM(UpdateRule):
     ):
         super().__init__(shape=shape, diagnostics=diagnostics)
         self.rank = check_positive_int(rank, "rank")
-        if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0 < q < 1:
-            raise ValueError(f"q must be a number in (0, 1), got {q!r}")
-        self.q = float(q)
+        self.q = check_unit_interval(q, "q")
         self.period = check_positive_int(period, "period")
         self.momentum = check_momentum(momentum)
         self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
