@@ -1,7 +1,8 @@
 """CPU benchmark of the core, every ratio measured side by side in one run.
 
-1. Newton–Schulz (5 quintic steps) against its matrix-product floor: the time of the same
-   number of GEMMs (3 n×n products per step on a square input) in the same library and dtype.
+1. Newton–Schulz (5 quintic steps) against its matrix-product floor, the time of the same
+   number of GEMMs (3 n×n products per step on a square input), and against the peer, Muon's
+   loop written with plain products and element-wise sums, in the same library and dtype.
 2. The exact sign by SVD and by eigh against ``scipy.linalg.polar``, with the error of each
    against an SVD polar factor computed in float64, on a well-conditioned input (κ = 10), plus
    the eigh route's error at larger κ, where squaring the condition number costs accuracy.
@@ -26,7 +27,7 @@ from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.qdwh import qdwh_sign
 from matsign.exact.sign import msign
 from matsign.synthetic import log_uniform, with_spectrum
-from timing import cpu_libraries, median_time, table
+from timing import cpu_libraries, median_time, muon_loop, table
 
 STEPS = 5
 GEMMS_PER_STEP = 3  # A = XXᵀ, A·A, B·X on a square input
@@ -46,9 +47,11 @@ def ns_vs_floor(n, repeats, libs):
             B = G * 0.5
             gemm = median_time(lambda: G @ B, repeats)
             ns = median_time(lambda: newton_schulz(G, "muon", steps=STEPS), repeats)
+            peer = median_time(lambda: muon_loop(G, STEPS), repeats)
             floor = STEPS * GEMMS_PER_STEP * gemm
             gflops = 2 * n**3 / gemm / 1e9
-            rows.append((f"{n}²", lib, dtype, gemm * 1e3, gflops, ns * 1e3, floor * 1e3, ns / floor))
+            rows.append((f"{n}²", lib, dtype, gemm * 1e3, gflops, ns * 1e3, peer * 1e3, floor * 1e3,
+                         ns / floor, peer / floor))
     return rows
 
 
@@ -107,9 +110,10 @@ def main():
     libs, machine = cpu_libraries()
     print(machine + "\n")
     ns_rows = [r for n in args.sizes for r in ns_vs_floor(n, args.repeats, libs)]
-    print("Newton–Schulz (muon, 5 steps) vs its GEMM floor (15 GEMMs of the same size)\n")
-    print(table(["size", "library", "dtype", "GEMM ms", "GEMM GFLOP/s", "NS ms", "floor ms", "NS / floor"],
-                ns_rows, ["{}", "{}", "{}", "{:.1f}", "{:.0f}", "{:.1f}", "{:.1f}", "{:.3f}"]))
+    print("Newton–Schulz (muon, 5 steps) and the Muon loop vs their GEMM floor (15 GEMMs of the same size)\n")
+    print(table(["size", "library", "dtype", "GEMM ms", "GEMM GFLOP/s", "NS ms", "Muon loop ms", "floor ms",
+                 "NS / floor", "Muon loop / floor"],
+                ns_rows, ["{}", "{}", "{}", "{:.1f}", "{:.0f}", "{:.1f}", "{:.1f}", "{:.1f}", "{:.3f}", "{:.3f}"]))
     ex_rows = [r for n in args.sizes for r in exact_vs_scipy(n, args.repeats)]
     print("\nExact sign, float64, κ = 10: time, speed-up over scipy.linalg.polar, max |error|\n")
     print(table(["size", "routine", "ms", "speed-up", "max abs error"], ex_rows,

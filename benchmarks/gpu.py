@@ -63,31 +63,20 @@ from matsign.exact.qdwh import qdwh_sign
 from matsign.exact.sign import msign
 from matsign.lowrank.sign import lowrank_sign
 from matsign.methods import METHODS
-from timing import table
+from timing import muon_loop, table
 
 SCHEDULE = "muon"
 #: Candidates for the exact-accuracy target and the accuracy they must reach.
 EXACT_ROUTES = ("msign_eigh", "exact_ns", "exact_ns_fp64", "qdwh")
 EXACT_ACCURACY = 1e-5
-MUON_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 #: Above this warm-up time (seconds) a routine is timed once.
 SLOW_S = 2.0
 COLUMNS = ("shape", "lib", "routine", "dtype", "ms", "TFLOP/s", "% GEMM", "rel. error", "max error")
 
 
 def muon_ns(G, steps=5):
-    """The Muon bfloat16 Newton–Schulz loop: Frobenius-normalize, then 5 quintic steps."""
-    a, b, c = MUON_COEFFICIENTS
-    X = G.bfloat16()
-    tall = G.size(-2) > G.size(-1)
-    if tall:
-        X = X.mT
-    X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)
-    for _ in range(steps):
-        A = X @ X.mT
-        B = b * A + c * A @ A
-        X = a * X + B @ X
-    return X.mT if tall else X
+    """The Muon bfloat16 Newton–Schulz loop: cast to bfloat16, then :func:`timing.muon_loop`."""
+    return muon_loop(G.bfloat16(), steps)
 
 
 def svd_polar(G):

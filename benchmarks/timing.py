@@ -1,5 +1,5 @@
 """Shared by the benchmark scripts: the CPU libraries and machine line, a warm median wall time,
-and a Markdown table."""
+a Markdown table, and the peer Newton–Schulz loop as Muon writes it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,29 @@ import time
 
 import numpy as np
 import scipy
+
+
+MUON_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+
+
+def muon_loop(X, steps=5):
+    """The peer: Muon's Newton–Schulz loop (K. Jordan et al., 2024) on a NumPy array or torch
+    tensor, in its own dtype — Frobenius-normalize with ``+1e-7``, then ``steps`` quintic steps
+    written as plain products and element-wise sums."""
+    a, b, c = MUON_COEFFICIENTS
+    tall = X.shape[-2] > X.shape[-1]
+    if tall:
+        X = X.swapaxes(-1, -2)
+    if isinstance(X, np.ndarray):
+        norm = np.linalg.norm(X, axis=(-2, -1), keepdims=True)
+    else:
+        norm = X.norm(dim=(-2, -1), keepdim=True)
+    X = X / (norm + 1e-7)
+    for _ in range(steps):
+        A = X @ X.swapaxes(-1, -2)
+        B = b * A + c * A @ A
+        X = a * X + B @ X
+    return X.swapaxes(-1, -2) if tall else X
 
 
 def cpu_libraries():

@@ -19,6 +19,7 @@ from matsign._backend import (
     standard_normal,
     uniform,
 )
+from matsign._backend.linalg import matmul_add
 
 
 def test_round_trip_keeps_library_and_dtype(backend):
@@ -145,3 +146,42 @@ def test_check_unit_interval_is_open_and_names_the_argument():
     for bad in (0, 1.0, -0.5, True, "0.5", None):
         with pytest.raises(ValueError, match=r"q must be a number in \(0, 1\)"):
             check_unit_interval(bad, "q")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("batch", [(), (3,), (2, 3)])
+def test_matmul_add_matches_float64_oracle(backend, dtype, batch):
+    rng = np.random.default_rng(7)
+    C, A, B = (rng.standard_normal((*batch, *shape)) for shape in ((5, 6), (5, 24), (6, 24)))
+    expected = -1.5 * C + 0.75 * A @ np.swapaxes(B, -1, -2)
+    # The transposed operand is a strided view, as Xᵀ is in X Xᵀ.
+    Bt = backend.asarray(B, dtype).swapaxes(-1, -2)
+    got = matmul_add(-1.5, backend.asarray(C, dtype), 0.75, backend.asarray(A, dtype), Bt)
+    assert dtype_name(got.dtype) == dtype
+    assert tuple(got.shape) == (*batch, 5, 6)
+    # Standard bound for a k-term dot product plus two scaled terms and their rounding to the
+    # working dtype: |error| ≤ (k + 3)·u·(|β||C| + |α||A||Bᵀ|), u the dtype's unit roundoff.
+    u = np.finfo(dtype).eps / 2
+    bound = (24 + 3) * u * (1.5 * np.abs(C) + 0.75 * np.abs(A) @ np.abs(np.swapaxes(B, -1, -2)))
+    assert np.all(np.abs(backend.to_numpy(got) - expected) <= bound)
+
+
+def test_matmul_add_broadcast_stack_and_unit_alpha(backend):
+    rng = np.random.default_rng(8)
+    C, A, B = rng.standard_normal((4, 3, 3)), rng.standard_normal((3, 5)), rng.standard_normal((4, 5, 3))
+    got = matmul_add(2.0, backend.asarray(C), 1.0, backend.asarray(A), backend.asarray(B))
+    np.testing.assert_allclose(backend.to_numpy(got), 2.0 * C + A @ B, rtol=0, atol=1e-12)
+
+
+def test_arithmetic_matmul_add_rounds_emulated_sums():
+    """Emulated bfloat16: the product is rounded (as ``matmul`` does) and so is the sum, so the
+    result lies on the bfloat16 grid and equals the float64 value to bfloat16 rounding."""
+    rng = np.random.default_rng(9)
+    C, A, B = (round_to(rng.standard_normal((4, 4)).astype(np.float32), "bfloat16") for _ in range(3))
+    ar = arithmetic(C, "bfloat16")
+    got = ar.matmul_add(0.5, C, -2.0, A, B)
+    np.testing.assert_array_equal(got, round_to(got, "bfloat16"))
+    exact = 0.5 * C.astype(np.float64) - 2.0 * A.astype(np.float64) @ B.astype(np.float64)
+    # Two roundings (product, then sum) of relative size 2⁻⁸ on values of size ≤ 2·|A||B| + |C|.
+    bound = 2 * 2.0**-8 * (2 * np.abs(A) @ np.abs(B) + 0.5 * np.abs(C))
+    assert np.all(np.abs(got - exact) <= bound)

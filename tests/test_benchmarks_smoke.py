@@ -41,3 +41,23 @@ def test_gpu_benchmark_runs_on_cpu(tmp_path):
     table_lines = [line for line in result.stdout.splitlines() if line.startswith(tuple(f"| {s} " for s in SHAPES))]
     assert len(table_lines) == len(rows) + 3 * 8  # 8 target lines per shape
     assert "Targets" in result.stdout
+
+
+@pytest.mark.parametrize("shape", [(24, 40), (40, 24), (2, 16, 24)])
+def test_muon_peer_loop_is_the_muon_iteration(shape):
+    """The benchmarks' peer loop computes the iteration ``newton_schulz(G, "muon")`` computes:
+    same coefficients, normalization and orientation, on NumPy and on torch."""
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    from timing import muon_loop
+
+    from matsign.exact.newton_schulz import newton_schulz
+
+    G = np.random.default_rng(0).standard_normal(shape)
+    ours = newton_schulz(G, "muon", steps=5)
+    # Float64 throughout; the peer's +1e-7 in the normalization rescales X₀ by 1 − O(1e-7 / ‖G‖_F),
+    # which five steps amplify by at most the product of the polynomials' slopes (< 100).
+    for peer in (muon_loop(G, 5), muon_loop(torch.from_numpy(G), 5).numpy()):
+        np.testing.assert_allclose(peer, ours, rtol=0, atol=1e-6)

@@ -4,7 +4,8 @@
 - :mod:`.precision` — working precisions and their (possibly emulated) arithmetic;
 - :mod:`.random` — ``rng=`` handling and samplers;
 - :mod:`.checks` — input validation with errors that name the argument;
-- :mod:`.linalg` — Cholesky with failure detection, triangular solves, host-side column pivoting;
+- :mod:`.linalg` — fused ``βC + αAB``, Cholesky with failure detection, triangular solves,
+  host-side column pivoting;
 - :mod:`.threads` — one BLAS/PyTorch thread per sweep cell.
 """
 

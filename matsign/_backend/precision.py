@@ -11,9 +11,10 @@ bfloat16; there the 16-bit formats are **emulated**: values are stored in float3
   cores accumulate in float32), and
 - after every linear combination that a routine stores (``a·X + B·X`` is rounded once).
 
-What is not modelled: the rounding of each term inside one linear combination (PyTorch rounds
-``b·A`` and ``c·A²`` separately before adding), the accumulation order and split-accumulator
-behaviour of a particular GPU, and float16's subnormal flushing. Overflow is modelled: float16
+What is not modelled: that PyTorch forms ``b·A + c·A²`` and ``a·X + B·X`` in the epilogue of one
+GEMM (:func:`matsign._backend.linalg.matmul_add`), rounding once where the emulation rounds the
+product and then the sum, the accumulation order and split-accumulator behaviour of a particular
+GPU, and float16's subnormal flushing. Overflow is modelled: float16
 values beyond 65504 become ±inf, as on hardware.
 
 **TF32** (TensorFloat-32: 1 sign, 8 exponent and 10 mantissa bits, the top 19 bits of float32)
@@ -33,11 +34,12 @@ accumulation order and split accumulators of a particular GPU.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 
+from matsign._backend.linalg import matmul_add
 from matsign._backend.namespace import library, namespace
 
 PRECISIONS = ("float64", "float32", "bfloat16", "float16", "tfloat32")
@@ -244,6 +246,18 @@ class Arithmetic:
             with tf32_products():
                 return a @ b
         return self.round(self.operand(a) @ self.operand(b))
+
+    def matmul_add(self, beta: float, C, alpha: float, a, b):
+        """``β·C + α·(a @ b)`` in the working precision (see :func:`matsign._backend.linalg.matmul_add`).
+
+        Native precisions run it as one fused product where the library has one (PyTorch);
+        emulated ones round the product as :meth:`matmul` does and the sum once more.
+        """
+        if not self.emulated:
+            with tf32_products() if self.name == "tfloat32" else nullcontext():
+                return matmul_add(beta, C, alpha, a, b)
+        product = self.matmul(a, b)
+        return self.round(beta * C + (product if alpha == 1 else alpha * product))
 
 
 def arithmetic(x, dtype=None) -> Arithmetic:

@@ -110,14 +110,14 @@ def gram_newton_schulz(
             X, Q, R = ar.matmul(Q, X), None, None
         if R is None:
             R = ar.matmul(X, xp.matrix_transpose(X))
-        B = ar.round(b * R + c * ar.matmul(R, R)) if c != 0 else ar.round(b * R)
+        B = ar.matmul_add(b, R, c, R, R) if c != 0 else ar.round(b * R)
         if Q is None:
             Q = ar.round(B + a * xp.eye(R.shape[-1], dtype=R.dtype, device=device(R)))
         else:
-            Q = ar.round(a * Q + ar.matmul(B, Q))
+            Q = ar.matmul_add(a, Q, 1.0, B, Q)
         if k + 1 < len(triples) and k + 1 not in restart_steps:
-            S = ar.round(a * R + ar.matmul(B, R))
-            R = ar.round(a * S + ar.matmul(B, S))
+            S = ar.matmul_add(a, R, 1.0, B, R)
+            R = ar.matmul_add(a, S, 1.0, B, S)
     return _finish(xp, ar.matmul(Q, X), G, tall)
 
 

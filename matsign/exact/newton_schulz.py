@@ -94,8 +94,8 @@ def _step(xp, ar, X, A, triple):
     a, b, c = triple
     if A is None:
         A = ar.matmul(X, xp.matrix_transpose(X))
-    B = ar.round(b * A + c * ar.matmul(A, A)) if c != 0 else ar.round(b * A)
-    return ar.round(a * X + ar.matmul(B, X))
+    B = ar.matmul_add(b, A, c, A, A) if c != 0 else ar.round(b * A)
+    return ar.matmul_add(a, X, 1.0, B, X)
 
 
 def _start(G, schedule, steps, normalize, dtype):
