@@ -103,7 +103,7 @@ def hmt_frobenius_bound(sigma, rank, oversample) -> float:
 
     It follows from the deterministic bound (HMT Thm 9.1)
     :math:`\|(I-QQ^T)G\|_F^2 \le \|\Sigma_2\|_F^2 + \|\Sigma_2\Omega_2\Omega_1^\dagger\|_F^2`
-    and :math:`\mathbb{E}\|\Omega_1^\dagger\|_F^2 = k/(p-1)` (HMT Prop. 10.1), then Jensen.
+    and :math:`\mathbb{E}\|\Omega_1^\dagger\|_F^2 = k/(p-1)` (HMT Prop. 10.2), then Jensen.
     HMT state no Frobenius version for power iterations; use :func:`hmt_spectral_bound`.
 
     Parameters

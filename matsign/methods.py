@@ -423,9 +423,11 @@ def _gum(G, *, rng=None, rank, q=0.5, inner="exact", steps=None):
     if branch == "low_rank":
         # msign(P·B) = P·msign(B) for orthonormal P: only the projected matrix is signed.
         return projector.up(_small_sign(estimate, inner, steps))
-    # The residual has rank min(m, n) − rank; its numerically zero singular values (about
-    # eps·σ₁(G)) stay below msign's threshold while σ_{rank+1}/σ₁ ≫ max(m, n)·eps.
-    return _small_sign(estimate, inner, steps)
+    # The residual lies in the complement of span(P), and so does its sign in exact arithmetic;
+    # projecting the sign back removes the directions inside span(P) that its rounding noise
+    # (about eps·σ₁(G), above msign's threshold relative to σ_{rank+1} when σ₁/σ_{rank+1} is
+    # large) would otherwise turn into unit singular values.
+    return projector.residual(_small_sign(estimate, inner, steps))
 
 
 def _gum_flops(m, n, *, rank, q, inner, steps):

@@ -166,9 +166,10 @@ def test_matmul_add_matches_float64_oracle(backend, dtype, batch):
     assert np.all(np.abs(backend.to_numpy(got) - expected) <= bound)
 
 
-def test_matmul_add_broadcast_stack_and_unit_alpha(backend):
+@pytest.mark.parametrize("shapes", [((4, 3, 3), (3, 5), (4, 5, 3)), ((3, 3), (2, 3, 5), (2, 5, 3))])
+def test_matmul_add_broadcast_stacks_and_unit_alpha(backend, shapes):
     rng = np.random.default_rng(8)
-    C, A, B = rng.standard_normal((4, 3, 3)), rng.standard_normal((3, 5)), rng.standard_normal((4, 5, 3))
+    C, A, B = (rng.standard_normal(shape) for shape in shapes)
     got = matmul_add(2.0, backend.asarray(C), 1.0, backend.asarray(A), backend.asarray(B))
     np.testing.assert_allclose(backend.to_numpy(got), 2.0 * C + A @ B, rtol=0, atol=1e-12)
 

@@ -153,3 +153,34 @@ def test_bad_arguments_name_themselves(backend):
         column_range(A, 6)
     with pytest.raises(ValueError, match="G must be a matrix"):
         column_range(backend.asarray(np.ones(5)), 1)
+
+
+@pytest.mark.parametrize("case", ["duplicated", "zero_columns"])
+def test_dependent_selected_columns_give_the_sign_of_their_projection(backend, case):
+    """Dependent selected columns: ``lowrank_msign(G, Q)`` must be ``msign(P_J G)``, P_J the
+    orthogonal projector onto the span of the selected columns (an orthonormal completion of
+    that span would add directions of G that no selected column has)."""
+    from matsign.lowrank import lowrank_msign
+
+    rng = np.random.default_rng(11)
+    G = np.zeros((5, 14))
+    if case == "duplicated":
+        G[:, :] = rng.standard_normal((5, 14))
+        G[:, 1] = G[:, 0]  # l1_topk picks both copies of the largest column
+        G[:, 0] *= 4.0
+        G[:, 1] *= 4.0
+        strategy, k = "l1_topk", 3
+    else:
+        G[:, :2] = rng.standard_normal((5, 2))  # 12 zero columns, e.g. unused inputs
+        strategy, k = "uniform", 4
+    J = backend.to_numpy(select_columns(backend.asarray(G), k, strategy=strategy, rng=1))
+    B, s, _ = np.linalg.svd(G[:, J], full_matrices=False)
+    B = B[:, s > 1e-12 * s[0]]
+    assert B.shape[1] < k  # the selection under test is dependent
+    U, s, Vt = np.linalg.svd(B @ (B.T @ G), full_matrices=False)
+    keep = s > 1e-12 * s[0]
+    oracle = U[:, keep] @ Vt[keep]
+    Q = column_range(backend.asarray(G), k, strategy=strategy, rng=1)
+    X = backend.to_numpy(lowrank_msign(backend.asarray(G), Q))
+    # Float64 throughout, singular values of P_J G well separated from 0: roundoff level.
+    np.testing.assert_allclose(X, oracle, atol=1e-12)

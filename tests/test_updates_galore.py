@@ -127,3 +127,28 @@ def test_bad_arguments_are_named():
         GaLoreMuon(2, period=0)
     with pytest.raises(ValueError, match="rank"):
         GaLoreMuon(7).step(np.ones((6, 9)))
+
+
+def test_gum_full_rank_exact_sign_stays_out_of_the_projector_span():
+    """Regression: with σ₁/σ_{r+1} large, the rounding noise (≈ eps·σ₁) that the full-rank
+    residual keeps inside span(P) lies above msign's threshold relative to σ_{r+1}; unprojected,
+    it became an extra unit singular value. The oracle is U_⊥V_⊥ᵀ, of rank min(m, n) − r."""
+    from matsign.methods import METHODS
+    from matsign.synthetic import with_spectrum
+
+    r = 5
+    G = with_spectrum(np.logspace(0, -7, 40), 40, 60, rng=3)
+    U, _, Vt = np.linalg.svd(G, full_matrices=False)
+    oracle = U[:, r:] @ Vt[r:]
+    full_rank = 0
+    for seed in range(8):
+        rule = GUM(r, q=0.5, period=10, inner="exact", rng=seed)
+        update = rule.step(G).update
+        method = METHODS["gum"](G, rng=seed, rank=r, q=0.5)
+        if rule.branch != "full_rank":
+            continue
+        full_rank += 1
+        for X in (update, method):
+            # Float64 SVD of a 40 × 60 matrix whose gaps are ≥ 1.5× apart: subspaces to ~1e-12.
+            np.testing.assert_allclose(X, oracle, atol=1e-9)
+    assert full_rank >= 2  # the seeds draw the branch under test

@@ -41,9 +41,9 @@ def matmul_add(beta: float, C, alpha: float, A, B):
 
         beta, alpha = float(beta), float(alpha)
         batch = C.shape[:-2]
-        if not batch:
+        if C.ndim == A.ndim == B.ndim == 2:
             return torch.addmm(C, A, B, beta=beta, alpha=alpha)
-        if A.shape[:-2] == batch and B.shape[:-2] == batch:
+        if batch and A.shape[:-2] == batch and B.shape[:-2] == batch:
             flat = torch.baddbmm(
                 C.reshape(-1, *C.shape[-2:]),
                 A.reshape(-1, *A.shape[-2:]),

@@ -97,11 +97,22 @@ def select_columns(G, rank, *, strategy="uniform", rng=None):
 def column_range(G, rank, *, strategy="uniform", rng=None):
     r"""Orthonormal basis of ``rank`` selected columns of the wide orientation of ``G``.
 
-    ``Q = orth(X[:, J])`` (Householder QR) with ``J = select_columns(G, rank, strategy=...)`` and
-    ``X`` the wide orientation (``X = G`` for ``m ≤ n``, ``Gᵀ`` for ``m > n``). So ``Q`` spans
+    ``Q`` spans the selected columns ``X[:, J]``, with ``J = select_columns(G, rank,
+    strategy=...)`` and ``X`` the wide orientation (``X = G`` for ``m ≤ n``, ``Gᵀ`` for ``m > n``). So ``Q`` spans
     ``rank`` columns of ``G`` (a subspace of its column space) when ``m ≤ n``, and ``rank`` rows
     of ``G`` (a subspace of its row space) when ``m > n``; ``lowrank_msign(G, Q)`` then projects
     on the left or on the right respectively (see :mod:`matsign.lowrank.columns`).
+
+    From the thin SVD :math:`X_{:,J} = U \Sigma W^T` (``s × k``, ``s = min(m, n)``),
+
+    .. math:: Q = U \operatorname{diag}\big(\mathbb 1[\sigma_j > \max(s, k)\,\varepsilon\,\sigma_1]\big),
+
+    an orthonormal basis of the span of the selected columns followed by zero columns for the
+    directions beyond their numerical rank. Selected columns can be dependent (duplicated or
+    zero columns, e.g. of unused inputs); an orthonormal completion there (as Householder QR
+    returns) would add directions of ``G`` that no selected column has, whereas zero columns
+    keep ``lowrank_msign(G, Q) = msign(QQᵀX)``, the sign of ``X`` projected onto the selected
+    columns.
 
     Parameters
     ----------
@@ -115,10 +126,9 @@ def column_range(G, rank, *, strategy="uniform", rng=None):
     Returns
     -------
     array, shape (min(m, n), rank)
-        Orthonormal columns; same library, device and dtype as ``G`` (16-bit inputs are
-        factorized in float32). If the selected columns are linearly dependent, the extra
-        columns of ``Q`` are arbitrary orthonormal directions, to which ``lowrank_msign`` gives
-        zero weight.
+        Orthonormal columns, then zero columns if the selected columns are numerically
+        dependent; same library, device and dtype as ``G`` (16-bit inputs are factorized in
+        float32).
 
     References
     ----------
@@ -135,7 +145,10 @@ def column_range(G, rank, *, strategy="uniform", rng=None):
     """
     xp, X, rank = _wide_input(G, rank, strategy)
     J = _select(xp, X, rank, strategy, generator(rng, X))
-    Q = xp.linalg.qr(xp.take(X, J, axis=1))[0]
+    Y = xp.take(X, J, axis=1)
+    U, sigma, _ = xp.linalg.svd(Y, full_matrices=False)
+    tol = max(int(Y.shape[0]), int(Y.shape[1])) * eps_of(Y) * sigma[0]
+    Q = U * xp.astype(sigma > tol, U.dtype)
     return xp.astype(Q, G.dtype, copy=False)
 
 

@@ -43,9 +43,10 @@ class Dion2(UpdateRule):
     floating point the two compute the same operations in the same order
     (``fl(fl(μ·S) + G)``), and the selected submatrix is the whole matrix, so ``Dion2`` with
     ``fraction=1`` and :class:`Muon` with ``nesterov=False`` and the same schedule return
-    bitwise the same updates — except that for tall matrices on PyTorch the sign of the
-    selected columns runs on a contiguous copy and Muon's on a transposed view, and the two
-    memory layouts round the products differently in the last bits.
+    bitwise the same buffers, and the same updates for wide and square matrices. For tall
+    matrices the updates agree to a few units in the last place only: the sign of the selected
+    columns runs on a contiguous copy and Muon's on a transposed view, and BLAS rounds
+    products of the two memory layouts differently.
 
     **Target** of the diagnostics: ``M`` after the addition and before the decay (so with
     ``α < 1`` the relative error includes the unselected slices). Rule-specific diagnostics:

@@ -114,7 +114,12 @@ class GUM(UpdateRule):
         \text{low rank:}\quad R \leftarrow \beta R + \frac{\operatorname{down}(G)}{1-q},
         \qquad \text{update} = s \cdot \operatorname{up}(\operatorname{orth}(R)); \\
         \text{full rank:}\quad R \leftarrow \beta R + \frac{G - \operatorname{up}(\operatorname{down}(G))}{q},
-        \qquad \text{update} = s \cdot \operatorname{orth}(R).
+        \qquad \text{update} = s \cdot \big(\operatorname{orth}(R) - \operatorname{up}(\operatorname{down}(\operatorname{orth}(R)))\big).
+
+    In the full-rank branch ``R`` lies in the complement of ``span(P)``, so the projection
+    leaves ``orth(R)`` unchanged in exact arithmetic; it keeps out of ``span(P)`` the rounding
+    noise of ``R`` there, which an exact sign would otherwise raise to unit singular values
+    when :math:`\sigma_1(G)/\sigma_{r+1}(G)` is large.
 
     The lifted momentum input is unbiased over the draw (:func:`matsign.project.gum_lift`:
     :math:`E[\hat g] = G`); the update, after the sign, is not.
@@ -225,7 +230,9 @@ class GUM(UpdateRule):
                 estimate = self.projector.down(G) / (1.0 - self.q)
             self.buffer = self.momentum * self.buffer + estimate
         sign = orthogonalize(self.buffer, self.inner, self.schedule, self.steps)
-        direction = gum_lift(sign, self.branch, self.projector)
+        # Full-rank branch: the buffer lies in the complement of span(P); projecting its sign
+        # back keeps rounding noise out of span(P) (see the ``gum`` method in matsign.methods).
+        direction = self.projector.residual(sign) if self.branch == "full_rank" else self.projector.up(sign)
         extra = {}
         if self.diagnostics:
             extra = {
