@@ -144,9 +144,16 @@ def equilibrate(G, mode="R", *, exponent=-0.5, eps=1e-8):
 
 def _check_options(mode, exponent, eps):
     check_choice(mode, MODES, "mode")
+    check_exponent(exponent)
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not (math.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a finite positive number, got {eps!r}")
+
+
+def check_exponent(exponent) -> float:
+    """The equilibration ``exponent`` as a float, else a ``ValueError`` naming it: finite and
+    negative (a positive one would amplify the heavy rows instead of balancing them)."""
     if isinstance(exponent, bool) or not isinstance(exponent, numbers.Real) or not (
         math.isfinite(exponent) and exponent < 0
     ):
         raise ValueError(f"exponent must be a finite negative number (e.g. -0.5 or -0.25), got {exponent!r}")
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not (math.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps must be a finite positive number, got {eps!r}")
+    return float(exponent)

@@ -214,3 +214,29 @@ def test_update_rules_registry():
     assert UPDATE_RULES["galore_muon"] is GaLoreMuon
     for name, rule in UPDATE_RULES.items():
         assert rule.name == name
+
+
+@pytest.mark.parametrize(
+    "make, named",
+    [
+        (lambda: LowRankMuon(2, oversample=-1), "oversample"),
+        (lambda: LowRankMuon(2, power_iters=1.5), "power_iters"),
+        (lambda: LowRankMuon(2, normalizer="svd"), "normalizer"),
+        (lambda: LowRankMuon(2, strategy="norm"), "strategy"),  # a column option with range="gaussian"
+        (lambda: LowRankMuon(2, range="column", oversample=2), "oversample"),
+        (lambda: LowRankMuon(2, range="column", strategy="best"), "strategy"),
+        (lambda: LowRankMuon(2, range="rows"), "range"),
+        (lambda: Muon(equilibration="R", exponent=0.5), "exponent"),
+        (lambda: MuonEq("RC", exponent=float("nan")), "exponent"),
+    ],
+)
+def test_bad_options_fail_at_construction_naming_the_option(make, named):
+    with pytest.raises(ValueError, match=named):
+        make()
+
+
+def test_a_sketch_wider_than_the_matrix_fails_before_the_momentum_moves():
+    rule = LowRankMuon(2, oversample=5)
+    with pytest.raises(ValueError, match=r"rank \+ oversample"):
+        rule.step(np.ones((4, 6)))
+    assert rule.step_count == 0 and rule.buffer is None

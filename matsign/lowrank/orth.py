@@ -30,8 +30,12 @@ def orthonormalize(Y, method: str = "qr"):
     member may get a different basis of the same column space from the one its 2-D call returns.
 
     For rank-deficient ``Y`` the columns of ``Q`` beyond the rank are arbitrary orthonormal
-    directions; :func:`matsign.lowrank.lowrank_msign` is unaffected, since they carry (numerically)
-    zero singular values of ``Qᵀ G``, which ``msign`` maps to zero.
+    directions. For a sketch ``Y = GΩ`` (or a power iterate of it) that is harmless:
+    ``Y`` is then rank deficient only because ``G`` is (with probability one), the extra
+    directions are orthogonal to the column space of ``G``, and :func:`matsign.lowrank.lowrank_msign`
+    sees (numerically) zero rows of ``QᵀG`` there, which ``msign`` maps to zero. For other ``Y``
+    (e.g. selected columns of ``G``) they can carry weight; :func:`matsign.lowrank.column_range`
+    therefore zeroes them instead.
 
     Parameters
     ----------

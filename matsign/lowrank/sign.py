@@ -4,17 +4,56 @@ from __future__ import annotations
 
 import numbers
 
-from matsign._backend.checks import check_matrix, check_rank, check_rtol
+from matsign._backend.checks import check_choice, check_matrix, check_nonnegative_int, check_rank, check_rtol
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import eps_of, linalg_dtype
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.schedules import SCHEDULES, Schedule
 from matsign.exact.sign import msign, svd_sign
-from matsign.lowrank.columns import column_range
-from matsign.lowrank.ranges import gaussian_range
+from matsign.lowrank.columns import STRATEGIES, column_range
+from matsign.lowrank.ranges import NORMALIZERS, gaussian_range
 
 #: Range finders of :func:`lowrank_sign`.
 RANGES = {"gaussian": gaussian_range, "column": column_range}
+
+#: The keyword options each range finder takes, with the check of each value.
+RANGE_OPTIONS = {
+    "gaussian": {
+        "oversample": check_nonnegative_int,
+        "power_iters": check_nonnegative_int,
+        "normalizer": lambda value, name: check_choice(value, NORMALIZERS, name),
+    },
+    "column": {"strategy": lambda value, name: check_choice(value, STRATEGIES, name)},
+}
+
+
+def check_range_options(range, options) -> dict:
+    """Check a range finder's name and keyword ``options`` before any matrix is seen.
+
+    Returns the checked options. Bounds that depend on the matrix (``rank + oversample ≤
+    min(m, n)``) are checked by the range finder itself.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``range``, an option the range finder does not take, or a bad value
+        (each error names the option).
+
+    Examples
+    --------
+    >>> check_range_options("gaussian", {"oversample": 5})
+    {'oversample': 5}
+    >>> check_range_options("column", {"oversample": 5})
+    Traceback (most recent call last):
+    ...
+    ValueError: range='column' takes the options ('strategy',); got oversample
+    """
+    check_choice(range, tuple(RANGES), "range")
+    checks = RANGE_OPTIONS[range]
+    unknown = sorted(set(options) - set(checks))
+    if unknown:
+        raise ValueError(f"range={range!r} takes the options {tuple(checks)}; got {', '.join(unknown)}")
+    return {name: checks[name](value, name) for name, value in options.items()}
 
 
 def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
@@ -207,8 +246,7 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
     >>> lowrank_sign(np.stack([G, 2.0 * G]), 2, power_iters=2, rng=0).shape  # a stack
     (2, 3, 3)
     """
-    if range not in RANGES:
-        raise ValueError(f"range must be one of {tuple(RANGES)}, got {range!r}")
+    options = check_range_options(range, options)
     _check_inner(inner, steps)
     if range == "column" and getattr(G, "ndim", 2) > 2:
         raise ValueError(

@@ -2,10 +2,9 @@ r"""Low-rank Muon: Muon's momentum, orthogonalized by the rank-r operator ``Q·m
 
 from __future__ import annotations
 
-from matsign._backend import check_choice
 from matsign._backend.checks import check_positive_int, check_rank
 from matsign._backend.random import generator
-from matsign.lowrank.sign import RANGES, lowrank_sign
+from matsign.lowrank.sign import check_range_options, lowrank_sign
 from matsign.updates.base import UpdateRule, check_inner, check_momentum
 
 
@@ -33,7 +32,8 @@ class LowRankMuon(UpdateRule):
     Parameters
     ----------
     rank : int
-        ``1 ≤ rank ≤ min(m, n)`` (checked at the first step).
+        ``1 ≤ rank ≤ min(m, n)``, and ``rank + oversample ≤ min(m, n)`` (checked at the first
+        step, before the momentum is updated).
     momentum : float, default 0.95
     nesterov : bool, default True
         The official code uses Nesterov momentum with β = 0.95.
@@ -48,7 +48,8 @@ class LowRankMuon(UpdateRule):
     diagnostics : bool, default True
     **options
         Passed to the range finder: ``oversample``, ``power_iters``, ``normalizer`` (Gaussian),
-        ``strategy`` (column).
+        ``strategy`` (column); checked at construction
+        (:func:`matsign.lowrank.sign.check_range_options`).
 
     Attributes
     ----------
@@ -94,16 +95,16 @@ class LowRankMuon(UpdateRule):
         self.rank = check_positive_int(rank, "rank")
         self.momentum = check_momentum(momentum)
         self.nesterov = bool(nesterov)
-        check_choice(range, RANGES, "range")
+        self.options = check_range_options(range, options)
         self.range = range
         self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
-        self.options = dict(options)
         self.rng = rng
         self.buffer = None
         self._generator = None
 
     def _start(self, xp, G):
-        check_rank(self.rank, G.shape)
+        # The sketch width is checked here, before the first step touches the momentum.
+        check_rank(self.rank + self.options.get("oversample", 0), G.shape, "rank + oversample")
         self._generator = generator(self.rng, G)
         self.buffer = xp.zeros_like(G)
 

@@ -4,7 +4,7 @@ orthogonalization of the whole matrix."""
 from __future__ import annotations
 
 from matsign._backend import check_choice
-from matsign.equilibrate import equilibrate
+from matsign.equilibrate import check_exponent, equilibrate
 from matsign.updates.base import UpdateRule, check_inner, check_momentum, orthogonalize
 
 #: Pre-orthogonalization scalings of MuonEq (see :func:`matsign.equilibrate.equilibrate`).
@@ -111,7 +111,7 @@ class Muon(UpdateRule):
         if equilibration is None and exponent != -0.5:
             raise ValueError("exponent applies only with an equilibration ('R', 'C' or 'RC')")
         self.equilibration = equilibration
-        self.exponent = float(exponent)
+        self.exponent = check_exponent(exponent)
         self.buffer = None
 
     def _start(self, xp, G):
