@@ -152,6 +152,19 @@ def test_oracle_of_a_rank_deficient_matrix_maps_zero_singular_values_to_zero(bac
     np.testing.assert_allclose(backend.to_numpy(oracle_lowrank_sign(backend.asarray(G), 5)), U @ V.T, atol=1e-12)
 
 
+def test_oracle_of_a_rank_one_float16_matrix_has_rank_one(backend):
+    """Storing a rank-1 matrix in float16 adds singular values up to about eps₁₆·σ₁ ≈ 1e-3·σ₁;
+    the default threshold ``max(m, n)·eps₁₆`` (0.008 here) must treat them as zero."""
+    rng = np.random.default_rng(0)
+    u, v = rng.standard_normal((8, 1)), rng.standard_normal((1, 8))
+    # The fixture stores NumPy float16 as float32 (emulated precision); a user's array is float16.
+    G = (u @ v).astype(np.float16) if backend.lib == "numpy" else backend.asarray(u @ v, "float16")
+    X = backend.to_numpy(oracle_lowrank_sign(G, 4)).astype(np.float64)
+    expected = (u / np.linalg.norm(u)) @ (v / np.linalg.norm(v))
+    # The float16 result itself is rounded to eps₁₆/2 ≈ 5e-4 relative to entries ≤ 1.
+    np.testing.assert_allclose(X, expected, atol=2e-3)
+
+
 def test_oracle_batched_equals_per_slice(backend):
     G = np.stack([_matrix((6, 9), s) for s in range(3)])
     X = backend.to_numpy(oracle_lowrank_sign(backend.asarray(G), 2))

@@ -272,7 +272,8 @@ def oracle_lowrank_sign(G, rank, *, rtol=None):
     rank : int
         ``1 ≤ rank ≤ min(m, n)``.
     rtol : float, optional
-        Default ``max(m, n)·eps(dtype)``.
+        Default ``max(m, n)·eps`` of ``G``'s own dtype (so float16 input keeps its rounding
+        noise, about ``eps₁₆·σ₁``, out of the sign).
 
     Returns
     -------
@@ -291,5 +292,5 @@ def oracle_lowrank_sign(G, rank, *, rtol=None):
     rank = check_rank(rank, G.shape)
     rtol = check_rtol(rtol)
     A = xp.astype(G, linalg_dtype(G), copy=False)
-    tol = max(int(G.shape[-2]), int(G.shape[-1])) * eps_of(A) if rtol is None else rtol
+    tol = max(int(G.shape[-2]), int(G.shape[-1])) * eps_of(G) if rtol is None else rtol
     return xp.astype(svd_sign(xp, A, tol, rank), G.dtype, copy=False)
