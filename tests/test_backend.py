@@ -186,3 +186,31 @@ def test_arithmetic_matmul_add_rounds_emulated_sums():
     # Two roundings (product, then sum) of relative size 2⁻⁸ on values of size ≤ 2·|A||B| + |C|.
     bound = 2 * 2.0**-8 * (2 * np.abs(A) @ np.abs(B) + 0.5 * np.abs(C))
     assert np.all(np.abs(got - exact) <= bound)
+
+
+def test_bool_is_not_a_seed(backend):
+    like = backend.asarray(np.zeros(1))
+    for bad in (True, False):
+        with pytest.raises(TypeError, match="rng must be None, an int seed"):
+            generator(bad, like)
+
+
+def test_torch_seed_range_names_rng():
+    # torch.Generator.manual_seed takes seeds below 2**64; NumPy takes any non-negative int.
+    torch = pytest.importorskip("torch")
+    like = torch.zeros(1)
+    with pytest.raises(ValueError, match="rng seed must be below 2\\*\\*64"):
+        generator(2**64, like)
+    a = standard_normal(2**64 - 1, (3,), like=like)
+    np.testing.assert_array_equal(a.numpy(), standard_normal(2**64 - 1, (3,), like=like).numpy())
+    assert standard_normal(2**70, (3,), like=np.zeros(1)).shape == (3,)
+
+
+def test_to_numpy_returns_numpy_input_as_is_and_widens_torch_16_bit():
+    from matsign._backend import to_numpy
+
+    a = np.ones((2, 2), dtype=np.float16)
+    assert to_numpy(a) is a
+    torch = pytest.importorskip("torch")
+    for dtype in (torch.float16, torch.bfloat16):
+        assert to_numpy(torch.ones(2, dtype=dtype)).dtype == np.float32

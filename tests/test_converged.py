@@ -142,3 +142,43 @@ def test_bad_arguments_name_themselves(kwargs, match):
 def test_non_matrix_input_is_rejected():
     with pytest.raises(ValueError, match="G"):
         converged_newton_schulz(np.ones(4))
+
+
+def test_stopping_rule_leaves_every_deviation_below_eps():
+    # Docstring bound: r = ‖XXᵀ − I‖_F ≤ t = ε^{1/3} confines every δ to [√(1−t) − 1, √(1+t) − 1]
+    # (the eigenvalue (1 + δ)² − 1 of XXᵀ − I is at most r in size), and one Taylor step maps
+    # 1 + δ to 1 + δ³(20 + 15δ + 3δ²)/8, below 0.32ε. Evaluated exactly in rationals.
+    from fractions import Fraction
+
+    a, b, c = (Fraction(v) for v in TAYLOR_QUINTIC)
+    for eps in (2.0**-52, 2.0**-23):
+        t = eps ** (1 / 3)
+        for delta in (np.sqrt(1 - t) - 1, np.sqrt(1 + t) - 1):
+            # √(1 ± t) − 1 cancels: relative rounding up to eps/t ≈ 4e-11 (float64's ε).
+            assert abs(2 * delta + delta**2) <= t * (1 + 1e-9)
+            s = 1 + Fraction(float(delta))
+            assert abs(a * s + b * s**3 + c * s**5 - 1) <= Fraction(0.32) * Fraction(eps)
+
+
+def test_tensor_that_requires_grad_gives_no_warning():
+    # The residual read back between Taylor steps must detach first (no torch UserWarning).
+    torch = pytest.importorskip("torch")
+    G = _input(8, 12, 10.0, seed=4)
+    warn_always = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)  # PyTorch warns once per process otherwise
+    try:
+        X = _no_warning(converged_newton_schulz, torch.tensor(G, requires_grad=True))
+    finally:
+        torch.set_warn_always(warn_always)
+    # κ = 10 in float64: the error is ~1e-15 (test_float64_reaches_reference_accuracy).
+    np.testing.assert_allclose(X.detach().numpy(), _polar(G), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [({"m": 0}, "m"), ({"n": -3}, "n"), ({"m": 4.5}, "m"), ({"lower": 2}, "lower"), ({"lower": 0.0}, "lower"),
+     ({"polish": -1}, "polish")],
+)
+def test_flops_reject_invalid_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=f"^{name} must be a"):
+        converged_newton_schulz_flops(**{"m": 4, "n": 4, **kwargs})

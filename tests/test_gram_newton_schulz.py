@@ -114,3 +114,21 @@ def test_zero_matrix_and_argument_errors():
         gram_newton_schulz(G, normalize="max")
     with pytest.raises(ValueError, match="dtype"):
         gram_newton_schulz(G, dtype="int8")
+
+
+@pytest.mark.parametrize("normalize", ["schatten4", "aol"])
+def test_float16_gram_normalizations_do_not_overflow_on_long_rows(backend, normalize):
+    # As for newton_schulz: n = 70000 > 65504 columns would overflow a float16 Gram matrix of G
+    # itself; the orthogonal rows (σ = √n, √n/2) give msign(G) = rows / their norms, which AOL
+    # row scaling keeps. The restart product Q_k X₀ adds roundings: 4·2⁻¹⁰ relative.
+    n = 70_000
+    G = np.stack([np.ones(n), 0.5 * (-1.0) ** np.arange(n)])
+    oracle = G / np.linalg.norm(G, axis=1, keepdims=True)
+    X = gram_newton_schulz(backend.asarray(G), "cubic", steps=30, normalize=normalize, dtype="float16")
+    np.testing.assert_allclose(backend.to_numpy(X), oracle, rtol=4 * 2.0**-10, atol=0)
+
+
+@pytest.mark.parametrize("m, n, name", [(0, 5, "m"), (5, -2, "n"), (2.5, 5, "m")])
+def test_flops_reject_invalid_sizes(m, n, name):
+    with pytest.raises(ValueError, match=f"^{name} must be a positive integer"):
+        gram_newton_schulz_flops(m, n)

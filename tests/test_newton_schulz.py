@@ -150,3 +150,28 @@ def test_bad_arguments():
         newton_schulz(G, dtype="int8")
     with pytest.raises(ValueError, match="G contains NaN"):
         newton_schulz(np.full((2, 2), np.nan))
+
+
+@pytest.mark.parametrize("normalize", ["schatten4", "aol"])
+def test_float16_gram_normalizations_do_not_overflow_on_long_rows(backend, normalize):
+    # Rows of n = 70000 > 65504 (float16's largest value) columns: (GGᵀ)_ii ≈ n overflows a
+    # float16 Gram product of G itself. The two rows are orthogonal (σ = √n, √n/2), so
+    # msign(G) = the rows divided by their norms, and AOL's row scaling keeps that target.
+    n = 70_000
+    G = np.stack([np.ones(n), 0.5 * (-1.0) ** np.arange(n)])
+    oracle = G / np.linalg.norm(G, axis=1, keepdims=True)
+    X = backend.to_numpy(newton_schulz(backend.asarray(G), "cubic", steps=30, normalize=normalize, dtype="float16"))
+    # At the cubic's fixed point (p'(1) = 0) each entry carries a few float16 roundings: 4·2⁻¹⁰.
+    np.testing.assert_allclose(X, oracle, rtol=4 * 2.0**-10, atol=0)
+
+
+def test_spectral_estimate_is_the_same_for_identical_members(backend):
+    # σ₂/σ₁ = 0.99: 16 power steps leave the estimate dependent on the start, which must not
+    # differ between members of a stack; batched then equals per-slice (float64 rounding only).
+    D = np.diag([1.0, 0.99, 0.5])
+    Gs = np.stack([D, D, with_spectrum(np.array([1.0, 0.99, 0.5]), 3, 3, rng=3)])
+    X = backend.to_numpy(newton_schulz(backend.asarray(Gs), "polar_express", normalize="spectral"))
+    for i in range(len(Gs)):
+        one = backend.to_numpy(newton_schulz(backend.asarray(Gs[i]), "polar_express", normalize="spectral"))
+        np.testing.assert_allclose(X[i], one, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(X[0], X[1])

@@ -231,3 +231,58 @@ def test_bad_matrix_names_the_argument():
         qdwh_sign(np.array([[1.0, np.nan], [0.0, 1.0]]))
     with pytest.raises(TypeError, match="G"):
         qdwh_sign(np.eye(3, dtype=np.int64))
+
+
+def _dwh_weights_decimal(ell):
+    """The weights of :func:`dwh_weights` evaluated in 50-digit decimal arithmetic."""
+    import decimal
+
+    with decimal.localcontext() as ctx:
+        ctx.prec = 50
+        ell2 = decimal.Decimal(ell) ** 2
+        d = (4 * (1 - ell2) / (ell2 * ell2)) ** (decimal.Decimal(1) / 3)
+        root = (1 + d).sqrt()
+        a = root + (8 - 4 * d + 8 * (2 - ell2) / (ell2 * root)).sqrt() / 2
+        b = (a - 1) ** 2 / 4
+        return a, b, a + b - 1
+
+
+@pytest.mark.parametrize("ell", [1e-76, 1e-40, EPS64, 0.5, 1.0])
+def test_weights_are_accurate_on_the_stated_domain(ell):
+    # The double-precision formula loses a few ulps to rounding in 8 − 4d + 8(2 − ℓ²)/(ℓ²√(1+d))
+    # (measured ≤ 7e-15 relative); 1e-13 still fails by orders of magnitude if it breaks down.
+    for got, want in zip(dwh_weights(ell), _dwh_weights_decimal(ell)):
+        assert abs(got - float(want)) <= 1e-13 * float(want)
+
+
+@pytest.mark.parametrize("ell", [1e-77, 1e-100, 0.0, -0.1, 1.5, True, "0.5"])
+def test_weights_outside_the_domain_name_the_argument(ell):
+    with pytest.raises(ValueError, match="ell must be a number in"):
+        dwh_weights(ell)
+
+
+@pytest.mark.parametrize(
+    "args, name",
+    [((-1, 5, 2, 2), "m"), ((5, 0, 2, 2), "n"), ((2.5, 5, 2, 2), "m"), ((5, 5, -1, 2), "qr_steps"),
+     ((5, 5, 2, 1.5), "cholesky_steps")],
+)
+def test_flops_reject_invalid_sizes_and_step_counts(args, name):
+    with pytest.raises(ValueError, match=f"^{name} must be a"):
+        qdwh_flops(*args)
+
+
+@pytest.mark.parametrize("lower", [None, 0.1])
+def test_tensor_that_requires_grad_gives_no_warning(lower):
+    # The residual read back with lower given must detach first (no torch UserWarning).
+    torch = pytest.importorskip("torch")
+    G = with_spectrum(log_uniform(6, 10.0), 9, 6, rng=21)
+    warn_always = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)  # PyTorch warns once per process otherwise
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            X = qdwh_sign(torch.tensor(G, requires_grad=True), lower=lower)
+    finally:
+        torch.set_warn_always(warn_always)
+    # κ = 10: the float64 error is ~κ·eps ≈ 2e-15; 1e-12 is a loose float64 bound.
+    np.testing.assert_allclose(X.detach().numpy(), _svd_polar(G), rtol=0, atol=1e-12)

@@ -113,3 +113,29 @@ def test_custom_and_bad_schedules():
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="steps"):
             SCHEDULES["muon"].steps_coefficients(bad)
+
+
+def test_bad_schedule_arguments_name_themselves():
+    from matsign.exact.newton_schulz import newton_schulz
+
+    with pytest.raises(TypeError, match="lower must be a real number"):
+        polar_express_schedule(3, lower="x")
+    with pytest.raises(ValueError, match="safety must be"):
+        polar_express_schedule(3, safety=-1.0)
+    for bad in ([("a", 1, 1)], [(1.0, None, 0.0)], [(1.0, True, 0.0)], [(1.0, 2.0)], []):
+        with pytest.raises(ValueError, match="schedule 'custom': coefficients must be"):
+            newton_schulz(np.eye(2), bad)
+    for bad in ("a", None, 0.0, -1.0, float("inf"), True):
+        with pytest.raises(ValueError, match="prescale must be a positive number"):
+            Schedule("x", [(1.5, -0.5, 0.0)], prescale=bad)
+    for bad in (-1, 2.5, True, "3"):
+        with pytest.raises(ValueError, match="default_steps must be a non-negative integer"):
+            Schedule("x", [(1.5, -0.5, 0.0)], default_steps=bad)
+
+
+def test_default_steps_zero_means_the_list_and_positive_repeats():
+    triples = [(1.5, -0.5, 0.0), (2.0, -1.5, 0.5)]
+    assert len(Schedule("x", triples).steps_coefficients()) == 2
+    assert Schedule("x", triples, default_steps=5).steps_coefficients() == (
+        tuple(triples) + (triples[-1],) * 3
+    )

@@ -123,3 +123,42 @@ def test_bad_options():
         msign(G, rtol=-1.0)
     with pytest.raises(TypeError, match="NumPy, CuPy or PyTorch"):
         msign([[1.0, 0.0], [0.0, 1.0]])
+
+
+@pytest.mark.parametrize("dtype, scales", [("float32", (1e-25, 1e25)), ("float64", (1e-300, 1e300))])
+def test_eigh_is_scale_invariant_without_under_or_overflow(backend, dtype, scales):
+    # G = [[3, 0], [4, 5]] has the closed-form polar factor [[2, -1], [1, 2]]/√5 and κ = 3. At
+    # these scales the unscaled Gram matrix G Gᵀ under- or overflows the dtype. The eigh route's
+    # error is about κ²·eps: 1e-5 covers float32 (9·1.2e-7 ≈ 1e-6), 1e-13 float64.
+    G = np.array([[3.0, 0.0], [4.0, 5.0]])
+    polar = np.array([[2.0, -1.0], [1.0, 2.0]]) / np.sqrt(5.0)
+    tol = 1e-5 if dtype == "float32" else 1e-13
+    stack = np.stack([scale * G for scale in scales])  # one stack, a different scale per member
+    X = backend.to_numpy(msign(backend.asarray(stack, dtype=dtype), method="eigh"))
+    Xt = backend.to_numpy(msign(backend.asarray(np.swapaxes(stack, -1, -2), dtype=dtype), method="eigh"))
+    for i in range(len(scales)):
+        np.testing.assert_allclose(X[i], polar, rtol=0, atol=tol)
+        np.testing.assert_allclose(Xt[i], polar.T, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("method", ["svd", "eigh"])
+def test_default_rtol_of_sixteen_bit_input_is_its_own_epsilon(backend, method):
+    # A rank-1 matrix rounded to float16 (entries to relative 2⁻¹¹) gains noise singular values
+    # up to 2⁻¹¹‖G‖_F = 2⁻¹¹σ₁: far above float32's 8·eps₃₂·σ₁, below float16's default
+    # 8·2⁻¹⁰·σ₁. So msign is the rank-1 u vᵀ (unit u, v), not 8 unit singular values.
+    rng = np.random.default_rng(12)
+    u, v = rng.standard_normal(8), rng.standard_normal(8)
+    oracle = np.outer(u / np.linalg.norm(u), v / np.linalg.norm(v))
+    dtypes = ["float16", "bfloat16"] if backend.lib == "torch" else ["float16"]
+    for dtype in dtypes:
+        # from_numpy stores 16-bit data in float32 on NumPy (emulation); msign takes float16 itself.
+        G = np.outer(u, v).astype(np.float16) if backend.lib == "numpy" else backend.asarray(np.outer(u, v), dtype)
+        X = msign(G, method=method)
+        assert dtype in str(X.dtype)
+        X = backend.to_numpy(X).astype(np.float64)
+        # Input rounding (‖E‖ ≤ unit·σ₁) turns the top singular vectors by ≲ unit (Wedin), and
+        # the output is rounded to the 16-bit grid once more: a few units of rounding each.
+        unit = 2.0**-8 if dtype == "bfloat16" else 2.0**-11
+        s = np.linalg.svd(X, compute_uv=False)
+        assert abs(s[0] - 1) <= 3 * unit and s[1] <= 3 * unit, (dtype, s)
+        np.testing.assert_allclose(X, oracle, rtol=0, atol=6 * unit)

@@ -71,9 +71,12 @@ def placeholder(library_name: str, device_name=None):
 
 
 def to_numpy(x) -> np.ndarray:
-    """Copy array ``x`` to a host NumPy array (16-bit floats come back as float32).
+    """Array ``x`` as a host NumPy array, for reading only.
 
-    Only for tiny results (scalars, O(r²) blocks) inside numerical routines, and for tests.
+    GPU arrays are copied to the host; NumPy input is returned as is and a PyTorch CPU tensor
+    shares its memory (no copy). PyTorch's float16 and bfloat16 come back as float32 (NumPy has
+    no bfloat16); NumPy float16 stays float16. Only for tiny results (scalars, O(r²) blocks)
+    inside numerical routines, and for tests.
     """
     lib = library(x)
     if lib == "torch":

@@ -1,6 +1,7 @@
 """Random numbers on every backend, with SPEC 7 style ``rng=`` arguments.
 
-``rng`` may be ``None`` (fresh entropy), an ``int`` seed, or a generator of the array's own
+``rng`` may be ``None`` (fresh entropy), an ``int`` seed (non-negative; below ``2**64`` for
+PyTorch arrays, the range of ``torch.Generator.manual_seed``), or a generator of the array's own
 library: ``numpy.random.Generator``, ``torch.Generator`` (on the array's device) or
 ``cupy.random.Generator``. The same seed on the same backend gives the same numbers; different
 backends use different bit generators, so their numbers differ.
@@ -18,7 +19,8 @@ from matsign._backend.namespace import device, library
 def generator(rng, like):
     """The library generator to draw from for arrays like ``like`` (see the module docstring)."""
     lib = library(like)
-    if rng is not None and not isinstance(rng, numbers.Integral):
+    # A bool is not a seed: it goes to the generator check, which rejects it.
+    if rng is not None and (isinstance(rng, bool) or not isinstance(rng, numbers.Integral)):
         return _check_generator(rng, lib, like)
     seed = None if rng is None else int(rng)
     if seed is not None and seed < 0:
@@ -27,6 +29,9 @@ def generator(rng, like):
         return np.random.default_rng(seed)
     if lib == "torch":
         import torch
+
+        if seed is not None and seed >= 2**64:
+            raise ValueError(f"rng seed must be below 2**64 for torch arrays, got {seed}")
 
         g = torch.Generator(device=like.device)
         if seed is None:

@@ -24,7 +24,12 @@ def _threadpool_limits():
 
 @contextmanager
 def single_threaded():
-    """BLAS/OpenMP (and PyTorch intra-op) threads limited to one inside the block, restored after."""
+    """BLAS/OpenMP (and PyTorch intra-op) threads limited to one inside the block, restored after.
+
+    Only libraries loaded when the block is entered are limited: PyTorch (and its OpenMP pool)
+    imported inside the block keeps its own thread count, so import it first (the sweep engine
+    does, when it checks the backend).
+    """
     threadpool_limits = _threadpool_limits()
     torch = sys.modules.get("torch")
     before = torch.get_num_threads() if torch is not None else None

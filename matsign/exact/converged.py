@@ -18,6 +18,7 @@ from matsign._backend import (
     EPS,
     check_matrix,
     check_nonnegative_int,
+    check_positive_int,
     check_precision,
     check_unit_interval,
     linalg_dtype,
@@ -41,7 +42,7 @@ TAYLOR_QUINTIC = (15 / 8, -10 / 8, 3 / 8)
 #: cubically convergent Taylor steps are cheaper than further minimax steps.
 SCHEDULE_TOLERANCE = 1e-2
 
-#: Longest greedy schedule considered (ℓ = 1e-12 needs 14 steps).
+#: Longest greedy schedule considered (the interval ``[1e-12, 1]`` needs 21 steps).
 MAX_SCHEDULE_STEPS = 30
 
 
@@ -49,16 +50,19 @@ def converged_newton_schulz(G, *, lower: float = 1e-4, max_polish: int = 10, dty
     r"""``msign(G)`` to working accuracy by Newton–Schulz steps alone (no SVD, no eigensolver).
 
     On the wide orientation (``m ≤ n``), with ``X₀ = G / ((1 + 0.02)‖GGᵀ‖_F^{1/2})`` (the
-    Schatten-4 norm, ``σ₁ ≥ ‖GGᵀ‖_F^{1/2} ≥ m^{-1/4} σ₁``):
+    Schatten-4 norm, ``σ₁ ≤ ‖GGᵀ‖_F^{1/2} ≤ m^{1/4} σ₁``):
 
     1. the greedy minimax schedule of :func:`polar_express_schedule` for the interval
        ``[ℓ m^{-1/4}, 1]`` (``ℓ = lower``), cut at its first step ``K`` whose composed polynomial
        maps that interval within ``10⁻²`` of 1;
     2. Taylor quintic steps :math:`X ← \tfrac{15}{8}X - \tfrac{10}{8}AX + \tfrac38 A^2X`,
-       :math:`A = XX^T`, which map a singular value ``1 + δ`` to ``1 + 2.5δ³ + O(δ⁴)``. Before
-       each, the residual :math:`r = \lVert A - I\rVert_F \ge 2\max_i|δ_i|` is read; once
-       :math:`r ≤ ε^{1/3}` (``ε`` the working precision's epsilon) one last step leaves every
-       ``|δ_i| ≤ 2.5 (ε^{1/3}/2)^3 < ε``, and the iteration stops.
+       :math:`A = XX^T`, which map a singular value ``1 + δ`` to
+       ``1 + δ³(20 + 15δ + 3δ²)/8 = 1 + 2.5δ³ + O(δ⁴)``. Before each, the residual
+       :math:`r = \lVert A - I\rVert_F \ge \max_i|2δ_i + δ_i^2|` (the eigenvalues of
+       ``A − I`` are ``(1 + δ_i)² − 1``) is read; once :math:`r ≤ t = ε^{1/3}` (``ε`` the working
+       precision's epsilon), every ``δ_i`` lies in ``[√(1 − t) − 1, √(1 + t) − 1]``, so
+       ``|δ_i| ≤ 1 − √(1 − t) ≈ t/2``, one last step leaves every ``|δ_i| ≤ 0.32 ε < ε`` (in
+       exact arithmetic), and the iteration stops.
 
     Singular values below ``lower · σ₁`` are not covered by the schedule; the Taylor steps
     multiply them by 15/8 each until they converge, or until ``max_polish`` steps have run, when
@@ -69,7 +73,8 @@ def converged_newton_schulz(G, *, lower: float = 1e-4, max_polish: int = 10, dty
     **Cost.** ``K + P`` quintic steps (``4m²n + 2m³`` flops each), ``P`` the Taylor steps (2 on
     inputs that respect ``lower``), and one host read of a scalar per Taylor step (the residual;
     the maximum over a stack, which converges as one). With the default ``lower = 1e-4``,
-    ``K = 8`` at ``m = 256`` and ``K = 9`` at ``m = 4096``.
+    ``K = 8`` at ``m = 16``, ``K = 9`` from ``m = 64`` to ``m = 4096`` and ``K = 10`` at
+    ``m = 16384``.
 
     **Accuracy** (relative Frobenius error against the float64 SVD polar factor of the same
     input, ``m = n = 512``, log-spaced spectra; measured): float64 ≤ 1e-13 up to ``κ = 1e4``;
@@ -152,6 +157,9 @@ def converged_newton_schulz_flops(m: int, n: int, *, lower: float = 1e-4, polish
     """Flops of :func:`converged_newton_schulz` on an ``m × n`` input: ``K + polish`` quintic
     steps of ``4s²N + 2s³`` (``s = min(m, n)``, ``N = max(m, n)``), plus the normalization's
     Gram product counted in the first step."""
+    m, n = check_positive_int(m, "m"), check_positive_int(n, "n")
+    lower = check_unit_interval(lower, "lower")
+    polish = check_nonnegative_int(polish, "polish")
     s, big = min(m, n), max(m, n)
-    steps = len(_schedule(float(lower) * s**-0.25).coefficients)
+    steps = len(_schedule(lower * s**-0.25).coefficients)
     return (steps + polish) * (4.0 * s * s * big + 2.0 * s**3)

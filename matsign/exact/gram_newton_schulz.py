@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 
-from matsign._backend import device
+from matsign._backend import check_positive_int, device
 from matsign.exact.newton_schulz import _finish, _start
 from matsign.exact.schedules import get_schedule
 
@@ -132,7 +132,8 @@ def gram_newton_schulz_flops(m: int, n: int, schedule="muon", *, steps: int | No
     >>> gram_newton_schulz_flops(1024, 4096) / standard  # one restart: + 4m²n − 6m³
     0.6666666666666666
     """
-    s, N = min(int(m), int(n)), max(int(m), int(n))
+    m, n = check_positive_int(m, "m"), check_positive_int(n, "n")
+    s, N = min(m, n), max(m, n)
     triples = get_schedule(schedule).steps_coefficients(steps)
     restart_steps = _check_restarts(restarts, len(triples))
     total = 2 * s * s * N + 2 * s * s * N  # R₀ = X₀X₀ᵀ and the final Q_K X₀

@@ -12,6 +12,7 @@ from matsign._backend import (
     generator,
     linalg_dtype,
     standard_normal,
+    to_numpy,
 )
 from matsign.exact.schedules import get_schedule
 
@@ -44,21 +45,24 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
     normalize : {"frobenius", "spectral", "schatten4", "aol", "none"}
         ``ν(G)``: ``‖G‖_F`` (scale invariant for any representable scale: ``G`` is first divided
         by ``max|G_ij|``, so neither ``1e-30`` nor ``1e30`` inputs under/overflow);
-        ``"spectral"``: a 16-step power-iteration estimate of ``σ₁`` from a fixed-seed start (a
-        Rayleigh quotient, hence a lower bound: singular values near a cluster at the top may
-        start slightly above 1, which Muon-type schedules tolerate but the aggressive first
-        steps of ``polar_express``/``cans`` amplify — prefer ``frobenius`` or ``schatten4``
-        with those); ``"schatten4"``: ``‖GGᵀ‖_F^{1/2} ≥ σ₁``, reusing the first Gram product;
-        ``"aol"``: the diagonal row scaling ``D_ii = (Σ_j |(GGᵀ)_ij|)^{-1/2}`` of Turbo-Muon
-        (arXiv 2512.04632), which guarantees ``‖DG‖₂ ≤ 1`` but changes the target to
-        ``msign(DG) ≠ msign(G)``; ``"none"``: ``ν = 1`` (the caller has normalized).
+        ``"spectral"``: a 16-step power-iteration estimate of ``σ₁`` from a fixed-seed start
+        shared by every member of a stack (a Rayleigh quotient, hence a lower bound: singular
+        values near a cluster at the top may start slightly above 1, which Muon-type schedules
+        tolerate but the aggressive first steps of ``polar_express``/``cans`` amplify — prefer
+        ``frobenius`` or ``schatten4`` with those); ``"schatten4"``: ``‖GGᵀ‖_F^{1/2} ≥ σ₁``,
+        reusing the first Gram product; ``"aol"``: the diagonal row scaling
+        ``D_ii = (Σ_j |(GGᵀ)_ij|)^{-1/2}`` of Turbo-Muon (arXiv 2512.04632), which guarantees
+        ``‖DG‖₂ ≤ 1`` but changes the target to ``msign(DG) ≠ msign(G)``; ``"none"``: ``ν = 1``
+        (the caller has normalized).
     dtype : str or dtype, optional
         Working precision: ``"float64"``, ``"float32"``, ``"tfloat32"``, ``"bfloat16"``,
         ``"float16"`` (default: ``G``'s). 16-bit formats are native on PyTorch and emulated on
         NumPy/CuPy; ``"tfloat32"`` (float32 storage, products on TF32 operands) is native on
         PyTorch CUDA tensors of Ampere or newer GPUs and emulated elsewhere (see
         :mod:`matsign._backend.precision`). The normalization is computed in at least float32,
-        and in float64 when either ``G`` or the working precision is float64.
+        and in float64 when either ``G`` or the working precision is float64; only the Gram
+        product that ``"schatten4"`` and ``"aol"`` reuse as the first step's ``A₀`` runs in the
+        working precision (on ``G/‖G‖_F``, whose Gram entries are at most 1: no overflow).
 
     Returns
     -------
@@ -124,7 +128,7 @@ def _identity_residual(xp, gram, X):
     stay zero under every iteration here and do not count), read back to the host."""
     D = gram - xp.eye(gram.shape[-1], dtype=gram.dtype, device=device(gram))
     per_matrix = xp.where(xp.any(X != 0, axis=(-2, -1)), xp.sum(D * D, axis=(-2, -1)), 0.0)
-    return math.sqrt(float(xp.max(per_matrix)))
+    return math.sqrt(float(to_numpy(xp.max(per_matrix))))
 
 
 def _finish(xp, X, G, tall):
@@ -149,6 +153,10 @@ def _normalized(xp, Y, normalize, prescale, ar):
         return _safe_divide(xp, Y, fro * prescale), None
     if normalize == "spectral":
         return _safe_divide(xp, Y, _power_sigma1(xp, Y) * prescale), None
+    # The Gram product runs in the working precision on Y/‖Y‖_F, whose Gram entries are at most
+    # 1 in magnitude, so it cannot overflow (in float16, that of Y itself would once a row holds
+    # more than 65504 unit entries). Both norms below are scale invariant.
+    Y = _safe_divide(xp, Y, xp.sqrt(xp.sum(Y * Y, axis=(-2, -1), keepdims=True)))
     gram = ar.matmul(ar.enter(Y), ar.enter(xp.matrix_transpose(Y)))
     gram = xp.astype(gram, Y.dtype)
     if normalize == "schatten4":
@@ -161,7 +169,8 @@ def _normalized(xp, Y, normalize, prescale, ar):
 
 def _power_sigma1(xp, Y):
     """Rayleigh-quotient estimate of σ₁(Y) per matrix, shape (..., 1, 1), after power steps on YYᵀ."""
-    v = standard_normal(generator(0, Y), (*Y.shape[:-1], 1), like=Y)
+    # One start shared by every member of a stack: identical members get identical estimates.
+    v = standard_normal(generator(0, Y), (Y.shape[-2], 1), like=Y)
     for _ in range(SPECTRAL_POWER_STEPS):
         w = Y @ (xp.matrix_transpose(Y) @ v)
         v = _safe_divide(xp, w, xp.sqrt(xp.sum(w * w, axis=-2, keepdims=True)))

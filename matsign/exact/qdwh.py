@@ -9,12 +9,15 @@ singular value above ``10⁻¹⁶ ‖G‖_F`` to 1 in float64, and the result is
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 from matsign._backend import (
     EPS,
     arithmetic,
     check_matrix,
+    check_nonnegative_int,
+    check_positive_int,
     check_precision,
     check_unit_interval,
     device,
@@ -38,6 +41,9 @@ QR_FORM_ABOVE = 100.0
 #: at most as many again: ``2 × (6 + 1) = 14``. Only a ``lower`` given for a singular ``G``
 #: (which restarts without end) reaches it.
 MAX_ITERATIONS = 14
+
+#: Smallest ``ℓ`` for which :func:`dwh_weights` is accurate (``ℓ⁴`` is still a normal double).
+SMALLEST_ELL = 1e-76
 
 
 def qdwh_sign(G, *, lower=None, dtype=None):
@@ -161,13 +167,17 @@ def dwh_weights(ell: float) -> tuple[float, float, float]:
 
     ``s ↦ s(a + bs²)/(1 + cs²)`` is the rational map of type (3, 2) that maps ``[ℓ, 1]`` into
     ``[ℓ', 1]`` with the largest ``ℓ'`` (Nakatsukasa, Bai, Gygi 2010); ``ℓ = 1`` gives Halley's
-    ``(3, 1, 3)``. Computed in Python floats (double precision) for ``0 < ℓ ≤ 1``.
+    ``(3, 1, 3)``. Computed in Python floats (double precision), to a relative accuracy of
+    about 1e-14, for ``SMALLEST_ELL = 1e-76 ≤ ℓ ≤ 1``: below, ``ℓ⁴`` leaves the normal doubles
+    and the formula breaks down. :func:`qdwh_sign` only needs ``ℓ ≥ eps``.
 
     Examples
     --------
     >>> dwh_weights(1.0)
     (3.0, 1.0, 3.0)
     """
+    if isinstance(ell, bool) or not isinstance(ell, numbers.Real) or not SMALLEST_ELL <= ell <= 1:
+        raise ValueError(f"ell must be a number in [{SMALLEST_ELL:g}, 1], got {ell!r}")
     ell2 = ell * ell
     d = (4.0 * (1.0 - ell2) / (ell2 * ell2)) ** (1.0 / 3.0)
     root = math.sqrt(1.0 + d)
@@ -197,7 +207,10 @@ def qdwh_flops(m: int, n: int, qr_steps: int, cholesky_steps: int) -> float:
     >>> qdwh_flops(4 * n, n, 2, 2) / qdwh_flops(n, 4 * n, 2, 2)  # orientation does not matter
     1.0
     """
-    s, N = min(int(m), int(n)), max(int(m), int(n))
+    m, n = check_positive_int(m, "m"), check_positive_int(n, "n")
+    qr_steps = check_nonnegative_int(qr_steps, "qr_steps")
+    cholesky_steps = check_nonnegative_int(cholesky_steps, "cholesky_steps")
+    s, N = min(m, n), max(m, n)
     qr_step = 6 * N * s**2 + 8 * s**3 / 3
     cholesky_step = 4 * N * s**2 + s**3 / 3
     return float(qr_steps * qr_step + cholesky_steps * cholesky_step)

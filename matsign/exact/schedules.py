@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from matsign._backend import check_positive_int, library
+from matsign._backend import check_nonnegative_int, check_positive_int, library
 from matsign.exact.polar_express import polar_express_coefficients
 
 Triple = tuple[float, float, float]
@@ -32,14 +32,20 @@ class Schedule:
         One triple per step; step k maps ``s ↦ a s + b s³ + c s⁵``.
     prescale : float
         The input is divided by ``prescale · ‖X‖`` (the normalization's norm) before the first
-        step; Polar Express lists use ``1 + safety``.
+        step. :func:`polar_express_schedule` uses ``1 + safety``; the named lists use the
+        pre-scale their source ships (1.02 for ``polar_express``, 1.01 for ``polar_express8``).
     default_steps : int
-        Steps taken when ``steps=None``; longer than the list repeats its last triple.
+        Steps taken when ``steps=None`` (0, the default: the length of the list); longer than
+        the list repeats its last triple.
     source : str
         Provenance: where the numbers come from.
     generator : mapping or None
-        For generated lists, the keyword arguments of :func:`polar_express_coefficients` that
-        regenerate them (the tests do).
+        For lists derived from :func:`polar_express_coefficients`, its keyword arguments. The
+        named lists relate to its output as ``source`` says (the tests check each):
+        ``polar_express`` is that output; ``cans`` is it rounded to 4 decimals;
+        ``polar_express8`` is it (safety 0) with steps 1–7 divided by ``1.01^(1, 3, 5)`` — the
+        safety applied by hand, together with the pre-scale 1.01 — and the last step, the
+        Taylor quintic, kept.
     """
 
     name: str
@@ -50,15 +56,19 @@ class Schedule:
     generator: MappingProxyType | None = field(default=None, compare=False)
 
     def __post_init__(self):
-        triples = tuple(tuple(float(v) for v in t) for t in self.coefficients)
-        if not triples or any(len(t) != 3 for t in triples):
-            raise ValueError(f"schedule {self.name!r}: coefficients must be a non-empty list of (a, b, c) triples")
+        triples = _triples(self.name, self.coefficients)
         if not all(math.isfinite(v) for t in triples for v in t):
             raise ValueError(f"schedule {self.name!r}: coefficients must be finite")
-        if not (math.isfinite(self.prescale) and self.prescale > 0):
-            raise ValueError(f"schedule {self.name!r}: prescale must be positive, got {self.prescale!r}")
+        prescale = self.prescale
+        if isinstance(prescale, bool) or not isinstance(prescale, numbers.Real) or not (
+            math.isfinite(prescale) and prescale > 0
+        ):
+            raise ValueError(f"schedule {self.name!r}: prescale must be a positive number, got {prescale!r}")
+        # 0 (the default) stands for the length of the list.
+        default_steps = check_nonnegative_int(self.default_steps, "default_steps")
         object.__setattr__(self, "coefficients", triples)
-        object.__setattr__(self, "default_steps", self.default_steps or len(triples))
+        object.__setattr__(self, "prescale", float(prescale))
+        object.__setattr__(self, "default_steps", default_steps or len(triples))
         if self.generator is not None:
             object.__setattr__(self, "generator", MappingProxyType(dict(self.generator)))
 
@@ -70,6 +80,24 @@ class Schedule:
         steps = self.default_steps if steps is None else check_positive_int(steps, "steps")
         listed = self.coefficients[:steps]
         return listed + (self.coefficients[-1],) * (steps - len(listed))
+
+
+def _triples(name, coefficients) -> tuple[Triple, ...]:
+    """``coefficients`` as a non-empty tuple of float triples, or a ValueError naming them."""
+    try:
+        triples = tuple(tuple(t) for t in coefficients)
+    except TypeError:
+        triples = ()
+    if (
+        not triples
+        or any(len(t) != 3 for t in triples)
+        or any(isinstance(v, bool) or not isinstance(v, numbers.Real) for t in triples for v in t)
+    ):
+        raise ValueError(
+            f"schedule {name!r}: coefficients must be a non-empty list of (a, b, c) triples of real "
+            f"numbers, got {coefficients!r}"
+        )
+    return tuple(tuple(float(v) for v in t) for t in triples)
 
 
 def _repeat(triple, k):
@@ -222,10 +250,12 @@ def polar_express_schedule(steps: int, *, lower: float = 1e-3, safety: float = 0
     >>> s.prescale, round(s.coefficients[0][0], 6)
     (1.02, 8.156555)
     """
+    # The generator checks every argument before the name formats them.
+    coefficients = polar_express_coefficients(steps, lower=lower, safety=safety, cushion=cushion)
     params = {"steps": steps, "lower": lower, "safety": safety, "cushion": cushion}
     return Schedule(
         f"polar_express(steps={steps}, lower={lower:g}, safety={safety:g}, cushion={cushion:g})",
-        polar_express_coefficients(steps, lower=lower, safety=safety, cushion=cushion),
+        coefficients,
         prescale=1.0 + safety,
         source="generated by matsign.polar_express_schedule (greedy minimax, arXiv 2505.16932)",
         generator=params,

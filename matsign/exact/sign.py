@@ -32,7 +32,8 @@ def msign(G, *, rtol=None, method: str = "svd"):
     G : array, shape (..., m, n)
         Real floating matrix or stack of matrices (NumPy, CuPy or PyTorch).
     rtol : float, optional
-        Relative threshold; default ``max(m, n) · eps(dtype)``.
+        Relative threshold; default ``max(m, n) · eps(dtype)`` with ``G``'s own dtype (for
+        16-bit inputs, their epsilon, not float32's).
     method : {"svd", "eigh"}
         ``"svd"``: ``U sign(Σ) Vᵀ`` from the thin SVD (backward stable; reference accuracy).
         ``"eigh"``: on the wide orientation (m ≤ n), ``V diag(λ^{-1/2}) Vᵀ G`` from the
@@ -70,7 +71,9 @@ def msign(G, *, rtol=None, method: str = "svd"):
     check_choice(method, METHODS, "method")
     work = xp.astype(G, linalg_dtype(G), copy=False)
     m, n = int(G.shape[-2]), int(G.shape[-1])
-    tol = max(m, n) * eps_of(work) if rtol is None else rtol
+    # The default threshold is the input's own rounding level: a 16-bit input carries 16-bit
+    # rounding errors even though it is factorized in float32.
+    tol = max(m, n) * eps_of(G) if rtol is None else rtol
     if method == "svd":
         X = svd_sign(xp, work, tol)
     else:
@@ -91,6 +94,9 @@ def svd_sign(xp, G, tol, rank=None):
 def _sign_eigh(xp, G, tol):
     tall = G.shape[-2] > G.shape[-1]
     X = xp.matrix_transpose(G) if tall else G
+    # msign(cX) = msign(X): dividing by the largest entry keeps X Xᵀ from under- or overflowing.
+    amax = xp.max(xp.abs(X), axis=(-2, -1), keepdims=True)
+    X = X / xp.where(amax > 0, amax, xp.ones_like(amax))
     # Every backend's eigh reads the lower triangle only, so the Gram matrix needs no
     # symmetrization pass.
     lam, V = xp.linalg.eigh(X @ xp.matrix_transpose(X))
