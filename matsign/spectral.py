@@ -73,10 +73,11 @@ def _work(G, xp):
     return G if G.dtype == dt else xp.astype(G, dt)
 
 
-def _rtol(A, rtol):
-    """Validated ``rtol`` for the working array ``A``, or the default ``max(m, n)·eps``."""
+def _rtol(G, rtol):
+    """Validated ``rtol``, or the default ``max(m, n)·eps`` with the epsilon of ``G``'s own dtype
+    (16-bit input carries 16-bit rounding noise although its SVD runs in float32)."""
     rtol = check_rtol(rtol)
-    return max(int(A.shape[-2]), int(A.shape[-1])) * eps_of(A) if rtol is None else rtol
+    return max(int(G.shape[-2]), int(G.shape[-1])) * eps_of(G) if rtol is None else rtol
 
 
 def _safe(xp, x, ok):
@@ -374,7 +375,7 @@ def numerical_rank(G, *, rtol=None):
     """
     xp = check_matrix(G, "G")
     A = _work(G, xp)
-    return xp.asarray(_numerical_rank(xp, xp.linalg.svdvals(A), _rtol(A, rtol)))
+    return xp.asarray(_numerical_rank(xp, xp.linalg.svdvals(A), _rtol(G, rtol)))
 
 
 def condition_number(G, *, rtol=None):
@@ -403,7 +404,7 @@ def condition_number(G, *, rtol=None):
     """
     xp = check_matrix(G, "G")
     A = _work(G, xp)
-    return xp.asarray(_condition_number(xp, xp.linalg.svdvals(A), _rtol(A, rtol)))
+    return xp.asarray(_condition_number(xp, xp.linalg.svdvals(A), _rtol(G, rtol)))
 
 
 def effective_rank(G, *, rtol=None):
@@ -437,7 +438,7 @@ def effective_rank(G, *, rtol=None):
     """
     xp = check_matrix(G, "G")
     A = _work(G, xp)
-    return xp.asarray(_effective_rank(xp, xp.linalg.svdvals(A), _rtol(A, rtol)))
+    return xp.asarray(_effective_rank(xp, xp.linalg.svdvals(A), _rtol(G, rtol)))
 
 
 def tail_energy(G, rank):
@@ -501,7 +502,7 @@ def power_law_exponent(G, *, rtol=None):
     """
     xp = check_matrix(G, "G")
     A = _work(G, xp)
-    return xp.asarray(_power_law_exponent(xp, xp.linalg.svdvals(A), _rtol(A, rtol)))
+    return xp.asarray(_power_law_exponent(xp, xp.linalg.svdvals(A), _rtol(G, rtol)))
 
 
 def spectral_summary(G, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
@@ -540,7 +541,7 @@ def spectral_summary(G, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
     xp = check_matrix(G, "G", batched=False)
     A = _work(G, xp)
     return singular_value_summary(
-        xp.linalg.svdvals(A), int(A.shape[0]), int(A.shape[1]), ranks=ranks, rtol=_rtol(A, rtol)
+        xp.linalg.svdvals(A), int(A.shape[0]), int(A.shape[1]), ranks=ranks, rtol=_rtol(G, rtol)
     )
 
 
