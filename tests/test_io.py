@@ -235,6 +235,21 @@ def test_pt_with_a_non_tensor_value_is_refused(tmp_path):
         list(load_gradients(tmp_path))
 
 
+def test_pt_in_the_legacy_format_loads_and_still_refuses_pickle(tmp_path):
+    # torch.save's pre-zip format cannot be memory mapped; it is read whole, still weights_only.
+    torch = pytest.importorskip("torch")
+    expected = np.arange(12, dtype=np.float32).reshape(3, 4)
+    torch.save({"grad/w": torch.from_numpy(expected)}, tmp_path / "step-000001.pt", _use_new_zipfile_serialization=False)
+    (record,) = load_gradients(tmp_path)
+    assert (record.key, record.step, record.dtype) == ("grad/w", 1, "float32")
+    np.testing.assert_array_equal(record.load(), expected)
+    evil = tmp_path / "evil" / "step-000001.pt"
+    evil.parent.mkdir()
+    torch.save({"grad/w": torch.eye(3), "grad/evil": Payload()}, evil, _use_new_zipfile_serialization=False)
+    with pytest.raises(DumpError, match=rf"{evil}.*weights_only"):
+        list(load_gradients(evil.parent))
+
+
 def _valid_safetensors(tmp_path) -> Path:
     return write_step(tmp_path, 0, {"grad/a": np.ones((4, 4), np.float32), "grad/b": np.ones((2, 8), np.float32)})
 

@@ -13,8 +13,9 @@ pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
 
 from matsign.exact import SCHEDULES, scalar_map  # noqa: E402
+from matsign.cli import main  # noqa: E402
 from matsign.experiments.spectra import add_spectra_arguments, analyse_dump, spectra_command  # noqa: E402
-from matsign.io import GradientRecord, write_step  # noqa: E402
+from matsign.io import DumpError, GradientRecord, write_step  # noqa: E402
 from matsign.spectral import spectral_summary  # noqa: E402
 from matsign.synthetic import log_uniform, power_law, with_spectrum  # noqa: E402
 
@@ -130,7 +131,7 @@ def test_nonzero_threshold_follows_the_stored_dtype(tmp_path):
 
 def test_non_finite_matrices_are_named_or_skipped(tmp_path):
     write_step(tmp_path, 1, {"grad/w": np.array([[1.0, np.nan], [0.0, 1.0]]), "grad/v": np.eye(2)})
-    with pytest.raises(ValueError, match="'grad/w' has non-finite entries"):
+    with pytest.raises(DumpError, match="'grad/w' has non-finite entries"):
         analyse_dump(tmp_path, progress=False)
     with pytest.warns(UserWarning, match="grad/w"):
         table, _ = analyse_dump(tmp_path, skip_bad=True, progress=False)
@@ -195,3 +196,31 @@ def test_spectra_command_reports_bad_input(tmp_path, capsys):
     bad.unlink()
     assert spectra_command(_args(tmp_path / "dump", "--kind", "momentum", "--no-progress")) == 1
     assert "no matrices" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_spectra_command_names_a_non_finite_matrix_in_one_line(tmp_path, capsys, bad):
+    np.save(tmp_path / "w.npy", np.array([[1.0, bad], [0.0, 1.0]]))
+    assert main(["spectra", str(tmp_path / "w.npy"), "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "f"),
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "w.npy" in err and "non-finite entries" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv", [["--ranks", "0"], ["--ranks", "4", "-3"], ["--ranks", "x"], ["--steps", "-1"]])
+def test_bad_ranks_and_steps_are_usage_errors(tmp_path, capsys, argv):
+    with pytest.raises(SystemExit) as exit_:
+        main(["spectra", str(tmp_path), *argv])
+    assert exit_.value.code == 2
+    assert "expected a" in capsys.readouterr().err
+    assert _args(tmp_path, "--ranks", 1, "--steps", 0).steps == [0]
+
+
+def test_spectra_command_draws_a_dump_of_zero_matrices(tmp_path, capsys):
+    # No positive singular value or predicted error: the log-scaled panels say so instead.
+    write_step(tmp_path / "dump", 1, {"grad/w": np.zeros((4, 6)), "momentum/w": np.zeros((6, 4))})
+    figures = tmp_path / "figures"
+    assert spectra_command(_args(tmp_path / "dump", "--out", tmp_path / "out", "--figures", figures, "--no-progress")) == 0
+    for stem in ("spectra-decay", "spectra-stable-rank", "spectra-ns-error"):
+        assert (figures / f"{stem}.png").stat().st_size > 1000

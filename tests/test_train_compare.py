@@ -180,3 +180,60 @@ def test_a_diverging_run_is_recorded_and_never_selected(tmp_path):
     final = table[table["step"] == settings.steps].set_index("lr")
     assert final.loc[1e30, "diverged"] and math.isnan(final.loc[1e30, "val_loss"])
     assert list(final_losses(table, 0)["lr"]) == [0.02]
+    csv = tmp_path / "train-compare-quick.csv"
+    written = csv.read_text(encoding="utf-8")
+    assert len(run(tmp_path, tmp_path, quick=True, progress=False, settings=settings)) == len(table)
+    assert csv.read_text(encoding="utf-8") == written  # a diverged run is complete: kept, not retrained
+
+
+def _last_run_cut(csv, tmp_path, cut):
+    """A copy of ``csv`` as a crash while its last run's rows were appended leaves it:
+    ``cut(text, start)`` keeps a prefix, ``start`` the offset of the last run's first line."""
+    lines = csv.read_text(encoding="utf-8").splitlines(keepends=True)
+    table = pd.read_csv(csv)
+    last = table[list(train_compare.RUN_KEY)].iloc[-1]
+    rows = int((table[list(train_compare.RUN_KEY)] == last).all(axis=1).sum())
+    start = sum(map(len, lines[: len(lines) - rows]))
+    copy = tmp_path / "results" / csv.name
+    copy.parent.mkdir()
+    copy.write_text(cut("".join(lines), start), encoding="utf-8")
+    return copy, tuple(last)
+
+
+@pytest.mark.parametrize("cut", [
+    lambda text, start: text[: text.index("\n", text.index("\n", start) + 1) + 1],  # two whole rows of three
+    lambda text, start: text[: text.index("\n", start) + 25],  # a row cut mid-line
+], ids=["missing-rows", "cut-line"])
+def test_resume_retrains_a_run_a_crash_cut_short(quick_run, tmp_path, cut):
+    out, table = quick_run
+    csv, (rule, lr, seed) = _last_run_cut(out / "results" / "train-compare-quick.csv", tmp_path, cut)
+    again = run(csv.parent, tmp_path / "figures", quick=True, progress=False)
+    runs = again[(again["rule"] == rule) & (again["lr"] == lr) & (again["seed"] == seed)]
+    before = table[(table["rule"] == rule) & (table["lr"] == lr) & (table["seed"] == seed)]
+    assert list(runs["step"]) == list(before["step"]) == [0, 2, 4]  # QUICK: 4 steps, validation every 2
+    # The same seed retrains the same run: single-threaded CPU float32, same batches and init.
+    np.testing.assert_allclose(runs["val_loss"], before["val_loss"], rtol=1e-6)
+    assert len(pd.read_csv(csv)) == len(table) == len(again)
+
+
+def test_large_has_its_own_files_and_other_settings_are_a_usage_error(quick_run, tmp_path, monkeypatch, capsys):
+    from matsign.cli import main
+
+    out, _ = quick_run
+    results = tmp_path / "results"
+    results.mkdir()
+    default = (out / "results" / "train-compare-quick.csv").read_text(encoding="utf-8")
+    (results / "train-compare.csv").write_text(default, encoding="utf-8")  # a default-size table
+    tiny = train_compare.Settings(**{**QUICK.columns(), "lrs": (0.02,), "seeds": (0,), "rules": ("muon",)})
+    monkeypatch.setattr(train_compare, "LARGE", tiny)
+    argv = ["train-compare", "--large", "--no-progress", "--out", str(results), "--figures", str(tmp_path / "figures")]
+    assert main(argv) == 0
+    assert (results / "train-compare.csv").read_text(encoding="utf-8") == default
+    assert pd.read_csv(results / "train-compare-large.csv")["step"].tolist() == [0, 2, 4]
+    assert (tmp_path / "figures" / "train-compare-large.png").stat().st_size > 0
+    capsys.readouterr()
+    monkeypatch.setattr(train_compare, "LARGE", train_compare.Settings(**{**tiny.columns(), "width": 64,
+                                                                          "lrs": (0.02,), "seeds": (0,), "rules": ("muon",)}))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "other settings (width = [32], now 64)" in err and "Traceback" not in err

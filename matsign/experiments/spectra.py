@@ -26,6 +26,7 @@ recorded step are kept, for the decay figure.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import warnings
 from pathlib import Path
@@ -118,10 +119,10 @@ def _analyse(record, ranks, schedules, skip_bad: bool):
         warnings.warn(f"skipped: {exc}", stacklevel=3)
         return None
     if not np.all(np.isfinite(G)):
-        message = f"{record.path}: tensor {record.key!r} has non-finite entries"
+        error = DumpError(f"{record.path}: tensor {record.key!r} has non-finite entries")
         if not skip_bad:
-            raise ValueError(message)
-        warnings.warn(f"skipped: {message}", stacklevel=3)
+            raise error
+        warnings.warn(f"skipped: {error}", stacklevel=3)
         return None
     summary, s = _summary(G, record.dtype, ranks)
     row = {
@@ -180,6 +181,14 @@ def analyse_dump(
         ``singular_values``: the singular values of each (kind, name) at its last step, long
         format (``kind``, ``name``, ``step``, ``index`` from 1, ``singular_value``).
 
+    Raises
+    ------
+    DumpError
+        For a bad file, or a matrix with NaN or infinite entries, naming the file and the
+        tensor (unless ``skip_bad``).
+    FileNotFoundError
+        If ``path`` does not exist.
+
     Examples
     --------
     >>> import tempfile, numpy as np
@@ -234,17 +243,39 @@ def analyse_dump(
     return Spectra(table, sigma)
 
 
+def _integer_argument(check, what: str):
+    """An ``argparse`` type: the text as an int that passes ``check``, else a usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            return check(int(text), "the argument")
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {what}, got {text!r}") from None
+
+    return parse
+
+
 def add_spectra_arguments(parser) -> None:
-    """Add the arguments of ``matsign spectra PATH`` to an ``argparse`` parser."""
+    """Add the arguments of ``matsign spectra PATH`` to an ``argparse`` parser.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_spectra_arguments(parser)
+    >>> parser.parse_args(["dump", "--ranks", "1", "8", "--steps", "0"]).ranks
+    [1, 8]
+    """
     parser.add_argument("path", metavar="PATH", help="gradient dump: a file or a directory of step files")
     parser.add_argument("--out", default="results", help="directory for spectra.csv (default: results)")
     parser.add_argument("--figures", default="figures", help="directory for the figures (default: figures)")
     parser.add_argument(
-        "--ranks", type=int, nargs="+", default=list(RANKS), metavar="R",
+        "--ranks", type=_integer_argument(check_positive_int, "positive integer"), nargs="+", default=list(RANKS),
+        metavar="R",
         help=f"ranks of the tail-energy columns (default: {' '.join(map(str, RANKS))})",
     )
     parser.add_argument("--kind", choices=("all", *KINDS), default="all", help="which tensors (default: all)")
-    parser.add_argument("--steps", type=int, nargs="+", metavar="STEP", help="only these steps (default: all)")
+    parser.add_argument("--steps", type=_integer_argument(check_nonnegative_int, "non-negative integer"), nargs="+",
+                        metavar="STEP", help="only these steps (default: all)")
     parser.add_argument("--skip-bad", action="store_true", help="skip corrupt files with a warning instead of stopping")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 

@@ -33,14 +33,17 @@ stay stable when the cores are shared.
 **Reading.** A rule differs from Muon when its mean final validation loss differs from Muon's
 by more than twice the larger of the two seed standard deviations (:func:`comparison`).
 
-The table (``results/train-compare.csv``) has one row per run and validation point; every run's
-rows are appended when it finishes, and a restart skips the runs already in the file.
+The table (``results/train-compare.csv``; ``-quick`` and ``-large`` for the other sizes) has one
+row per run and validation point; every run's rows are appended when it finishes, and a restart
+skips the runs already in the file (a run whose rows a crash cut short trains again).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -49,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from matsign._backend import check_positive_int
+from matsign.experiments.config import ConfigError
 
 __all__ = [
     "DEFAULT", "DESCRIPTION", "LARGE", "NAME", "QUICK", "RULES", "Settings", "add_train_compare_arguments",
@@ -144,6 +148,16 @@ class Settings:
         """The settings every row records (the protocol's grids excluded)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("lrs", "seeds", "rules")}
 
+    def validation_steps(self) -> tuple:
+        """The steps a run measures the validation loss at: 0, every ``eval_every``-th and the last.
+
+        Examples
+        --------
+        >>> Settings(steps=10, eval_every=4).validation_steps()
+        (0, 4, 8, 10)
+        """
+        return tuple(sorted({0, *range(self.eval_every, self.steps + 1, self.eval_every), self.steps}))
+
 
 #: The default run: 60 runs, 18 minutes on two CPU cores shared with other work.
 DEFAULT = Settings()
@@ -235,12 +249,13 @@ def train_one(rule: str, lr: float, seed: int, settings: Settings, corpus, devic
 
     losses = []
     clock = [0.0]
+    validation_steps = set(s.validation_steps())
 
     def after_step(state):
         sync()
         step_seconds.append(time.perf_counter() - clock[0])
         losses.append(state.loss)
-        if state.step % s.eval_every == 0 or state.step == s.steps:
+        if state.step in validation_steps:
             validate(state.step, losses[-s.eval_every:])
         clock[0] = time.perf_counter()
 
@@ -352,23 +367,50 @@ def markdown(table, tuning_seed: int) -> str:
     return "\n".join(lines)
 
 
+def _complete(rows, settings: Settings) -> bool:
+    """Whether the rows of one run (in file order) are all it writes: every validation step, or,
+    for a diverged run, those before it diverged and the last step."""
+    steps, expected = list(rows["step"]), list(settings.validation_steps())
+    if steps == expected:
+        return True
+    return bool(rows["diverged"].all()) and steps[-1:] == expected[-1:] and steps[:-1] == expected[: len(steps) - 1]
+
+
 def _load(csv: Path, settings: Settings, device):
-    """The rows already in ``csv``, after checking that they were run with the same settings."""
+    """The complete runs already in ``csv``, after checking that they were run with ``settings``.
+
+    A crash while a run's rows were appended leaves a line cut short or a run without its last
+    rows: both are dropped (the file is rewritten without them), so the run trains again.
+    """
     import pandas as pd
 
     if not csv.exists():
         return pd.DataFrame()
-    table = pd.read_csv(csv)
-    expected = {**settings.columns(), "device": str(device)}
-    for key, value in expected.items():
+    text = csv.read_text(encoding="utf-8")
+    complete = text[: text.rfind("\n") + 1]  # without a last line cut short
+    if not complete:
+        csv.unlink()
+        return pd.DataFrame()
+    table = pd.read_csv(io.StringIO(complete))
+    for key, value in {**settings.columns(), "device": str(device)}.items():
+        if key not in table.columns:
+            raise ConfigError(f"{csv} is not a table of this comparison (no {key!r} column); "
+                              "remove it or write to another directory")
         seen = table[key].unique()
-        if len(seen) != 1 or (seen[0] != value and not (value is None and pd.isna(seen[0]))):
-            raise ValueError(f"{csv} holds runs with other settings ({key} = {list(seen)}, now {value!r}); "
-                             "remove it or write to another directory")
+        if len(seen) > 1 or (len(seen) == 1 and seen[0] != value and not (value is None and pd.isna(seen[0]))):
+            raise ConfigError(f"{csv} holds runs with other settings ({key} = {seen.tolist()}, now {value!r}); "
+                              "remove it or write to another directory")
+    whole = {run for run, rows in table.groupby(list(RUN_KEY), sort=False) if _complete(rows, settings)}
+    keep = [run in whole for run in table[list(RUN_KEY)].itertuples(index=False, name=None)]
+    if complete != text or not all(keep):
+        table = table[keep].reset_index(drop=True)
+        tmp = csv.with_name(csv.name + ".tmp")
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, csv)
     return table
 
 
-def run(out_dir="results", figure_dir="figures", *, quick: bool = False, progress: bool = True,
+def run(out_dir="results", figure_dir="figures", *, quick: bool = False, large: bool = False, progress: bool = True,
         settings: Settings | None = None, device="cpu"):
     """Run the comparison, write its table and figures, and return the table.
 
@@ -377,13 +419,16 @@ def run(out_dir="results", figure_dir="figures", *, quick: bool = False, progres
     out_dir, figure_dir : str or path-like
         ``out_dir/train-compare.csv``; ``figure_dir/train-compare.png`` and
         ``figure_dir/train-compare-time.png`` (and ``.pdf``). With ``quick`` the stem is
-        ``train-compare-quick``, so a quick run never touches the full results.
+        ``train-compare-quick``, with ``large`` ``train-compare-large``, so each size has its
+        own files.
     quick : bool
         Use :data:`QUICK` (seconds) instead of :data:`DEFAULT`.
+    large : bool
+        Use :data:`LARGE` (meant for a GPU) instead of :data:`DEFAULT`.
     progress : bool
         Show a progress bar over the runs.
     settings : Settings, optional
-        Overrides the choice made by ``quick`` (for instance :data:`LARGE` on a GPU).
+        Overrides the settings chosen by ``quick`` or ``large`` (the file names stay theirs).
     device : str or torch.device
         Where the model trains.
 
@@ -391,6 +436,11 @@ def run(out_dir="results", figure_dir="figures", *, quick: bool = False, progres
     -------
     pandas.DataFrame
         Every row of the CSV file (runs from earlier, interrupted calls included).
+
+    Raises
+    ------
+    ConfigError
+        If the CSV file holds runs with other settings or device.
     """
     import pandas as pd
     import torch
@@ -399,8 +449,10 @@ def run(out_dir="results", figure_dir="figures", *, quick: bool = False, progres
     from matsign.plots.training import time_figure, training_figure
     from matsign.recorder.data import load_corpus
 
-    settings = settings or (QUICK if quick else DEFAULT)
-    stem = f"{NAME}-quick" if quick else NAME
+    if quick and large:
+        raise ValueError("choose quick or large, not both")
+    settings = settings or (QUICK if quick else LARGE if large else DEFAULT)
+    stem = f"{NAME}-quick" if quick else f"{NAME}-large" if large else NAME
     csv = Path(out_dir) / f"{stem}.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     table = _load(csv, settings, device)
@@ -455,7 +507,8 @@ def add_train_compare_arguments(parser) -> None:
     """
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a tiny model for a few steps, written as NAME-quick.* (seconds)")
-    size.add_argument("--large", action="store_true", help="the larger settings meant for a GPU")
+    size.add_argument("--large", action="store_true",
+                      help="the larger settings meant for a GPU, written as NAME-large.*")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument("--out", default="results", help="directory for the table (default: results)")
     parser.add_argument("--figures", default="figures", help="directory for the figures (default: figures)")
@@ -466,8 +519,8 @@ def train_compare_command(args) -> int:
     """Run the comparison with parsed ``args``; print the settings, the Markdown tables and the time taken."""
     start = time.perf_counter()
     settings = LARGE if args.large else (QUICK if args.quick else DEFAULT)
-    table = run(args.out, args.figures, quick=args.quick, progress=not args.no_progress, settings=settings,
-                device=args.device)
+    table = run(args.out, args.figures, quick=args.quick, large=args.large, progress=not args.no_progress,
+                settings=settings, device=args.device)
     print(f"settings: {asdict(settings)}")
     print(markdown(table, settings.seeds[0]))
     runs = table.drop_duplicates(list(RUN_KEY))

@@ -10,8 +10,10 @@ their shapes and dtypes (:func:`list_tensors`) — and reads one tensor on reque
 - ``.npz``: the zip members' ``.npy`` headers are parsed for the listing; one member is read with
   ``allow_pickle=False``.
 - ``.npy``: a single tensor, read through a memory map with ``allow_pickle=False``.
-- ``.pt`` / ``.pth``: ``torch.load(..., weights_only=True, mmap=True)`` of a plain dict of
-  tensors (PyTorch needed: ``pip install 'matsign[torch]'``).
+- ``.pt`` / ``.pth``: ``torch.load(..., weights_only=True)`` of a plain dict of tensors, memory
+  mapped for the zip format ``torch.save`` writes and read whole for the legacy format of
+  ``_use_new_zipfile_serialization=False``, which cannot be mapped (PyTorch needed:
+  ``pip install 'matsign[torch]'``).
 
 A file that is corrupt, truncated, refers to data outside itself, uses an unknown dtype or needs
 pickle raises :class:`DumpError` naming the file and the reason.
@@ -295,7 +297,7 @@ def _torch():
 def _load_pt(path: Path) -> dict:
     torch = _torch()
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except Exception as exc:  # torch raises pickle, zip and runtime errors for bad files
         raise DumpError(
             f"{path}: not loadable with weights_only=True; pickled objects are refused "

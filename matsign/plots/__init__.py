@@ -110,6 +110,84 @@ def source_label(row) -> str:
     return name
 
 
+def configuration_columns(table) -> tuple[list[str], list[str]]:
+    """The columns of a sweep's table that set its cells: ``(matrix side, method side)``.
+
+    The sweep engine writes ``source, m, n``, the source parameters and ``input_dtype`` (what
+    sets the matrix), then ``method`` and its parameters, then ``seed, backend, device``; the
+    backend and the device go with the matrix side, and the columns after them are measured. A
+    figure groups rows by these columns (less its x axis), so a plotted value averages seeds
+    only, never distinct configurations.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> columns = ["key", "source", "m", "n", "alpha", "input_dtype", "method", "rank", "inner",
+    ...            "seed", "backend", "device", "error"]
+    >>> configuration_columns(pd.DataFrame(columns=columns))
+    (['source', 'm', 'n', 'alpha', 'input_dtype', 'backend', 'device'], ['method', 'rank', 'inner'])
+    """
+    columns = list(table.columns)
+    method, seed = columns.index("method"), columns.index("seed")
+    matrix = columns[columns.index("source"):method] + [c for c in ("backend", "device") if c in columns]
+    return matrix, columns[method:seed]
+
+
+def _setting(value) -> str:
+    if not _given(value):
+        return "–"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def distinct_labels(labels: list[str], settings: list[dict], *, sep: str = ", ") -> list[str]:
+    """``labels`` with ``name = value`` added where one label stands for several settings.
+
+    Entries with equal labels get the settings in which they differ (missing values, NaN or
+    None, count as equal), after ``sep``.
+
+    Examples
+    --------
+    >>> distinct_labels(["GUM", "GUM", "oracle"], [{"q": 0.5, "rank": 4}, {"q": 0.25, "rank": 4}, {"q": None}])
+    ['GUM, q = 0.5', 'GUM, q = 0.25', 'oracle']
+    """
+    out = list(labels)
+    for label in set(labels):
+        same = [i for i, other in enumerate(labels) if other == label]
+        names = list(dict.fromkeys(name for i in same for name in settings[i]))
+        differ = [name for name in names
+                  if len({v if _given(v := settings[i].get(name)) else None for i in same}) > 1]
+        if differ:
+            for i in same:
+                out[i] = label + sep + ", ".join(f"{name} = {_setting(settings[i].get(name))}" for name in differ)
+    return out
+
+
+def labelled_groups(table, columns: list[str], label, *, sep: str = ", ") -> list[tuple[dict, str, object]]:
+    """``(setting, label, rows)`` per distinct value of ``columns``, in table order.
+
+    ``setting`` maps ``columns`` to the group's values (missing values kept as a group) and
+    ``label(setting)`` names it, with the settings that tell equal labels apart added
+    (:func:`distinct_labels`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"method": ["gum", "gum", "gum"], "q": [0.5, 0.5, 0.25], "error": [1.0, 3.0, 5.0]})
+    >>> groups = labelled_groups(t, ["method", "q"], lambda setting: setting["method"])
+    >>> [(label, float(rows["error"].mean())) for _, label, rows in groups]
+    [('gum, q = 0.5', 2.0), ('gum, q = 0.25', 5.0)]
+    """
+    groups = list(table.groupby(columns, sort=False, dropna=False))
+    settings = [dict(zip(columns, values)) for values, _ in groups]
+    labels = distinct_labels([label(setting) for setting in settings], settings, sep=sep)
+    return [(setting, name, rows) for setting, name, (_, rows) in zip(settings, labels, groups)]
+
+
+def matrix_title(setting) -> str:
+    """Title of a matrix: :func:`source_label` and the shape ``m×n``."""
+    return f"{source_label(setting)}\n{int(setting['m'])}×{int(setting['n'])}"
+
+
 def progress_bar(total: int, *, desc: str, initial: int = 0, disable: bool = False):
     """A ``tqdm`` counter of ``total`` items starting at ``initial`` (silent if tqdm is missing).
 

@@ -2,38 +2,43 @@
 
 from __future__ import annotations
 
-from matsign.plots import STYLE, log_axes, save, source_label
+from matsign.plots import STYLE, configuration_columns, labelled_groups, log_axes, matrix_title, method_label, save
 
 #: How the rules are named: Dion2 selects by L1 norm.
 SCORE_LABELS = {"l1": "L1 norm (Dion2)", "l2": "L2 norm", "random": "uniformly random"}
 
 
+def _rule_label(setting) -> str:
+    if setting["method"] == "dion2":
+        return SCORE_LABELS.get(setting["score"], setting["score"])
+    return method_label(setting["method"], setting)
+
+
 def dion2_fraction_figure(table, stem):
     """Per matrix (columns): error vs fraction with the rank floor at k slices (grey band), and
-    alignment vs fraction with the Ky Fan ratio at k (dashed); one line per selection rule."""
+    alignment vs fraction with the Ky Fan ratio at k (dashed); one line per selection rule (per
+    method variant: every method parameter but the fraction). Points are means over seeds only."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [c for c in ("source", "m", "n", "alpha", "dof", "row_spread", "col_spread", "kappa", "tensor", "step",
-                        "kind") if c in table.columns]
-    matrices = list(table.groupby(keys, sort=False, dropna=False))
+    matrix_columns, method_columns = configuration_columns(table)
+    matrices = labelled_groups(table, matrix_columns, matrix_title, sep="\n")
+    variant_columns = [c for c in method_columns if c != "fraction"]
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(2, len(matrices), figsize=(3.1 * len(matrices), 5.4), sharex=True, squeeze=False,
                                  layout="constrained")
-        for col, (_, rows) in enumerate(matrices):
+        for col, (_, title, rows) in enumerate(matrices):
             top, bottom = axes[:, col]
             floor = rows.groupby("fraction")[["slice_floor", "oracle_alignment"]].mean()
             top.plot(floor.index, floor["slice_floor"], "-", color="0.6", lw=4, alpha=0.5, label="rank floor at k")
             bottom.plot(floor.index, floor["oracle_alignment"], "--", color="black", lw=1.2, label="Ky Fan ratio at k")
-            for i, (score, d) in enumerate(rows.groupby("score", sort=False)):
+            for i, (_, label, d) in enumerate(labelled_groups(rows, variant_columns, _rule_label)):
                 mean = d.groupby("fraction")[["error", "alignment"]].mean()
-                label = SCORE_LABELS.get(score, score)
                 top.plot(mean.index, mean["error"], "o-", color=f"C{i}", ms=3.5, lw=1.2, label=label)
                 bottom.plot(mean.index, mean["alignment"], "o-", color=f"C{i}", ms=3.5, lw=1.2, label=label)
-            first = rows.iloc[0]
-            top.set_title(f"{source_label(first)}\n{int(first['m'])}×{int(first['n'])}")
+            top.set_title(title)
             for ax in (top, bottom):
                 log_axes(ax, x=True, y=False)
             bottom.set_xlabel("selected fraction of the shorter side")

@@ -2,52 +2,84 @@
 
 from __future__ import annotations
 
-from matsign.plots import ERROR_FLOOR, SCHEDULE_LABELS, STYLE, log_axes, save, source_label
+from matsign.plots import (
+    ERROR_FLOOR,
+    SCHEDULE_LABELS,
+    STYLE,
+    configuration_columns,
+    labelled_groups,
+    log_axes,
+    matrix_title,
+    method_label,
+    save,
+)
 
-#: Colour per equilibration mode ("none" = plain Newton–Schulz).
+#: Colour per equilibration mode ("none" = plain Newton–Schulz); other methods get C3, C4, ...
 MODE_COLOURS = {"none": "black", "R": "C0", "C": "C1", "RC": "C2"}
 _MARKERS = ("o", "s", "^", "D")
+
+
+def _series(setting) -> str:
+    """The colour key of a method setting: its mode for MuonEq and Newton–Schulz ("none"), else its name."""
+    return setting["mode"] if setting["method"] in ("newton_schulz", "muoneq") else setting["method"]
+
+
+def _series_label(key) -> str:
+    if key == "none":
+        return "no equilibration"
+    return f"MuonEq-{key}" if key in MODE_COLOURS else method_label(key, {})
 
 
 def equilibration_figure(table, stem):
     """Three rows over the matrices (x axis): error against msign(G), error against the target
     msign(D_r G D_c) the iteration converges to, and alignment ⟨G, X⟩/‖G‖_*; colour = mode,
-    marker = schedule."""
+    marker = schedule (and every other method parameter that takes several values). Each point
+    is one matrix and method setting, the mean over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    matrix_columns, method_columns = configuration_columns(table)
     table = table.assign(mode=table["mode"].fillna("none") if "mode" in table.columns else "none")
-    keys = [c for c in ("source", "m", "n", "row_spread", "col_spread", "kappa", "tensor", "step", "kind")
-            if c in table.columns]
-    matrices = list(table.groupby(keys, sort=False, dropna=False))
-    labels = [f"{source_label(rows.iloc[0])}\n{int(rows.iloc[0]['m'])}×{int(rows.iloc[0]['n'])}"
-              for _, rows in matrices]
-    schedules = list(table["schedule"].unique())
+    method_columns = list(dict.fromkeys([*method_columns, "mode"]))
+    # A marker per value of the schedule and of every other parameter that varies within a method.
+    varying = [c for c in method_columns if c not in ("method", "mode", "schedule")
+               and any(rows[c].nunique(dropna=False) > 1 for _, rows in table.groupby("method"))]
+    marker_columns = ["schedule", *varying]
+    table = table.assign(marker_index=table.groupby(marker_columns, sort=False, dropna=False).ngroup())
+    matrices = labelled_groups(table, matrix_columns, matrix_title, sep="\n")
+    variants = [label for _, label, _ in labelled_groups(
+        table, marker_columns, lambda s: SCHEDULE_LABELS.get(s["schedule"], s["schedule"]))]
+    present = [_series(setting) for setting, _, _ in labelled_groups(table, ["method", "mode"], str)]
+    series = list(dict.fromkeys([*MODE_COLOURS, *present]))
+    colours = {**MODE_COLOURS, **{key: f"C{3 + i}" for i, key in enumerate(k for k in series if k not in MODE_COLOURS)}}
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(3, 1, figsize=(max(6.0, 0.9 * len(matrices) + 2), 8.0), sharex=True,
                                  layout="constrained")
-        for x, (_, rows) in enumerate(matrices):
-            for (mode, schedule), cell in rows.groupby(["mode", "schedule"], sort=False):
-                offset = (list(MODE_COLOURS).index(mode) - 1.5) * 0.12
-                marker = _MARKERS[schedules.index(schedule) % len(_MARKERS)]
+        for x, (_, _, rows) in enumerate(matrices):
+            for setting, _, cell in labelled_groups(rows, method_columns, str):
+                key = _series(setting)
+                offset = (series.index(key) - (len(series) - 1) / 2) * 0.12
+                variant = int(cell["marker_index"].iloc[0])
+                marker = _MARKERS[variant % len(_MARKERS)]
                 mean = cell[["error", "target_error", "alignment"]].mean()
                 for ax, column in zip(axes, ("error", "target_error", "alignment")):
                     value = max(mean[column], ERROR_FLOOR) if column != "alignment" else mean[column]
-                    ax.plot(x + offset, value, marker, color=MODE_COLOURS[mode], ms=5, mfc="none" if
-                            schedule != schedules[0] else MODE_COLOURS[mode])
+                    ax.plot(x + offset, value, marker, color=colours[key], ms=5,
+                            mfc="none" if variant else colours[key])
         for ax in axes[:2]:
             log_axes(ax)
         axes[0].set_ylabel("error vs msign(G)")
         axes[1].set_ylabel("error vs own target\nmsign(D_r G D_c)")
         axes[2].set_ylabel(r"alignment $\langle G, X\rangle / \|G\|_*$")
-        axes[2].set_xticks(range(len(matrices)), labels, rotation=60, ha="right", fontsize=7)
-        handles = [plt.Line2D([], [], ls="", marker="o", color=c, label="no equilibration" if m == "none" else f"MuonEq-{m}")
-                   for m, c in MODE_COLOURS.items()]
+        axes[2].set_xticks(range(len(matrices)), [title for _, title, _ in matrices], rotation=60, ha="right",
+                           fontsize=7)
+        handles = [plt.Line2D([], [], ls="", marker="o", color=colours[key], label=_series_label(key))
+                   for key in series]
         handles += [plt.Line2D([], [], ls="", marker=_MARKERS[i % len(_MARKERS)], color="0.3",
-                               mfc="0.3" if i == 0 else "none", label=SCHEDULE_LABELS.get(s, s))
-                    for i, s in enumerate(schedules)]
+                               mfc="0.3" if i == 0 else "none", label=label)
+                    for i, label in enumerate(variants)]
         axes[0].legend(handles=handles, ncol=len(handles), loc="lower left", bbox_to_anchor=(0.0, 1.02))
         fig.suptitle("Equilibration before Newton–Schulz: what it fixes and what it changes")
         path = save(fig, stem)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from matsign.plots import STYLE, method_label, save, source_label
+from matsign.plots import STYLE, configuration_columns, labelled_groups, matrix_title, method_label, save
 
 #: Colours: Gaussian variants in blues, column strategies in warm colours, the oracle in black.
 _COLOURS = {
@@ -13,61 +13,56 @@ _COLOURS = {
 }
 
 
-def _variants(table):
-    """``(label, rows)`` per method variant (all parameters but the rank), in table order."""
-    params = [c for c in ("power_iters", "oversample", "strategy") if c in table.columns]
-    out = []
-    for (method, *values), rows in table.groupby(["method", *params], sort=False, dropna=False):
-        out.append((method, method_label(method, dict(zip(params, values))), rows))
-    return out
-
-
-def _colour(method, index):
+def _style(method, index):
+    """Colour and line style of a method's ``index``-th variant (the line style changes once
+    the palette is used up)."""
     if method == "oracle":
-        return "black"
+        return "black", "-"
     palette = _COLOURS.get(method, _COLOURS["column"])
-    return palette[index % len(palette)]
+    return palette[index % len(palette)], ("-", "--", "-.", ":")[index // len(palette) % 4]
 
 
 def error_vs_rank_figure(table, stem):
     """Three rows per spectrum column: relative error with the rank floor, distance to the oracle
     with the deterministic bound (dotted, same colour), and alignment with the Ky Fan ratio.
 
-    Points are means over seeds; rank on a log₂ axis; distances on a log axis.
+    One column per matrix (every source parameter, the shape and the input precision) and one
+    line per method variant (every method parameter but the rank): points are means over seeds
+    only. Rank on a log₂ axis; distances on a log axis.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    source_cols = [c for c in ("source", "m", "n", "alpha", "rate", "signal_rank", "noise", "kappa", "dof",
-                               "row_spread", "col_spread", "tensor", "step", "kind") if c in table.columns]
-    spectra = list(table.groupby(source_cols, sort=False, dropna=False))
+    matrix_columns, method_columns = configuration_columns(table)
+    variant_columns = [c for c in method_columns if c != "rank"]
+    spectra = labelled_groups(table, matrix_columns, matrix_title, sep="\n")
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(3, len(spectra), figsize=(3.3 * len(spectra), 8.2), sharex=True, squeeze=False)
-        for col, (_, data) in enumerate(spectra):
-            first = data.iloc[0]
+        for col, (_, title, data) in enumerate(spectra):
             top, middle, bottom = axes[:, col]
             floor = data.groupby("rank")[["rank_floor", "oracle_alignment"]].mean()
             top.plot(floor.index, floor["rank_floor"], "-", color="0.6", lw=4, alpha=0.5, label="rank floor √((ρ−r)/ρ)")
             bottom.plot(floor.index, floor["oracle_alignment"], "--", color="black", lw=1.2,
                         label="Ky Fan ratio (best rank r)")
             counters = {}
-            for method, label, rows in _variants(data):
+            for variant, label, rows in labelled_groups(data, variant_columns, lambda s: method_label(s["method"], s)):
+                method = variant["method"]
                 index = counters.get(method, 0)
                 counters[method] = index + 1
-                colour = _colour(method, index)
+                colour, line = _style(method, index)
                 mean = rows.groupby("rank")[["error", "oracle_distance", "bound", "alignment"]].mean()
                 marker = "x" if method == "oracle" else "o"
-                top.plot(mean.index, mean["error"], marker + "-", color=colour, ms=3.5, lw=1, label=label)
+                top.plot(mean.index, mean["error"], marker + line, color=colour, ms=3.5, lw=1, label=label)
                 if method != "oracle":
-                    middle.plot(mean.index, mean["oracle_distance"], marker + "-", color=colour, ms=3.5, lw=1)
+                    middle.plot(mean.index, mean["oracle_distance"], marker + line, color=colour, ms=3.5, lw=1)
                     finite = mean["bound"].map(math.isfinite)
                     if finite.any() and method == "gaussian":
                         middle.plot(mean.index[finite], mean["bound"][finite], "v:", color=colour, lw=1.4, ms=4)
-                    bottom.plot(mean.index, mean["alignment"], marker + "-", color=colour, ms=3.5, lw=1)
+                    bottom.plot(mean.index, mean["alignment"], marker + line, color=colour, ms=3.5, lw=1)
             bottom.plot(floor.index, floor["oracle_alignment"], "x", color="black", ms=4)
-            top.set_title(f"{source_label(first)}\n{int(first['m'])}×{int(first['n'])}")
+            top.set_title(title)
             for ax in axes[:, col]:
                 ax.set_xscale("log", base=2)
             middle.set_yscale("log")

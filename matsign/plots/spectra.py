@@ -32,6 +32,14 @@ def _step_label(value) -> str:
     return "—" if step is None else str(step)
 
 
+def _nothing_to_draw(ax, why: str):
+    """Say in the middle of an empty panel why it is empty."""
+    ax.text(0.5, 0.5, why, transform=ax.transAxes, ha="center", va="center", color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.minorticks_off()
+
+
 def decay_figure(singular_values, stem):
     """Normalised singular values σ_i/σ₁ against i (log–log), one line per layer, one panel per kind."""
     import matplotlib
@@ -54,7 +62,9 @@ def decay_figure(singular_values, stem):
                 ax.loglog(s["index"].to_numpy()[keep], sigma[keep] / sigma[0], color=colour, lw=1.0, label=label)
             ax.set_title(f"{kind}: {len(layers)} layers, last step")
             ax.set_xlabel("index i")
-            if len(layers) <= 12:
+            if not (d["singular_value"] > 0).any():
+                _nothing_to_draw(ax, "every matrix is zero")
+            elif len(layers) <= 12:
                 ax.legend(fontsize=6)
             else:
                 bar = fig.colorbar(plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, len(layers) - 1)), ax=ax)
@@ -111,16 +121,21 @@ def ns_error_figure(table, stem):
     markers = dict(zip(_kinds(table), "o^sv"))
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(4.8, 3.4))
+        drawn = 0
         for i, schedule in enumerate(schedules):
             for kind, marker in markers.items():
                 d = table[(table["kind"] == kind) & (table[f"ns_error_{schedule}"] > 0) & (table["stable_rank"] > 0)]
                 label = SCHEDULE_LABELS.get(schedule, schedule) + (f" ({kind})" if len(markers) > 1 else "")
                 ax.scatter(d["stable_rank"], d[f"ns_error_{schedule}"], s=9, marker=marker, color=f"C{i}", alpha=0.7, label=label)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+                drawn += len(d)
+        if drawn:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        else:  # log axes need a positive value: zero matrices, or errors that are all exactly 0
+            _nothing_to_draw(ax, "no matrix with a nonzero spectrum\nand a nonzero predicted error")
         ax.set_xlabel(r"stable rank $\|G\|_F^2 / \|G\|_2^2$")
         ax.set_ylabel(r"predicted $\|\mathrm{NS}(G) - \mathrm{msign}(G)\|_F / \|\mathrm{msign}(G)\|_F$")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.set_title("Newton–Schulz error predicted from each matrix's spectrum")
         path = save(fig, stem)
         plt.close(fig)
