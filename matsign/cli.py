@@ -21,6 +21,7 @@ examples:
   matsign run error-vs-rank --workers 2          two processes; same table
   matsign run precision --backend torch          on PyTorch (add --device cuda for a GPU)
   matsign run error-vs-rank --config my.toml --out my-results
+                                                 my-results/error-vs-rank-my.{csv,png,pdf}
   matsign spectra matsign/data/recorded          spectra of the bundled gradient dump
   matsign train-compare --quick                  every update rule on a tiny GPT (needs torch)
 Interrupted? Run the same command again: finished cells are read back, not re-run.
@@ -77,11 +78,14 @@ def add_run_arguments(parser):
     """Arguments of ``matsign run``."""
     parser.add_argument("name", metavar="NAME", help="experiment name (see `matsign list`)")
     parser.add_argument("--config", metavar="FILE",
-                        help="TOML grid to run instead of the experiment's default (see experiments/README.md)")
-    parser.add_argument("--out", metavar="DIR", default="results",
-                        help="directory of the table NAME.csv (default: results)")
-    parser.add_argument("--figures", metavar="DIR", default="figures",
-                        help="directory of the figures NAME.png and NAME.pdf (default: figures)")
+                        help="TOML grid to run instead of the experiment's default (see experiments/README.md); "
+                        "its outputs are named NAME-FILE.* (FILE.* if FILE begins with NAME-), never NAME.*")
+    parser.add_argument("--out", metavar="DIR",
+                        help="directory of the table NAME.csv (default: results); also of the figures "
+                        "unless --figures is given")
+    parser.add_argument("--figures", metavar="DIR",
+                        help="directory of the figures NAME.png and NAME.pdf (default: figures, or the "
+                        "--out directory when --out is given)")
     parser.add_argument("--quick", action="store_true",
                         help="the config's small [quick] grid, written as NAME-quick.* (seconds)")
     parser.add_argument("--workers", metavar="N", type=_positive_int, default=1,
@@ -90,7 +94,8 @@ def add_run_arguments(parser):
                         help="run on Dask: 'local' starts a local cluster of N workers, or a scheduler "
                         "address such as tcp://host:8786 (needs the dask extra)")
     parser.add_argument("--backend", choices=("numpy", "torch", "cupy"), default="numpy",
-                        help="array library the methods run on (default: numpy)")
+                        help="array library the methods run on (default: numpy); torch and cupy runs are "
+                        "written as NAME-BACKEND.*")
     parser.add_argument("--device", metavar="DEV",
                         help="device for torch/cupy, e.g. cuda or cuda:1 (default: the library's default)")
     parser.add_argument("--parquet", action="store_true", help="also write NAME.parquet (needs pyarrow: pip install 'matsign[parquet]')")
@@ -149,8 +154,10 @@ def _parser(chosen: str | None):
 
 
 def main(argv=None) -> int:
-    """Entry point of ``matsign``; returns the exit status (2 for a usage or config error)."""
+    """Entry point of ``matsign``; returns the exit status (2 for a usage or config error, or a
+    file at the output path that is not a results table)."""
     from matsign.experiments.config import ConfigError
+    from matsign.experiments.engine import ResultsError
     from matsign.experiments.grid import GridError
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -159,7 +166,7 @@ def main(argv=None) -> int:
     args = _parser(chosen if chosen in names else None).parse_args(argv)
     try:
         return names[args.command].load("execute")(args)
-    except (ConfigError, GridError) as exc:
+    except (ConfigError, GridError, ResultsError) as exc:
         print(f"matsign: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:

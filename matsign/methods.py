@@ -1,8 +1,9 @@
 r"""Registry of sign approximations: name → callable ``(G, *, rng, **params)`` with uniform metadata.
 
 Each :class:`Method` carries a description, its parameters with defaults (read from the
-function's signature), and a flop estimate ``flops(m, n, **params)`` so that error can be
-plotted against cost. Add a method with :func:`register`.
+function's signature), a flop estimate ``flops(m, n, **params)`` so that error can be plotted
+against cost, and a check of its parameter values that needs no matrix, so a sweep's whole grid
+is checked before any work (:meth:`Method.check_params`). Add a method with :func:`register`.
 
 **Flop model.** Leading-order counts, a multiply and an add each counting one flop, for the
 algorithm as implemented (``s = min(m, n)``, ``N = max(m, n)``):
@@ -31,17 +32,20 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from matsign.equilibrate import equilibrate
+from matsign._backend import check_choice, check_positive_int, check_precision, check_unit_interval
+from matsign.equilibrate import MODES, check_exponent, equilibrate
+from matsign.exact.converged import PRECISIONS as CONVERGED_PRECISIONS
 from matsign.exact.converged import converged_newton_schulz, converged_newton_schulz_flops
 from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
 from matsign.exact.newton_schulz import newton_schulz
+from matsign.exact.qdwh import PRECISIONS as QDWH_PRECISIONS
 from matsign.exact.qdwh import qdwh_flops, qdwh_sign
-from matsign.exact.schedules import get_schedule
+from matsign.exact.schedules import SCHEDULES, get_schedule
 from matsign.exact.sign import msign
 from matsign.lowrank.columns import LEVERAGE_POWER_ITERS, SKETCH_OVERSAMPLE
-from matsign.lowrank.sign import lowrank_msign, lowrank_sign, oracle_lowrank_sign
+from matsign.lowrank.sign import check_range_options, lowrank_msign, lowrank_sign, oracle_lowrank_sign
 from matsign.project import galore_projector, gum_estimate
-from matsign.select import slice_count, slice_sign
+from matsign.select import INNER, SCORES, slice_count, slice_sign
 
 __all__ = ["METHODS", "REQUIRED", "Method", "complete_params", "get_method", "register"]
 
@@ -85,6 +89,10 @@ class Method:
         ``flops_function(m, n, **params)`` → estimated flops (see the module's flop model).
     params : mapping
         Parameter name → default (:data:`REQUIRED` if none), from ``function``'s signature.
+    check : callable or None
+        ``check(**params)`` (every parameter passed) raises ``ValueError`` or ``TypeError``
+        naming a value ``function`` would reject, without a matrix; ``None`` for a method
+        without parameters to check.
     """
 
     name: str
@@ -92,10 +100,35 @@ class Method:
     description: str
     flops_function: Callable
     params: Mapping[str, object]
+    check: Callable | None = None
 
     def resolve(self, params) -> dict:
         """``params`` completed with the defaults; unknown or missing parameters raise."""
         return complete_params(f"method {self.name!r}", self.params, params)
+
+    def check_params(self, params) -> dict:
+        """``params`` completed with the defaults, and their values checked before any matrix is seen.
+
+        Bounds that depend on the matrix (``rank ≤ min(m, n)``) are left to the method.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For an unknown or missing parameter, or a bad value (the error names the parameter).
+
+        Examples
+        --------
+        >>> get_method("gaussian").check_params({"rank": 8})["power_iters"]
+        0
+        >>> get_method("gaussian").check_params({"rank": 8, "power_iters": -1})
+        Traceback (most recent call last):
+        ...
+        ValueError: power_iters must be a non-negative integer, got -1
+        """
+        full = self.resolve(params)
+        if self.check is not None:
+            self.check(**full)
+        return full
 
     def __call__(self, G, *, rng=None, **params):
         """Run the method on ``G`` (``rng`` as in :mod:`matsign._backend.random`)."""
@@ -121,7 +154,9 @@ def _keyword_params(func, skip):
     }
 
 
-def register(name: str, function: Callable, *, description: str, flops: Callable) -> Method:
+def register(
+    name: str, function: Callable, *, description: str, flops: Callable, check: Callable | None = None
+) -> Method:
     """Add a method to :data:`METHODS` and return it.
 
     Parameters
@@ -135,6 +170,9 @@ def register(name: str, function: Callable, *, description: str, flops: Callable
     flops : callable
         ``flops(m, n, **params)`` with keyword-only parameters of the same names as
         ``function``'s (defaults there are not used: the method's own are passed).
+    check : callable, optional
+        ``check(**params)`` with the same keyword-only parameters: raise ``ValueError`` (or
+        ``TypeError``) naming a value ``function`` would reject, cheaply and without a matrix.
 
     Examples
     --------
@@ -162,7 +200,12 @@ def register(name: str, function: Callable, *, description: str, flops: Callable
             f"flops of method {name!r} must take the keyword-only parameters {sorted(params)}, "
             f"got {sorted(flop_params)}"
         )
-    method = Method(name, function, description, flops, MappingProxyType(params))
+    if check is not None and set(_keyword_params(check, set())) != set(params):
+        raise ValueError(
+            f"check of method {name!r} must take the keyword-only parameters {sorted(params)}, "
+            f"got {sorted(_keyword_params(check, set()))}"
+        )
+    method = Method(name, function, description, flops, MappingProxyType(params), check)
     _REGISTRY[name] = method
     return method
 
@@ -232,6 +275,40 @@ def _lowrank(rows, cols, width, rank, inner, steps):
     return total + _gemm(rows, rank, cols)
 
 
+# ---------------------------------------------------------------- parameter checks (no matrix needed)
+
+
+def _check_dtype(dtype, precisions=None):
+    """``None`` (the input's precision) or a working precision, among ``precisions`` if given."""
+    if dtype is not None:
+        name = check_precision(dtype)
+        if precisions is not None:
+            check_choice(name, precisions, "dtype")
+
+
+def _check_schedule(schedule, steps):
+    get_schedule(schedule).steps_coefficients(steps)
+
+
+def _check_inner(inner, steps):
+    """The small sign of the low-rank methods: ``"exact"`` (no ``steps``) or a named schedule."""
+    if isinstance(inner, str) and inner == "exact":
+        if steps is not None:
+            raise ValueError("steps applies only to a Newton–Schulz inner sign, not inner='exact'")
+        return
+    try:
+        schedule = get_schedule(inner)
+    except (ValueError, TypeError):
+        raise ValueError(f"inner must be 'exact' or a Newton–Schulz schedule ({', '.join(SCHEDULES)}), "
+                         f"got {inner!r}") from None
+    schedule.steps_coefficients(steps)
+
+
+def _check_lowrank(rank, inner, steps):
+    check_positive_int(rank, "rank")
+    _check_inner(inner, steps)
+
+
 # ---------------------------------------------------------------- the built-in methods
 
 
@@ -259,6 +336,11 @@ def _exact_ns_flops(m, n, *, lower, dtype):
     return converged_newton_schulz_flops(m, n, lower=lower)
 
 
+def _check_exact_ns(*, lower, dtype):
+    check_unit_interval(lower, "lower")
+    _check_dtype(dtype, CONVERGED_PRECISIONS)
+
+
 def _qdwh(G, *, rng=None, dtype=None):
     return qdwh_sign(G, dtype=dtype)
 
@@ -269,6 +351,10 @@ def _qdwh_flops(m, n, *, dtype):
     return qdwh_flops(m, n, 2, 4 if dtype in (None, "float64") else 2)
 
 
+def _check_qdwh(*, dtype):
+    _check_dtype(dtype, QDWH_PRECISIONS)
+
+
 def _newton_schulz(G, *, rng=None, schedule="muon", steps=None, dtype=None):
     return newton_schulz(G, schedule, steps=steps, dtype=dtype)
 
@@ -277,12 +363,22 @@ def _newton_schulz_flops(m, n, *, schedule, steps, dtype):
     return _ns(m, n, schedule, steps)
 
 
+def _check_newton_schulz(*, schedule, steps, dtype):
+    _check_schedule(schedule, steps)
+    _check_dtype(dtype)
+
+
 def _gram_newton_schulz(G, *, rng=None, schedule="muon", steps=None, restarts=(2,), dtype=None):
     return gram_newton_schulz(G, schedule, steps=steps, restarts=restarts, dtype=dtype)
 
 
 def _gram_newton_schulz_flops(m, n, *, schedule, steps, restarts, dtype):
     return gram_newton_schulz_flops(m, n, schedule, steps=steps, restarts=restarts)
+
+
+def _check_gram_newton_schulz(*, schedule, steps, restarts, dtype):
+    gram_newton_schulz_flops(1, 1, schedule, steps=steps, restarts=restarts)  # checks all three
+    _check_dtype(dtype)
 
 
 def _gaussian(G, *, rng=None, rank, oversample=0, power_iters=0, normalizer="qr", inner="exact", steps=None):
@@ -298,6 +394,11 @@ def _gaussian_flops(m, n, *, rank, oversample, power_iters, normalizer, inner, s
     total = _gemm(m, n, width) + power_iters * (2 * _gemm(m, n, width) + step_orth)
     total += _orth(m, width, "qr" if normalizer == "none" else normalizer)
     return total + _lowrank(m, n, width, rank, inner, steps)
+
+
+def _check_gaussian(*, rank, oversample, power_iters, normalizer, inner, steps):
+    _check_lowrank(rank, inner, steps)
+    check_range_options("gaussian", {"oversample": oversample, "power_iters": power_iters, "normalizer": normalizer})
 
 
 def _column(G, *, rng=None, rank, strategy="uniform", inner="exact", steps=None):
@@ -321,12 +422,21 @@ def _column_flops(m, n, *, rank, strategy, inner, steps):
     return select + _qr(s, rank) + _lowrank(s, N, rank, rank, inner, steps)
 
 
+def _check_column(*, rank, strategy, inner, steps):
+    _check_lowrank(rank, inner, steps)
+    check_range_options("column", {"strategy": strategy})
+
+
 def _oracle(G, *, rng=None, rank):
     return oracle_lowrank_sign(G, rank)
 
 
 def _oracle_flops(m, n, *, rank):
     return _svd(m, n) + _gemm(m, rank, n)
+
+
+def _check_oracle(*, rank):
+    check_positive_int(rank, "rank")
 
 
 register(
@@ -342,41 +452,42 @@ register(
     "exact_ns", _exact_ns,
     description="msign(G) to working accuracy by Newton–Schulz alone: a greedy minimax schedule for "
     "σ_min/σ₁ ≥ lower, then Taylor steps to convergence (dtype float64 or float32)",
-    flops=_exact_ns_flops,
+    flops=_exact_ns_flops, check=_check_exact_ns,
 )
 register(
     "qdwh", _qdwh,
     description="msign(G) by the QR-based dynamically weighted Halley iteration (backward stable; "
     "2 QR-form then Cholesky-form steps; dtype float64 or float32)",
-    flops=_qdwh_flops,
+    flops=_qdwh_flops, check=_check_qdwh,
 )
 register(
     "newton_schulz", _newton_schulz,
     description="odd-polynomial Newton–Schulz iteration with a named schedule (Frobenius normalization) "
     "in the working precision dtype (None: the input's; bfloat16/float16 emulated on NumPy and CuPy, "
     "tfloat32 everywhere but PyTorch CUDA)",
-    flops=_newton_schulz_flops,
+    flops=_newton_schulz_flops, check=_check_newton_schulz,
 )
 register(
     "gram_newton_schulz", _gram_newton_schulz,
     description="Newton–Schulz carried on the m×m Gram matrix (fewer flops when n ≳ 1.5·m; "
     "restarts re-form the iterate for low-precision stability)",
-    flops=_gram_newton_schulz_flops,
+    flops=_gram_newton_schulz_flops, check=_check_gram_newton_schulz,
 )
 register(
     "gaussian", _gaussian,
     description="Q·msign(QᵀG), Q from a Gaussian sketch with oversampling and power iterations, "
     "truncated to rank",
-    flops=_gaussian_flops,
+    flops=_gaussian_flops, check=_check_gaussian,
 )
 register(
     "column", _column,
     description="low-rank sign on the span of selected columns of the wide orientation of G",
-    flops=_column_flops,
+    flops=_column_flops, check=_check_column,
 )
 register(
     "oracle", _oracle,
     description="U_r V_rᵀ, the best rank-r sign, from the full SVD", flops=_oracle_flops,
+    check=_check_oracle,
 )
 
 
@@ -391,6 +502,12 @@ def _muoneq_flops(m, n, *, mode, exponent, schedule, steps):
     return _ns(m, n, schedule, steps)  # the scaling is elementwise work
 
 
+def _check_muoneq(*, mode, exponent, schedule, steps):
+    check_choice(mode, MODES, "mode")
+    check_exponent(exponent)
+    _check_schedule(schedule, steps)
+
+
 def _dion2(G, *, rng=None, fraction=0.25, score="l1", inner="exact", schedule="muon", steps=None):
     return slice_sign(G, fraction, score=score, rng=rng, inner=inner, schedule=schedule, steps=steps)
 
@@ -401,6 +518,16 @@ def _dion2_flops(m, n, *, fraction, score, inner, schedule, steps):
     return _svd_sign(k, N) if inner == "exact" else _ns(k, N, schedule, steps)
 
 
+def _check_dion2(*, fraction, score, inner, schedule, steps):
+    slice_count(fraction, 1)  # checks fraction ∈ (0, 1]
+    check_choice(score, SCORES, "score")
+    check_choice(inner, INNER, "inner")
+    if inner == "newton_schulz":
+        _check_schedule(schedule, steps)
+    else:
+        _check_inner("exact", steps)  # steps only with a Newton–Schulz inner sign
+
+
 def _galore(G, *, rng=None, rank, inner="exact", steps=None):
     return lowrank_msign(G, galore_projector(G, rank).P, inner=inner, steps=steps)
 
@@ -409,12 +536,13 @@ def _galore_flops(m, n, *, rank, inner, steps):
     return _svd(m, n) + _lowrank(min(m, n), max(m, n), rank, rank, inner, steps)
 
 
+def _check_galore(*, rank, inner, steps):
+    _check_lowrank(rank, inner, steps)
+
+
 def _small_sign(B, inner, steps):
-    if inner == "exact":
-        if steps is not None:
-            raise ValueError("steps applies only to a Newton–Schulz inner sign, not inner='exact'")
-        return msign(B)
-    return newton_schulz(B, inner, steps=steps)
+    _check_inner(inner, steps)
+    return msign(B) if inner == "exact" else newton_schulz(B, inner, steps=steps)
 
 
 def _gum(G, *, rng=None, rank, q=0.5, inner="exact", steps=None):
@@ -441,28 +569,33 @@ def _gum_flops(m, n, *, rank, q, inner, steps):
     return _svd(m, n) + _gemm(rank, s, N) + _gemm(s, rank, N) + q * sign(s) + (1 - q) * sign(rank)
 
 
+def _check_gum(*, rank, q, inner, steps):
+    _check_lowrank(rank, inner, steps)
+    check_unit_interval(q, "q")
+
+
 register(
     "muoneq", _muoneq,
     description="Newton–Schulz on MuonEq's equilibrated D_r·G·D_c (mode R, C or RC): approximates "
     "msign(D_r G D_c), a different target from msign(G)",
-    flops=_muoneq_flops,
+    flops=_muoneq_flops, check=_check_muoneq,
 )
 register(
     "dion2", _dion2,
     description="Dion2: sign of the ⌈fraction·min(m, n)⌉ top-scoring rows (columns if tall) scattered "
     "into place, zero elsewhere; fraction 1 is the exact sign",
-    flops=_dion2_flops,
+    flops=_dion2_flops, check=_check_dion2,
 )
 register(
     "galore", _galore,
     description="P·msign(PᵀG) with GaLore's SVD projector P = top-r singular vectors of the shorter side; "
     "inner='exact' equals 'oracle' (U_r V_rᵀ) computed by two SVDs, a schedule gives GaLore-Muon's "
     "projected Newton–Schulz step",
-    flops=_galore_flops,
+    flops=_galore_flops, check=_check_galore,
 )
 register(
     "gum", _gum,
     description="msign of one draw of GUM's unbiased estimate (residual/q with probability q, else "
     "PPᵀG/(1−q)); a single-draw update, biased after the sign (flops: expected over the draw)",
-    flops=_gum_flops,
+    flops=_gum_flops, check=_check_gum,
 )

@@ -64,10 +64,44 @@ def test_run_with_a_config_file(tmp_path):
     pytest.importorskip("matplotlib")
     config = ROOT / "experiments" / "error-vs-rank-recorded.toml"
     assert _run(tmp_path, "error-vs-rank", "--config", str(config)) == 0
-    table = pd.read_csv(tmp_path / "r" / "error-vs-rank.csv")
+    # Named after the config (it begins with the experiment's name): never the default run's files.
+    table = pd.read_csv(tmp_path / "r" / "error-vs-rank-recorded.csv")
     assert set(table["source"]) == {"recorded", "student_t"}
     assert set(table.loc[table["source"] == "recorded", "kind"]) == {"grad", "momentum"}
-    assert (tmp_path / "f" / "error-vs-rank.png").exists()
+    assert (tmp_path / "f" / "error-vs-rank-recorded.png").exists()
+    assert not (tmp_path / "r" / "error-vs-rank.csv").exists() and not (tmp_path / "f" / "error-vs-rank.png").exists()
+
+
+TINY = ('seeds = [0]\n[[sources]]\nfamily = "power_law"\nm = 8\nn = 12\n'
+        '[[methods]]\nname = "oracle"\nrank = [2, 4]\n')
+
+
+def test_another_grid_never_writes_over_the_default_runs_files(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("pandas")
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.toml").write_text(TINY)
+    # --config alone: results/ and figures/ as usual, under NAME-FILE.
+    assert main(["run", "error-vs-rank", "--config", "tiny.toml", "--no-progress"]) == 0
+    assert (tmp_path / "results" / "error-vs-rank-tiny.csv").exists()
+    assert (tmp_path / "figures" / "error-vs-rank-tiny.png").exists()
+    # --out: the figures go with the table.
+    assert main(["run", "error-vs-rank", "--config", "tiny.toml", "--out", "mine", "--no-progress"]) == 0
+    assert {p.name for p in (tmp_path / "mine").iterdir()} == {
+        "error-vs-rank-tiny.csv", "error-vs-rank-tiny.png", "error-vs-rank-tiny.pdf"}
+    assert not list(tmp_path.glob("*/error-vs-rank.*"))
+    assert "error-vs-rank-tiny.png" in capsys.readouterr().out
+
+
+def test_a_file_at_the_output_path_that_is_not_a_results_table(tmp_path, capsys):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    (tmp_path / "r").mkdir()
+    foreign = tmp_path / "r" / "error-vs-rank-tiny.csv"
+    foreign.write_text("a,b\n1,2\n")
+    assert _run(tmp_path, "error-vs-rank", "--config", str(tmp_path / "tiny.toml")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(foreign) in err and "--out" in err
+    assert foreign.read_text() == "a,b\n1,2\n"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -78,6 +112,12 @@ def test_run_with_a_config_file(tmp_path):
     ('seeds = [0]\n[[sources]]\nfamily = "power_law"\nm = 16\nn = 24\n[[methods]]\nname = "gaussian"\nrank = []\n',
      "'rank' is an empty list"),
     ('seeds = [0]\nsource = "x"\n', "unknown key 'source'"),
+    ('seeds = [0]\n[[sources]]\nfamily = "power_law"\nm = 16\nn = 24\n[[methods]]\nname = "gaussian"\nrank = 4\n'
+     'power_iters = -1\n', "methods[0] (gaussian): power_iters must be a non-negative integer, got -1"),
+    ('seeds = [0]\n[[sources]]\nfamily = "power_law"\nm = 16\nn = 24\n[[methods]]\nname = "newton_schulz"\n',
+     "error-vs-rank needs methods with the parameter(s) rank"),
+    ('seeds = [0]\n[[sweeps]]\nseed = [5]\n[[sweeps.sources]]\nfamily = "power_law"\nm = 16\nn = 24\n'
+     '[[sweeps.methods]]\nname = "oracle"\nrank = 4\n', "sweeps[0]: unknown key 'seed'"),
     ("seeds = [0\n", "is not valid TOML"),
 ])
 def test_bad_configs_fail_before_any_work(tmp_path, capsys, text, message):

@@ -1,5 +1,7 @@
 """The sweep engine: grid checks before work, seeds from coordinates, crash and resume, workers."""
 
+import math
+
 import os
 import signal
 import subprocess
@@ -15,7 +17,7 @@ pytest.importorskip("threadpoolctl")
 
 from matsign import methods  # noqa: E402
 from matsign.exact.sign import msign  # noqa: E402
-from matsign.experiments.engine import TIMING, Extra, sweep  # noqa: E402
+from matsign.experiments.engine import TIMING, Extra, ResultsError, sweep  # noqa: E402
 from matsign.experiments.grid import GridError, build_cells  # noqa: E402
 from matsign.experiments.sources import get_source  # noqa: E402
 from matsign.metrics import relative_error  # noqa: E402
@@ -28,6 +30,10 @@ SPEC = {
                 {"name": "gaussian", "rank": [4, 8], "power_iters": 1},
                 {"name": "column", "rank": 6, "strategy": "norm"}],
 }
+
+
+#: A one-matrix grid for tests of the results file (cells run in milliseconds).
+SMALL = {"seeds": [0], "sources": [{"family": "log_uniform", "m": 6, "n": 8, "kappa": 10.0}]}
 
 
 def _same(a, b):
@@ -62,10 +68,47 @@ def reference(tmp_path_factory):
     ({"sources": [{"family": "log_uniform", "m": 4, "n": 6, "kappa": 2.0, "input_dtype": "bfloat16"}]},
      r"input_dtype 'bfloat16' cannot be stored on backend 'numpy'"),
     ({"methods": [{"name": "exact_svd"}, {"name": "exact_svd"}]}, r"repeats the cell of"),
+    # Parameter values are checked by the method's own rules before any cell runs.
+    ({"methods": [{"name": "gaussian", "rank": 4, "power_iters": -1}]},
+     r"methods\[0\] \(gaussian\): power_iters must be a non-negative integer, got -1"),
+    ({"methods": [{"name": "gaussian", "rank": 4, "oversample": -10}]}, r"\(gaussian\): oversample must be a non-negative"),
+    ({"methods": [{"name": "gaussian", "rank": 4, "inner": "newton_schulz"}]},
+     r"\(gaussian\): inner must be 'exact' or a Newton–Schulz schedule"),
+    ({"methods": [{"name": "newton_schulz", "schedule": "nope"}]}, r"\(newton_schulz\): unknown schedule 'nope'"),
+    ({"methods": [{"name": "newton_schulz", "steps": 0}]}, r"\(newton_schulz\): steps must be a positive integer, got 0"),
+    ({"methods": [{"name": "newton_schulz", "dtype": "float8"}]}, r"\(newton_schulz\): dtype must be one of"),
+    ({"methods": [{"name": "column", "rank": 4, "strategy": "bogus"}]}, r"\(column\): strategy must be one of"),
+    ({"methods": [{"name": "gram_newton_schulz", "restarts": [2]}]},  # a list is an axis: restarts = 2
+     r"\(gram_newton_schulz\): restarts must be a sequence of step indices, got 2"),
+    ({"methods": [{"name": "exact_ns", "dtype": "float16"}]}, r"\(exact_ns\): dtype must be one of \('float64', 'float32'\)"),
+    ({"methods": [{"name": "qdwh", "dtype": "bfloat16"}]}, r"\(qdwh\): dtype must be one of"),
+    ({"methods": [{"name": "muoneq", "mode": "X"}]}, r"\(muoneq\): mode must be one of"),
+    ({"methods": [{"name": "dion2", "fraction": 1.5}]}, r"\(dion2\): fraction must be a number in \(0, 1\]"),
+    ({"methods": [{"name": "dion2", "steps": 3}]}, r"\(dion2\): steps applies only to a Newton–Schulz inner sign"),
+    ({"methods": [{"name": "gum", "rank": 4, "q": 1.0}]}, r"\(gum\): q must be a number in \(0, 1\)"),
+    # Source values: finite real numbers, errors that name the parameter.
+    ({"sources": [{"family": "power_law", "m": 4, "n": 6, "alpha": math.nan}]},
+     r"sources\[0\] \(power_law\): alpha must be a finite number, got nan"),
+    ({"sources": [{"family": "power_law", "m": 4, "n": 6, "alpha": "one"}]}, r"alpha must be a finite number, got 'one'"),
+    ({"sources": [{"family": "exponential", "m": 4, "n": 6, "rate": "x"}]}, r"rate must be a finite number, got 'x'"),
+    ({"sources": [{"family": "exponential", "m": 4, "n": 6, "rate": -1.0}]}, r"rate must be non-negative"),
+    ({"sources": [{"family": "log_uniform", "m": 4, "n": 6, "kappa": [1.0, "x"]}]}, r"kappa must be a finite number, got 'x'"),
+    ({"sources": [{"family": "log_uniform", "m": 4, "n": 6, "kappa": math.inf}]}, r"kappa must be a finite number, got inf"),
+    ({"sources": [{"family": "low_rank_noise", "m": 4, "n": 6, "signal_rank": 2, "noise": "x"}]},
+     r"noise must be a finite number, got 'x'"),
+    ({"sources": [{"family": "scale_mismatch", "m": 4, "n": 6, "kappa": math.nan}]}, r"kappa must be a finite number, got nan"),
 ])
 def test_bad_grids_fail_before_any_work_naming_the_entry(change, message):
     with pytest.raises(GridError, match=message):
         build_cells({**SPEC, **change})
+
+
+def test_sweeps_tables_take_only_seeds_sources_and_methods():
+    block = {"seed": [5], "sources": SPEC["sources"], "methods": [{"name": "exact_svd"}]}
+    with pytest.raises(GridError, match=r"sweeps\[0\]: unknown key 'seed'; a \[\[sweeps\]\] table has seeds, sources"):
+        build_cells({"seeds": [0], "sweeps": [block]})
+    del block["seed"]
+    assert {c.seed for c in build_cells({"seeds": [0], "sweeps": [block]})} == {0}
 
 
 def test_tf32_is_a_working_precision_not_a_storage_format():
@@ -185,7 +228,57 @@ def test_a_killed_process_resumes_without_loss_or_duplicates(tmp_path, reference
     _same(resumed[resumed["seed"] < 2].reset_index(drop=True), reference)
 
 
+def test_rows_of_another_grid_stay_on_disk(tmp_path, flaky):
+    path = tmp_path / "t.csv"
+    first = build_cells({**SMALL, "methods": [{"name": "test_flaky", "steps": [1, 2]}]})
+    second = build_cells({**SMALL, "methods": [{"name": "oracle", "rank": [2, 3]}]})
+    before = sweep(first, path, progress=False)
+    table = sweep(second, path, progress=False)
+    # The returned table is this grid's, as a run into an empty file gives it…
+    assert list(table["key"]) == [c.key for c in second] and "steps" not in table.columns
+    _same(table, sweep(second, tmp_path / "alone.csv", progress=False))
+    # …and the first grid's rows are still on disk: rerunning it runs nothing.
+    assert set(pd.read_csv(path)["key"]) == {c.key for c in first + second}
+    flaky["left"] = 0  # any call of the flaky method would raise
+    _same(sweep(first, path, progress=False), before)
+    assert set(pd.read_csv(path)["key"]) == {c.key for c in first + second}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a,b\n1,2\n", r"no 'key' column"),
+    ("key,source,m,n\n0123,power_law,4,6\n", r"no 'input_dtype' column"),  # an older or foreign table
+])
+def test_a_file_that_is_not_a_results_table_is_refused_untouched(tmp_path, text, message):
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    with pytest.raises(ResultsError, match=f"{path}.*{message}.*--out"):
+        sweep(build_cells({**SMALL, "methods": [{"name": "exact_svd"}]}), path, progress=False)
+    assert path.read_text() == text
+
+
 # ---------------------------------------------------------------- workers
+
+
+def _waits_for_another_row(X, context, cell):
+    """Extra column: whether, in a worker, the seed-0 cell saw another cell's row reach the file."""
+    if cell.seed != 0:
+        return {"saw_row": math.nan}
+    path = os.environ["MATSIGN_TEST_RESULTS"]
+    deadline = time.time() + 8
+    while time.time() < deadline:
+        if open(path).read().count("\n") >= 2:  # the header and one row
+            return {"saw_row": 1.0}
+        time.sleep(0.02)
+    return {"saw_row": 0.0}
+
+
+def test_worker_rows_reach_the_file_as_cells_finish(tmp_path, monkeypatch):
+    path = tmp_path / "t.csv"
+    monkeypatch.setenv("MATSIGN_TEST_RESULTS", str(path))
+    cells = build_cells({**SMALL, "seeds": [0, 1], "methods": [{"name": "exact_svd"}]})  # two chunks
+    extra = Extra(("saw_row",), _waits_for_another_row)
+    table = sweep(cells, path, workers=2, extra=extra, progress=False)
+    assert table.loc[table["seed"] == 0, "saw_row"].item() == 1.0
 
 
 def test_two_processes_give_the_serial_table(tmp_path, reference):

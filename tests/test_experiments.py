@@ -8,7 +8,7 @@ pytest.importorskip("matplotlib")
 
 from matsign.experiments import EXPERIMENTS, run_experiment  # noqa: E402
 from matsign.experiments.config import load_config  # noqa: E402
-from matsign.experiments.grid import build_cells  # noqa: E402
+from matsign.experiments.grid import GridError, build_cells  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,50 @@ def test_quick_run_writes_table_and_figures(quick, name):
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_default_configs_are_valid_grids(name):
     cells = build_cells(load_config(EXPERIMENTS[name].config))
-    assert len(cells) > len(build_cells(load_config(EXPERIMENTS[name].config, quick=True)))
+    EXPERIMENTS[name].check(cells)
+    quick = build_cells(load_config(EXPERIMENTS[name].config, quick=True))
+    EXPERIMENTS[name].check(quick)
+    assert len(cells) > len(quick)
+
+
+_SOURCE = '[[sources]]\nfamily = "{family}"\nm = 8\nn = 12\n{extra}\n'
+_KAPPA = _SOURCE.format(family="log_uniform", extra="kappa = 10.0")
+_POWER = _SOURCE.format(family="power_law", extra="")
+_GAUSSIAN = '[[methods]]\nname = "gaussian"\nrank = 4\n'
+_NS = '[[methods]]\nname = "newton_schulz"\nsteps = [3, 5]\n'
+
+
+@pytest.mark.parametrize("name, grid, message", [
+    ("error-vs-rank", _POWER + _NS, "error-vs-rank needs methods with the parameter(s) rank; method 'newton_schulz' has no 'rank'"),
+    ("ns-vs-spectrum", _KAPPA + _GAUSSIAN, "ns-vs-spectrum analyses only the methods newton_schulz, gram_newton_schulz; the grid has 'gaussian'"),
+    ("ns-vs-spectrum", _POWER + _NS, "ns-vs-spectrum needs sources with the parameter(s) kappa; source 'power_law' has no 'kappa'"),
+    ("ns-vs-spectrum", _SOURCE.format(family="log_uniform", extra="kappa = 10.0\nnonzero = 4") + _NS, "needs a full-rank source (one without nonzero)"),
+    ("ns-vs-spectrum", _KAPPA + '[[methods]]\nname = "newton_schulz"\nsteps = 3\n', "needs steps = 5 on its steps axis"),
+    ("dion2-fraction", _POWER + _GAUSSIAN, "dion2-fraction needs methods with the parameter(s) fraction, score; method 'gaussian' has no 'fraction'"),
+    ("equilibration", _POWER + _GAUSSIAN, "equilibration needs methods with the parameter(s) schedule; method 'gaussian' has no 'schedule'"),
+    ("precision", _POWER + _NS, "precision needs sources with the parameter(s) kappa; source 'power_law' has no 'kappa'"),
+])
+def test_a_grid_the_experiment_cannot_analyse_fails_before_any_work(tmp_path, name, grid, message):
+    config = tmp_path / "grid.toml"
+    config.write_text("seeds = [0]\n" + grid)
+    with pytest.raises(GridError) as info:
+        run_experiment(EXPERIMENTS[name], config=config, out_dir=tmp_path / "out", progress=False)
+    assert message in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_other_methods_an_experiment_can_analyse_give_its_table_and_figure(tmp_path):
+    """error-vs-rank takes any method with a rank; ns-vs-spectrum the Gram form of Newton–Schulz."""
+    config = tmp_path / "other.toml"
+    config.write_text("seeds = [0]\n" + _POWER + '[[methods]]\nname = "galore"\nrank = [2, 4]\n')
+    t = run_experiment(EXPERIMENTS["error-vs-rank"], config=config, out_dir=tmp_path, progress=False).table
+    # GaLore's exact inner sign is the oracle U_r V_rᵀ: it attains the rank floor (float64: 1e-12).
+    np.testing.assert_allclose(t["error"], t["rank_floor"], atol=1e-12)
+    config.write_text("seeds = [0]\n" + _KAPPA + '[[methods]]\nname = "gram_newton_schulz"\nsteps = [3, 5]\n')
+    t = run_experiment(EXPERIMENTS["ns-vs-spectrum"], config=config, out_dir=tmp_path, progress=False).table
+    # The Gram form is the same polynomial of G: scalar_map predicts it (float64 rounding).
+    np.testing.assert_allclose(t["error"], t["predicted_error"], rtol=1e-8)
+    assert (tmp_path / "ns-vs-spectrum-other.png").exists()
 
 
 def test_error_vs_rank_every_method_lies_between_the_oracle_and_its_bound(quick):

@@ -109,6 +109,59 @@ def test_parameters_are_checked(backend):
         METHODS["column"](A, rng=0, rank=5)
 
 
+#: Parameter values each method rejects, with the error its check gives before any matrix is seen.
+BAD_VALUES = [
+    ("gaussian", {"rank": 2, "power_iters": -1}, "power_iters must be a non-negative integer"),
+    ("gaussian", {"rank": 2, "oversample": -1}, "oversample must be a non-negative integer"),
+    ("gaussian", {"rank": 2, "normalizer": "x"}, "normalizer must be one of"),
+    ("gaussian", {"rank": 2, "inner": "newton_schulz"}, "inner must be 'exact' or a Newton–Schulz schedule"),
+    ("gaussian", {"rank": 2, "steps": 3}, "steps applies only"),
+    ("gaussian", {"rank": 2, "inner": "muon", "steps": 0}, "steps must be a positive integer"),
+    ("column", {"rank": 2, "strategy": "bogus"}, "strategy must be one of"),
+    ("oracle", {"rank": 0}, "rank must be a positive integer"),
+    ("newton_schulz", {"schedule": "nope"}, "unknown schedule 'nope'"),
+    ("newton_schulz", {"steps": 0}, "steps must be a positive integer"),
+    ("newton_schulz", {"dtype": "float8"}, "dtype must be one of"),
+    ("gram_newton_schulz", {"restarts": 2}, "restarts must be a sequence"),
+    ("gram_newton_schulz", {"restarts": (0,)}, "restarts must hold step indices"),
+    ("gram_newton_schulz", {"dtype": "float8"}, "dtype must be one of"),
+    ("exact_ns", {"lower": 0.0}, r"lower must be a number in \(0, 1\)"),
+    ("exact_ns", {"dtype": "float16"}, r"dtype must be one of \('float64', 'float32'\)"),
+    ("qdwh", {"dtype": "bfloat16"}, r"dtype must be one of \('float64', 'float32'\)"),
+    ("muoneq", {"mode": "X"}, "mode must be one of"),
+    ("muoneq", {"exponent": 0.5}, "exponent must be a finite negative number"),
+    ("muoneq", {"schedule": "nope"}, "unknown schedule"),
+    ("dion2", {"fraction": 0.0}, r"fraction must be a number in \(0, 1\]"),
+    ("dion2", {"score": "l3"}, "score must be one of"),
+    ("dion2", {"inner": "polar_express"}, "inner must be one of"),
+    ("dion2", {"steps": 3}, "steps applies only"),
+    ("dion2", {"inner": "newton_schulz", "schedule": "nope"}, "unknown schedule"),
+    ("galore", {"rank": 2, "inner": "nope"}, "inner must be 'exact' or a Newton–Schulz schedule"),
+    ("gum", {"rank": 2, "q": 1.0}, r"q must be a number in \(0, 1\)"),
+    ("gum", {"rank": 2, "steps": 3}, "steps applies only"),
+]
+
+
+@pytest.mark.parametrize("name, params, message", BAD_VALUES)
+def test_values_a_method_rejects_are_rejected_by_its_check_without_a_matrix(name, params, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        METHODS[name].check_params(params)
+    # The check applies the method's own rules: the method rejects the same values.
+    with pytest.raises((ValueError, TypeError)):
+        METHODS[name](with_spectrum(log_uniform(6, 10.0), 6, 8, rng=0), rng=0, **params)
+
+
+def test_every_method_with_parameters_checks_their_values():
+    for name, method in METHODS.items():
+        assert (method.check is not None) == bool(method.params), name
+        given = {**PARAMS, **SEEDED_PARAMS}.get(name, {})
+        assert method.check_params(given) == method.resolve(given)  # the defaults pass
+    with pytest.raises(ValueError, match="check of method 'test_bad' must take the keyword-only parameters"):
+        register("test_bad", lambda G, *, rng=None, c=1.0: G, description="x", flops=lambda m, n, *, c: 0,
+                 check=lambda *, d: None)
+    assert "test_bad" not in METHODS
+
+
 def test_get_method():
     assert get_method("oracle") is METHODS["oracle"]
     with pytest.raises(ValueError, match="unknown method 'dion'; registered: exact_svd"):

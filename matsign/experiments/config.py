@@ -7,7 +7,10 @@ A config has the keys of a grid (see :mod:`matsign.experiments.grid`) and two mo
   that finishes in seconds), e.g. ``[quick] seeds = [0]`` and ``[[quick.methods]]`` entries.
 
 Each named experiment ships its default config as ``matsign/experiments/configs/NAME.toml``;
-``matsign run NAME --config FILE`` runs the experiment's analysis and figures on another grid.
+``matsign run NAME --config FILE`` runs the experiment's analysis and figures on another grid,
+written as ``NAME-FILE.*`` (see :func:`~matsign.experiments.runner.output_stem`); a grid the
+experiment cannot analyse (e.g. a method without the ``rank`` that ``error-vs-rank`` plots
+against) is refused before any work (:meth:`~matsign.experiments.runner.Experiment.check`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ slices scattered into place, zero elsewhere; fraction 1 is the exact sign. Its r
 - ``oracle_alignment`` — the Ky Fan ratio at ``k``, the best alignment of any rank-k step.
 
 Selection by norm pays off when the slices differ in scale (the scale-mismatch and recorded
-matrices); on an isotropic matrix every rule is about as good as random.
+matrices); on an isotropic matrix every rule is about as good as random. Another grid
+(``--config``) may hold any method with ``fraction`` and ``score`` parameters.
 
 References
 ----------
@@ -54,4 +55,5 @@ EXPERIMENT = Experiment(
     "(L1, L2, random), with the rank floor and the Ky Fan bound",
     figure=figure,
     extra=Extra(("selected", "slice_floor", "oracle_alignment"), slice_columns),
+    method_params=("fraction", "score"),
 )

@@ -23,11 +23,15 @@ since a multi-threaded product rounds differently. So the table does not depend 
 of the cells, on the number of workers or on their kind (serial, process pool, Dask) — only
 the ``seconds`` column does.
 
-**On disk.** Rows are appended to a CSV file as cells finish (one ``write`` and ``flush`` per
-row); ``key`` identifies the cell. Run the same sweep again and finished cells are skipped: an
-interrupted sweep resumes with nothing lost or duplicated (a row cut short by a crash is
-dropped and its cell re-run). At the end the file is rewritten in grid order with exactly the
-grid's rows, so it equals the returned table.
+**On disk.** Rows are appended to a CSV file as cells finish, whatever the number of workers
+(one ``write`` and ``flush`` per row); ``key`` identifies the cell. Run the same sweep again and
+finished cells are skipped: an interrupted sweep resumes with nothing lost or duplicated (a row
+cut short by a crash is dropped and its cell re-run). Rows of other grids in the file (another
+backend, another config) are kept: at the end the file is rewritten with those rows first, then
+this grid's rows in grid order, under the union of the columns. The returned table holds this
+grid's rows only, with this grid's columns — the table a run into an empty file gives. A file
+that is not a results table of this engine (no ``key`` column, or a metric column missing: an
+older format) raises :class:`ResultsError`, never touched.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,12 +48,12 @@ from typing import Callable
 import numpy as np
 
 from matsign._backend import from_numpy, namespace, pin_single_thread, placeholder, single_threaded, to_numpy
-from matsign.experiments.grid import Cell, GridError
+from matsign.experiments.grid import COORDINATES, Cell, GridError
 from matsign.methods import get_method
 from matsign.metrics import orthogonality_error, relative_error
 from matsign.plots import progress_bar
 
-__all__ = ["METRICS", "Context", "Extra", "check_backend", "run_cell", "sweep"]
+__all__ = ["METRICS", "Context", "Extra", "ResultsError", "check_backend", "run_cell", "sweep"]
 
 #: Columns every row gets after the coordinates, in order.
 METRICS = (
@@ -60,6 +63,11 @@ METRICS = (
 
 #: Columns that depend on the machine and the load, not on the computation.
 TIMING = ("seconds",)
+
+
+class ResultsError(ValueError):
+    """A file at a sweep's output path that is not a results table of this engine; the message
+    names the file and what to do."""
 
 
 @dataclass(frozen=True)
@@ -210,7 +218,11 @@ def _guarded(cell, extra):
 
 
 def _columns(cells, extra) -> list[str]:
-    """The table's columns; a parameter named like a metric or an extra column is a grid error."""
+    """The table's columns; a parameter named like a metric or an extra column is a grid error.
+
+    Every grid's table has the columns of :func:`_fixed_columns`; the parameter columns depend
+    on the grid.
+    """
     reserved = {"key", *METRICS, *(extra.columns if extra else ())}
     for cell in cells:
         clash = sorted(reserved & {k for k, _ in (*cell.source_params, *cell.method_params)})
@@ -226,6 +238,11 @@ def _columns(cells, extra) -> list[str]:
     return names + list(extra.columns if extra else ())
 
 
+def _fixed_columns(extra) -> list[str]:
+    """Columns every results file of a sweep with ``extra`` has, whatever its grid."""
+    return ["key", *COORDINATES, *METRICS, *(extra.columns if extra else ())]
+
+
 def _format(value) -> str:
     if value is None:
         return ""
@@ -235,29 +252,35 @@ def _format(value) -> str:
 
 
 class _ResultsFile:
-    """The CSV a sweep appends to: finished rows by key, a fixed header, one flushed line per row."""
+    """The CSV a sweep appends to: finished rows by key (this grid's and others'), a header with
+    this grid's columns then any others the file had, one flushed line per row."""
 
-    def __init__(self, path: Path, columns: list[str]):
-        self.path, self.columns = path, columns
+    def __init__(self, path: Path, columns: list[str], required: list[str]):
+        self.path, self.columns = path, list(columns)
         self.rows: dict[str, dict] = {}
-        path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
-            self._load()
+            self._load(required)
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self._rewrite([])
         self._file = open(path, "a", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=columns, lineterminator="\n")
+        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, lineterminator="\n")
 
-    def _load(self):
+    def _load(self, required):
         text = self.path.read_text(encoding="utf-8")
         complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]  # a cut-short row
         reader = csv.DictReader(complete.splitlines())
-        if reader.fieldnames is None or "key" not in reader.fieldnames:
-            raise ValueError(f"{self.path} is not a results table of this engine (no 'key' column); "
-                             "move it away or choose another --out directory")
+        header = reader.fieldnames or []
+        missing = [c for c in required if c not in header]
+        if missing:
+            what = ("no 'key' column" if "key" in missing
+                    else f"no {missing[0]!r} column: another experiment's or an older version's")
+            raise ResultsError(f"{self.path} is not a results table of this sweep ({what}); move it away, "
+                               "or write this run elsewhere (matsign run --out DIR)")
+        self.columns += [c for c in header if c not in self.columns]
         for row in reader:
             self.rows.setdefault(row["key"], row)
-        if complete != text or reader.fieldnames != self.columns or len(self.rows) != reader.line_num - 1:
+        if complete != text or header != self.columns or len(self.rows) != reader.line_num - 1:
             self._rewrite(list(self.rows.values()))
 
     def _rewrite(self, rows):
@@ -274,11 +297,11 @@ class _ResultsFile:
         self._file.flush()
         self.rows[formatted["key"]] = formatted
 
-    def finish(self, keys: list[str]) -> int:
-        """Rewrite the file with the rows of ``keys`` in that order; return how many others were dropped."""
+    def finish(self, keys: list[str]):
+        """Rewrite the file: the rows of other grids in file order, then those of ``keys`` in that order."""
         self._file.close()
-        self._rewrite([self.rows[k] for k in keys])
-        return len(set(self.rows) - set(keys))
+        ours = set(keys)
+        self._rewrite([row for key, row in self.rows.items() if key not in ours] + [self.rows[k] for k in keys])
 
     def close(self):
         self._file.close()
@@ -306,17 +329,15 @@ def _serial(cells, extra):
 
 def _process_pool(cells, extra, workers):
     import multiprocessing
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending = {pool.submit(run_chunk, chunk, extra) for chunk in _chunks(cells, workers)}
+        futures = [pool.submit(run_chunk, chunk, extra) for chunk in _chunks(cells, workers)]
         try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    yield future.result()
+            for future in as_completed(futures):  # each chunk's rows as soon as it finishes
+                yield future.result()
         finally:
-            for future in pending:
+            for future in futures:
                 future.cancel()
 
 
@@ -368,16 +389,14 @@ def _typed(name: str, values: list[str]):
     return [v if v != "" else None for v in values]
 
 
-def _read_table(path: Path):
-    """The results file as a DataFrame, numbers parsed exactly."""
+def _read_table(path: Path, keys: list[str], columns: list[str]):
+    """The rows of ``keys`` (in that order) and ``columns`` of the results file as a DataFrame,
+    numbers parsed exactly."""
     import pandas as pd
 
     with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        rows = list(reader)
-    columns = list(zip(*rows)) if rows else [()] * len(header)
-    return pd.DataFrame({name: _typed(name, list(values)) for name, values in zip(header, columns)})
+        rows = {row["key"]: row for row in csv.DictReader(f)}
+    return pd.DataFrame({name: _typed(name, [rows[k][name] for k in keys]) for name in columns})
 
 
 def sweep(
@@ -399,7 +418,7 @@ def sweep(
         From :func:`~matsign.experiments.grid.build_cells` (already checked).
     path : str or Path
         The CSV file rows are appended to (created with its folders). Rows already there are
-        kept and their cells skipped; at the end the file holds exactly the rows of ``cells``.
+        kept and their cells skipped, rows of other grids included (see the module docstring).
     workers : int, default 1
         1 runs in this process; more run a process pool of that size (or, with ``scheduler``,
         the size of a local Dask cluster).
@@ -411,14 +430,20 @@ def sweep(
     progress : bool
         Show a progress bar (tqdm).
     parquet : bool
-        Also write ``path`` with suffix ``.parquet`` (needs pyarrow).
+        Also write the returned table to ``path`` with suffix ``.parquet`` (needs pyarrow).
     desc : str
         Label of the progress bar.
 
     Returns
     -------
     pandas.DataFrame
-        One row per cell, in the order of ``cells``, read back from the final CSV file.
+        One row per cell, in the order of ``cells``, with this grid's columns, read back from
+        the final CSV file.
+
+    Raises
+    ------
+    ResultsError
+        If ``path`` holds a file that is not a results table of this sweep (nothing runs).
 
     Examples
     --------
@@ -444,7 +469,8 @@ def sweep(
             raise ImportError("Parquet output needs pyarrow: pip install 'matsign[parquet]'") from None
     check_backend(cells[0].backend, cells[0].device)
     path = Path(path)
-    results = _ResultsFile(path, _columns(cells, extra))
+    columns = _columns(cells, extra)
+    results = _ResultsFile(path, columns, _fixed_columns(extra))
     pending = [c for c in cells if c.key not in results.rows]
     bar = progress_bar(len(cells), desc=desc, initial=len(cells) - len(pending), disable=not progress)
     try:
@@ -464,10 +490,9 @@ def sweep(
         raise
     finally:
         bar.close()
-    dropped = results.finish([c.key for c in cells])
-    if dropped:
-        print(f"{path}: dropped {dropped} rows of cells that are not in this grid", file=sys.stderr)
-    table = _read_table(path)
+    keys = [c.key for c in cells]
+    results.finish(keys)
+    table = _read_table(path, keys, columns)
     if parquet:
         table.to_parquet(path.with_suffix(".parquet"), index=False)
     return table

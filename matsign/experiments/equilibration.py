@@ -12,6 +12,8 @@ to ``msign(D_r G D_c)``, not ``msign(G)``. So each row has, besides the engine's
 
 Scale mismatch makes a Frobenius-normalized iteration slow (a few large rows take the norm, the
 rest start near zero); equilibration removes it, at the price of a different step direction.
+Another grid (``--config``) may hold any method with a ``schedule`` parameter (the figure's
+markers).
 
 References
 ----------
@@ -63,4 +65,5 @@ EXPERIMENT = Experiment(
     "recorded matrices: error to msign(G), to its own target, alignment",
     figure=figure,
     extra=Extra(("target_error", "target_condition_number", "target_stable_rank"), target_columns),
+    method_params=("schedule",),
 )

@@ -20,6 +20,7 @@ exponential and low-rank-plus-noise spectra. Besides the engine's metrics each r
 
 The oracle's ``error`` equals the rank floor :math:`\sqrt{(\rho - r)/\rho}` on any spectrum, and
 no rank-r method goes below it; the alignment of every method stays below the Ky Fan ratio.
+Another grid (``--config``) may hold any method with a ``rank`` parameter.
 
 References
 ----------
@@ -89,4 +90,5 @@ EXPERIMENT = Experiment(
     "with the oracle U_r V_rᵀ, the rank floor and the deterministic bound",
     figure=figure,
     extra=Extra(("oracle_distance", "residual", "bound", "error_bound", "oracle_alignment"), lowrank_columns),
+    method_params=("rank",),
 )

@@ -15,12 +15,13 @@ A grid specification is a mapping (usually read from TOML, see :mod:`matsign.exp
 
 Within an entry, the lists multiply (here 2 × 2 = 4 parameter sets); the grid is every source
 set × every method set × every seed. Several such products go in ``[[sweeps]]`` tables, each with
-its own ``sources``, ``methods`` and (optionally) ``seeds``. A source entry may also give
+its own ``sources``, ``methods`` and (optionally) ``seeds``, and no other key. A source entry may also give
 ``input_dtype`` (the precision the matrix is handed to the methods in, default float64).
 
 :func:`build_cells` checks the whole grid before any work starts: unknown sources, methods or
-parameters, empty lists, a ``rank`` (or ``rank + oversample``) above ``min(m, n)``, precisions
-the backend cannot store, duplicate cells. Each error names the entry, e.g.
+parameters, parameter values the source or method would reject (the source's ``check``,
+:meth:`Method.check_params <matsign.methods.Method.check_params>`), empty lists, a ``rank`` (or ``rank + oversample``) above
+``min(m, n)``, precisions the backend cannot store, duplicate cells. Each error names the entry, e.g.
 ``methods[1] (gaussian): rank 300 exceeds min(m, n) = 256 of sources[0] (power_law 256×512)``.
 """
 
@@ -207,8 +208,8 @@ def _method_sets(entries, where):
         label = f"{label} ({method.name})"
         for combo in _axes(entry, label, ("name",)):
             try:
-                params = method.resolve(combo)
-            except ValueError as exc:
+                params = method.check_params(combo)
+            except (ValueError, TypeError) as exc:
                 raise GridError(f"{label}: {exc}") from None
             out.append((label, method.name, params))
     return out
@@ -230,6 +231,10 @@ def _check_fits(method_label, params, source_label, m, n):
         )
 
 
+#: Keys a ``[[sweeps]]`` table may have.
+BLOCK_KEYS = ("seeds", "sources", "methods")
+
+
 def _blocks(spec: dict) -> list[tuple[str, dict]]:
     if "sweeps" in spec:
         if not isinstance(spec["sweeps"], list) or not spec["sweeps"]:
@@ -237,6 +242,13 @@ def _blocks(spec: dict) -> list[tuple[str, dict]]:
         stray = [k for k in ("sources", "methods") if k in spec]
         if stray:
             raise GridError(f"give {stray[0]} inside each [[sweeps]] table, not at the top level")
+        for i, block in enumerate(spec["sweeps"]):
+            if not isinstance(block, dict):
+                raise GridError(f"sweeps[{i}] must be a table, got {block!r}")
+            unknown = sorted(set(block) - set(BLOCK_KEYS))
+            if unknown:
+                raise GridError(f"sweeps[{i}]: unknown key {unknown[0]!r}; a [[sweeps]] table has "
+                                f"{', '.join(BLOCK_KEYS)}")
         return [(f"sweeps[{i}].", {"seeds": spec.get("seeds"), **block}) for i, block in enumerate(spec["sweeps"])]
     return [("", spec)]
 

@@ -16,6 +16,10 @@ normalized singular value — the one a fixed number of steps fails to lift to 1
 κ and ``sr``: this is why "stable rank and condition number govern finite-step
 orthogonalization" (MuonEq, arXiv 2603.28254). ``smallest_normalized`` records ``σ_ρ / ‖G‖_F``.
 
+Another grid (``--config``) may hold ``newton_schulz`` and ``gram_newton_schulz`` (the same
+polynomial of ``G``) on sources with a ``kappa``, with at least one full-rank source and
+``steps = 5`` on its steps axis (the figure's panels).
+
 References
 ----------
 N. Amsel et al., *The Polar Express*, arXiv 2505.16932; D. Chang et al., *MuonEq*,
@@ -30,7 +34,9 @@ import numpy as np
 
 from matsign.exact.schedules import scalar_map
 from matsign.experiments.engine import Extra
+from matsign.experiments.grid import GridError
 from matsign.experiments.runner import Experiment
+from matsign.plots.newton_schulz import BUDGET
 
 NAME = "ns-vs-spectrum"
 
@@ -47,6 +53,16 @@ def predicted_columns(X, context, cell) -> dict:
     }
 
 
+def check_grid(cells):
+    """The figure's panels need full-rank matrices (no ``nonzero``) and runs of ``BUDGET`` steps."""
+    if all(dict(cell.source_params).get("nonzero") is not None for cell in cells):
+        raise GridError(f"{NAME} needs a full-rank source (one without nonzero): its upper panels show the "
+                        "error against steps per κ at full rank")
+    if not any(dict(cell.method_params).get("steps") == BUDGET for cell in cells):
+        raise GridError(f"{NAME} needs steps = {BUDGET} on its steps axis: its lower panels show the error "
+                        f"after {BUDGET} steps")
+
+
 def figure(table, stem):
     """Draw the experiment's figure (see :func:`matsign.plots.newton_schulz.ns_vs_spectrum_figure`)."""
     from matsign.plots.newton_schulz import ns_vs_spectrum_figure
@@ -60,4 +76,7 @@ EXPERIMENT = Experiment(
     "predicted by scalar_map",
     figure=figure,
     extra=Extra(("predicted_error", "smallest_normalized"), predicted_columns),
+    methods=("newton_schulz", "gram_newton_schulz"),  # the same polynomial of G: scalar_map predicts both
+    source_params=("kappa",),
+    check_grid=check_grid,
 )

@@ -12,7 +12,8 @@ of every product and stored combination (see :mod:`matsign._backend.precision`);
 The question: where does each format's rounding, not the schedule's own polynomial error,
 set the error — and which exact route keeps reference accuracy in float32 (the Gram route,
 ``exact_eigh``, squares κ; Newton–Schulz to convergence amplifies each product's rounding by up
-to κ; QDWH and the SVD are backward stable)?
+to κ; QDWH and the SVD are backward stable)? Another grid (``--config``) may hold any method on
+sources with a ``kappa`` (the figure's x axis).
 
 References
 ----------
@@ -39,4 +40,5 @@ EXPERIMENT = Experiment(
     description="Newton–Schulz in float64 / float32 / tfloat32 / bfloat16 / float16 and the exact sign "
     "by SVD, eigh, NS to convergence and QDWH from float64 / float32, vs κ",
     figure=figure,
+    source_params=("kappa",),
 )

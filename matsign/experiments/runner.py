@@ -8,14 +8,14 @@ from typing import Callable
 
 from matsign.experiments.config import default_config, load_config
 from matsign.experiments.engine import Extra, sweep
-from matsign.experiments.grid import build_cells
+from matsign.experiments.grid import GridError, build_cells
 
-__all__ = ["Experiment", "Outputs", "run_experiment"]
+__all__ = ["Experiment", "Outputs", "output_stem", "run_experiment"]
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A named experiment: its default config, extra columns and figure.
+    """A named experiment: its default config, extra columns, figure and what its analysis needs.
 
     Attributes
     ----------
@@ -27,17 +27,48 @@ class Experiment:
         ``figure(table, stem)`` writes ``stem.png`` and ``stem.pdf`` and returns the PNG path.
     extra : Extra, optional
         Columns computed per cell beyond the engine's metrics.
+    methods : tuple of str
+        The only methods its columns and figure are defined for (empty: any method).
+    method_params : tuple of str
+        Parameters every method of its grid must take (its columns or figure read them).
+    source_params : tuple of str
+        Parameters every source of its grid must take.
+    check_grid : callable, optional
+        ``check_grid(cells)`` raises a :class:`~matsign.experiments.grid.GridError` saying what
+        else the grid must hold for the figure (e.g. a value on an axis it draws).
     """
 
     name: str
     description: str
     figure: Callable
     extra: Extra | None = None
+    methods: tuple = ()
+    method_params: tuple = ()
+    source_params: tuple = ()
+    check_grid: Callable | None = None
 
     @property
     def config(self) -> Path:
         """The default config file."""
         return default_config(self.name)
+
+    def check(self, cells) -> None:
+        """Raise a :class:`~matsign.experiments.grid.GridError` naming the first method or source
+        of ``cells`` this experiment cannot analyse (before any cell runs)."""
+        for cell in cells:
+            if self.methods and cell.method not in self.methods:
+                raise GridError(f"{self.name} analyses only the methods {', '.join(self.methods)}; "
+                                f"the grid has {cell.method!r}")
+            for owner, name, params, needed in (
+                ("method", cell.method, cell.method_params, self.method_params),
+                ("source", cell.source, cell.source_params, self.source_params),
+            ):
+                missing = [p for p in needed if p not in dict(params)]
+                if missing:
+                    raise GridError(f"{self.name} needs {owner}s with the parameter(s) {', '.join(needed)}; "
+                                    f"{owner} {name!r} has no {missing[0]!r}")
+        if self.check_grid is not None:
+            self.check_grid(cells)
 
 
 @dataclass(frozen=True)
@@ -49,12 +80,39 @@ class Outputs:
     figure: Path
 
 
+def output_stem(experiment: Experiment, config=None, *, quick: bool = False, backend: str = "numpy") -> str:
+    """The stem of a run's table and figure files.
+
+    ``NAME`` for the experiment's default config; for another config file ``FILE.toml``,
+    ``FILE`` when it begins with ``NAME-``, else ``NAME-FILE`` — so a run on another grid never
+    writes over the default run's table or figures. ``-BACKEND`` is appended for a backend other
+    than NumPy (the same grid on another library is another set of cells) and ``-quick`` with
+    ``quick``.
+
+    Examples
+    --------
+    >>> from matsign.experiments import EXPERIMENTS
+    >>> experiment = EXPERIMENTS["error-vs-rank"]
+    >>> output_stem(experiment), output_stem(experiment, quick=True, backend="torch")
+    ('error-vs-rank', 'error-vs-rank-torch-quick')
+    >>> output_stem(experiment, "experiments/error-vs-rank-recorded.toml"), output_stem(experiment, "my.toml")
+    ('error-vs-rank-recorded', 'error-vs-rank-my')
+    """
+    stem = experiment.name
+    if config is not None and Path(config).resolve() != experiment.config.resolve():
+        name = Path(config).stem
+        stem = name if name.startswith(f"{experiment.name}-") else f"{experiment.name}-{name}"
+    if backend != "numpy":
+        stem = f"{stem}-{backend}"
+    return f"{stem}-quick" if quick else stem
+
+
 def run_experiment(
     experiment: Experiment,
     *,
     config=None,
-    out_dir="results",
-    figure_dir="figures",
+    out_dir=None,
+    figure_dir=None,
     quick: bool = False,
     workers: int = 1,
     scheduler=None,
@@ -65,15 +123,25 @@ def run_experiment(
 ) -> Outputs:
     """Run ``experiment`` on its default config (or ``config``) and draw its figure.
 
-    The whole grid is checked before any cell runs. Outputs are ``out_dir/NAME.csv`` and
-    ``figure_dir/NAME.png`` / ``.pdf`` (``NAME-quick.*`` with ``quick``, so a quick run never
-    overwrites the full results). Rerunning resumes: finished cells are read back, not re-run.
-    Other arguments as in :func:`~matsign.experiments.engine.sweep`.
+    The whole grid is checked before any cell runs, including what the experiment's columns
+    and figure need (:meth:`Experiment.check`). Outputs are ``out_dir/STEM.csv`` and
+    ``figure_dir/STEM.png`` / ``.pdf``, ``STEM`` from :func:`output_stem` (``NAME``;
+    ``NAME-FILE`` for another config ``FILE.toml``; ``-BACKEND`` appended for torch or cupy and
+    ``-quick`` with ``quick``), so neither a quick run, nor a run on another grid or backend,
+    overwrites the default run's files.
+    ``out_dir`` defaults to ``results``; ``figure_dir`` to ``figures``, or to ``out_dir`` when
+    that is given, so a run written elsewhere keeps its table and figures together. The table
+    holds this grid's cells only; rows of other grids in the same CSV file (e.g. another
+    ``--device``) stay on disk. Rerunning resumes: finished cells are read back, not re-run. Other arguments
+    as in :func:`~matsign.experiments.engine.sweep`.
     """
     spec = load_config(config if config is not None else experiment.config, quick=quick)
     cells = build_cells(spec, backend=backend, device=device)
-    stem = f"{experiment.name}-quick" if quick else experiment.name
-    csv = Path(out_dir) / f"{stem}.csv"
+    experiment.check(cells)
+    stem = output_stem(experiment, config, quick=quick, backend=backend)
+    if figure_dir is None:
+        figure_dir = "figures" if out_dir is None else out_dir
+    csv = Path("results" if out_dir is None else out_dir) / f"{stem}.csv"
     table = sweep(
         cells, csv, workers=workers, scheduler=scheduler, extra=experiment.extra, progress=progress,
         parquet=parquet, desc=experiment.name,

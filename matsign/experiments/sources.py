@@ -29,6 +29,8 @@ its matrix is the same for every seed. Add a family with :func:`register_source`
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Mapping
@@ -165,12 +167,19 @@ def _support(m, n, nonzero):
     return nonzero
 
 
+def _finite(value, name) -> float:
+    """``value`` as a float if it is a finite real number, else a ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
 def _power_law(m, n, *, rng=None, alpha=1.0, nonzero=None):
     return with_spectrum(power_law(_support(m, n, nonzero), alpha), m, n, rng=rng)
 
 
 def _check_power_law(m, n, alpha, nonzero):
-    power_law(_support(m, n, nonzero), alpha)
+    power_law(_support(m, n, nonzero), _finite(alpha, "alpha"))
 
 
 def _exponential(m, n, *, rng=None, rate=0.05, nonzero=None):
@@ -178,7 +187,7 @@ def _exponential(m, n, *, rng=None, rate=0.05, nonzero=None):
 
 
 def _check_exponential(m, n, rate, nonzero):
-    if not rate >= 0:
+    if _finite(rate, "rate") < 0:
         raise ValueError(f"rate must be non-negative, got {rate!r}")
     _support(m, n, nonzero)
 
@@ -188,7 +197,7 @@ def _log_uniform(m, n, *, rng=None, kappa, nonzero=None):
 
 
 def _check_log_uniform(m, n, kappa, nonzero):
-    log_uniform(_support(m, n, nonzero), kappa)
+    log_uniform(_support(m, n, nonzero), _finite(kappa, "kappa"))
 
 
 def _low_rank_noise(m, n, *, rng=None, signal_rank, noise=0.01):
@@ -196,7 +205,7 @@ def _low_rank_noise(m, n, *, rng=None, signal_rank, noise=0.01):
 
 
 def _check_low_rank_noise(m, n, signal_rank, noise):
-    if not noise >= 0:
+    if _finite(noise, "noise") < 0:
         raise ValueError(f"noise must be non-negative, got {noise!r}")
     try:
         low_rank_plus_noise(min(m, n), signal_rank, noise)
@@ -219,7 +228,7 @@ def _scale_mismatch(m, n, *, rng=None, row_spread=100.0, col_spread=1.0, kappa=1
 
 def _check_scale_mismatch(m, n, row_spread, col_spread, kappa):
     scale_mismatch(np.ones(1), 1, 1, row_spread=row_spread, col_spread=col_spread, rng=0)
-    log_uniform(1, kappa)
+    log_uniform(1, _finite(kappa, "kappa"))
 
 
 register_source(
