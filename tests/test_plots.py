@@ -73,6 +73,18 @@ def test_error_vs_rank_draws_each_spectrum_and_method_variant_apart(tmp_path, mo
         assert len(set(labels)) == 3 and any("inner = polar_express" in label for label in labels)
 
 
+def test_error_vs_rank_without_any_oracle_distance_says_so(tmp_path, monkeypatch):
+    # Rank 6 of a rank-4 matrix: σ₆ = σ₇ = 0, no gap, so U_rV_rᵀ is not unique and every
+    # distance is NaN; a log axis has nothing to show and must not be requested.
+    table = _table(error_vs_rank, [{"family": "power_law", "m": 16, "n": 24, "nonzero": 4}],
+                   [{"name": "gaussian", "rank": 6}], tmp_path)
+    assert table["oracle_distance"].isna().all()
+    fig = _figure(lowrank_plots, lowrank_plots.error_vs_rank_figure, table, tmp_path, monkeypatch)
+    middle = np.reshape(fig.axes, (3, -1))[1, 0]
+    assert middle.get_yscale() == "linear"
+    assert any("no oracle distance" in text.get_text() for text in middle.texts)
+
+
 def test_dion2_fraction_draws_each_spectrum_apart(tmp_path, monkeypatch):
     table = _table(dion2_fraction, [{"family": "exponential", "m": 16, "n": 24, "rate": [0.01, 1.0]}],
                    [{"name": "dion2", "fraction": [0.25, 0.5], "score": ["l1", "random"]}], tmp_path)

@@ -47,6 +47,7 @@ def error_vs_rank_figure(table, stem):
             bottom.plot(floor.index, floor["oracle_alignment"], "--", color="black", lw=1.2,
                         label="Ky Fan ratio (best rank r)")
             counters = {}
+            distances = []
             for variant, label, rows in labelled_groups(data, variant_columns, lambda s: method_label(s["method"], s)):
                 method = variant["method"]
                 index = counters.get(method, 0)
@@ -57,6 +58,7 @@ def error_vs_rank_figure(table, stem):
                 top.plot(mean.index, mean["error"], marker + line, color=colour, ms=3.5, lw=1, label=label)
                 if method != "oracle":
                     middle.plot(mean.index, mean["oracle_distance"], marker + line, color=colour, ms=3.5, lw=1)
+                    distances.extend(mean["oracle_distance"])
                     finite = mean["bound"].map(math.isfinite)
                     if finite.any() and method == "gaussian":
                         middle.plot(mean.index[finite], mean["bound"][finite], "v:", color=colour, lw=1.4, ms=4)
@@ -65,7 +67,12 @@ def error_vs_rank_figure(table, stem):
             top.set_title(title)
             for ax in axes[:, col]:
                 ax.set_xscale("log", base=2)
-            middle.set_yscale("log")
+            if any(d > 0 for d in distances):
+                middle.set_yscale("log")
+            else:
+                # The oracle U_rV_rᵀ is not unique (distance NaN) without a gap σ_r > σ_{r+1}, e.g. at r > ρ.
+                middle.text(0.5, 0.5, "no oracle distance:\nno gap σ_r > σ_{r+1} at these ranks",
+                            transform=middle.transAxes, ha="center", va="center", color="0.4")
             bottom.set_xlabel("rank r")
         axes[0, 0].set_ylabel(r"$\|X - \mathrm{msign}(G)\|_F / \|\mathrm{msign}(G)\|_F$")
         axes[1, 0].set_ylabel(r"$\|X - U_rV_r^\top\|_F / \sqrt{r}$" + "\n(▽ dotted: deterministic bound)")
