@@ -60,6 +60,14 @@ _NS = '[[methods]]\nname = "newton_schulz"\nsteps = [3, 5]\n'
     ("dion2-fraction", _POWER + _GAUSSIAN, "dion2-fraction needs methods with the parameter(s) fraction, score; method 'gaussian' has no 'fraction'"),
     ("equilibration", _POWER + _GAUSSIAN, "equilibration needs methods with the parameter(s) schedule; method 'gaussian' has no 'schedule'"),
     ("precision", _POWER + _NS, "precision needs sources with the parameter(s) kappa; source 'power_law' has no 'kappa'"),
+    # Figures that would average distinct configurations: two shapes, two methods, two inputs.
+    ("ns-vs-spectrum", _KAPPA.replace("n = 12", "n = [12, 16]") + _NS,
+     "take 2 values of n (12, 16), which it would average"),
+    ("ns-vs-spectrum", _KAPPA + _NS + '[[methods]]\nname = "gram_newton_schulz"\nsteps = 5\n',
+     "take 2 values of method ('gram_newton_schulz', 'newton_schulz')"),
+    ("precision", _KAPPA + _NS, "take 2 values of steps (3, 5)"),
+    ("precision", _KAPPA.replace("kappa = 10.0", 'kappa = 10.0\ninput_dtype = ["float64", "float32"]')
+     + '[[methods]]\nname = "newton_schulz"\n', "take 2 values of input_dtype"),
 ])
 def test_a_grid_the_experiment_cannot_analyse_fails_before_any_work(tmp_path, name, grid, message):
     config = tmp_path / "grid.toml"

@@ -35,7 +35,7 @@ import numpy as np
 from matsign.exact.schedules import scalar_map
 from matsign.experiments.engine import Extra
 from matsign.experiments.grid import GridError
-from matsign.experiments.runner import Experiment
+from matsign.experiments.runner import Experiment, check_figure_separates
 from matsign.plots.newton_schulz import BUDGET
 
 NAME = "ns-vs-spectrum"
@@ -54,7 +54,9 @@ def predicted_columns(X, context, cell) -> dict:
 
 
 def check_grid(cells):
-    """The figure's panels need full-rank matrices (no ``nonzero``) and runs of ``BUDGET`` steps."""
+    """The figure's panels need full-rank matrices (no ``nonzero``) and runs of ``BUDGET`` steps,
+    and draw one line per schedule and point per κ, ``nonzero`` and step count."""
+    check_figure_separates(cells, lambda cell: ("schedule", "kappa", "nonzero", "steps"), NAME)
     if all(dict(cell.source_params).get("nonzero") is not None for cell in cells):
         raise GridError(f"{NAME} needs a full-rank source (one without nonzero): its upper panels show the "
                         "error against steps per κ at full rank")

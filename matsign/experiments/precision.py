@@ -23,7 +23,7 @@ N. Amsel et al., *The Polar Express*, arXiv 2505.16932 (bfloat16 Newton–Schulz
 
 from __future__ import annotations
 
-from matsign.experiments.runner import Experiment
+from matsign.experiments.runner import Experiment, check_figure_separates
 
 NAME = "precision"
 
@@ -35,10 +35,22 @@ def figure(table, stem):
     return precision_figure(table, stem)
 
 
+def check_grid(cells):
+    """The figure draws Newton–Schulz per schedule and working precision, the exact routes per
+    method and input precision, each against κ."""
+    check_figure_separates(
+        cells,
+        lambda cell: ("method", "schedule", "dtype", "kappa") if cell.method == "newton_schulz"
+        else ("method", "input_dtype", "kappa"),
+        NAME,
+    )
+
+
 EXPERIMENT = Experiment(
     name=NAME,
     description="Newton–Schulz in float64 / float32 / tfloat32 / bfloat16 / float16 and the exact sign "
     "by SVD, eigh, NS to convergence and QDWH from float64 / float32, vs κ",
     figure=figure,
     source_params=("kappa",),
+    check_grid=check_grid,
 )

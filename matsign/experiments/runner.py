@@ -10,7 +10,7 @@ from matsign.experiments.config import default_config, load_config
 from matsign.experiments.engine import Extra, sweep
 from matsign.experiments.grid import GridError, build_cells
 
-__all__ = ["Experiment", "Outputs", "output_stem", "run_experiment"]
+__all__ = ["Experiment", "Outputs", "check_figure_separates", "output_stem", "run_experiment"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,44 @@ class Experiment:
                                     f"{owner} {name!r} has no {missing[0]!r}")
         if self.check_grid is not None:
             self.check_grid(cells)
+
+
+def check_figure_separates(cells, shown, name: str) -> None:
+    """Raise a :class:`~matsign.experiments.grid.GridError` if a figure would average cells that
+    differ in more than their seed.
+
+    ``shown(cell)`` gives the coordinates (``"method"``, ``"source"``, ``"m"``, ``"n"``,
+    ``"input_dtype"`` or a parameter name) that place the cell on one line and x position of the
+    figure; cells that agree on those and on the seed must agree on every other coordinate too,
+    since the figure draws their mean.
+
+    Examples
+    --------
+    >>> from matsign.experiments.grid import build_cells
+    >>> source = {"family": "log_uniform", "m": 8, "n": [12, 16], "kappa": 10.0}
+    >>> cells = build_cells({"seeds": [0], "sources": [source], "methods": [{"name": "newton_schulz"}]})
+    >>> check_figure_separates(cells, lambda cell: ("method", "kappa"), "demo")
+    Traceback (most recent call last):
+    ...
+    matsign.experiments.grid.GridError: demo draws one line per method, kappa: its newton_schulz cells at kappa = 10.0, method = 'newton_schulz' take 2 values of n (12, 16), which it would average; give n one value (run another config for the others)
+    """
+    groups = {}
+    for cell in cells:
+        coordinates = {"source": cell.source, "m": cell.m, "n": cell.n, "input_dtype": cell.input_dtype,
+                       "method": cell.method, **dict(cell.source_params), **dict(cell.method_params)}
+        placed = tuple(shown(cell))
+        where = tuple((c, coordinates.get(c)) for c in placed)
+        groups.setdefault((placed, where, cell.seed), []).append(coordinates)
+    for (placed, where, _), members in groups.items():
+        for column in sorted(set().union(*members) - set(placed)):
+            values = sorted({repr(member.get(column)) for member in members})
+            if len(values) > 1:
+                at = ", ".join(f"{c} = {v!r}" for c, v in sorted(where))
+                raise GridError(
+                    f"{name} draws one line per {', '.join(placed)}: its {members[0]['method']} cells at {at} "
+                    f"take {len(values)} values of {column} ({', '.join(values)}), which it would average; "
+                    f"give {column} one value (run another config for the others)"
+                )
 
 
 @dataclass(frozen=True)
