@@ -30,6 +30,7 @@ from matsign._backend import (
     check_positive_int,
     check_rank,
     check_rtol,
+    default_rtol,
     device,
     eps_of,
     generator,
@@ -74,10 +75,9 @@ def _work(G, xp):
 
 
 def _rtol(G, rtol):
-    """Validated ``rtol``, or the default ``max(m, n)·eps`` with the epsilon of ``G``'s own dtype
-    (16-bit input carries 16-bit rounding noise although its SVD runs in float32)."""
+    """Validated ``rtol``, or :func:`matsign._backend.default_rtol` for ``G``'s shape and dtype."""
     rtol = check_rtol(rtol)
-    return max(int(G.shape[-2]), int(G.shape[-1])) * eps_of(G) if rtol is None else rtol
+    return default_rtol(G.shape[-2], G.shape[-1], G.dtype) if rtol is None else rtol
 
 
 def _safe(xp, x, ok):

@@ -165,6 +165,15 @@ def test_oracle_of_a_rank_one_float16_matrix_has_rank_one(backend):
     np.testing.assert_allclose(X, expected, atol=2e-3)
 
 
+def test_oracle_of_a_large_bfloat16_matrix_keeps_its_top_directions(backend):
+    """max(m, n)·eps_bf16 = 2 at 256 × 256 would zero every singular value; the default keeps
+    the 16-bit epsilon as a floor only, so the rank-4 oracle has four unit singular values."""
+    G = backend.asarray(with_spectrum(log_uniform(256, 2.0), 256, 256, rng=3), "bfloat16")
+    X = backend.to_numpy(oracle_lowrank_sign(G, 4)).astype(np.float64)
+    # bfloat16 output: unit singular values to a few 2⁻⁸.
+    np.testing.assert_allclose(np.linalg.svd(X, compute_uv=False)[:5], [1, 1, 1, 1, 0], atol=0.03)
+
+
 def test_oracle_batched_equals_per_slice(backend):
     G = np.stack([_matrix((6, 9), s) for s in range(3)])
     X = backend.to_numpy(oracle_lowrank_sign(backend.asarray(G), 2))

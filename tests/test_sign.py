@@ -142,10 +142,10 @@ def test_eigh_is_scale_invariant_without_under_or_overflow(backend, dtype, scale
 
 
 @pytest.mark.parametrize("method", ["svd", "eigh"])
-def test_default_rtol_of_sixteen_bit_input_is_its_own_epsilon(backend, method):
+def test_default_rtol_of_sixteen_bit_input_has_its_epsilon_as_floor(backend, method):
     # A rank-1 matrix rounded to float16 (entries to relative 2⁻¹¹) gains noise singular values
-    # up to 2⁻¹¹‖G‖_F = 2⁻¹¹σ₁: far above float32's 8·eps₃₂·σ₁, below float16's default
-    # 8·2⁻¹⁰·σ₁. So msign is the rank-1 u vᵀ (unit u, v), not 8 unit singular values.
+    # up to 2⁻¹¹‖G‖_F = 2⁻¹¹σ₁: far above float32's 8·eps₃₂·σ₁, below the default's floor
+    # eps₁₆·σ₁ = 2⁻¹⁰·σ₁. So msign is the rank-1 u vᵀ (unit u, v), not 8 unit singular values.
     rng = np.random.default_rng(12)
     u, v = rng.standard_normal(8), rng.standard_normal(8)
     oracle = np.outer(u / np.linalg.norm(u), v / np.linalg.norm(v))
@@ -162,3 +162,21 @@ def test_default_rtol_of_sixteen_bit_input_is_its_own_epsilon(backend, method):
         s = np.linalg.svd(X, compute_uv=False)
         assert abs(s[0] - 1) <= 3 * unit and s[1] <= 3 * unit, (dtype, s)
         np.testing.assert_allclose(X, oracle, rtol=0, atol=6 * unit)
+
+
+@pytest.mark.parametrize("method", ["svd", "eigh"])
+def test_default_rtol_of_a_large_sixteen_bit_matrix_keeps_every_direction(backend, method):
+    """The 16-bit floor does not scale with the size: a 256 × 384 bfloat16/float16 matrix with
+    κ = 2 (max(m, n)·eps_bf16 = 3 would zero it) has the sign of its stored values to 16-bit
+    accuracy."""
+    G64 = with_spectrum(log_uniform(256, 2.0), 256, 384, rng=13)
+    dtypes = ["float16", "bfloat16"] if backend.lib == "torch" else ["float16"]
+    for dtype in dtypes:
+        G = G64.astype(np.float16) if backend.lib == "numpy" else backend.asarray(G64, dtype)
+        stored = backend.to_numpy(G).astype(np.float64)
+        U, _, Vt = np.linalg.svd(stored, full_matrices=False)
+        X = backend.to_numpy(msign(G, method=method)).astype(np.float64)
+        # The sign of κ = 2 input is computed in float32 (errors ≲ κ·1e-6) and rounded to the
+        # 16-bit grid: relative Frobenius error about the 16-bit unit roundoff.
+        unit = 2.0**-8 if dtype == "bfloat16" else 2.0**-11
+        assert np.linalg.norm(X - U @ Vt) / np.sqrt(256) <= 2 * unit, dtype

@@ -200,6 +200,30 @@ def eps_of(x) -> float:
     return EPS[dtype_name(x.dtype)]
 
 
+def default_rtol(m: int, n: int, dtype) -> float:
+    r"""Relative threshold below which singular values of an ``m × n`` matrix stored in ``dtype``
+    count as zero: :math:`\max(\max(m, n)\,\varepsilon_w,\ \varepsilon_s)`.
+
+    :math:`\varepsilon_w` is the epsilon of the dtype its SVD runs in (float64 for float64,
+    float32 otherwise) — ``max(m, n)·ε_w`` is LAPACK's usual numerical-rank threshold, the
+    backward error of the SVD. :math:`\varepsilon_s` is the storage dtype's own: rounding to it
+    (``|E_ij| ≤ u|G_ij|``, ``u = ε_s/2``) typically has :math:`\|E\|_2 \approx 2u\|G\|_F/\sqrt{n}
+    \le \varepsilon_s \sigma_1`, which is where the zero singular values of a 16-bit matrix come
+    back. The storage term does not grow with the size: ``max(m, n)·ε_s`` would reach 1 for
+    bfloat16 at ``max(m, n) = 128`` and count every singular value as zero.
+
+    Examples
+    --------
+    >>> default_rtol(256, 512, "float32") == 512 * 2.0**-23
+    True
+    >>> default_rtol(256, 512, "bfloat16") == 2.0**-7  # not 512 · 2⁻⁷ = 4
+    True
+    """
+    storage = check_precision(dtype)
+    work = "float64" if storage == "float64" else "float32"
+    return max(max(int(m), int(n)) * EPS[work], EPS[storage])
+
+
 @dataclass(frozen=True)
 class Arithmetic:
     """Matrix arithmetic in one working precision for one library (see the module docstring).

@@ -8,6 +8,7 @@ from matsign._backend import (
     check_choice,
     check_matrix,
     check_rtol,
+    default_rtol,
     eps_of,
     linalg_dtype,
 )
@@ -32,8 +33,9 @@ def msign(G, *, rtol=None, method: str = "svd"):
     G : array, shape (..., m, n)
         Real floating matrix or stack of matrices (NumPy, CuPy or PyTorch).
     rtol : float, optional
-        Relative threshold; default ``max(m, n) · eps(dtype)`` with ``G``'s own dtype (for
-        16-bit inputs, their epsilon, not float32's).
+        Relative threshold; default :func:`matsign._backend.default_rtol`:
+        ``max(m, n)·eps`` of the dtype the SVD runs in, and at least the epsilon of ``G``'s own
+        dtype (so the storage noise of a 16-bit input does not count as rank).
     method : {"svd", "eigh"}
         ``"svd"``: ``U sign(Σ) Vᵀ`` from the thin SVD (backward stable; reference accuracy).
         ``"eigh"``: on the wide orientation (m ≤ n), ``V diag(λ^{-1/2}) Vᵀ G`` from the
@@ -71,9 +73,7 @@ def msign(G, *, rtol=None, method: str = "svd"):
     check_choice(method, METHODS, "method")
     work = xp.astype(G, linalg_dtype(G), copy=False)
     m, n = int(G.shape[-2]), int(G.shape[-1])
-    # The default threshold is the input's own rounding level: a 16-bit input carries 16-bit
-    # rounding errors even though it is factorized in float32.
-    tol = max(m, n) * eps_of(G) if rtol is None else rtol
+    tol = default_rtol(m, n, G.dtype) if rtol is None else rtol
     if method == "svd":
         X = svd_sign(xp, work, tol)
     else:

@@ -14,9 +14,10 @@ nonzero :math:`\sigma_i`). In exact arithmetic this is
 ``ns-vs-spectrum`` checks the agreement).
 
 Singular values are computed in float64 from the stored matrix (upcast exactly). Which of them
-count as nonzero follows :mod:`matsign.spectral`'s default for the stored dtype,
-:math:`\sigma_i > \max(m, n)\,\epsilon\,\sigma_1` with the float64 :math:`\epsilon` for
-float64 dumps and the float32 one otherwise (16-bit dumps included), so the rounding noise of a
+count as nonzero follows :mod:`matsign.spectral`'s default for the stored dtype
+(:func:`matsign._backend.default_rtol`): :math:`\sigma_i > \max(\max(m, n)\,\epsilon_w,\
+\epsilon_s)\,\sigma_1`, with :math:`\epsilon_w` the float64 epsilon for float64 dumps and the
+float32 one otherwise and :math:`\epsilon_s` the stored dtype's own, so the rounding noise of a
 float32 or bfloat16 gradient does not count as rank.
 
 Memory stays bounded by one matrix: records are listed from file headers, then loaded, upcast,
@@ -34,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from matsign._backend import check_nonnegative_int, check_positive_int
+from matsign._backend import check_nonnegative_int, check_positive_int, default_rtol
 from matsign.exact.schedules import SCHEDULES, get_schedule, scalar_map
 from matsign.io import KINDS, DumpError, load_gradients
 from matsign.spectral import singular_value_summary, singular_values
@@ -60,11 +61,8 @@ def _summary(G: np.ndarray, stored: str, ranks) -> tuple[dict, np.ndarray]:
     """Spectral summary and singular values of float64 ``G``, stored as ``stored``, from one SVD."""
     s = np.asarray(singular_values(G))
     m, n = G.shape
-    # The threshold for nonzero σ is the one spectral_summary gives the stored matrix: its
-    # SVD runs in float64 for float64 input and in float32 otherwise (16-bit included), so
-    # σ below max(m, n)·eps(float32)·σ₁ of a float32 matrix are rounding noise, not rank.
-    eps = np.finfo(np.float64 if stored == "float64" else np.float32).eps
-    return singular_value_summary(s, m, n, ranks=ranks, rtol=max(m, n) * eps), s
+    # The threshold for nonzero σ is the one spectral_summary gives the stored matrix.
+    return singular_value_summary(s, m, n, ranks=ranks, rtol=default_rtol(m, n, stored)), s
 
 
 def predicted_ns_error(s: np.ndarray, rank: int, schedule) -> float:

@@ -6,7 +6,7 @@ import numbers
 
 from matsign._backend.checks import check_choice, check_matrix, check_nonnegative_int, check_rank, check_rtol
 from matsign._backend.namespace import namespace
-from matsign._backend.precision import eps_of, linalg_dtype
+from matsign._backend.precision import default_rtol, linalg_dtype
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.schedules import SCHEDULES, Schedule
 from matsign.exact.sign import msign, svd_sign
@@ -272,8 +272,8 @@ def oracle_lowrank_sign(G, rank, *, rtol=None):
     rank : int
         ``1 ≤ rank ≤ min(m, n)``.
     rtol : float, optional
-        Default ``max(m, n)·eps`` of ``G``'s own dtype (so float16 input keeps its rounding
-        noise, about ``eps₁₆·σ₁``, out of the sign).
+        Default :func:`matsign._backend.default_rtol` (``max(m, n)·eps`` of the SVD's dtype,
+        at least the epsilon of ``G``'s own, so 16-bit storage noise is not rank).
 
     Returns
     -------
@@ -292,5 +292,5 @@ def oracle_lowrank_sign(G, rank, *, rtol=None):
     rank = check_rank(rank, G.shape)
     rtol = check_rtol(rtol)
     A = xp.astype(G, linalg_dtype(G), copy=False)
-    tol = max(int(G.shape[-2]), int(G.shape[-1])) * eps_of(G) if rtol is None else rtol
+    tol = default_rtol(G.shape[-2], G.shape[-1], G.dtype) if rtol is None else rtol
     return xp.astype(svd_sign(xp, A, tol, rank), G.dtype, copy=False)
