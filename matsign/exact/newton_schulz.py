@@ -62,7 +62,8 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
         :mod:`matsign._backend.precision`). The normalization is computed in at least float32,
         and in float64 when either ``G`` or the working precision is float64; only the Gram
         product that ``"schatten4"`` and ``"aol"`` reuse as the first step's ``A₀`` runs in the
-        working precision (on ``G/‖G‖_F``, whose Gram entries are at most 1: no overflow).
+        working precision (on ``G`` divided by its largest row norm, whose Gram entries are at
+        most 1: no overflow).
 
     Returns
     -------
@@ -153,10 +154,13 @@ def _normalized(xp, Y, normalize, prescale, ar):
         return _safe_divide(xp, Y, fro * prescale), None
     if normalize == "spectral":
         return _safe_divide(xp, Y, _power_sigma1(xp, Y) * prescale), None
-    # The Gram product runs in the working precision on Y/‖Y‖_F, whose Gram entries are at most
-    # 1 in magnitude, so it cannot overflow (in float16, that of Y itself would once a row holds
-    # more than 65504 unit entries). Both norms below are scale invariant.
-    Y = _safe_divide(xp, Y, xp.sqrt(xp.sum(Y * Y, axis=(-2, -1), keepdims=True)))
+    # The Gram product runs in the working precision on Y divided by its largest row norm: its
+    # Gram entries are then at most 1 (Cauchy–Schwarz) with the largest diagonal entry 1, so it
+    # cannot overflow (in float16, that of Y itself would once a row holds more than 65504 unit
+    # entries), and, unlike Y/‖Y‖_F, its entries stay out of float16's subnormal range on tall
+    # stacks of rows. Both norms below are scale invariant.
+    rows = xp.max(xp.sum(Y * Y, axis=-1, keepdims=True), axis=-2, keepdims=True)
+    Y = _safe_divide(xp, Y, xp.sqrt(rows))
     gram = ar.matmul(ar.enter(Y), ar.enter(xp.matrix_transpose(Y)))
     gram = xp.astype(gram, Y.dtype)
     if normalize == "schatten4":
