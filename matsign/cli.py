@@ -97,7 +97,8 @@ def add_run_arguments(parser):
                         help="array library the methods run on (default: numpy); torch and cupy runs are "
                         "written as NAME-BACKEND.*")
     parser.add_argument("--device", metavar="DEV",
-                        help="device for torch/cupy, e.g. cuda or cuda:1 (default: the library's default)")
+                        help="device for torch/cupy, e.g. cuda or cuda:1 (default: the library's default); "
+                        "an explicit device adds -DEVICE to the output names (cuda:1 → -cuda1)")
     parser.add_argument("--parquet", action="store_true", help="also write NAME.parquet (needs pyarrow: pip install 'matsign[parquet]')")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 

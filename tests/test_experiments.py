@@ -167,3 +167,12 @@ def test_dion2_fraction_bounds_and_selection(quick):
     assert (t["alignment"] <= t["oracle_alignment"] + 1e-12).all()
     eighth = t[t["fraction"] == 0.125].set_index("score")["alignment"]
     assert eighth["l1"] > 1.5 * eighth["random"]  # rows differ in scale: the L1 rule finds the big ones
+
+
+@pytest.mark.parametrize("stem", ["precision-quick", "precision-torch", "precision-cupy-cuda"])
+def test_a_config_named_like_the_default_outputs_is_refused(tmp_path, stem):
+    config = tmp_path / f"{stem}.toml"
+    config.write_text(EXPERIMENTS["precision"].config.read_text())
+    with pytest.raises(GridError, match="named like the default run's outputs"):
+        run_experiment(EXPERIMENTS["precision"], config=config, out_dir=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

@@ -23,11 +23,13 @@ since a multi-threaded product rounds differently. So the table does not depend 
 of the cells, on the number of workers or on their kind (serial, process pool, Dask) — only
 the ``seconds`` column does.
 
-**On disk.** Rows are appended to a CSV file as cells finish, whatever the number of workers
-(one ``write`` and ``flush`` per row); ``key`` identifies the cell. Run the same sweep again and
+**On disk.** Rows are appended to a CSV file as cells finish (one ``write`` and ``flush`` per
+row); with a process pool or Dask, workers run chunks of about ``len(cells)/(4·workers)`` cells
+and a chunk's rows arrive when it finishes, so an interruption loses at most the unfinished
+chunks. ``key`` identifies the cell. Run the same sweep again and
 finished cells are skipped: an interrupted sweep resumes with nothing lost or duplicated (a row
-cut short by a crash is dropped and its cell re-run). Rows of other grids in the file (another
-backend, another config) are kept: at the end the file is rewritten with those rows first, then
+cut short by a crash is dropped and its cell re-run). Rows of other grids in the file (e.g. after
+the config file was edited) are kept: at the end the file is rewritten with those rows first, then
 this grid's rows in grid order, under the union of the columns. The returned table holds this
 grid's rows only, with this grid's columns — the table a run into an empty file gives. A file
 that is not a results table of this engine (no ``key`` column, or a metric column missing: an

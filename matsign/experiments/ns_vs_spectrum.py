@@ -16,9 +16,11 @@ normalized singular value — the one a fixed number of steps fails to lift to 1
 κ and ``sr``: this is why "stable rank and condition number govern finite-step
 orthogonalization" (MuonEq, arXiv 2603.28254). ``smallest_normalized`` records ``σ_ρ / ‖G‖_F``.
 
-Another grid (``--config``) may hold ``newton_schulz`` and ``gram_newton_schulz`` (the same
-polynomial of ``G``) on sources with a ``kappa``, with at least one full-rank source and
-``steps = 5`` on its steps axis (the figure's panels).
+Another grid (``--config``) may hold ``newton_schulz`` or ``gram_newton_schulz`` (the same
+polynomial of ``G``; both only with different schedules, since the figure draws one line per
+schedule) on sources with a ``kappa``, with at least one full-rank source and ``steps = 5`` on
+its steps axis (the figure's panels), and one value of every coordinate the figure does not
+draw apart (see :func:`check_grid`).
 
 References
 ----------

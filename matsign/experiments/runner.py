@@ -102,8 +102,9 @@ def check_figure_separates(cells, shown, name: str) -> None:
             values = sorted({repr(member.get(column)) for member in members})
             if len(values) > 1:
                 at = ", ".join(f"{c} = {v!r}" for c, v in sorted(where))
+                methods = ", ".join(sorted({member["method"] for member in members}))
                 raise GridError(
-                    f"{name} draws one line per {', '.join(placed)}: its {members[0]['method']} cells at {at} "
+                    f"{name} draws one line per {', '.join(placed)}: its {methods} cells at {at} "
                     f"take {len(values)} values of {column} ({', '.join(values)}), which it would average; "
                     f"give {column} one value (run another config for the others)"
                 )
@@ -118,30 +119,45 @@ class Outputs:
     figure: Path
 
 
-def output_stem(experiment: Experiment, config=None, *, quick: bool = False, backend: str = "numpy") -> str:
+def output_stem(experiment: Experiment, config=None, *, quick: bool = False, backend: str = "numpy",
+                device=None) -> str:
     """The stem of a run's table and figure files.
 
     ``NAME`` for the experiment's default config; for another config file ``FILE.toml``,
     ``FILE`` when it begins with ``NAME-``, else ``NAME-FILE`` — so a run on another grid never
     writes over the default run's table or figures. ``-BACKEND`` is appended for a backend other
-    than NumPy (the same grid on another library is another set of cells) and ``-quick`` with
-    ``quick``.
+    than NumPy and ``-DEVICE`` for an explicit device (a cell's identity holds the backend but
+    not the device, so each device needs its own file), then ``-quick`` with ``quick``.
+
+    Raises
+    ------
+    GridError
+        For a config file named like the default run's outputs (``NAME-quick.toml``,
+        ``NAME-torch….toml``, …), whose files would collide with them.
 
     Examples
     --------
     >>> from matsign.experiments import EXPERIMENTS
     >>> experiment = EXPERIMENTS["error-vs-rank"]
-    >>> output_stem(experiment), output_stem(experiment, quick=True, backend="torch")
-    ('error-vs-rank', 'error-vs-rank-torch-quick')
+    >>> output_stem(experiment), output_stem(experiment, quick=True, backend="torch", device="cuda:1")
+    ('error-vs-rank', 'error-vs-rank-torch-cuda1-quick')
     >>> output_stem(experiment, "experiments/error-vs-rank-recorded.toml"), output_stem(experiment, "my.toml")
     ('error-vs-rank-recorded', 'error-vs-rank-my')
     """
     stem = experiment.name
     if config is not None and Path(config).resolve() != experiment.config.resolve():
         name = Path(config).stem
-        stem = name if name.startswith(f"{experiment.name}-") else f"{experiment.name}-{name}"
+        if name.startswith(f"{experiment.name}-"):
+            if name[len(experiment.name) + 1:].split("-")[0] in ("quick", "numpy", "torch", "cupy"):
+                raise GridError(f"config file {str(config)!r} is named like the default run's outputs "
+                                f"({experiment.name}-quick, {experiment.name}-BACKEND); rename it")
+            stem = name
+        else:
+            stem = f"{experiment.name}-{name}"
     if backend != "numpy":
         stem = f"{stem}-{backend}"
+    if device is not None:
+        stem = f"{stem}-{str(device).replace(':', '')}"
     return f"{stem}-quick" if quick else stem
 
 
@@ -164,19 +180,19 @@ def run_experiment(
     The whole grid is checked before any cell runs, including what the experiment's columns
     and figure need (:meth:`Experiment.check`). Outputs are ``out_dir/STEM.csv`` and
     ``figure_dir/STEM.png`` / ``.pdf``, ``STEM`` from :func:`output_stem` (``NAME``;
-    ``NAME-FILE`` for another config ``FILE.toml``; ``-BACKEND`` appended for torch or cupy and
-    ``-quick`` with ``quick``), so neither a quick run, nor a run on another grid or backend,
-    overwrites the default run's files.
+    ``NAME-FILE`` for another config ``FILE.toml``; ``-BACKEND`` appended for torch or cupy,
+    ``-DEVICE`` for an explicit device and ``-quick`` with ``quick``), so neither a quick run,
+    nor a run on another grid, backend or device, overwrites the default run's files.
     ``out_dir`` defaults to ``results``; ``figure_dir`` to ``figures``, or to ``out_dir`` when
     that is given, so a run written elsewhere keeps its table and figures together. The table
-    holds this grid's cells only; rows of other grids in the same CSV file (e.g. another
-    ``--device``) stay on disk. Rerunning resumes: finished cells are read back, not re-run. Other arguments
+    holds this grid's cells only; rows of other grids in the same CSV file (e.g. after the
+    config file was edited) stay on disk. Rerunning resumes: finished cells are read back, not re-run. Other arguments
     as in :func:`~matsign.experiments.engine.sweep`.
     """
     spec = load_config(config if config is not None else experiment.config, quick=quick)
     cells = build_cells(spec, backend=backend, device=device)
     experiment.check(cells)
-    stem = output_stem(experiment, config, quick=quick, backend=backend)
+    stem = output_stem(experiment, config, quick=quick, backend=backend, device=device)
     if figure_dir is None:
         figure_dir = "figures" if out_dir is None else out_dir
     csv = Path("results" if out_dir is None else out_dir) / f"{stem}.csv"
