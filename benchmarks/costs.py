@@ -15,8 +15,9 @@ the same run; the flop ratio from :data:`matsign.METHODS` stands beside it.
 4. GaLore / GUM (arXiv 2510.17802): the thin SVD that refreshes the projector, once per period.
 
 Usage: ``python benchmarks/costs.py [--shape 1024 4096] [--repeats 9] [--threads 1]
-[--library numpy]``; prints a Markdown table. BLAS runs on ``--threads`` threads (default one,
-through threadpoolctl), so the ratios stay stable when other jobs share the cores.
+[--library numpy]``, with ``128 ≤ S ≤ N`` (the largest rank timed is 128); prints a Markdown table.
+BLAS runs on ``--threads`` threads (default one, through threadpoolctl), so the ratios stay
+stable when other jobs share the cores.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ from threadpoolctl import threadpool_limits
 
 import matsign
 from matsign.synthetic import power_law, with_spectrum
+from timing import positive_int
 
 STEPS = 5
+#: Ranks of the low-rank signs; the largest is also the GaLore projector's.
+RANKS = (32, 128)
 
 
 def interleaved_ratios(fns, repeats):
@@ -70,12 +74,12 @@ def cases(s, N):
         rows.append((f"NS5 on the first k = {k} rows alone (α = {alpha}; no selection, no scatter)",
                      lambda G, k=k: matsign.newton_schulz(G[:k], "muon", steps=STEPS),
                      methods["newton_schulz"].flops(k, N, schedule="muon", steps=STEPS)))
-    for rank in (32, 128):
+    for rank in RANKS:
         for power_iters in (0, 2):
             params = dict(rank=rank, power_iters=power_iters, inner="muon", steps=STEPS)
             rows.append((f"low-rank, Gaussian r = {rank}, q = {power_iters}, NS5 inside",
                          _bind(methods["gaussian"], params, 0), methods["gaussian"].flops(s, N, **params)))
-        if rank == 128:
+        if rank == max(RANKS):
             params = dict(rank=rank, power_iters=2, normalizer="cholesky_qr", inner="muon", steps=STEPS)
             rows.append((f"low-rank, Gaussian r = {rank}, q = 2, Cholesky-QR2, NS5 inside",
                          _bind(methods["gaussian"], params, 0), methods["gaussian"].flops(s, N, **params)))
@@ -85,7 +89,7 @@ def cases(s, N):
     params = dict(mode="R", schedule="muon", steps=STEPS)
     rows.append(("MuonEq R: row scaling + NS5", _bind(methods["muoneq"], params, None),
                  methods["muoneq"].flops(s, N, **params)))
-    rows.append(("GaLore/GUM projector refresh (thin SVD)", lambda G: matsign.galore_projector(G, 128),
+    rows.append(("GaLore/GUM projector refresh (thin SVD)", lambda G: matsign.galore_projector(G, max(RANKS)),
                  6 * N * s * s + 20 * s**3))  # R-SVD, the flop model of matsign.methods
     return rows
 
@@ -96,12 +100,16 @@ def _bind(method, params, rng):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shape", type=int, nargs=2, default=[1024, 4096], metavar=("S", "N"))
-    parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--shape", type=positive_int, nargs=2, default=[1024, 4096], metavar=("S", "N"),
+                        help=f"the wide orientation, {max(RANKS)} ≤ S ≤ N (the largest rank timed is {max(RANKS)})")
+    parser.add_argument("--repeats", type=positive_int, default=9)
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--library", choices=("numpy", "torch"), default="numpy")
     args = parser.parse_args()
     s, N = args.shape
+    if not max(RANKS) <= s <= N:
+        parser.error(f"argument --shape: need {max(RANKS)} ≤ S ≤ N (the wide orientation, ranks up to "
+                     f"{max(RANKS)}), got S = {s}, N = {N}")
     G = with_spectrum(power_law(s), s, N, rng=0).astype(np.float32)
     versions = f"NumPy {np.__version__}"
     if args.library == "torch":

@@ -27,7 +27,7 @@ from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.qdwh import qdwh_sign
 from matsign.exact.sign import msign
 from matsign.synthetic import log_uniform, with_spectrum
-from timing import cpu_libraries, median_time, muon_loop, table
+from timing import cpu_libraries, median_time, muon_loop, positive_int, table
 
 STEPS = 5
 GEMMS_PER_STEP = 3  # A = XXᵀ, A·A, B·X on a square input
@@ -104,8 +104,8 @@ def exact_float32(n, repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[1024, 2048])
+    parser.add_argument("--repeats", type=positive_int, default=5)
     args = parser.parse_args()
     libs, machine = cpu_libraries()
     print(machine + "\n")

@@ -1,7 +1,9 @@
 """GPU benchmark: matsign's sign routines against plain GEMMs and the usual peers, in one run.
 
 For each shape, every routine below runs on the same input ``G = U diag(σ) Vᵀ`` (Haar ``U``,
-``V`` built in float64 on the device, ``σ`` log-spaced from 1 to ``1/κ``), whose exact sign
+``V`` built in float64 on the device: QR factors of Gaussian matrices with the signs of
+``diag R`` moved into ``Q``, as :func:`matsign.synthetic.haar_orthogonal`; ``σ`` log-spaced
+from 1 to ``1/κ``), whose exact sign
 ``U Vᵀ`` is the float64 reference, so no float64 SVD is needed. Each routine is warmed up, then
 timed (median of ``--repeats``) with CUDA events (torch or CuPy) on ``--device cuda`` and with
 ``time.perf_counter`` on ``--device cpu``.
@@ -41,6 +43,8 @@ What to run on a GPU machine (H100), and the targets::
   run ``--kappa 10`` as well).
 
 A size ``BxMxN`` times a stack of ``B`` matrices (batched products; every routine takes stacks).
+Matrix dimensions are at least 2 (``lowrank_sign`` needs a rank ``min(m, n)/2 ≥ 1``) and
+``--kappa`` at least 1; a bad value is a usage error before any work starts.
 
 Smoke test without a GPU: ``python benchmarks/gpu.py --device cpu --sizes 128,256``.
 """
@@ -63,7 +67,7 @@ from matsign.exact.qdwh import qdwh_sign
 from matsign.exact.sign import msign
 from matsign.lowrank.sign import lowrank_sign
 from matsign.methods import METHODS
-from timing import muon_loop, table
+from timing import condition_number, dimension, muon_loop, positive_int, table
 
 SCHEDULE = "muon"
 #: Candidates for the exact-accuracy target and the accuracy they must reach.
@@ -72,6 +76,8 @@ EXACT_ACCURACY = 1e-5
 #: Above this warm-up time (seconds) a routine is timed once.
 SLOW_S = 2.0
 COLUMNS = ("shape", "lib", "routine", "dtype", "ms", "TFLOP/s", "% GEMM", "rel. error", "max error")
+#: The smallest matrix dimension: lowrank_sign's rank, capped at min(m, n)/2, must be at least 1.
+MIN_DIMENSION = 2
 
 
 def muon_ns(G, steps=5):
@@ -84,13 +90,23 @@ def svd_polar(G):
     return U @ Vh
 
 
+def haar_factor(rows, cols, gen, device, batch=()):
+    """Haar-distributed ``rows × cols`` matrices with orthonormal columns (a stack of shape
+    ``batch``) in float64: ``Q·diag(sign(diag R))`` from the QR factorization of a Gaussian matrix
+    (Mezzadri, arXiv math-ph/0609050); the raw ``Q`` of LAPACK's Householder QR is not Haar."""
+    Q, R = torch.linalg.qr(torch.randn(*batch, rows, cols, generator=gen, device=device, dtype=torch.float64))
+    signs = torch.sign(torch.diagonal(R, dim1=-2, dim2=-1))
+    signs = torch.where(signs == 0, torch.ones_like(signs), signs)
+    return Q * signs.unsqueeze(-2)
+
+
 def spectral_matrix(m, n, kappa, device, batch=(), seed=0):
-    """``(G, U Vᵀ)`` in float64 on ``device``: matrices (a stack of shape ``batch``) with spectrum
-    log-spaced over [1/κ, 1]."""
+    """``(G, U Vᵀ)`` in float64 on ``device``: matrices (a stack of shape ``batch``) with Haar
+    ``U``, ``V`` and spectrum log-spaced over [1/κ, 1]."""
     gen = torch.Generator(device=device).manual_seed(seed)
     k = min(m, n)
-    U = torch.linalg.qr(torch.randn(*batch, m, k, generator=gen, device=device, dtype=torch.float64))[0]
-    V = torch.linalg.qr(torch.randn(*batch, n, k, generator=gen, device=device, dtype=torch.float64))[0]
+    U = haar_factor(m, k, gen, device, batch)
+    V = haar_factor(n, k, gen, device, batch)
     sigma = kappa ** -torch.linspace(0, 1, k, device=device, dtype=torch.float64)
     return (U * sigma) @ V.mT, U @ V.mT
 
@@ -273,11 +289,12 @@ def parse_sizes(text):
     ``N`` (square), ``MxN``, or ``BxMxN`` (a stack of ``B``)."""
     shapes = []
     for item in text.split(","):
-        dims = [int(d) for d in item.strip().split("x")]
+        parts = item.strip().split("x")
+        if len(parts) > 3:
+            raise argparse.ArgumentTypeError(f"size {item!r} is not N, MxN or BxMxN")
+        dims = [dimension(d, item, 1) for d in parts[:-2]] + [dimension(d, item, MIN_DIMENSION) for d in parts[-2:]]
         if len(dims) == 1:
             dims = dims * 2
-        if len(dims) not in (2, 3):
-            raise argparse.ArgumentTypeError(f"size {item!r} is not N, MxN or BxMxN")
         shapes.append((tuple(dims[:-2]), dims[-2], dims[-1]))
     return shapes
 
@@ -286,10 +303,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes("1024,4096,4096x16384,8192"),
-                        help="comma-separated N (square) or MxN shapes")
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--rank", type=int, default=256)
-    parser.add_argument("--kappa", type=float, default=1e3)
+                        help="comma-separated N (square), MxN or BxMxN shapes, dimensions ≥ 2")
+    parser.add_argument("--repeats", type=positive_int, default=10)
+    parser.add_argument("--rank", type=positive_int, default=256)
+    parser.add_argument("--kappa", type=condition_number, default=1e3)
     parser.add_argument("--csv", default="gpu.csv")
     args = parser.parse_args(argv)
     with_cupy = False

@@ -20,7 +20,7 @@ from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_sch
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.methods import METHODS
 from matsign.synthetic import log_uniform, with_spectrum
-from timing import cpu_libraries, median_time, table
+from timing import cpu_libraries, matrix_shape, median_time, positive_int, table
 
 SCHEDULE = "polar_express"
 
@@ -47,14 +47,14 @@ def rows_for(m, n, repeats, libs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shapes", nargs="+", default=["256x4096", "512x4096", "1024x4096", "1024x1024"])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--shapes", type=matrix_shape, nargs="+",
+                        default=[(256, 4096), (512, 4096), (1024, 4096), (1024, 1024)], help="MxN shapes")
+    parser.add_argument("--repeats", type=positive_int, default=5)
     args = parser.parse_args()
     libs, machine = cpu_libraries()
     print(machine + "\n")
     rows = []
-    for shape in args.shapes:
-        m, n = (int(v) for v in shape.split("x"))
+    for m, n in args.shapes:
         rows += rows_for(m, n, args.repeats, libs)
     print(f"Gram Newton–Schulz vs Newton–Schulz ({SCHEDULE}, 5 steps, Gram with one restart)\n")
     print(table(["shape", "library", "dtype", "NS ms", "Gram NS ms", "time ratio", "flop ratio", "max abs diff"],

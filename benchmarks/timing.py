@@ -1,8 +1,11 @@
 """Shared by the benchmark scripts: the CPU libraries and machine line, a warm median wall time,
-a Markdown table, and the peer Newton–Schulz loop as Muon writes it."""
+a Markdown table, the peer Newton–Schulz loop as Muon writes it, and argument types that turn a
+bad command-line value into a usage error naming the option."""
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import platform
 import statistics
@@ -33,6 +36,47 @@ def muon_loop(X, steps=5):
         B = b * A + c * A @ A
         X = a * X + B @ X
     return X.swapaxes(-1, -2) if tall else X
+
+
+def positive_int(text):
+    """``argparse`` type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def condition_number(text):
+    """``argparse`` type: a finite number κ ≥ 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 1):
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 1, got {text!r}")
+    return value
+
+
+def matrix_shape(text, minimum=1):
+    """``argparse`` type: ``"MxN"`` → ``(M, N)``, both integers of at least ``minimum``."""
+    dims = text.strip().split("x")
+    if len(dims) != 2:
+        raise argparse.ArgumentTypeError(f"shape {text!r} is not MxN")
+    return tuple(dimension(d, text, minimum) for d in dims)
+
+
+def dimension(text, shape, minimum):
+    """One dimension of ``shape``: an integer of at least ``minimum``, else a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shape {shape!r}: {text!r} is not an integer") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"shape {shape!r}: dimensions must be at least {minimum}, got {value}")
+    return value
 
 
 def cpu_libraries():

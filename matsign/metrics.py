@@ -35,12 +35,29 @@ def _check_ord(ord):
         raise ValueError(f"ord must be 'fro' or 2, got {ord!r}")
 
 
+def _peak(xp, A, axes):
+    """``max |A|`` over ``axes``, 1 where that is 0: a scale that keeps ``A / peak`` in [−1, 1]."""
+    peak = xp.max(xp.abs(A), axis=axes)
+    return _safe(xp, peak, peak > 0)
+
+
+def _norm(xp, A, ord):
+    """``‖A‖`` (Frobenius or spectral) of each matrix, formed on ``A / max|A|`` and scaled back, so
+    squares of large entries cannot overflow nor squares of small ones underflow."""
+    peak = _peak(xp, A, (-2, -1))
+    A = A / peak[..., None, None]
+    norm = xp.linalg.svdvals(A)[..., 0] if ord == 2 else xp.linalg.vector_norm(A, axis=(-2, -1))
+    return peak * norm
+
+
 def relative_error(X, Y, *, ord="fro"):
     r"""Relative error :math:`\|X - Y\| / \|Y\|` of ``X`` against the reference ``Y``.
 
     When :math:`\|Y\| = 0` the ratio is defined as 0 if ``X == Y`` and ``inf`` otherwise. An
     approximation with NaN or Inf entries (a diverged iteration) has error ``inf``: it is a
-    measurement, not bad input, so sweeps record it instead of stopping.
+    measurement, not bad input, so sweeps record it instead of stopping. Finite inputs of any
+    magnitude give a finite ratio unless the ratio itself overflows: both matrices are divided
+    by their largest entry before the difference and each norm by its own before squaring.
 
     Parameters
     ----------
@@ -67,14 +84,12 @@ def relative_error(X, Y, *, ord="fro"):
     """
     xp, X, Y = _check_pair(X, "X", Y, "Y", finite_x=False)
     _check_ord(ord)
-    diff = X - Y
-    finite = xp.all(xp.isfinite(diff), axis=(-2, -1))
-    diff = xp.where(finite[..., None, None], diff, xp.zeros_like(diff))
-    if ord == 2:
-        num, den = xp.linalg.svdvals(diff)[..., 0], xp.linalg.svdvals(Y)[..., 0]
-    else:
-        num = xp.linalg.vector_norm(diff, axis=(-2, -1))
-        den = xp.linalg.vector_norm(Y, axis=(-2, -1))
+    finite = xp.all(xp.isfinite(X), axis=(-2, -1))
+    X = xp.where(finite[..., None, None], X, xp.zeros_like(X))
+    # One common scale: the ratio is unchanged and X/c − Y/c, entries in [−2, 2], cannot overflow.
+    c = xp.maximum(_peak(xp, X, (-2, -1)), _peak(xp, Y, (-2, -1)))[..., None, None]
+    Y = Y / c
+    num, den = _norm(xp, X / c - Y, ord), _norm(xp, Y, ord)
     nonzero = den > 0
     ratio = num / _safe(xp, den, nonzero)  # = num where den = 0
     return xp.asarray(xp.where(finite & (nonzero | (num == 0)), ratio, xp.inf))
@@ -110,6 +125,7 @@ def alignment(X, G):
     array(0.75)
     """
     xp, X, G = _check_pair(X, "X", G, "G")
+    G = G / _peak(xp, G, (-2, -1))[..., None, None]  # the ratio is scale-free; no overflow
     inner = xp.sum(G * X, axis=(-2, -1))
     nuclear = xp.sum(xp.linalg.svdvals(G), axis=-1)
     nonzero = nuclear > 0
@@ -156,7 +172,8 @@ def orthogonality_error(X, *, ord=2, rtol=None):
     gap = xp.where(_kept(s, _rtol(A, rtol)), xp.abs(s - 1.0), 0.0)
     if ord == 2:
         return xp.asarray(xp.max(gap, axis=-1))
-    return xp.asarray(xp.linalg.vector_norm(gap, axis=-1))
+    peak = _peak(xp, gap, -1)  # the 2-norm of gap / max(gap), scaled back: no overflow
+    return xp.asarray(peak * xp.linalg.vector_norm(gap / peak[..., None], axis=-1))
 
 
 def rank_floor(G, rank, *, rtol=None):

@@ -18,6 +18,7 @@ import numpy as np
 
 from matsign._backend import (
     check_positive_int,
+    check_precision,
     from_numpy,
     generator,
     namespace,
@@ -27,7 +28,18 @@ from matsign._backend import (
 
 
 def _like(like, dtype):
-    return from_numpy(np.empty((0,)), like=like, dtype=dtype)
+    """An empty array of ``like``'s library and device in the working precision ``dtype`` (checked)."""
+    return from_numpy(np.empty((0,)), like=like, dtype=check_precision(dtype))
+
+
+def _check_real(value, name: str, low: float, high: float = math.inf) -> float:
+    """``value`` as a float if it is a finite number in ``[low, high]``, else a ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+        math.isfinite(value) and low <= value <= high
+    ):
+        bounds = f"at least {low:g} and finite" if high == math.inf else f"a number in [{low:g}, {high:g}]"
+        raise ValueError(f"{name} must be {bounds}, got {value!r}")
+    return float(value)
 
 
 def haar_orthogonal(m: int, k: int, *, rng=None, like="numpy", dtype: str = "float64"):
@@ -44,18 +56,25 @@ def haar_orthogonal(m: int, k: int, *, rng=None, like="numpy", dtype: str = "flo
         Randomness (see :mod:`matsign._backend.random`).
     like : array or {"numpy", "torch", "cupy"}
         Library and device of the result.
-    dtype : str
-        Precision of the result (the factorization runs in float64).
+    dtype : str or dtype
+        Working precision of the result (``"float64"``, ``"float32"``, ``"bfloat16"``,
+        ``"float16"``, or ``"tfloat32"``, stored in float32); the factorization runs in float64.
+
+    Raises
+    ------
+    ValueError
+        If ``dtype`` is not a working precision (integer and complex dtypes included).
     """
     m, k = check_positive_int(m, "m"), check_positive_int(k, "k")
     if k > m:
         raise ValueError(f"k must be at most m = {m}, got {k}")
+    target = _like(like, dtype)
     ref = _like(like, "float64")
     xp = namespace(ref)
     q, r = xp.linalg.qr(standard_normal(generator(rng, ref), (m, k), like=ref))
     signs = xp.sign(xp.linalg.diagonal(r))
     signs = xp.where(signs == 0, xp.ones_like(signs), signs)
-    return xp.astype(q * signs[None, :], _like(like, dtype).dtype)
+    return xp.astype(q * signs[None, :], target.dtype)
 
 
 def with_spectrum(sigma, m: int, n: int, *, rng=None, like="numpy", dtype: str = "float64"):
@@ -86,40 +105,72 @@ def with_spectrum(sigma, m: int, n: int, *, rng=None, like="numpy", dtype: str =
     k = sigma.size
     if k > min(m, n):
         raise ValueError(f"sigma has {k} values but min(m, n) = {min(m, n)}")
+    target = _like(like, dtype)
     ref = _like(like, "float64")
     g = generator(rng, ref)
     u = haar_orthogonal(m, k, rng=g, like=ref)
     v = haar_orthogonal(n, k, rng=g, like=ref)
     s = from_numpy(sigma, like=ref)
     xp = namespace(ref)
-    return xp.astype((u * s[None, :]) @ xp.matrix_transpose(v), _like(like, dtype).dtype)
+    return xp.astype((u * s[None, :]) @ xp.matrix_transpose(v), target.dtype)
 
 
 def power_law(k: int, alpha: float = 1.0):
-    """Spectrum ``σ_i = i^(−α)``, ``i = 1..k``."""
-    i = np.arange(1, check_positive_int(k, "k") + 1, dtype=np.float64)
-    return i ** (-float(alpha))
+    """Spectrum ``σ_i = i^(−α)``, ``i = 1..k``, for a finite ``α ≥ 0``.
+
+    Examples
+    --------
+    >>> power_law(3, 2.0)
+    array([1.        , 0.25      , 0.11111111])
+    """
+    k = check_positive_int(k, "k")
+    alpha = _check_real(alpha, "alpha", 0.0)
+    return np.arange(1, k + 1, dtype=np.float64) ** -alpha
 
 
 def exponential_decay(k: int, rate: float = 0.1):
-    """Spectrum ``σ_i = exp(−rate·(i − 1))``, ``i = 1..k``."""
-    i = np.arange(check_positive_int(k, "k"), dtype=np.float64)
-    return np.exp(-float(rate) * i)
+    """Spectrum ``σ_i = exp(−rate·(i − 1))``, ``i = 1..k``, for a finite ``rate ≥ 0``.
+
+    Examples
+    --------
+    >>> exponential_decay(3, 1.0)
+    array([1.        , 0.36787944, 0.13533528])
+    """
+    k = check_positive_int(k, "k")
+    rate = _check_real(rate, "rate", 0.0)
+    return np.exp(-rate * np.arange(k, dtype=np.float64))
 
 
 def log_uniform(k: int, kappa: float):
-    """Spectrum log-spaced from 1 down to ``1/κ`` (condition number κ ≥ 1)."""
-    if not kappa >= 1:
-        raise ValueError(f"kappa must be at least 1, got {kappa!r}")
-    return np.logspace(0.0, -np.log10(float(kappa)), check_positive_int(k, "k"))
+    """Spectrum of ``k`` values log-spaced from 1 down to ``1/κ``, for a finite ``κ ≥ 1``.
+
+    For ``k ≥ 2`` the condition number is κ; a single value (``k = 1``) is ``[1.]``, whatever κ.
+
+    Examples
+    --------
+    >>> log_uniform(3, 100.0)
+    array([1.  , 0.1 , 0.01])
+    """
+    k = check_positive_int(k, "k")
+    kappa = _check_real(kappa, "kappa", 1.0)
+    return np.logspace(0.0, -math.log10(kappa), k)
 
 
 def low_rank_plus_noise(k: int, rank: int, noise: float = 1e-2):
-    """Spectrum of ``rank`` unit singular values followed by ``k − rank`` values equal to ``noise``."""
+    """Spectrum of ``rank`` unit singular values followed by ``k − rank`` values equal to ``noise``.
+
+    ``0 ≤ noise ≤ 1``, so the vector is descending and the signal the largest part.
+
+    Examples
+    --------
+    >>> low_rank_plus_noise(4, 1, 0.5)
+    array([1. , 0.5, 0.5, 0.5])
+    """
     k, rank = check_positive_int(k, "k"), check_positive_int(rank, "rank")
     if rank > k:
         raise ValueError(f"rank must be at most k = {k}, got {rank}")
-    return np.concatenate([np.ones(rank), np.full(k - rank, float(noise))])
+    noise = _check_real(noise, "noise", 0.0, 1.0)
+    return np.concatenate([np.ones(rank), np.full(k - rank, noise)])
 
 
 def student_t_matrix(m: int, n: int, dof: int = 3, *, rng=None, like="numpy", dtype: str = "float64"):
@@ -149,6 +200,7 @@ def student_t_matrix(m: int, n: int, dof: int = 3, *, rng=None, like="numpy", dt
     """
     m, n = check_positive_int(m, "m"), check_positive_int(n, "n")
     dof = check_positive_int(dof, "dof")
+    target = _like(like, dtype)
     ref = _like(like, "float64")
     xp = namespace(ref)
     g = generator(rng, ref)
@@ -157,7 +209,7 @@ def student_t_matrix(m: int, n: int, dof: int = 3, *, rng=None, like="numpy", dt
     for _ in range(dof):
         z = standard_normal(g, (m, n), like=ref)
         chi2 = chi2 + z * z
-    return xp.astype(numerator / xp.sqrt(chi2 / dof), _like(like, dtype).dtype)
+    return xp.astype(numerator / xp.sqrt(chi2 / dof), target.dtype)
 
 
 def scale_mismatch(
@@ -196,13 +248,14 @@ def scale_mismatch(
     for name, spread in (("row_spread", row_spread), ("col_spread", col_spread)):
         if isinstance(spread, bool) or not isinstance(spread, numbers.Real) or not 1 <= spread < math.inf:
             raise ValueError(f"{name} must be a finite number of at least 1, got {spread!r}")
+    target = _like(like, dtype)
     ref = _like(like, "float64")
     xp = namespace(ref)
     g = generator(rng, ref)
     base = with_spectrum(sigma, m, n, rng=g, like=ref)
     rows = _shuffled_log_scales(m, row_spread, g, ref)
     cols = _shuffled_log_scales(n, col_spread, g, ref)
-    return xp.astype(rows[:, None] * base * cols[None, :], _like(like, dtype).dtype)
+    return xp.astype(rows[:, None] * base * cols[None, :], target.dtype)
 
 
 def _shuffled_log_scales(k, spread, g, ref):

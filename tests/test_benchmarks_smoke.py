@@ -1,16 +1,24 @@
-"""The GPU benchmark script runs end to end on the CPU (tiny sizes; no timing is asserted)."""
+"""The GPU benchmark script runs end to end on the CPU (tiny sizes; no timing is asserted), its
+input has Haar factors, and every benchmark script refuses a bad argument before any work."""
 
+import argparse
 import csv
 import math
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SCRIPT = BENCHMARKS / "gpu.py"
+sys.path.insert(0, str(BENCHMARKS))
+
+import gpu  # noqa: E402
+import timing  # noqa: E402
 ROUTINES = {"gemm", "muon_ns", "newton_schulz", "gram_newton_schulz", "lowrank_sign", "msign_eigh", "exact_ns",
             "exact_ns_fp64", "qdwh", "svd_polar"}
 SHAPES = ("32×32", "16×48", "2×16×24")
@@ -47,17 +55,84 @@ def test_gpu_benchmark_runs_on_cpu(tmp_path):
 def test_muon_peer_loop_is_the_muon_iteration(shape):
     """The benchmarks' peer loop computes the iteration ``newton_schulz(G, "muon")`` computes:
     same coefficients, normalization and orientation, on NumPy and on torch."""
-    import numpy as np
-    import torch
-
-    sys.path.insert(0, str(SCRIPT.parent))
-    from timing import muon_loop
-
     from matsign.exact.newton_schulz import newton_schulz
 
     G = np.random.default_rng(0).standard_normal(shape)
     ours = newton_schulz(G, "muon", steps=5)
     # Float64 throughout; the peer's +1e-7 in the normalization rescales X₀ by 1 − O(1e-7 / ‖G‖_F),
     # which five steps amplify by at most the product of the polynomials' slopes (< 100).
-    for peer in (muon_loop(G, 5), muon_loop(torch.from_numpy(G), 5).numpy()):
+    for peer in (timing.muon_loop(G, 5), timing.muon_loop(torch.from_numpy(G), 5).numpy()):
         np.testing.assert_allclose(peer, ours, rtol=0, atol=1e-6)
+
+
+def _haar_oracle(A):
+    """``Q·diag(sign(diag R))`` of each matrix of ``A``, by NumPy's float64 QR."""
+    out = np.empty_like(A)
+    for index in np.ndindex(A.shape[:-2]):
+        q, r = np.linalg.qr(A[index])
+        out[index] = q * np.sign(np.diag(r))
+    return out
+
+
+@pytest.mark.parametrize("batch, m, n", [((), 5, 4), ((2,), 3, 6)])
+def test_spectral_matrix_has_haar_factors(batch, m, n):
+    """The input is ``U diag(σ) Vᵀ`` with the Haar factors of the same Gaussian draws: the QR
+    factors whose ``R`` has a positive diagonal (LAPACK's raw ``Q`` has ``Q[0, 0] < 0`` always)."""
+    kappa, k = 100.0, min(m, n)
+    G, sign = gpu.spectral_matrix(m, n, kappa, "cpu", batch, seed=3)
+    gen = torch.Generator().manual_seed(3)
+    A_u = torch.randn(*batch, m, k, generator=gen, dtype=torch.float64).numpy()
+    A_v = torch.randn(*batch, n, k, generator=gen, dtype=torch.float64).numpy()
+    U, V = _haar_oracle(A_u), _haar_oracle(A_v)
+    sigma = kappa ** -np.linspace(0, 1, k)
+    # Float64 QR of well-conditioned 6 × 4 Gaussians: the factors agree to ~1e-15 per entry.
+    np.testing.assert_allclose(sign.numpy(), U @ np.swapaxes(V, -1, -2), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(G.numpy(), (U * sigma) @ np.swapaxes(V, -1, -2), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "parse, text",
+    [
+        (timing.positive_int, "0"),
+        (timing.positive_int, "-3"),
+        (timing.positive_int, "1.5"),
+        (timing.condition_number, "0"),
+        (timing.condition_number, "-1"),
+        (timing.condition_number, "inf"),
+        (timing.condition_number, "nan"),
+        (timing.matrix_shape, "32"),
+        (timing.matrix_shape, "0x8"),
+        (timing.matrix_shape, "8xa"),
+        (gpu.parse_sizes, "1"),  # lowrank_sign's rank min(m, n)/2 would be 0
+        (gpu.parse_sizes, "8x1"),
+        (gpu.parse_sizes, "0x8x8"),
+        (gpu.parse_sizes, "2x2x8x8"),
+    ],
+)
+def test_argument_types_refuse_bad_values(parse, text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse(text)
+
+
+def test_argument_types_accept_good_values():
+    assert timing.positive_int("7") == 7
+    assert timing.condition_number("1") == 1.0 and timing.condition_number("1e3") == 1e3
+    assert timing.matrix_shape("3x5") == (3, 5)
+    assert gpu.parse_sizes("2,3x4,5x2x6") == [((), 2, 2), ((), 3, 4), ((5,), 2, 6)]
+
+
+@pytest.mark.parametrize(
+    "script, arguments, option",
+    [
+        ("gpu.py", ["--device", "cpu", "--sizes", "8", "--repeats", "0"], "--repeats"),
+        ("cpu.py", ["--sizes", "16", "--repeats", "0"], "--repeats"),
+        ("costs.py", ["--shape", "256", "128"], "--shape"),
+        ("gram_ns.py", ["--shapes", "32"], "--shapes"),
+    ],
+)
+def test_scripts_refuse_a_bad_argument_before_any_work(script, arguments, option):
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *arguments],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2  # argparse's usage error
+    assert f"error: argument {option}" in result.stderr
+    assert result.stdout == ""

@@ -37,6 +37,22 @@ def _records(path, **kwargs) -> dict[str, GradientRecord]:
 
 
 @pytest.mark.parametrize("fmt", ["safetensors", "npz", "pt"])
+def test_big_endian_arrays_round_trip(tmp_path, fmt):
+    rng = np.random.default_rng(5)
+    tensors = {
+        "grad/f4": rng.standard_normal((3, 2)).astype(">f4"),
+        "grad/f8": rng.standard_normal((2, 3)).astype(">f8"),
+        "grad/i4": np.arange(6, dtype=">i4").reshape(2, 3),
+    }
+    write_step(tmp_path, 0, tensors, format=fmt)
+    records = _records(tmp_path)
+    for key, value in tensors.items():
+        loaded = records[key].load()
+        assert loaded.dtype.name == value.dtype.name and records[key].dtype == value.dtype.name
+        np.testing.assert_array_equal(loaded, value)  # compares values, whatever the byte order
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "npz", "pt"])
 def test_round_trip_float32_float64(tmp_path, fmt):
     if fmt == "pt":
         pytest.importorskip("torch")
@@ -371,6 +387,13 @@ def test_manifest_supplies_step_and_kind(tmp_path):
     assert json.loads((tmp_path / "manifest.json").read_text())["model"] == {"n_layer": 1}
 
 
+def test_a_file_gets_the_same_step_and_kind_alone_as_in_its_dump(tmp_path):
+    file = write_step(tmp_path / "run", 7, {"w": np.eye(2)})
+    write_manifest(tmp_path, {"files": {"run/step-000007.safetensors": {"step": 70, "kind": "momentum"}}})
+    for path in (tmp_path, tmp_path / "run", file):
+        assert [(r.step, r.kind, r.name) for r in load_gradients(path)] == [(70, "momentum", "w")]
+
+
 def test_bad_manifest_is_a_dump_error_or_skipped(tmp_path):
     write_step(tmp_path, 4, {"grad/w": np.eye(2)})
     manifest = tmp_path / "manifest.json"
@@ -408,6 +431,8 @@ def test_records_are_frozen(tmp_path):
         ({"tensors": {3: np.eye(2)}}, "keys must be non-empty strings"),
         ({"tensors": {"grad/w": np.array([["a"]])}}, r"tensors\['grad/w'\] has unsupported dtype"),
         ({"tensors": {"grad/w": [[1.0]]}}, r"tensors\['grad/w'\] must be a NumPy, CuPy or PyTorch array"),
+        # The safetensors header keeps its metadata under this key: a tensor there would be lost.
+        ({"tensors": {"__metadata__": np.eye(2), "grad/w": np.eye(2)}}, "'__metadata__' is reserved"),
     ],
 )
 def test_write_step_rejects_bad_arguments(tmp_path, kwargs, message):

@@ -190,3 +190,59 @@ def test_relative_error_of_diverged_approximation_is_inf(backend):
             assert np.isinf(backend.to_numpy(relative_error(backend.asarray(X), Y, ord=ord)))
     with pytest.raises(ValueError, match="Y contains NaN"):
         relative_error(Y, backend.asarray(np.full((3, 3), np.nan)))
+
+
+# Scales whose squares overflow (large) or underflow to zero (small) in each dtype, while the
+# scaled entries themselves stay normal numbers: float32 reaches 3.4e38, float64 1.8e308.
+EXTREME_SCALES = {"float32": (1e30, 1e-30), "float64": (1e200, 1e-200)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relative_error_is_scale_free_at_extreme_magnitudes(backend, dtype, np_rng):
+    Y = with_spectrum(log_uniform(5, 5.0), 6, 5, rng=8)
+    X = Y + 0.1 * np_rng.standard_normal(Y.shape)
+    for scale in EXTREME_SCALES[dtype]:
+        Xb, Yb = backend.asarray(scale * X, dtype=dtype), backend.asarray(scale * Y, dtype=dtype)
+        # Oracle: the ratio is invariant under scaling, so NumPy's float64 norms of the stored
+        # values divided by the scale (an O(1) problem) give it.
+        x = backend.to_numpy(Xb).astype(np.float64) / scale
+        y = backend.to_numpy(Yb).astype(np.float64) / scale
+        for ord in ("fro", 2):
+            expected = np.linalg.norm(x - y, ord) / np.linalg.norm(y, ord)
+            _close(backend.to_numpy(relative_error(Xb, Yb, ord=ord)), expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relative_error_of_finite_inputs_whose_difference_overflows(backend, dtype):
+    # X − Y = 2X overflows for entries near the largest finite value, yet ‖X − Y‖/‖Y‖ = 2.
+    big = 0.9 * np.finfo(dtype).max
+    A = np.array([[1.0, -0.5], [0.25, 1.0]])
+    Xb, Yb = backend.asarray(big * A, dtype=dtype), backend.asarray(-big * A, dtype=dtype)
+    for ord in ("fro", 2):
+        _close(backend.to_numpy(relative_error(Xb, Yb, ord=ord)), 2.0, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_alignment_is_scale_free_at_extreme_magnitudes(backend, dtype):
+    G = with_spectrum(SIGMA, 8, 7, rng=4)
+    u, _, vt = _svd(G)
+    # ⟨G, msign(G)⟩ = ‖G‖_* = 12.5·scale, so the alignment is 1 at every scale. The large scale
+    # keeps every entry of scale·G below half the dtype's largest value, yet ‖G‖_* overflows it.
+    large = 0.5 * np.finfo(dtype).max / np.max(np.abs(G))
+    assert SIGMA.sum() > 2 * np.max(np.abs(G))  # i.e. large·‖G‖_* exceeds the largest value
+    for scale in (large, EXTREME_SCALES[dtype][1]):
+        result = alignment(backend.asarray(u @ vt, dtype=dtype), backend.asarray(scale * G, dtype=dtype))
+        _close(backend.to_numpy(result), 1.0, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_orthogonality_error_of_a_huge_multiple_of_an_isometry(backend, dtype):
+    # X = s·Q with orthonormal columns Q (k = 3): every σ_i = s, so the error is |s − 1| (ord 2)
+    # and |s − 1|·√3 (Frobenius), whose square overflows the dtype.
+    scale = EXTREME_SCALES[dtype][0]
+    Q = haar_orthogonal(5, 3, rng=6)
+    X = backend.asarray(scale * Q, dtype=dtype)
+    # σ_i of the stored values, from the float64 SVD of X/s (an O(1) problem) scaled back.
+    s = scale * np.linalg.svd(backend.to_numpy(X).astype(np.float64) / scale, compute_uv=False)
+    _close(backend.to_numpy(orthogonality_error(X, ord=2)), np.max(s - 1), dtype)
+    _close(backend.to_numpy(orthogonality_error(X, ord="fro")), scale * np.linalg.norm((s - 1) / scale), dtype)

@@ -89,6 +89,13 @@ def test_batches_are_seeded_next_token_windows():
         corpus.get_batch("test", 2, 16, generator=torch.Generator())
 
 
+@pytest.mark.parametrize("fraction, empty", [(1e-7, "validation"), (1 - 1e-9, "training")])
+def test_load_corpus_rejects_a_fraction_that_empties_a_split(fraction, empty):
+    # 1e-7 of the ~4.7e5 tokens rounds to 0 validation tokens; 1 − 1e-9 rounds to all of them.
+    with pytest.raises(ValueError, match=f"validation_fraction.*empty {empty} split"):
+        load_corpus(fraction)
+
+
 # -- model and optimizers ------------------------------------------------------------------------
 
 
@@ -129,6 +136,65 @@ def test_config_and_arguments_are_checked():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA"):
             record("unused", device="cuda", progress=False)
+
+
+def test_rule_optimizer_checks_its_parameters_and_hyperparameters():
+    from matsign.recorder.optimizer import RuleOptimizer
+    from matsign.updates import Muon
+
+    w = torch.nn.Parameter(torch.zeros(2, 2))
+    bias = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match=r"params\['bias'\].*2-D"):
+        RuleOptimizer({"w": w, "bias": bias}, {"w": Muon(), "bias": Muon()}, lr=0.1)
+    for lr in (math.inf, math.nan, 0.0):
+        with pytest.raises(ValueError, match="lr"):
+            RuleOptimizer({"w": w}, {"w": Muon()}, lr=lr)
+    for weight_decay in (math.inf, -1.0):
+        with pytest.raises(ValueError, match="weight_decay"):
+            RuleOptimizer({"w": w}, {"w": Muon()}, lr=0.1, weight_decay=weight_decay)
+
+
+def test_rule_optimizer_step_with_a_bad_gradient_changes_nothing():
+    from matsign.recorder.optimizer import RuleOptimizer
+    from matsign.updates import Muon
+
+    a, b = torch.nn.Parameter(torch.ones(2, 2)), torch.nn.Parameter(torch.ones(2, 2))
+    opt = RuleOptimizer({"a": a, "b": b}, {"a": Muon(inner="exact"), "b": Muon(inner="exact")}, lr=0.1)
+    a.grad = torch.diag(torch.tensor([1.0, 0.0]))
+    b.grad = torch.tensor([[math.nan, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="gradient of 'b'"):
+        opt.step()
+    assert torch.equal(a, torch.ones(2, 2)) and torch.equal(b, torch.ones(2, 2))
+    assert opt.step_count == 0 and opt.rules["a"].step_count == 0 and opt.records == []
+    # The next step starts from fresh momentum: M = G, so the update is msign(G + μG) = msign(G)
+    # (closed form for these diagonal G). Had rule a consumed diag(1, 0), its Nesterov input
+    # would have rank 2 and the update would be the identity.
+    a.grad = torch.diag(torch.tensor([0.0, 1.0]))
+    b.grad = torch.diag(torch.tensor([2.0, -3.0]))
+    opt.step()
+    assert opt.step_count == 1
+    torch.testing.assert_close(a.detach(), torch.ones(2, 2) - 0.1 * torch.diag(torch.tensor([0.0, 1.0])))
+    torch.testing.assert_close(b.detach(), torch.ones(2, 2) - 0.1 * torch.diag(torch.tensor([1.0, -1.0])))
+
+
+def test_rule_optimizer_step_with_a_failing_rule_moves_no_parameter():
+    from matsign.recorder.optimizer import RuleOptimizer
+    from matsign.updates import Muon, UpdateRule
+
+    class Failing(UpdateRule):
+        def _start(self, xp, G):
+            pass
+
+        def _advance(self, xp, G):
+            raise ValueError("no direction")
+
+    a, b = torch.nn.Parameter(torch.ones(2, 2)), torch.nn.Parameter(torch.ones(2, 2))
+    opt = RuleOptimizer({"a": a, "b": b}, {"a": Muon(inner="exact"), "b": Failing()}, lr=0.1)
+    a.grad, b.grad = torch.eye(2), torch.eye(2)
+    with pytest.raises(ValueError, match="rule of 'b' failed: no direction"):
+        opt.step()
+    assert torch.equal(a, torch.ones(2, 2)) and torch.equal(b, torch.ones(2, 2))
+    assert opt.step_count == 0 and opt.records == []
 
 
 def test_training_reduces_the_loss():

@@ -6,6 +6,7 @@ from scipy import stats
 
 from matsign.synthetic import (
     exponential_decay,
+    haar_orthogonal,
     log_uniform,
     low_rank_plus_noise,
     power_law,
@@ -78,3 +79,56 @@ def test_scale_mismatch_rejects_a_spread_below_one():
         scale_mismatch(np.ones(2), 2, 3, row_spread=0.5)
     with pytest.raises(ValueError, match="col_spread"):
         scale_mismatch(np.ones(2), 2, 3, col_spread=float("inf"))
+
+
+MATRIX_FAMILIES = {
+    "haar_orthogonal": lambda **kw: haar_orthogonal(4, 3, rng=0, **kw),
+    "with_spectrum": lambda **kw: with_spectrum([2.0, 1.0], 3, 4, rng=0, **kw),
+    "student_t_matrix": lambda **kw: student_t_matrix(3, 4, rng=0, **kw),
+    "scale_mismatch": lambda **kw: scale_mismatch([2.0, 1.0], 3, 4, rng=0, **kw),
+}
+
+
+@pytest.mark.parametrize("family", MATRIX_FAMILIES)
+@pytest.mark.parametrize("dtype", ["int32", "complex128", "bool", "foo"])
+def test_matrix_families_reject_a_dtype_that_is_not_a_working_precision(backend, family, dtype):
+    # An integer cast of entries of magnitude < 1 would silently give zeros.
+    with pytest.raises(ValueError, match="dtype"):
+        MATRIX_FAMILIES[family](like=backend.like, dtype=dtype)
+
+
+@pytest.mark.parametrize("family", MATRIX_FAMILIES)
+def test_matrix_families_take_a_dtype_object(backend, family):
+    exact = backend.to_numpy(MATRIX_FAMILIES[family](like=backend.like))
+    low = MATRIX_FAMILIES[family](like=backend.like, dtype=np.float32)
+    assert "float32" in str(low.dtype)
+    # The float64 matrix rounded once to float32: equal bit for bit.
+    np.testing.assert_array_equal(backend.to_numpy(low), exact.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: power_law(3, -1.0), "alpha"),
+        (lambda: power_law(3, float("nan")), "alpha"),
+        (lambda: exponential_decay(3, -1.0), "rate"),
+        (lambda: exponential_decay(3, float("nan")), "rate"),
+        (lambda: log_uniform(3, float("inf")), "kappa"),
+        (lambda: log_uniform(3, "10"), "kappa"),
+        (lambda: low_rank_plus_noise(3, 1, 2.0), "noise"),
+        (lambda: low_rank_plus_noise(3, 1, -1.0), "noise"),
+        (lambda: low_rank_plus_noise(3, 1, float("nan")), "noise"),
+    ],
+)
+def test_spectrum_families_reject_parameters_outside_their_domain(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_spectrum_families_at_the_edges_of_their_domain():
+    np.testing.assert_array_equal(power_law(3, 0), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(exponential_decay(3, 0), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(low_rank_plus_noise(3, 1, 1.0), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(low_rank_plus_noise(3, 1, 0.0), [1.0, 0.0, 0.0])
+    # A single value has no condition number: [1.] whatever κ (documented).
+    np.testing.assert_array_equal(log_uniform(1, 1e6), [1.0])

@@ -17,6 +17,7 @@ from matsign.io.formats import (
     DTYPE_NAMES,
     EXTENSIONS,
     READERS,
+    SAFETENSORS_METADATA,
     DumpError,
     list_tensors,
     read_tensor,
@@ -125,7 +126,8 @@ def write_step(directory, step: int, tensors: Mapping, *, format: str = "safeten
     tensors : mapping of str to array
         Key ``"{kind}/{name}"`` (kind ``"grad"`` or ``"momentum"``, name the parameter's name)
         to a NumPy, CuPy or PyTorch array; torch bfloat16 is stored bit for bit. Float, integer
-        and bool dtypes (bfloat16 and float8 included) are accepted.
+        and bool dtypes (bfloat16 and float8 included) are accepted, in either byte order.
+        ``"__metadata__"`` is refused as a safetensors key: the format reserves it.
     format : {"safetensors", "npz", "pt"}
         ``"safetensors"`` (default) needs nothing beyond NumPy (``ml-dtypes`` for bfloat16);
         ``"npz"`` cannot hold bfloat16 or float8; ``"pt"`` is ``torch.save`` of a plain dict of
@@ -152,6 +154,8 @@ def write_step(directory, step: int, tensors: Mapping, *, format: str = "safeten
     for key, value in tensors.items():
         if not isinstance(key, str) or not key:
             raise ValueError(f"tensors keys must be non-empty strings, got {key!r}")
+        if format == "safetensors" and key == SAFETENSORS_METADATA:
+            raise ValueError(f"tensors key {key!r} is reserved by the safetensors format for its metadata")
         arrays[key] = _as_numpy(value, key)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -255,7 +259,7 @@ def _records(root: Path, matrices_only: bool, skip_bad: bool) -> Iterator[Gradie
     manifests: dict[Path, dict] = {}
 
     def entry_for(file: Path) -> dict:
-        """The manifest entry of ``file``: the nearest manifest from its folder up to ``base``."""
+        """The manifest entry of ``file`` in the nearest manifest at or above its folder."""
         for folder in [file.parent, *file.parent.parents]:
             if folder not in manifests:
                 candidate = folder / MANIFEST
@@ -267,8 +271,6 @@ def _records(root: Path, matrices_only: bool, skip_bad: bool) -> Iterator[Gradie
                         _bad(exc, skip_bad)
             if "files" in manifests[folder]:
                 return manifests[folder]["files"].get(file.relative_to(folder).as_posix(), {})
-            if folder == base:
-                break
         return {}
 
     for file in _dump_files(root):
@@ -296,10 +298,12 @@ def load_gradients(path, *, matrices_only: bool = True, skip_bad: bool = False) 
     file's tensors in natural order of their keys — the same order on every run. Only headers
     are read here; :meth:`GradientRecord.load` reads one tensor. Nothing is unpickled.
 
-    Each tensor's step and kind come from the nearest ``manifest.json`` (its ``"files"`` entry,
-    see :func:`write_manifest`) when that names them; otherwise the step from a ``step-NNNNNN``
-    file or folder name (None when there is none), the kind from a ``"grad/"`` or
-    ``"momentum/"`` key prefix (``"unknown"`` otherwise). The name is the key without that prefix.
+    Each tensor's step and kind come from the nearest ``manifest.json`` — in the file's folder,
+    else in the closest folder above it, above ``path`` too, so a file gets the same step and
+    kind whether it is loaded alone or with its dump — when that manifest's ``"files"`` entry (see
+    :func:`write_manifest`) names them; otherwise the step from a ``step-NNNNNN`` file or folder
+    name (None when there is none), the kind from a ``"grad/"`` or ``"momentum/"`` key prefix
+    (``"unknown"`` otherwise). The name is the key without that prefix.
 
     Parameters
     ----------

@@ -65,6 +65,9 @@ DTYPE_NAMES = frozenset(_SAFETENSORS_CODES)
 # Dtypes NumPy itself lacks; ml_dtypes provides them under these names.
 _ML_DTYPES = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
 
+#: The safetensors header key that holds the file's metadata, never a tensor.
+SAFETENSORS_METADATA = "__metadata__"
+
 # A larger safetensors header is refused (the reference implementation's own limit).
 _MAX_HEADER_BYTES = 100_000_000
 
@@ -142,7 +145,7 @@ def _safetensors_header(path: Path, f) -> tuple[dict, int]:
     buffer = size - 8 - length
     entries = {}
     for key, entry in header.items():
-        if key == "__metadata__":
+        if key == SAFETENSORS_METADATA:
             continue
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
             raise DumpError(f"{path}: header entry {key!r} lacks dtype/shape/data_offsets")
@@ -348,6 +351,8 @@ def _write_pt(path: Path, tensors: dict[str, np.ndarray]) -> None:
     converted = {}
     for key in sorted(tensors):
         a = np.asarray(tensors[key], order="C")
+        if not a.dtype.isnative:  # torch.from_numpy takes native byte order only
+            a = a.astype(a.dtype.newbyteorder("="))
         if a.dtype.name in _ML_DTYPES:
             bits = np.int16 if a.dtype.name == "bfloat16" else np.uint8
             converted[key] = torch.from_numpy(a.view(bits).copy()).view(getattr(torch, a.dtype.name))

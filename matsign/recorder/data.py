@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from matsign._backend import check_choice, check_positive_int
+from matsign._backend import check_choice, check_positive_int, check_unit_interval
 
 __all__ = ["VOCAB", "Corpus", "decode", "encode", "load_corpus", "load_text"]
 
@@ -121,7 +121,8 @@ def load_corpus(validation_fraction: float = 0.1) -> Corpus:
     Parameters
     ----------
     validation_fraction : float in (0, 1)
-        Share of the tokens, taken from the end, that validate.
+        Share of the tokens, taken from the end, that validate; rounded to a whole number of
+        tokens, which must leave both splits non-empty.
 
     Examples
     --------
@@ -129,8 +130,12 @@ def load_corpus(validation_fraction: float = 0.1) -> Corpus:
     >>> corpus.train.numel() + corpus.validation.numel() == len(load_text().encode("utf-8"))
     True
     """
-    if not 0 < validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
+    check_unit_interval(validation_fraction, "validation_fraction")
     tokens = encode(load_text())
     cut = tokens.numel() - int(round(validation_fraction * tokens.numel()))
+    if not 0 < cut < tokens.numel():
+        raise ValueError(
+            f"validation_fraction = {validation_fraction!r} of {tokens.numel()} tokens leaves an empty "
+            f"{'validation' if cut == tokens.numel() else 'training'} split"
+        )
     return Corpus(train=tokens[:cut], validation=tokens[cut:])

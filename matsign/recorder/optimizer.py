@@ -27,11 +27,12 @@ References
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
 
-from matsign._backend import check_positive_int
+from matsign._backend import check_matrix, check_positive_int
 from matsign.recorder.model import hidden_weights
 from matsign.recorder.training import make_optimizers
 from matsign.updates import UpdateRule
@@ -39,9 +40,11 @@ from matsign.updates import UpdateRule
 __all__ = ["RuleOptimizer", "make_rule_optimizers"]
 
 
-def _check_nonnegative(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-        raise ValueError(f"{name} must be a number ≥ 0, got {value!r}")
+def _check_finite(value, name: str, *, positive: bool) -> float:
+    """``value`` as a float if it is a finite number ``> 0`` (``positive``) or ``≥ 0``, else ``ValueError``."""
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+    if not (ok and (value > 0 if positive else value >= 0)):
+        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '≥ 0'}, got {value!r}")
     return float(value)
 
 
@@ -51,14 +54,15 @@ class RuleOptimizer:
     Parameters
     ----------
     params : mapping of str to torch.nn.Parameter
-        The weight matrices by name (for instance :func:`~matsign.recorder.model.hidden_weights`).
+        The weight matrices (2-D) by name (for instance
+        :func:`~matsign.recorder.model.hidden_weights`).
     rules : mapping of str to UpdateRule
         A fresh rule (no step taken yet) for every name of ``params``; one object per weight,
         since a rule keeps that weight's state.
     lr : float
-        :math:`\eta > 0`.
+        :math:`\eta > 0`, finite.
     weight_decay : float, default 0
-        :math:`\lambda \ge 0`, decoupled (``W ← W − ηλW`` before the update).
+        :math:`\lambda \ge 0`, finite, decoupled (``W ← W − ηλW`` before the update).
     diagnostics_every : int, optional
         Collect the rules' diagnostics (:class:`~matsign.updates.StepResult`) at steps
         ``k, 2k, …`` into :attr:`records`; they cost an SVD per weight, so by default no step
@@ -86,6 +90,10 @@ class RuleOptimizer:
 
     def __init__(self, params, rules, *, lr: float, weight_decay: float = 0.0, diagnostics_every: int | None = None):
         self.params = dict(params)
+        for name, p in self.params.items():
+            if not isinstance(p, torch.Tensor) or p.ndim != 2:
+                shape = tuple(p.shape) if isinstance(p, torch.Tensor) else type(p).__name__
+                raise ValueError(f"params[{name!r}] must be a weight matrix (a 2-D tensor), got {shape}")
         self.rules = dict(rules)
         if set(self.rules) != set(self.params):
             raise ValueError(f"rules must have one entry per parameter name {sorted(self.params)}, got {sorted(self.rules)}")
@@ -94,10 +102,8 @@ class RuleOptimizer:
                 raise ValueError(f"rules[{name!r}] must be a fresh UpdateRule, got {rule!r}")
         if len({id(rule) for rule in self.rules.values()}) != len(self.rules):
             raise ValueError("rules must hold one rule object per parameter (a rule keeps one weight's state)")
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
-            raise ValueError(f"lr must be a positive number, got {lr!r}")
-        self.lr = float(lr)
-        self.weight_decay = _check_nonnegative(weight_decay, "weight_decay")
+        self.lr = _check_finite(lr, "lr", positive=True)
+        self.weight_decay = _check_finite(weight_decay, "weight_decay", positive=False)
         self.diagnostics_every = None if diagnostics_every is None else check_positive_int(
             diagnostics_every, "diagnostics_every")
         self.step_count = 0
@@ -115,20 +121,40 @@ class RuleOptimizer:
 
     @torch.no_grad()
     def step(self):
-        """Apply one update to every parameter that has a gradient (see the class docstring)."""
-        self.step_count += 1
-        collect = self.diagnostics_every is not None and self.step_count % self.diagnostics_every == 0
-        for name, p in self.params.items():
-            if p.grad is None:
-                continue
+        """Apply one update to every parameter that has a gradient (see the class docstring).
+
+        Every gradient is checked before any rule steps, and every rule steps before any
+        parameter moves, so a bad gradient changes nothing: no parameter, rule state, step count
+        or record. A rule that fails on a valid gradient leaves the parameters, the step count
+        and the records unchanged (the rules stepped before it keep their advanced state). The
+        updates of all weights are held at once until they are applied.
+
+        Raises
+        ------
+        ValueError
+            Naming the weight, if its gradient is not a finite real matrix, or its rule fails.
+        """
+        grads = {name: p.grad for name, p in self.params.items() if p.grad is not None}
+        for name, grad in grads.items():  # PyTorch keeps p.grad of p's shape, dtype and device
+            check_matrix(grad, f"the gradient of {name!r}", batched=False)
+        step = self.step_count + 1
+        collect = self.diagnostics_every is not None and step % self.diagnostics_every == 0
+        results = {}
+        for name, grad in grads.items():
             rule = self.rules[name]
             rule.diagnostics = collect
-            result = rule.step(p.grad)
+            try:
+                results[name] = rule.step(grad)
+            except ValueError as exc:
+                raise ValueError(f"the rule of {name!r} failed: {exc}") from exc
+        for name, result in results.items():
+            p = self.params[name]
             if self.weight_decay:
                 p.mul_(1.0 - self.lr * self.weight_decay)
             p.add_(result.update, alpha=-self.lr)
             if collect:
-                self.records.append({"step": self.step_count, "weight": name, **result.diagnostics})
+                self.records.append({"step": step, "weight": name, **result.diagnostics})
+        self.step_count = step
 
 
 def make_rule_optimizers(model, make_rule, *, lr: float, weight_decay: float = 0.0,
