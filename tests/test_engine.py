@@ -96,6 +96,10 @@ def reference(tmp_path_factory):
     ({"sources": [{"family": "log_uniform", "m": 4, "n": 6, "kappa": math.inf}]}, r"kappa must be a finite number, got inf"),
     ({"sources": [{"family": "low_rank_noise", "m": 4, "n": 6, "signal_rank": 2, "noise": "x"}]},
      r"noise must be a finite number, got 'x'"),
+    ({"sources": [{"family": "low_rank_noise", "m": 4, "n": 6, "signal_rank": 2, "noise": 2.0}]},
+     r"sources\[0\] \(low_rank_noise\): noise must be a number in \[0, 1\], got 2.0"),
+    ({"sources": [{"family": "low_rank_noise", "m": 4, "n": 6, "signal_rank": 5, "noise": 0.1}]},
+     r"signal_rank must be at most"),
     ({"sources": [{"family": "scale_mismatch", "m": 4, "n": 6, "kappa": math.nan}]}, r"kappa must be a finite number, got nan"),
 ])
 def test_bad_grids_fail_before_any_work_naming_the_entry(change, message):

@@ -205,12 +205,13 @@ def _low_rank_noise(m, n, *, rng=None, signal_rank, noise=0.01):
 
 
 def _check_low_rank_noise(m, n, signal_rank, noise):
-    if _finite(noise, "noise") < 0:
-        raise ValueError(f"noise must be non-negative, got {noise!r}")
+    _finite(noise, "noise")
     try:
         low_rank_plus_noise(min(m, n), signal_rank, noise)
     except ValueError as exc:
-        raise ValueError(f"signal_rank: {exc}") from None
+        # The generator's own checks, with its "rank" called signal_rank here.
+        message = str(exc)
+        raise ValueError(f"signal_{message}" if message.startswith("rank") else message) from None
 
 
 def _student_t(m, n, *, rng=None, dof=3):
