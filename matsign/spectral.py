@@ -9,11 +9,12 @@ matrix), except where a docstring says otherwise.
 and returned in float32, since no backend has a 16-bit SVD.
 
 **Which singular values count as nonzero.** Those with
-:math:`\sigma_i > \mathrm{rtol}\cdot\sigma_1`, default ``rtol = max(m, n) · eps``, where ``eps``
-is the machine epsilon of the dtype the SVD runs in: ``G``'s own, float32 for 16-bit inputs — the
-threshold ``msign`` uses. (The bfloat16 epsilon would put the threshold above σ₁ once
-``max(m, n) ≥ 128``, while the singular values of the stored matrix are resolved to float32
-accuracy.)
+:math:`\sigma_i > \mathrm{rtol}\cdot\sigma_1`, default
+:func:`matsign._backend.default_rtol`: ``rtol = max(max(m, n)·ε_w, ε_s)`` with ``ε_w`` the
+machine epsilon of the dtype the SVD runs in (``G``'s own, float32 for 16-bit inputs) and ``ε_s``
+that of ``G``'s own dtype — the threshold ``msign`` uses. The floor ``ε_s`` keeps the rounding
+noise of a 16-bit matrix (about ``ε_s·σ₁``) out of its rank; it is not multiplied by the size,
+since ``max(m, n)·ε_bf16`` would pass σ₁ once ``max(m, n) ≥ 128``.
 
 **The zero matrix** has numerical rank 0, stable rank 0, effective rank 0 and tail energy 0; its
 condition number and power-law exponent are undefined and returned as NaN (no warnings raised).
@@ -32,7 +33,6 @@ from matsign._backend import (
     check_rtol,
     default_rtol,
     device,
-    eps_of,
     generator,
     linalg_dtype,
     namespace,
@@ -545,7 +545,7 @@ def spectral_summary(G, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
     )
 
 
-def singular_value_summary(s, m: int, n: int, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
+def singular_value_summary(s, m: int, n: int, *, ranks=(1, 8, 32), rtol=None, dtype=None) -> dict[str, float]:
     r""":func:`spectral_summary` of an ``m × n`` matrix from its singular values ``s`` alone.
 
     For callers that already hold the spectrum (a second SVD would cost ``O(mn·min(m, n))``).
@@ -559,13 +559,20 @@ def singular_value_summary(s, m: int, n: int, *, ranks=(1, 8, 32), rtol=None) ->
     ranks : sequence of int
         As in :func:`spectral_summary`.
     rtol : float, optional
-        Threshold for the nonzero singular values; default ``max(m, n) · eps`` of ``s``'s dtype.
+        Threshold for the nonzero singular values; default
+        :func:`matsign._backend.default_rtol` for an ``m × n`` matrix stored in ``dtype``.
+    dtype : str or dtype, optional
+        The dtype the matrix was stored in (default: ``s``'s), so that a 16-bit matrix's
+        summary matches :func:`spectral_summary` of the matrix itself.
 
     Examples
     --------
     >>> import numpy as np
     >>> singular_value_summary(np.array([2.0, 1.0, 1.0]), 3, 5, ranks=(1,))["tail_energy_r1"]
     0.3333333333333333
+    >>> s = np.array([1.0, 1e-3], dtype=np.float32)
+    >>> singular_value_summary(s, 2, 2)["numerical_rank"], singular_value_summary(s, 2, 2, dtype="bfloat16")["numerical_rank"]
+    (2, 1)
     """
     xp = namespace(s)
     m, n = check_positive_int(m, "m"), check_positive_int(n, "n")
@@ -575,7 +582,7 @@ def singular_value_summary(s, m: int, n: int, *, ranks=(1, 8, 32), rtol=None) ->
         raise ValueError(f"ranks must be a sequence of positive integers, got {ranks!r}")
     ranks = [check_positive_int(r, "ranks") for r in ranks]
     rtol = check_rtol(rtol)
-    rtol = max(m, n) * eps_of(s) if rtol is None else rtol
+    rtol = default_rtol(m, n, s.dtype if dtype is None else dtype) if rtol is None else rtol
     s1 = float(s[0])
     sr = float(_stable_rank(xp, s))
     summary = {

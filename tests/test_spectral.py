@@ -333,3 +333,15 @@ def test_singular_value_summary_equals_the_matrix_summary(backend):
 def test_singular_value_summary_rejects_a_wrong_spectrum_length():
     with pytest.raises(ValueError, match="min\\(m, n\\) = 3"):
         singular_value_summary(np.ones(4), 3, 5)
+
+
+def test_summary_from_singular_values_matches_the_matrix_summary_for_16_bit_storage():
+    """singular_value_summary with the storage dtype applies the threshold spectral_summary
+    applies to the stored matrix (σ₂/σ₁ = 1e-3 is below the bfloat16 floor 2⁻⁷, above
+    2·eps₃₂)."""
+    torch = pytest.importorskip("torch")
+    G = torch.diag(torch.tensor([1.0, 1e-3])).bfloat16()
+    s = singular_values(G)
+    assert spectral_summary(G)["numerical_rank"] == 1
+    assert singular_value_summary(s, 2, 2, dtype=G.dtype)["numerical_rank"] == 1
+    assert singular_value_summary(s, 2, 2)["numerical_rank"] == 2  # s itself is float32

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from matsign._backend import check_nonnegative_int, check_positive_int, default_rtol
+from matsign._backend import check_nonnegative_int, check_positive_int
 from matsign.exact.schedules import SCHEDULES, get_schedule, scalar_map
 from matsign.io import KINDS, DumpError, load_gradients
 from matsign.spectral import singular_value_summary, singular_values
@@ -62,7 +62,7 @@ def _summary(G: np.ndarray, stored: str, ranks) -> tuple[dict, np.ndarray]:
     s = np.asarray(singular_values(G))
     m, n = G.shape
     # The threshold for nonzero σ is the one spectral_summary gives the stored matrix.
-    return singular_value_summary(s, m, n, ranks=ranks, rtol=default_rtol(m, n, stored)), s
+    return singular_value_summary(s, m, n, ranks=ranks, dtype=stored), s
 
 
 def predicted_ns_error(s: np.ndarray, rank: int, schedule) -> float:
