@@ -19,9 +19,12 @@ import numpy as np
 from matsign._backend import (
     check_positive_int,
     check_precision,
+    dtype_name,
     from_numpy,
     generator,
+    library,
     namespace,
+    round_to,
     standard_normal,
     uniform,
 )
@@ -30,6 +33,18 @@ from matsign._backend import (
 def _like(like, dtype):
     """An empty array of ``like``'s library and device in the working precision ``dtype`` (checked)."""
     return from_numpy(np.empty((0,)), like=like, dtype=check_precision(dtype))
+
+
+def _in_precision(x, dtype):
+    """Float64 ``x`` in the working precision ``dtype``: NumPy keeps float16 as its own float16
+    (which every function here accepts), and a 16-bit format stored in float32 (bfloat16 on
+    NumPy and CuPy) is rounded to its grid, so the values are those of the 16-bit matrix."""
+    name = check_precision(dtype)
+    if library(x) == "numpy" and name == "float16":
+        return x.astype(np.float16)
+    y = namespace(x).astype(x, _like(x, name).dtype)
+    emulated = name in ("bfloat16", "float16") and dtype_name(y.dtype) == "float32"
+    return round_to(y, name) if emulated else y
 
 
 def _check_real(value, name: str, low: float, high: float = math.inf) -> float:
@@ -59,6 +74,8 @@ def haar_orthogonal(m: int, k: int, *, rng=None, like="numpy", dtype: str = "flo
     dtype : str or dtype
         Working precision of the result (``"float64"``, ``"float32"``, ``"bfloat16"``,
         ``"float16"``, or ``"tfloat32"``, stored in float32); the factorization runs in float64.
+        A 16-bit format the library lacks is stored in float32 on its grid (bfloat16 on NumPy
+        and CuPy); NumPy float16 is NumPy's own float16.
 
     Raises
     ------
@@ -68,13 +85,13 @@ def haar_orthogonal(m: int, k: int, *, rng=None, like="numpy", dtype: str = "flo
     m, k = check_positive_int(m, "m"), check_positive_int(k, "k")
     if k > m:
         raise ValueError(f"k must be at most m = {m}, got {k}")
-    target = _like(like, dtype)
+    check_precision(dtype)
     ref = _like(like, "float64")
     xp = namespace(ref)
     q, r = xp.linalg.qr(standard_normal(generator(rng, ref), (m, k), like=ref))
     signs = xp.sign(xp.linalg.diagonal(r))
     signs = xp.where(signs == 0, xp.ones_like(signs), signs)
-    return xp.astype(q * signs[None, :], target.dtype)
+    return _in_precision(q * signs[None, :], dtype)
 
 
 def with_spectrum(sigma, m: int, n: int, *, rng=None, like="numpy", dtype: str = "float64"):
@@ -105,14 +122,14 @@ def with_spectrum(sigma, m: int, n: int, *, rng=None, like="numpy", dtype: str =
     k = sigma.size
     if k > min(m, n):
         raise ValueError(f"sigma has {k} values but min(m, n) = {min(m, n)}")
-    target = _like(like, dtype)
+    check_precision(dtype)
     ref = _like(like, "float64")
     g = generator(rng, ref)
     u = haar_orthogonal(m, k, rng=g, like=ref)
     v = haar_orthogonal(n, k, rng=g, like=ref)
     s = from_numpy(sigma, like=ref)
     xp = namespace(ref)
-    return xp.astype((u * s[None, :]) @ xp.matrix_transpose(v), target.dtype)
+    return _in_precision((u * s[None, :]) @ xp.matrix_transpose(v), dtype)
 
 
 def power_law(k: int, alpha: float = 1.0):
@@ -200,7 +217,7 @@ def student_t_matrix(m: int, n: int, dof: int = 3, *, rng=None, like="numpy", dt
     """
     m, n = check_positive_int(m, "m"), check_positive_int(n, "n")
     dof = check_positive_int(dof, "dof")
-    target = _like(like, dtype)
+    check_precision(dtype)
     ref = _like(like, "float64")
     xp = namespace(ref)
     g = generator(rng, ref)
@@ -209,7 +226,7 @@ def student_t_matrix(m: int, n: int, dof: int = 3, *, rng=None, like="numpy", dt
     for _ in range(dof):
         z = standard_normal(g, (m, n), like=ref)
         chi2 = chi2 + z * z
-    return xp.astype(numerator / xp.sqrt(chi2 / dof), target.dtype)
+    return _in_precision(numerator / xp.sqrt(chi2 / dof), dtype)
 
 
 def scale_mismatch(
@@ -248,14 +265,13 @@ def scale_mismatch(
     for name, spread in (("row_spread", row_spread), ("col_spread", col_spread)):
         if isinstance(spread, bool) or not isinstance(spread, numbers.Real) or not 1 <= spread < math.inf:
             raise ValueError(f"{name} must be a finite number of at least 1, got {spread!r}")
-    target = _like(like, dtype)
+    check_precision(dtype)
     ref = _like(like, "float64")
-    xp = namespace(ref)
     g = generator(rng, ref)
     base = with_spectrum(sigma, m, n, rng=g, like=ref)
     rows = _shuffled_log_scales(m, row_spread, g, ref)
     cols = _shuffled_log_scales(n, col_spread, g, ref)
-    return xp.astype(rows[:, None] * base * cols[None, :], target.dtype)
+    return _in_precision(rows[:, None] * base * cols[None, :], dtype)
 
 
 def _shuffled_log_scales(k, spread, g, ref):

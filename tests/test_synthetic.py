@@ -106,6 +106,24 @@ def test_matrix_families_take_a_dtype_object(backend, family):
     np.testing.assert_array_equal(backend.to_numpy(low), exact.astype(np.float32))
 
 
+@pytest.mark.parametrize("family", MATRIX_FAMILIES)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_matrix_families_in_16_bit_hold_the_16_bit_values(backend, family, dtype):
+    """The float64 matrix rounded once to the 16-bit format, whatever the library stores it in
+    (NumPy float16 as itself, bfloat16 on NumPy in float32 on the bfloat16 grid)."""
+    from matsign._backend import round_to
+
+    exact = backend.to_numpy(MATRIX_FAMILIES[family](like=backend.like))
+    low = MATRIX_FAMILIES[family](like=backend.like, dtype=dtype)
+    if backend.lib == "numpy" and dtype == "float16":
+        assert low.dtype == np.float16
+    values = backend.to_numpy(low).astype(np.float32)
+    # Rounding float64 → float32 → 16 bits equals rounding float64 → 16 bits here: no entry lies
+    # within float32 spacing of a 16-bit tie (a double rounding would need that).
+    expected = round_to(exact.astype(np.float32), dtype) if dtype == "bfloat16" else exact.astype(np.float16)
+    np.testing.assert_array_equal(values, np.asarray(expected, dtype=np.float32))
+
+
 @pytest.mark.parametrize(
     "call, name",
     [
