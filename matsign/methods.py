@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from matsign._backend import check_choice, check_positive_int, check_precision, check_unit_interval
+from matsign._backend import check_choice, check_matrix, check_positive_int, check_precision, check_unit_interval
 from matsign.equilibrate import MODES, check_exponent, equilibrate
 from matsign.exact.converged import PRECISIONS as CONVERGED_PRECISIONS
 from matsign.exact.converged import converged_newton_schulz, converged_newton_schulz_flops
@@ -509,6 +509,7 @@ def _check_muoneq(*, mode, exponent, schedule, steps):
 
 
 def _dion2(G, *, rng=None, fraction=0.25, score="l1", inner="exact", schedule="muon", steps=None):
+    check_matrix(G, "G", batched=False)  # slice_sign would name its own argument, M
     return slice_sign(G, fraction, score=score, rng=rng, inner=inner, schedule=schedule, steps=steps)
 
 

@@ -10,6 +10,7 @@ count as nonzero above ``rtol·σ₁``, default ``rtol = max(m, n) · eps`` as i
 from __future__ import annotations
 
 from matsign._backend import check_matrix, check_positive_int, linalg_dtype, namespace
+from matsign._backend.checks import check_same_library
 from matsign.spectral import _kept, _rtol, _safe, _work, numerical_rank
 
 __all__ = ["alignment", "orthogonality_error", "rank_floor", "relative_error"]
@@ -26,7 +27,7 @@ def _check_pair(X, x_name, Y, y_name, *, finite_x=True):
             f"{x_name} and {y_name} must have the same shape; got {tuple(X.shape)} and "
             f"{tuple(Y.shape)}"
         )
-    xp = namespace(X, Y)
+    xp = check_same_library((x_name, X), (y_name, Y))
     return xp, _work(X, xp), _work(Y, xp)
 
 

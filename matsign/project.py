@@ -25,10 +25,10 @@ from matsign._backend import (
     check_unit_interval,
     generator,
     linalg_dtype,
-    namespace,
     to_numpy,
     uniform,
 )
+from matsign._backend.checks import check_same_library
 
 __all__ = ["BRANCHES", "SIDES", "Projector", "galore_projector", "gum_estimate", "gum_lift", "residual_ratio"]
 
@@ -109,7 +109,7 @@ class Projector:
     def _operands(self, A, name, size):
         """Namespace and ``P`` in ``A``'s dtype, after checking that ``A`` has ``size`` on our side."""
         xp = check_matrix(A, name, finite=False)
-        namespace(A, self.P)
+        check_same_library((name, A), ("P", self.P))
         axis = -2 if self.side == "left" else -1
         if int(A.shape[axis]) != size:
             what = "rows" if axis == -2 else "columns"

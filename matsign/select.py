@@ -24,6 +24,7 @@ from matsign._backend import (
     namespace,
     uniform,
 )
+from matsign._backend.checks import check_same_library
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
 
@@ -80,7 +81,8 @@ def select_slices(M, fraction, *, score="l1", rng=None):
     - ``"random"``: ``k`` slices uniformly without replacement (the ``k`` smallest of i.i.d.
       uniform keys), drawn from ``rng``.
 
-    Ties in a score go to the lower index.
+    Ties in a score go to the lower index. Scores are summed on ``M / max|M|``, so the
+    selection does not depend on the scale of ``M`` (no overflow or underflow of squares).
 
     Parameters
     ----------
@@ -126,6 +128,8 @@ def select_slices(M, fraction, *, score="l1", rng=None):
     if score == "random":
         order = xp.argsort(uniform(generator(rng, A), (size,), like=A))
     else:
+        peak = xp.max(xp.abs(A))  # scores of A / max|A|: no overflow or underflow of squares
+        A = A / xp.where(peak > 0, peak, xp.ones_like(peak))
         values = xp.abs(A) if score == "l1" else A * A
         order = xp.argsort(xp.sum(values, axis=1 - axis), descending=True, stable=True)
     return axis, xp.sort(order[:k])
@@ -263,7 +267,7 @@ def _checked_indices(xp, M, indices, size, axis):
 
     The range and distinctness checks read two booleans back to the host.
     """
-    namespace(M, indices)
+    check_same_library(("M", M), ("indices", indices))
     name = "rows" if axis == 0 else "columns"
     if indices.ndim != 1 or int(indices.shape[0]) == 0:
         raise ValueError(f"indices must be a non-empty 1-D array, got shape {tuple(indices.shape)}")

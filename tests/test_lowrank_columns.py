@@ -108,6 +108,39 @@ def test_leverage_sampling_follows_the_rank_k_leverage_scores(backend):
     assert picks == {1, 2}
 
 
+SCALES = [("float32", 1e38), ("float32", 1e-30), ("float64", 1e300), ("float64", 1e-300)]
+
+
+@pytest.mark.parametrize("dtype, scale", SCALES)
+def test_norm_sampling_is_scale_free(backend, dtype, scale):
+    # ‖x_j‖² = 1, 0, 9: column 2 first with probability 9/10 at any scale, although the squares
+    # overflow (or underflow) at these scales.
+    G = backend.asarray(scale * np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 3.0]]), dtype=dtype)
+    trials = 400
+    hits = sum(int(backend.to_numpy(select_columns(G, 1, strategy="norm", rng=s))[0]) == 2 for s in range(trials))
+    assert abs(hits - 0.9 * trials) <= 4 * np.sqrt(trials * 0.9 * 0.1)  # 4 binomial σ
+
+
+@pytest.mark.parametrize("dtype, scale", SCALES)
+def test_leverage_sampling_is_scale_free(backend, dtype, scale):
+    # As in test_leverage_sampling_follows_the_rank_k_leverage_scores; the sketch forms XᵀX·XᵀΩ,
+    # the cube of the scale.
+    G = backend.asarray(scale * np.array([[1.0, 0.0, 0.0], [0.0, 0.9, 0.9]]), dtype=dtype)
+    picks = {int(backend.to_numpy(select_columns(G, 1, strategy="leverage", rng=seed))[0]) for seed in range(20)}
+    assert picks == {1, 2}
+
+
+@pytest.mark.parametrize("dtype, scale", SCALES)
+def test_deterministic_scores_are_scale_free(backend, dtype, scale):
+    G = np.array([[1.5, -2.0, 0.5, 0.0, 1.0], [1.5, 0.0, 3.0, 1.0, -1.0]])  # L1 norms 3, 2, 3.5, 1, 2
+    A = backend.asarray(scale * G, dtype=dtype)
+    l1 = backend.to_numpy(select_columns(A, 2, strategy="l1_topk"))
+    np.testing.assert_array_equal(l1, np.argsort(-np.abs(G).sum(axis=0), kind="stable")[:2])
+    # k + 10 ≥ 2 rows: X itself is pivoted, so the float64 QRCP of G is the oracle.
+    pivots = backend.to_numpy(select_columns(A, 2, strategy="pivoted_qr", rng=0))
+    np.testing.assert_array_equal(pivots, scipy.linalg.qr(G, pivoting=True)[2][:2])
+
+
 def test_pivoted_qr_and_leverage_beat_uniform_on_dominant_columns():
     means = {}
     for strategy in STRATEGIES:

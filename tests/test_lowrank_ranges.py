@@ -162,6 +162,59 @@ def test_orthonormalize_rejects_unknown_methods():
         orthonormalize(np.eye(3), "householder")
 
 
+
+@pytest.mark.parametrize(
+    "Y, error, match",
+    [
+        (np.array([[np.nan, 1.0], [2.0, 3.0], [4.0, 5.0]]), ValueError, "Y contains NaN or Inf"),
+        (np.ones((3, 2), dtype=np.int64), TypeError, "Y must be a real floating-point array"),
+        (np.ones((3, 2), dtype=np.complex128), TypeError, "Y must be a real floating-point array"),
+        (np.ones((2, 3)), ValueError, "Y must be tall \\(p ≥ k\\)"),
+        (np.ones((3, 0)), ValueError, "Y is empty"),
+        (np.ones(3), ValueError, "Y must be a matrix"),
+        ([[1.0], [2.0]], TypeError, "Y must be a NumPy, CuPy or PyTorch array"),
+    ],
+)
+@pytest.mark.parametrize("method", ["qr", "cholesky_qr"])
+def test_orthonormalize_rejects_bad_blocks_naming_y(Y, error, match, method):
+    with pytest.raises(error, match=match):
+        orthonormalize(Y, method)
+
+
+@pytest.mark.parametrize("method", ["qr", "cholesky_qr"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_orthonormalize_computes_16_bit_blocks_in_float32(backend, dtype, method):
+    Y = backend.asarray(np.array([[3.0, 1.0], [4.0, 1.0], [0.0, 1.0], [0.0, 2.0]]), dtype=dtype)
+    Q = orthonormalize(Y, method)
+    assert Q.dtype == Y.dtype and tuple(Q.shape) == (4, 2)
+    Qn = backend.to_numpy(Q).astype(np.float64)
+    # Rounding the float32 basis to 16 bits costs at most 2⁻⁸ (bfloat16) relative per entry.
+    assert _orth_error(Qn) <= 2e-2
+    Yn = backend.to_numpy(Y).astype(np.float64)
+    assert _residual(Yn, Qn) <= 2e-2 * np.linalg.norm(Yn)
+
+
+@pytest.mark.parametrize("dtype, scales", [("float64", (1e300, 1e-300)), ("float32", (1e30, 1e-30))])
+def test_normalizer_none_is_scale_free(backend, dtype, scales):
+    # G of exact rank 2: the sketch spans its column space, so lowrank_sign returns U₂V₂ᵀ at
+    # any scale; without rescaling, σ₁³ overflows at the large scale and underflows at the small.
+    U = haar_orthogonal(6, 2, rng=7)
+    V = haar_orthogonal(5, 2, rng=8)
+    G = (U * np.array([2.0, 1.0])) @ V.T
+    oracle = U @ V.T
+    tol = 1e-4 if dtype == "float32" else 1e-10  # a few hundred ulps of the working precision
+    for scale in scales:
+        X = lowrank_sign(backend.asarray(scale * G, dtype=dtype), 2, power_iters=1, normalizer="none", rng=0)
+        assert np.abs(backend.to_numpy(X).astype(np.float64) - oracle).max() <= tol
+
+
+@pytest.mark.filterwarnings("ignore:.*encountered in matmul:RuntimeWarning")
+def test_normalizer_none_overflow_names_power_iters(backend):
+    # σ₁/max|G| = √30 for the all-ones 6 × 5 matrix: 30^{30.5} ≈ 1e45 exceeds float32.
+    with pytest.raises(ValueError, match="normalizer='none' overflowed.*power_iters = 30"):
+        gaussian_range(backend.asarray(np.ones((6, 5)), dtype="float32"), 2, power_iters=30, normalizer="none", rng=0)
+
+
 # ------------------------------------------------------------------ _backend.linalg
 
 

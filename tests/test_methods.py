@@ -52,6 +52,15 @@ def test_every_method_runs_on_every_backend(backend, name, shape):
         np.testing.assert_allclose(np.linalg.svd(Xn, compute_uv=False)[:4], 1.0, atol=1e-10)
 
 
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_names_its_matrix_g(backend, name):
+    required = {param: 2 for param, default in METHODS[name].params.items() if default is REQUIRED}
+    with pytest.raises(ValueError, match="^G must be a matrix"):
+        METHODS[name](backend.asarray(np.ones(3)), rng=0, **required)
+    with pytest.raises(TypeError, match="^G must be a NumPy, CuPy or PyTorch array, got builtins.list"):
+        METHODS[name]([[1.0, 2.0], [3.0, 4.0]], rng=0, **required)
+
+
 def test_full_rank_low_rank_methods_recover_the_exact_sign():
     G = with_spectrum(log_uniform(10, 10.0), 10, 16, rng=3)
     runs = [("gaussian", {"rank": 10}), ("column", {"rank": 10, "strategy": "pivoted_qr"}), ("oracle", {"rank": 10})]

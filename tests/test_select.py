@@ -37,6 +37,18 @@ def test_l1_and_l2_pick_the_top_rows(backend, k):
     np.testing.assert_array_equal(backend.to_numpy(idx), _top(np.linalg.norm(HAND, axis=1), k))
 
 
+@pytest.mark.parametrize("dtype, scale", [("float32", 1e20), ("float32", 1e-23), ("float64", 1e160), ("float64", 1e-165)])
+@pytest.mark.parametrize("score", ["l1", "l2"])
+def test_scores_are_scale_free(backend, score, dtype, scale):
+    # The squares overflow or underflow in the working dtype at these scales; the float64 norms
+    # of the unscaled matrix are the oracle.
+    A = backend.asarray(scale * HAND, dtype=dtype)
+    oracle = np.abs(HAND).sum(axis=1) if score == "l1" else np.linalg.norm(HAND, axis=1)
+    for k in (1, 2, 3):
+        _, idx = select_slices(A, k / 4, score=score)
+        np.testing.assert_array_equal(backend.to_numpy(idx), _top(oracle, k))
+
+
 def test_the_score_matters():
     assert select_slices(HAND, 0.25, score="l1")[1].tolist() == [1]
     assert select_slices(HAND, 0.25, score="l2")[1].tolist() == [0]

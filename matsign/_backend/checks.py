@@ -15,7 +15,7 @@ def check_matrix(x, name: str = "G", *, batched: bool = True, finite: bool = Tru
     for 0-D/1-D input, stacks where ``batched`` is false, empty matrices and (when ``finite``)
     NaN/Inf entries. The finiteness check reads one boolean back to the host.
     """
-    lib = library(x)
+    lib = _library_of(x, name)
     xp = namespace(x)
     dt = dtype_name(x.dtype)
     if dt not in ARRAY_DTYPES:
@@ -36,6 +36,34 @@ def check_matrix(x, name: str = "G", *, batched: bool = True, finite: bool = Tru
     if finite and not bool(xp.all(xp.isfinite(x))):
         raise ValueError(f"{name} contains NaN or Inf entries")
     return xp
+
+
+def check_same_library(*named):
+    """Namespace shared by the arrays of ``named``, pairs ``(name, array)``, else a ``TypeError``.
+
+    The error names every argument with its library, e.g. ``G (numpy) and Q (torch)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_same_library(("G", np.eye(2)), ("Q", np.eye(2))).__name__
+    'array_api_compat.numpy'
+    """
+    libraries = [(name, _library_of(x, name)) for name, x in named]
+    if len({lib for _, lib in libraries}) > 1:
+        listed = " and ".join(f"{name} ({lib})" for name, lib in libraries)
+        raise TypeError(f"{listed} must be arrays of the same library; convert one of them first")
+    return namespace(*(x for _, x in named))
+
+
+def _library_of(x, name: str) -> str:
+    """:func:`library` of ``x``, with a ``TypeError`` that names the argument ``name``."""
+    try:
+        return library(x)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a NumPy, CuPy or PyTorch array, got {type(x).__module__}.{type(x).__name__}"
+        ) from None
 
 
 def check_choice(value, choices, name: str):

@@ -55,7 +55,8 @@ def select_columns(G, rank, *, strategy="uniform", rng=None):
       and the selection is deterministic.
 
     Columns with zero weight are drawn by "norm" and "leverage" only after every column of
-    positive weight.
+    positive weight. Scores are formed on ``X / max|X|``, so they do not depend on the scale of
+    ``G`` (no overflow or underflow of squares at extreme magnitudes).
 
     Parameters
     ----------
@@ -167,6 +168,10 @@ def _select(xp, X, k, strategy, g):
     N = int(X.shape[1])
     if strategy == "uniform":
         return xp.argsort(uniform(g, (N,), like=X))[:k]
+    # Every score is scale-free: forming it on X / max|X| keeps squares, sums and the powers of
+    # the leverage sketch from overflowing or underflowing at extreme scales of G.
+    peak = xp.max(xp.abs(X))
+    X = X / xp.where(peak > 0, peak, xp.ones_like(peak))
     if strategy == "norm":
         return _successive_sample(xp, xp.sum(X * X, axis=0), k, g)
     if strategy == "l1_topk":

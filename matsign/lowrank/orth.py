@@ -3,8 +3,10 @@ Cholesky-QR2."""
 
 from __future__ import annotations
 
+from matsign._backend.checks import check_matrix
 from matsign._backend.linalg import cholesky_upper, solve_upper_right
 from matsign._backend.namespace import namespace
+from matsign._backend.precision import linalg_dtype
 
 METHODS = ("qr", "cholesky_qr")
 
@@ -40,13 +42,23 @@ def orthonormalize(Y, method: str = "qr"):
     Parameters
     ----------
     Y : array, shape (..., p, k)
-        Floating matrix or stack with ``p ≥ k`` (NumPy, CuPy or PyTorch; float32 or float64).
+        Real floating matrix or stack with ``p ≥ k`` and finite entries (NumPy, CuPy or
+        PyTorch).
     method : {"qr", "cholesky_qr"}
 
     Returns
     -------
     array, shape (..., p, k)
-        Same library, device and dtype as ``Y``.
+        Same library, device and dtype as ``Y``; 16-bit inputs are computed in float32 (QR has
+        no 16-bit kernels) and rounded back.
+
+    Raises
+    ------
+    TypeError
+        If ``Y`` is not a real floating array.
+    ValueError
+        For an unknown ``method``, and if ``Y`` is not a matrix (or stack), is empty, has NaN or
+        Inf entries, or is wide (``p < k``).
 
     References
     ----------
@@ -68,6 +80,18 @@ def orthonormalize(Y, method: str = "qr"):
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    xp = check_matrix(Y, "Y")
+    if int(Y.shape[-2]) < int(Y.shape[-1]):
+        raise ValueError(
+            f"Y must be tall (p ≥ k): k orthonormal columns need at least k rows; got shape {tuple(Y.shape)}"
+        )
+    Q = orthonormal_basis(xp.astype(Y, linalg_dtype(Y), copy=False), method)
+    return xp.astype(Q, Y.dtype, copy=False)
+
+
+def orthonormal_basis(Y, method: str):
+    """The work of :func:`orthonormalize` on validated input: ``Y`` (``(..., p, k)``, ``p ≥ k``,
+    finite) in a LAPACK dtype, ``method`` one of :data:`METHODS`."""
     xp = namespace(Y)
     if method == "qr":
         return xp.linalg.qr(Y)[0]

@@ -6,7 +6,7 @@ from matsign._backend.checks import check_matrix, check_nonnegative_int, check_r
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import linalg_dtype
 from matsign._backend.random import generator, standard_normal
-from matsign.lowrank.orth import orthonormalize
+from matsign.lowrank.orth import orthonormal_basis
 
 #: Orthonormalization between the products of the power iteration.
 NORMALIZERS = ("qr", "cholesky_qr", "none")
@@ -55,8 +55,11 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng
         :func:`matsign.lowrank.orthonormalize`); or ``"none"``, which orthonormalizes only the
         final block (by Householder QR). Without it the columns of ``(GGᵀ)^q GΩ`` collapse
         onto the top singular direction: directions with :math:`\sigma_j/\sigma_1` below about
-        :math:`u^{1/(2q+1)}` (``u`` the unit roundoff) are lost, and large ``σ₁^{2q+1}`` can
-        overflow — it is there to study that effect.
+        :math:`u^{1/(2q+1)}` (``u`` the unit roundoff) are lost — it is there to study that
+        effect. ``G`` is divided by its largest entry first (the range is scale-free), so neither
+        a large nor a small scale of ``G`` overflows or underflows; only
+        :math:`(\sigma_1/\max|G|)^{2q+1} \le (mn)^{q+1/2}` grows, and a ``ValueError`` says so
+        if it overflows.
     rng : None, int or generator
         Randomness for ``Ω`` (see :mod:`matsign._backend.random`); the same seed gives the same
         basis on the same backend.
@@ -71,7 +74,8 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng
     ------
     ValueError
         For ``rank`` outside ``[1, min(m, n)]``, negative ``oversample`` or ``power_iters``,
-        ``rank + oversample > min(m, n)``, or an unknown ``normalizer``.
+        ``rank + oversample > min(m, n)``, an unknown ``normalizer``, or, with
+        ``normalizer="none"``, powers of ``G`` that overflow.
 
     References
     ----------
@@ -119,11 +123,23 @@ def sketch_basis(A, width, power_iters, normalizer, g):
 
 def subspace_iteration(A, Omega, power_iters, normalizer):
     """HMT Alg. 4.4 from a given test matrix: ``orth((AAᵀ)^q AΩ)`` for ``A`` of shape
-    ``(..., m, n)`` and ``Ω`` of shape ``(..., n, ℓ)``, both in a LAPACK dtype."""
+    ``(..., m, n)`` and ``Ω`` of shape ``(..., n, ℓ)``, both in a LAPACK dtype.
+
+    With ``normalizer="none"`` each member of ``A`` is first divided by its largest entry (the
+    range is scale-free), so the unnormalized powers grow like ``(σ₁/max|A|)^{2q+1}``, at most
+    ``(mn)^{q+1/2}``, whatever the scale of ``A``; a power that still overflows is an error."""
     xp = namespace(A)
+    if normalizer == "none":
+        peak = xp.max(xp.abs(A), axis=(-2, -1), keepdims=True)
+        A = A / xp.where(peak > 0, peak, xp.ones_like(peak))
     At = xp.matrix_transpose(A)
     Y = A @ Omega
-    orth = (lambda X: X) if normalizer == "none" else (lambda X: orthonormalize(X, normalizer))
+    orth = (lambda X: X) if normalizer == "none" else (lambda X: orthonormal_basis(X, normalizer))
     for _ in range(power_iters):
         Y = A @ orth(At @ orth(Y))
-    return orthonormalize(Y, "qr" if normalizer == "none" else normalizer)
+    if normalizer == "none" and not bool(xp.all(xp.isfinite(Y))):
+        raise ValueError(
+            f"normalizer='none' overflowed: (GGᵀ)^q GΩ with q = power_iters = {power_iters} exceeds the "
+            f"range of {A.dtype} even for G scaled to max|G| = 1; use normalizer='qr' or fewer power_iters"
+        )
+    return orthonormal_basis(Y, "qr" if normalizer == "none" else normalizer)

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numbers
 
-from matsign._backend.checks import check_choice, check_matrix, check_nonnegative_int, check_rank, check_rtol
-from matsign._backend.namespace import namespace
+from matsign._backend.checks import (
+    check_choice,
+    check_matrix,
+    check_nonnegative_int,
+    check_rank,
+    check_rtol,
+    check_same_library,
+)
 from matsign._backend.precision import default_rtol, linalg_dtype
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.schedules import SCHEDULES, Schedule
@@ -129,7 +135,7 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     """
     xp = check_matrix(G, "G")
     check_matrix(Q, "Q")
-    namespace(G, Q)
+    check_same_library(("G", G), ("Q", Q))
     _check_inner(inner, steps)
     if tuple(Q.shape[:-2]) != tuple(G.shape[:-2]):
         raise ValueError(
