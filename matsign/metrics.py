@@ -3,7 +3,7 @@ r"""How good is an approximation ``X ≈ msign(G)``: error, alignment, orthogona
 All functions take matrices ``(m, n)`` or stacks ``(..., m, n)`` and return arrays of the batch
 shape (a 0-D array for a matrix) on the inputs' library and device. Computations run in the
 inputs' dtypes (16-bit inputs in float32; mixed inputs in the promoted dtype). Singular values
-count as nonzero above ``rtol·σ₁``, default ``rtol = max(m, n) · eps`` as in
+count as nonzero above ``rtol·σ₁``, default :func:`matsign._backend.default_rtol` as in
 :mod:`matsign.spectral`.
 """
 
@@ -151,7 +151,7 @@ def orthogonality_error(X, *, ord=2, rtol=None):
     ord : {2, "fro"}
         Spectral or Frobenius norm.
     rtol : float, optional
-        In [0, 1); default ``max(m, n) · eps`` (:mod:`matsign.spectral`).
+        In [0, 1); default :func:`matsign._backend.default_rtol` (:mod:`matsign.spectral`).
 
     Returns
     -------
@@ -170,7 +170,7 @@ def orthogonality_error(X, *, ord=2, rtol=None):
     _check_ord(ord)
     A = _work(X, xp)
     s = xp.linalg.svdvals(A)
-    gap = xp.where(_kept(s, _rtol(A, rtol)), xp.abs(s - 1.0), 0.0)
+    gap = xp.where(_kept(s, _rtol(X, rtol)), xp.abs(s - 1.0), 0.0)
     if ord == 2:
         return xp.asarray(xp.max(gap, axis=-1))
     peak = _peak(xp, gap, -1)  # the 2-norm of gap / max(gap), scaled back: no overflow
@@ -191,7 +191,7 @@ def rank_floor(G, rank, *, rtol=None):
     rank : int
         ``r``, any positive integer (ranks at or above ρ give 0).
     rtol : float, optional
-        Threshold of the numerical rank, in [0, 1); default ``max(m, n) · eps``.
+        Threshold of the numerical rank, in [0, 1); default :func:`matsign._backend.default_rtol`.
 
     Returns
     -------

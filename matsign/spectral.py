@@ -360,7 +360,7 @@ def numerical_rank(G, *, rtol=None):
     ----------
     G : array, shape (..., m, n)
     rtol : float, optional
-        In [0, 1); default ``max(m, n) · eps`` (module docstring).
+        In [0, 1); default :func:`matsign._backend.default_rtol` (module docstring).
 
     Returns
     -------
@@ -389,7 +389,7 @@ def condition_number(G, *, rtol=None):
     ----------
     G : array, shape (..., m, n)
     rtol : float, optional
-        In [0, 1); default ``max(m, n) · eps`` (module docstring).
+        In [0, 1); default :func:`matsign._backend.default_rtol` (module docstring).
 
     Returns
     -------
@@ -418,7 +418,7 @@ def effective_rank(G, *, rtol=None):
     ----------
     G : array, shape (..., m, n)
     rtol : float, optional
-        In [0, 1); default ``max(m, n) · eps`` (module docstring).
+        In [0, 1); default :func:`matsign._backend.default_rtol` (module docstring).
 
     Returns
     -------
@@ -487,7 +487,7 @@ def power_law_exponent(G, *, rtol=None):
     ----------
     G : array, shape (..., m, n)
     rtol : float, optional
-        In [0, 1); default ``max(m, n) · eps`` (module docstring).
+        In [0, 1); default :func:`matsign._backend.default_rtol` (module docstring).
 
     Returns
     -------
@@ -516,8 +516,8 @@ def spectral_summary(G, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
         Positive ranks ``r`` for the ``tail_energy_r{r}`` entries; those above ``min(m, n)``
         are left out.
     rtol : float, optional
-        Threshold for the nonzero singular values, in [0, 1); default ``max(m, n) · eps``
-        (module docstring).
+        Threshold for the nonzero singular values, in [0, 1); default
+        :func:`matsign._backend.default_rtol` (module docstring).
 
     Returns
     -------

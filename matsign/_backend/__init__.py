@@ -16,6 +16,7 @@ from matsign._backend.checks import (
     check_positive_int,
     check_rank,
     check_rtol,
+    check_same_library,
     check_unit_interval,
 )
 from matsign._backend.namespace import (
@@ -57,6 +58,7 @@ __all__ = [
     "check_precision",
     "check_rank",
     "check_rtol",
+    "check_same_library",
     "check_unit_interval",
     "default_rtol",
     "device",

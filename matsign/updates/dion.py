@@ -11,7 +11,7 @@ from matsign._backend.linalg import cholesky_upper, solve_upper_right
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import eps_of, linalg_dtype
 from matsign._backend.random import generator, standard_normal
-from matsign.lowrank.orth import orthonormalize
+from matsign.lowrank.orth import orthonormal_basis
 from matsign.updates.base import UpdateRule, check_momentum
 
 #: How Dion orthonormalizes the left factor ``B Q``.
@@ -181,7 +181,7 @@ class Dion(UpdateRule):
         if self.orth == "qr" or int(Y.shape[0]) <= int(Y.shape[1]):
             return xp.linalg.qr(Y)[0]
         if self.orth == "cholesky_qr":
-            return orthonormalize(Y, "cholesky_qr")
+            return orthonormal_basis(Y, "cholesky_qr")
         return randomized_cholesky_qr(Y, self.oversample, self._generator)
 
     def _right(self, xp, R, Q_old):
