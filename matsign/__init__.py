@@ -7,7 +7,7 @@ Layers, lowest first (lower layers never import higher ones):
   gradient dumps (written and read without pickle);
 - ``exact``: ``msign``, ``newton_schulz`` and its schedules, ``converged_newton_schulz``, ``qdwh_sign``;
 - ``lowrank``: range finders, column selection, ``Q · msign(QᵀG)``; ``bounds``: the error bounds;
-- ``equilibrate``, ``select``, ``project``: MuonEq scaling, Dion2 slice selection, GaLore/GUM
+- ``equilibration``, ``select``, ``project``: MuonEq scaling, Dion2 slice selection, GaLore/GUM
   projection;
 - ``methods``: the registry sweeps draw from (name → callable with a FLOP estimate);
 - ``updates``: stateful per-step rules (Muon, MuonEq, low-rank Muon, Dion, Dion2, GaLore-Muon, GUM).
@@ -48,7 +48,7 @@ from matsign.lowrank import (
     oracle_lowrank_sign,
     select_columns,
 )
-from matsign.equilibrate import equilibrate, equilibration_factors
+from matsign.equilibration import equilibrate, equilibration_factors
 from matsign.io import RECORDED_DUMP, DumpError, GradientRecord, load_gradients, write_manifest, write_step
 from matsign.methods import METHODS, get_method, register
 from matsign.project import Projector, galore_projector, gum_estimate, gum_lift, residual_ratio

@@ -33,7 +33,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping
 
 from matsign._backend import check_choice, check_matrix, check_positive_int, check_precision, check_unit_interval
-from matsign.equilibrate import MODES, check_exponent, equilibrate
+from matsign.equilibration import MODES, check_exponent, equilibrate
 from matsign.exact.converged import PRECISIONS as CONVERGED_PRECISIONS
 from matsign.exact.converged import converged_newton_schulz, converged_newton_schulz_flops
 from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops

@@ -235,7 +235,7 @@ def test_seeded_methods_run_on_every_backend(backend, name, shape):
 
 @pytest.mark.parametrize("mode", ["R", "C", "RC"])
 def test_muoneq_is_newton_schulz_of_the_equilibrated_matrix(backend, mode):
-    from matsign.equilibrate import equilibrate
+    from matsign.equilibration import equilibrate
 
     G = with_spectrum(log_uniform(10, 100.0), 10, 16, rng=5) * np.logspace(0, 2, 10)[:, None]
     A = backend.asarray(G)

@@ -4,10 +4,10 @@ orthogonalization of the whole matrix."""
 from __future__ import annotations
 
 from matsign._backend import check_choice
-from matsign.equilibrate import check_exponent, equilibrate
+from matsign.equilibration import check_exponent, equilibrate
 from matsign.updates.base import UpdateRule, check_inner, check_momentum, orthogonalize
 
-#: Pre-orthogonalization scalings of MuonEq (see :func:`matsign.equilibrate.equilibrate`).
+#: Pre-orthogonalization scalings of MuonEq (see :func:`matsign.equilibration.equilibrate`).
 EQUILIBRATIONS = ("R", "C", "RC")
 
 
@@ -24,7 +24,7 @@ class Muon(UpdateRule):
 
     with ``M₀ = 0``, ``s`` the shape factor, ``orth`` the exact sign or a Newton–Schulz
     schedule, and ``E`` the identity or MuonEq's row / column / two-sided scaling
-    (:func:`matsign.equilibrate.equilibrate`, one pass from the same ``T_t``).
+    (:func:`matsign.equilibration.equilibrate`, one pass from the same ``T_t``).
 
     **Target** of the diagnostics: ``T_t`` (the Nesterov input or the momentum), *not* the
     equilibrated matrix, so with ``equilibration`` they measure how far the scaling moves the

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from matsign.equilibrate import MODES, equilibrate, equilibration_factors
+from matsign.equilibration import MODES, equilibrate, equilibration_factors
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
 from matsign.synthetic import log_uniform, with_spectrum
