@@ -14,6 +14,8 @@ import time
 import numpy as np
 import scipy
 
+from matsign._backend import check_positive_int, integer_argument
+
 
 MUON_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 
@@ -38,15 +40,8 @@ def muon_loop(X, steps=5):
     return X.swapaxes(-1, -2) if tall else X
 
 
-def positive_int(text):
-    """``argparse`` type: an integer ≥ 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+#: ``argparse`` type: an integer ≥ 1.
+positive_int = integer_argument(check_positive_int, "positive integer")
 
 
 def condition_number(text):

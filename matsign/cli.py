@@ -13,6 +13,8 @@ import importlib
 import sys
 from dataclasses import dataclass
 
+from matsign._backend import check_positive_int, integer_argument
+
 EPILOG = """\
 examples:
   matsign list                                   what each experiment measures
@@ -64,16 +66,6 @@ def list_command(args) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def add_run_arguments(parser):
     """Arguments of ``matsign run``."""
     parser.add_argument("name", metavar="NAME", help="experiment name (see `matsign list`)")
@@ -88,7 +80,7 @@ def add_run_arguments(parser):
                         "--out directory when --out is given)")
     parser.add_argument("--quick", action="store_true",
                         help="the config's small [quick] grid, written as NAME-quick.* (seconds)")
-    parser.add_argument("--workers", metavar="N", type=_positive_int, default=1,
+    parser.add_argument("--workers", metavar="N", type=integer_argument(check_positive_int, "positive integer"), default=1,
                         help="worker processes (default 1: this process); the table does not depend on it")
     parser.add_argument("--scheduler", metavar="ADDR",
                         help="run on Dask: 'local' starts a local cluster of N workers, or a scheduler "

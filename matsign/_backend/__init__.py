@@ -18,6 +18,7 @@ from matsign._backend.checks import (
     check_rtol,
     check_same_library,
     check_unit_interval,
+    integer_argument,
 )
 from matsign._backend.namespace import (
     LIBRARIES,
@@ -66,6 +67,7 @@ __all__ = [
     "eps_of",
     "from_numpy",
     "generator",
+    "integer_argument",
     "library",
     "linalg_dtype",
     "namespace",

@@ -113,3 +113,28 @@ def check_rtol(rtol, name: str = "rtol"):
     if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not 0 <= rtol < 1:
         raise ValueError(f"{name} must be None or a number in [0, 1), got {rtol!r}")
     return float(rtol)
+
+
+def integer_argument(check, what: str):
+    """An ``argparse`` type from an integer check: the text as an ``int`` that passes
+    ``check(value, name)``, else an ``ArgumentTypeError`` (a usage error naming the option).
+
+    Examples
+    --------
+    >>> positive = integer_argument(check_positive_int, "positive integer")
+    >>> positive("3")
+    3
+    >>> positive("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected a positive integer, got '0'
+    """
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            return check(int(text), "the argument")
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {what}, got {text!r}") from None
+
+    return parse

@@ -27,7 +27,6 @@ recorded step are kept, for the decay figure.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from matsign._backend import check_nonnegative_int, check_positive_int
+from matsign._backend import check_nonnegative_int, check_positive_int, integer_argument
 from matsign.exact.schedules import SCHEDULES, get_schedule, scalar_map
 from matsign.io import KINDS, DumpError, load_gradients
 from matsign.spectral import singular_value_summary, singular_values
@@ -241,23 +240,12 @@ def analyse_dump(
     return Spectra(table, sigma)
 
 
-def _integer_argument(check, what: str):
-    """An ``argparse`` type: the text as an int that passes ``check``, else a usage error."""
-
-    def parse(text: str) -> int:
-        try:
-            return check(int(text), "the argument")
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {what}, got {text!r}") from None
-
-    return parse
-
-
 def add_spectra_arguments(parser) -> None:
     """Add the arguments of ``matsign spectra PATH`` to an ``argparse`` parser.
 
     Examples
     --------
+    >>> import argparse
     >>> parser = argparse.ArgumentParser()
     >>> add_spectra_arguments(parser)
     >>> parser.parse_args(["dump", "--ranks", "1", "8", "--steps", "0"]).ranks
@@ -267,12 +255,12 @@ def add_spectra_arguments(parser) -> None:
     parser.add_argument("--out", default="results", help="directory for spectra.csv (default: results)")
     parser.add_argument("--figures", default="figures", help="directory for the figures (default: figures)")
     parser.add_argument(
-        "--ranks", type=_integer_argument(check_positive_int, "positive integer"), nargs="+", default=list(RANKS),
+        "--ranks", type=integer_argument(check_positive_int, "positive integer"), nargs="+", default=list(RANKS),
         metavar="R",
         help=f"ranks of the tail-energy columns (default: {' '.join(map(str, RANKS))})",
     )
     parser.add_argument("--kind", choices=("all", *KINDS), default="all", help="which tensors (default: all)")
-    parser.add_argument("--steps", type=_integer_argument(check_nonnegative_int, "non-negative integer"), nargs="+",
+    parser.add_argument("--steps", type=integer_argument(check_nonnegative_int, "non-negative integer"), nargs="+",
                         metavar="STEP", help="only these steps (default: all)")
     parser.add_argument("--skip-bad", action="store_true", help="skip corrupt files with a warning instead of stopping")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
