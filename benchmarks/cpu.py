@@ -22,6 +22,7 @@ import numpy as np
 import scipy
 import scipy.linalg
 
+from matsign._backend import from_numpy
 from matsign.exact.converged import converged_newton_schulz
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.qdwh import qdwh_sign
@@ -38,12 +39,7 @@ def ns_vs_floor(n, repeats, libs):
     G64 = with_spectrum(log_uniform(n, 10.0), n, n, rng=0)
     for lib in libs:
         for dtype in ("float64", "float32"):
-            if lib == "torch":
-                import torch
-
-                G = torch.tensor(G64).to(getattr(torch, dtype))
-            else:
-                G = G64.astype(dtype)
+            G = from_numpy(G64, like=lib, dtype=dtype)
             B = G * 0.5
             gemm = median_time(lambda: G @ B, repeats)
             ns = median_time(lambda: newton_schulz(G, "muon", steps=STEPS), repeats)

@@ -16,6 +16,7 @@ import argparse
 
 import numpy as np
 
+from matsign._backend import from_numpy
 from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.methods import METHODS
@@ -31,12 +32,7 @@ def rows_for(m, n, repeats, libs):
     rows = []
     for lib in libs:
         for dtype in ("float64", "float32"):
-            if lib == "torch":
-                import torch
-
-                G = torch.tensor(G64).to(getattr(torch, dtype))
-            else:
-                G = G64.astype(dtype)
+            G = from_numpy(G64, like=lib, dtype=dtype)
             t_std = median_time(lambda: newton_schulz(G, SCHEDULE), repeats)
             t_gram = median_time(lambda: gram_newton_schulz(G, SCHEDULE), repeats)
             diff = np.abs(np.asarray(gram_newton_schulz(G, SCHEDULE), dtype=np.float64)
