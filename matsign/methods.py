@@ -40,10 +40,10 @@ from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_sch
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.qdwh import PRECISIONS as QDWH_PRECISIONS
 from matsign.exact.qdwh import qdwh_flops, qdwh_sign
-from matsign.exact.schedules import SCHEDULES, get_schedule
+from matsign.exact.schedules import get_schedule
 from matsign.exact.sign import msign
 from matsign.lowrank.columns import LEVERAGE_POWER_ITERS, SKETCH_OVERSAMPLE
-from matsign.lowrank.sign import check_range_options, lowrank_msign, lowrank_sign, oracle_lowrank_sign
+from matsign.lowrank.sign import check_inner, check_range_options, lowrank_msign, lowrank_sign, oracle_lowrank_sign
 from matsign.project import galore_projector, gum_estimate
 from matsign.select import INNER, SCORES, slice_count, slice_sign
 
@@ -290,23 +290,9 @@ def _check_schedule(schedule, steps):
     get_schedule(schedule).steps_coefficients(steps)
 
 
-def _check_inner(inner, steps):
-    """The small sign of the low-rank methods: ``"exact"`` (no ``steps``) or a named schedule."""
-    if isinstance(inner, str) and inner == "exact":
-        if steps is not None:
-            raise ValueError("steps applies only to a Newton–Schulz inner sign, not inner='exact'")
-        return
-    try:
-        schedule = get_schedule(inner)
-    except (ValueError, TypeError):
-        raise ValueError(f"inner must be 'exact' or a Newton–Schulz schedule ({', '.join(SCHEDULES)}), "
-                         f"got {inner!r}") from None
-    schedule.steps_coefficients(steps)
-
-
 def _check_lowrank(rank, inner, steps):
     check_positive_int(rank, "rank")
-    _check_inner(inner, steps)
+    check_inner(inner, steps)
 
 
 # ---------------------------------------------------------------- the built-in methods
@@ -526,7 +512,7 @@ def _check_dion2(*, fraction, score, inner, schedule, steps):
     if inner == "newton_schulz":
         _check_schedule(schedule, steps)
     else:
-        _check_inner("exact", steps)  # steps only with a Newton–Schulz inner sign
+        check_inner("exact", steps)  # steps only with a Newton–Schulz inner sign
 
 
 def _galore(G, *, rng=None, rank, inner="exact", steps=None):
@@ -542,7 +528,7 @@ def _check_galore(*, rank, inner, steps):
 
 
 def _small_sign(B, inner, steps):
-    _check_inner(inner, steps)
+    check_inner(inner, steps)
     return msign(B) if inner == "exact" else newton_schulz(B, inner, steps=steps)
 
 

@@ -14,7 +14,7 @@ from matsign._backend.checks import (
 )
 from matsign._backend.precision import default_rtol, linalg_dtype
 from matsign.exact.newton_schulz import newton_schulz
-from matsign.exact.schedules import SCHEDULES, Schedule
+from matsign.exact.schedules import SCHEDULES, Schedule, get_schedule
 from matsign.exact.sign import msign, svd_sign
 from matsign.lowrank.columns import STRATEGIES, column_range
 from matsign.lowrank.ranges import NORMALIZERS, gaussian_range
@@ -136,7 +136,7 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     xp = check_matrix(G, "G")
     check_matrix(Q, "Q")
     check_same_library(("G", G), ("Q", Q))
-    _check_inner(inner, steps)
+    check_inner(inner, steps)
     if tuple(Q.shape[:-2]) != tuple(G.shape[:-2]):
         raise ValueError(
             f"Q must have the leading (stack) dimensions of G, {tuple(G.shape[:-2])}; got Q of shape "
@@ -174,7 +174,19 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     return xp.astype(X, G.dtype, copy=False)
 
 
-def _check_inner(inner, steps):
+def check_inner(inner, steps) -> None:
+    """Check the small sign of the low-rank methods before any matrix is seen: ``"exact"``
+    (without ``steps``) or a Newton–Schulz schedule (name, :class:`Schedule` or triples) whose
+    coefficient list takes ``steps``.
+
+    Examples
+    --------
+    >>> check_inner("muon", 3)
+    >>> check_inner("exact", 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: steps applies only to a Newton–Schulz inner sign, not inner='exact'
+    """
     if isinstance(inner, str) and inner != "exact" and inner not in SCHEDULES:
         raise ValueError(
             f"inner must be 'exact' or a Newton–Schulz schedule ({', '.join(SCHEDULES)}), got {inner!r}"
@@ -184,8 +196,11 @@ def _check_inner(inner, steps):
             "inner must be 'exact', a schedule name, a Schedule or (a, b, c) triples; "
             f"got {type(inner).__name__}"
         )
-    if inner == "exact" and steps is not None:
-        raise ValueError("steps applies only to a Newton–Schulz inner sign, not inner='exact'")
+    if isinstance(inner, str) and inner == "exact":
+        if steps is not None:
+            raise ValueError("steps applies only to a Newton–Schulz inner sign, not inner='exact'")
+        return
+    get_schedule(inner).steps_coefficients(steps)
 
 
 def _project_sign(xp, A, Q, rank, inner, steps, precision):
@@ -253,7 +268,7 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
     (2, 3, 3)
     """
     options = check_range_options(range, options)
-    _check_inner(inner, steps)
+    check_inner(inner, steps)
     if range == "column" and getattr(G, "ndim", 2) > 2:
         raise ValueError(
             f"range='column' selects columns of a single matrix (m, n); G of shape {tuple(G.shape)} "
