@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from matsign._backend import check_choice, check_matrix, linalg_dtype
+from matsign._backend import check_choice, check_matrix, linalg_dtype, trusted_values
 
 __all__ = ["MODES", "equilibrate", "equilibration_factors"]
 
@@ -133,7 +133,8 @@ def equilibrate(G, mode="R", *, exponent=-0.5, eps=1e-8):
            [0.      , 0.447214]])
     """
     xp = check_matrix(G, "G")
-    row_scale, col_scale = equilibration_factors(G, mode, exponent=exponent, eps=eps)
+    with trusted_values():
+        row_scale, col_scale = equilibration_factors(G, mode, exponent=exponent, eps=eps)
     A = xp.astype(G, linalg_dtype(G), copy=False)
     if row_scale is not None:
         A = row_scale[..., :, None] * A

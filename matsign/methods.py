@@ -32,7 +32,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from matsign._backend import check_choice, check_matrix, check_positive_int, check_precision, check_unit_interval
+from matsign._backend import (
+    check_choice,
+    check_matrix,
+    check_positive_int,
+    check_precision,
+    check_unit_interval,
+    trusted_values,
+)
 from matsign.equilibration import MODES, check_exponent, equilibrate
 from matsign.exact.converged import PRECISIONS as CONVERGED_PRECISIONS
 from matsign.exact.converged import converged_newton_schulz, converged_newton_schulz_flops
@@ -481,7 +488,9 @@ register(
 
 
 def _muoneq(G, *, rng=None, mode="R", exponent=-0.5, schedule="muon", steps=None):
-    return newton_schulz(equilibrate(G, mode, exponent=exponent), schedule, steps=steps)
+    A = equilibrate(G, mode, exponent=exponent)  # checks G
+    with trusted_values():
+        return newton_schulz(A, schedule, steps=steps)
 
 
 def _muoneq_flops(m, n, *, mode, exponent, schedule, steps):
@@ -496,7 +505,8 @@ def _check_muoneq(*, mode, exponent, schedule, steps):
 
 def _dion2(G, *, rng=None, fraction=0.25, score="l1", inner="exact", schedule="muon", steps=None):
     check_matrix(G, "G", batched=False)  # slice_sign would name its own argument, M
-    return slice_sign(G, fraction, score=score, rng=rng, inner=inner, schedule=schedule, steps=steps)
+    with trusted_values():
+        return slice_sign(G, fraction, score=score, rng=rng, inner=inner, schedule=schedule, steps=steps)
 
 
 def _dion2_flops(m, n, *, fraction, score, inner, schedule, steps):
@@ -516,7 +526,9 @@ def _check_dion2(*, fraction, score, inner, schedule, steps):
 
 
 def _galore(G, *, rng=None, rank, inner="exact", steps=None):
-    return lowrank_msign(G, galore_projector(G, rank).P, inner=inner, steps=steps)
+    P = galore_projector(G, rank).P  # checks G
+    with trusted_values():
+        return lowrank_msign(G, P, inner=inner, steps=steps)
 
 
 def _galore_flops(m, n, *, rank, inner, steps):
@@ -533,16 +545,18 @@ def _small_sign(B, inner, steps):
 
 
 def _gum(G, *, rng=None, rank, q=0.5, inner="exact", steps=None):
-    projector = galore_projector(G, rank)
-    estimate, branch = gum_estimate(G, projector, q, rng=rng)
+    projector = galore_projector(G, rank)  # checks G
+    with trusted_values():
+        estimate, branch = gum_estimate(G, projector, q, rng=rng)
+        sign = _small_sign(estimate, inner, steps)
     if branch == "low_rank":
         # msign(P·B) = P·msign(B) for orthonormal P: only the projected matrix is signed.
-        return projector.up(_small_sign(estimate, inner, steps))
+        return projector.up(sign)
     # The residual lies in the complement of span(P), and so does its sign in exact arithmetic;
     # projecting the sign back removes the directions inside span(P) that its rounding noise
     # (about eps·σ₁(G), above msign's threshold relative to σ_{rank+1} when σ₁/σ_{rank+1} is
     # large) would otherwise turn into unit singular values.
-    return projector.residual(_small_sign(estimate, inner, steps))
+    return projector.residual(sign)
 
 
 def _gum_flops(m, n, *, rank, q, inner, steps):

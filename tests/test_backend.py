@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from matsign._backend import (
+    all_finite,
     arithmetic,
     check_choice,
     check_unit_interval,
@@ -108,6 +109,29 @@ def test_check_matrix_messages():
         check_matrix(np.zeros((2, 0)), "M")
     with pytest.raises(TypeError, match="M must be a real floating-point array"):
         check_matrix(np.zeros((2, 2), dtype=bool), "M")
+
+
+ALL_FINITE_CASES = {
+    "ordinary": (np.arange(12.0).reshape(3, 4), "float32"),
+    "one nan": (np.where(np.eye(3, 4) > 0, np.nan, 1.0), "float32"),
+    "one +inf": (np.where(np.eye(3, 4) > 0, np.inf, 1.0), "float64"),
+    "+inf and -inf": (np.array([[np.inf, 1.0], [2.0, -np.inf]]), "float32"),
+    # finite entries whose sum overflows the reduction: the entrywise scan must decide
+    "overflowing sum": (np.full((4, 4), 3.0e38), "float32"),
+    "overflowing sum f64": (np.full((3, 5), 1.0e308), "float64"),
+    "overflowing sum bf16": (np.full((2, 3), 3.0e38), "bfloat16"),
+    "fp16 near max": (np.full((64, 64), 6.0e4), "float16"),
+    "stack with one nan": (np.stack([np.ones((2, 2)), np.array([[1.0, np.nan], [0.0, 0.0]])]), "float32"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ALL_FINITE_CASES))
+def test_all_finite_matches_numpy_entrywise(backend, case):
+    a, dtype = ALL_FINITE_CASES[case]
+    if dtype == "bfloat16" and backend.lib != "torch":
+        pytest.skip("bfloat16 is a PyTorch dtype")
+    x = backend.asarray(a, dtype=dtype)
+    assert all_finite(x) == bool(np.all(np.isfinite(backend.to_numpy(x))))
 
 
 def test_placeholder_arrays_and_their_errors():

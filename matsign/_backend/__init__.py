@@ -3,13 +3,15 @@
 - :mod:`.namespace` — the array-API namespace, library names, host transfers of tiny data;
 - :mod:`.precision` — working precisions and their (possibly emulated) arithmetic;
 - :mod:`.random` — ``rng=`` handling and samplers;
-- :mod:`.checks` — input validation with errors that name the argument;
+- :mod:`.checks` — input validation with errors that name the argument, value scans skipped
+  for arrays a public function computed from inputs it has checked;
 - :mod:`.linalg` — fused ``βC + αAB``, Cholesky with failure detection, triangular solves,
   host-side column pivoting;
 - :mod:`.threads` — one BLAS/PyTorch thread per sweep cell.
 """
 
 from matsign._backend.checks import (
+    all_finite,
     check_choice,
     check_matrix,
     check_nonnegative_int,
@@ -19,6 +21,8 @@ from matsign._backend.checks import (
     check_same_library,
     check_unit_interval,
     integer_argument,
+    trusted_values,
+    values_trusted,
 )
 from matsign._backend.namespace import (
     LIBRARIES,
@@ -51,6 +55,7 @@ __all__ = [
     "LIBRARIES",
     "PRECISIONS",
     "Arithmetic",
+    "all_finite",
     "arithmetic",
     "check_choice",
     "check_matrix",
@@ -77,5 +82,7 @@ __all__ = [
     "single_threaded",
     "standard_normal",
     "to_numpy",
+    "trusted_values",
     "uniform",
+    "values_trusted",
 ]

@@ -22,6 +22,7 @@ from matsign._backend import (
     check_precision,
     check_unit_interval,
     linalg_dtype,
+    trusted_values,
 )
 from matsign.exact.newton_schulz import (
     _finish,
@@ -120,7 +121,8 @@ def converged_newton_schulz(G, *, lower: float = 1e-4, max_polish: int = 10, dty
     if precision not in PRECISIONS:
         raise ValueError(f"dtype must be one of {PRECISIONS}, got {dtype!r}")
     schedule = _schedule(lower * min(int(G.shape[-2]), int(G.shape[-1])) ** -0.25)
-    _, triples, ar, tall, X, A = _start(G, schedule, None, "schatten4", precision)
+    with trusted_values():  # G is checked above
+        _, triples, ar, tall, X, A = _start(G, schedule, None, "schatten4", precision)
     X = _iterate(xp, ar, X, A, triples)
     threshold = EPS[precision] ** (1 / 3)
     residual = math.inf

@@ -2,7 +2,7 @@ r"""The randomized range finder with power iterations (Halko, Martinsson, Tropp 
 
 from __future__ import annotations
 
-from matsign._backend.checks import check_matrix, check_nonnegative_int, check_rank
+from matsign._backend.checks import all_finite, check_matrix, check_nonnegative_int, check_rank
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import linalg_dtype
 from matsign._backend.random import generator, standard_normal
@@ -137,7 +137,7 @@ def subspace_iteration(A, Omega, power_iters, normalizer):
     orth = (lambda X: X) if normalizer == "none" else (lambda X: orthonormal_basis(X, normalizer))
     for _ in range(power_iters):
         Y = A @ orth(At @ orth(Y))
-    if normalizer == "none" and not bool(xp.all(xp.isfinite(Y))):
+    if normalizer == "none" and not all_finite(Y):
         raise ValueError(
             f"normalizer='none' overflowed: (GGᵀ)^q GΩ with q = power_iters = {power_iters} exceeds the "
             f"range of {A.dtype} even for G scaled to max|G| = 1; use normalizer='qr' or fewer power_iters"

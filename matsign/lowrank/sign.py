@@ -11,6 +11,7 @@ from matsign._backend.checks import (
     check_rank,
     check_rtol,
     check_same_library,
+    trusted_values,
 )
 from matsign._backend.precision import default_rtol, linalg_dtype
 from matsign.exact.newton_schulz import newton_schulz
@@ -169,7 +170,8 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
         rank = int(rank)
     A = xp.astype(G, linalg_dtype(G), copy=False)
     A = xp.matrix_transpose(A) if right else A
-    X = _project_sign(xp, A, xp.astype(Q, A.dtype, copy=False), rank, inner, steps, G.dtype)
+    with trusted_values():  # the small matrix comes from the checked G and Q
+        X = _project_sign(xp, A, xp.astype(Q, A.dtype, copy=False), rank, inner, steps, G.dtype)
     X = xp.matrix_transpose(X) if right else X
     return xp.astype(X, G.dtype, copy=False)
 
@@ -274,8 +276,9 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
             f"range='column' selects columns of a single matrix (m, n); G of shape {tuple(G.shape)} "
             "is a stack: use range='gaussian', or call lowrank_sign on each member"
         )
-    Q = RANGES[range](G, rank, rng=rng, **options)
-    return lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps)
+    Q = RANGES[range](G, rank, rng=rng, **options)  # checks G
+    with trusted_values():  # G is checked and Q computed from it
+        return lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps)
 
 
 def oracle_lowrank_sign(G, rank, *, rtol=None):

@@ -1,0 +1,160 @@
+"""Reads of array values back to the host: one input check per public call, none per step.
+
+On a GPU every such read (``bool(x)``, ``float(x)``, ``.item()``, a copy to NumPy) waits for
+all queued kernels, so a sign computation that reads once per layer of calls, or once per
+iteration, cannot keep the device busy. A :class:`torch.overrides.TorchFunctionMode` sees each
+read on PyTorch CPU tensors exactly where it would happen on CUDA (the code path is the same),
+so the counts below hold for the GPU without one. CuPy runs the same code and reads as often.
+
+The contract: a public sign function or an update rule's step reads once, for the NaN/Inf
+scan of its input (:func:`matsign._backend.check_matrix`); arrays it computes from checked
+inputs go to other public functions inside :func:`matsign._backend.trusted_values`. Reads that
+belong to the algorithm (GUM's branch draw, Cholesky failure checks, convergence tests) are
+counted apart.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch.overrides import TorchFunctionMode  # noqa: E402
+
+import matsign  # noqa: E402
+from matsign._backend import check_matrix, trusted_values, values_trusted  # noqa: E402
+from matsign.methods import METHODS, REQUIRED  # noqa: E402
+from matsign.updates import UPDATE_RULES  # noqa: E402
+
+#: Tensor methods that move values to the host.
+READS = {"__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy", "__array__"}
+
+#: Reads that the algorithm itself makes, per call, on the well-conditioned input below.
+ALGORITHM_READS = {"gum": 1}  # the branch draw decides the shape of the estimate
+
+#: Reads that an update rule makes at the first step of a period (GUM draws its branch there).
+PERIOD_START_READS = {"gum": 1}
+
+#: Methods whose own reads depend on the data: per Taylor polish step, per QDWH iteration.
+DATA_DEPENDENT = {"exact_ns", "qdwh"}
+
+
+class HostReads(TorchFunctionMode):
+    """Counts host reads, and among them those made by the input checks."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+        self.checks = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in READS:
+            self.total += 1
+            frames = traceback.extract_stack()
+            if any(f.filename.endswith("checks.py") or f.name == "_checked_indices" for f in frames):
+                self.checks += 1
+        return func(*args, **(kwargs or {}))
+
+
+def reads(call):
+    with HostReads() as counter:
+        call()
+    return counter.total, counter.checks
+
+
+@pytest.fixture
+def G():
+    return torch.as_tensor(np.random.default_rng(0).standard_normal((96, 64)))
+
+
+def test_the_counter_sees_every_kind_of_read():
+    t = torch.ones(2)
+    with HostReads() as counter:
+        bool(t[0] > 0)
+        float(t[0])
+        t[0].item()
+        t.tolist()
+        t.numpy()
+        np.asarray(t)
+        check_matrix(t[None, :])
+    assert (counter.total, counter.checks) == (7, 1)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_each_method_checks_its_input_once(name, G):
+    method = METHODS[name]
+    params = {key: 8 for key, default in method.params.items() if default is REQUIRED}
+    total, checks = reads(lambda: method(G, rng=0, **params))
+    assert checks == 1
+    if name not in DATA_DEPENDENT:
+        assert total == 1 + ALGORITHM_READS.get(name, 0)
+
+
+@pytest.mark.parametrize("name", sorted(UPDATE_RULES))
+def test_each_update_rule_step_reads_once(name, G):
+    rule_class = UPDATE_RULES[name]
+    options = {"rank": 8} if "rank" in rule_class.__init__.__code__.co_varnames else {}
+    rule = rule_class(diagnostics=False, **options)
+    first = (1 + PERIOD_START_READS.get(name, 0), 1)
+    assert [reads(lambda: rule.step(G)) for _ in range(3)] == [first, (1, 1), (1, 1)]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda G: matsign.newton_schulz(G, "muon", steps=3),
+        lambda G: matsign.newton_schulz(G, "muon", steps=12),
+        lambda G: matsign.newton_schulz(torch.stack([G] * 4), "polar_express"),
+        lambda G: matsign.gram_newton_schulz(G.T, "polar_express", steps=8),
+        lambda G: matsign.lowrank_sign(G, 8, power_iters=4, rng=0),
+        lambda G: matsign.lowrank_sign(G, 8, inner="muon", oversample=4, power_iters=2, rng=0),
+        lambda G: matsign.lowrank_sign(torch.stack([G] * 3), 8, power_iters=1, rng=0),
+        lambda G: matsign.lowrank_sign(G, 8, range="column", strategy="leverage", rng=0),
+        lambda G: matsign.slice_sign(G, 0.5, inner="newton_schulz"),
+        lambda G: matsign.equilibrate(G, "RC"),
+    ],
+    ids=["ns3", "ns12", "ns-stack", "gram-ns", "lowrank-q4", "lowrank-inner-ns", "lowrank-stack",
+         "column-leverage", "slice-sign", "equilibrate"],
+)
+def test_reads_do_not_grow_with_steps_sizes_or_layers(call, G):
+    assert reads(lambda: call(G)) == (1, 1)
+
+
+def test_two_inputs_are_checked_once_each(G):
+    Q = torch.linalg.qr(G[:, :8])[0]
+    assert reads(lambda: matsign.lowrank_msign(G, Q)) == (2, 2)
+    # M's scan, then the range and distinctness of the indices in one transfer.
+    assert reads(lambda: matsign.scatter_sign(G, 1, torch.tensor([5, 1, 3]))) == (2, 2)
+
+
+def test_bad_input_is_still_named_through_every_layer(G):
+    bad = G.clone()
+    bad[3, 4] = float("nan")
+    with pytest.raises(ValueError, match="G contains NaN"):
+        matsign.lowrank_sign(bad, 8, rng=0)
+    with pytest.raises(ValueError, match="G contains NaN"):
+        METHODS["gum"](bad, rank=8, rng=0)
+    rule = matsign.Muon(diagnostics=False)
+    rule.step(G)
+    with pytest.raises(ValueError, match="G contains NaN"):
+        rule.step(bad)
+    with pytest.raises(ValueError, match="indices must be distinct"):
+        matsign.scatter_sign(G, 0, torch.tensor([2, 2]))
+
+
+def test_trust_is_scoped_and_undone_by_errors():
+    bad = torch.tensor([[1.0, float("inf")]])
+    with trusted_values():
+        with trusted_values():
+            assert values_trusted()
+        assert values_trusted()
+        check_matrix(bad)  # the scan is skipped here
+    assert not values_trusted()
+    with pytest.raises(RuntimeError, match="inside"):
+        with trusted_values():
+            raise RuntimeError("inside")
+    assert not values_trusted()
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        check_matrix(bad)
