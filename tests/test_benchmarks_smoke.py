@@ -1,5 +1,6 @@
-"""The GPU benchmark script runs end to end on the CPU (tiny sizes; no timing is asserted), its
-input has Haar factors, and every benchmark script refuses a bad argument before any work."""
+"""The GPU and input-check benchmark scripts run end to end on the CPU (tiny sizes; no timing
+is asserted), the GPU input has Haar factors, and every benchmark script refuses a bad argument
+before any work."""
 
 import argparse
 import csv
@@ -49,6 +50,13 @@ def test_gpu_benchmark_runs_on_cpu(tmp_path):
     table_lines = [line for line in result.stdout.splitlines() if line.startswith(tuple(f"| {s} " for s in SHAPES))]
     assert len(table_lines) == len(rows) + 3 * 8  # 8 target lines per shape
     assert "Targets" in result.stdout
+
+
+def test_check_benchmark_runs_on_cpu():
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "checks.py"), "--sizes", "48", "--repeats", "1"],
+                            capture_output=True, text=True, check=True, timeout=120)
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| 48² ")]
+    assert [row.split("|")[2].strip() for row in rows] == ["numpy", "torch"]
 
 
 @pytest.mark.parametrize("shape", [(24, 40), (40, 24), (2, 16, 24)])
@@ -128,6 +136,7 @@ def test_argument_types_accept_good_values():
         ("cpu.py", ["--sizes", "16", "--repeats", "0"], "--repeats"),
         ("costs.py", ["--shape", "256", "128"], "--shape"),
         ("gram_ns.py", ["--shapes", "32"], "--shapes"),
+        ("checks.py", ["--sizes", "0"], "--sizes"),
     ],
 )
 def test_scripts_refuse_a_bad_argument_before_any_work(script, arguments, option):

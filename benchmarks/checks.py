@@ -1,0 +1,60 @@
+"""What checking an input for NaN/Inf costs, side by side in one run.
+
+Every public sign function scans its input once (``matsign._backend.all_finite``: one sum, the
+entrywise scan only when the sum is not finite). This script times, per library and size, on a
+finite float32 matrix:
+
+- the sum-first check against the entrywise scan ``all(isfinite(G))`` it replaced;
+- the check against the calls it guards: ``lowrank_sign`` at rank 64 (the cheapest sign here,
+  two thin products) and ``newton_schulz`` (5 Muon steps).
+
+Usage: ``python benchmarks/checks.py [--sizes 1024 4096] [--repeats 5]``; prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from matsign import lowrank_sign, newton_schulz
+from matsign._backend import all_finite, from_numpy, namespace
+from timing import cpu_libraries, median_time, positive_int, table
+
+RANK = 64
+
+
+def check_costs(n, repeats, libs):
+    """Rows ``(size, library, sum-first ms, scan ms, scan / sum-first, sum-first as % of
+    lowrank_sign and of newton_schulz)``."""
+    G64 = np.random.default_rng(0).standard_normal((n, n))
+    rows = []
+    for lib in libs:
+        G = from_numpy(G64, like=lib, dtype="float32")
+        xp = namespace(G)
+        # The products first: right after another library's BLAS work, the first calls of the
+        # next library meet its spinning threads (on 2 cores, +7 ms per call measured).
+        lowrank = median_time(lambda: lowrank_sign(G, min(RANK, n), rng=0), repeats)
+        ns = median_time(lambda: newton_schulz(G, "muon", steps=5), repeats)
+        check = median_time(lambda: all_finite(G), repeats)
+        scan = median_time(lambda: bool(xp.all(xp.isfinite(G))), repeats)
+        rows.append((f"{n}²", lib, check * 1e3, scan * 1e3, scan / check, 100 * check / lowrank, 100 * check / ns))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[1024, 4096])
+    parser.add_argument("--repeats", type=positive_int, default=5)
+    args = parser.parse_args()
+    libs, machine = cpu_libraries()
+    print(machine + "\n")
+    rows = [r for n in args.sizes for r in check_costs(n, args.repeats, libs)]
+    print("NaN/Inf check of a float32 input: sum first vs entrywise scan, and its share of a call\n")
+    print(table(["size", "library", "check ms (sum first)", "scan ms (isfinite)", "scan / check",
+                 f"check, % of lowrank_sign r={RANK}", "check, % of newton_schulz"],
+                rows, ["{}", "{}", "{:.2f}", "{:.2f}", "{:.1f}", "{:.1f}", "{:.2f}"]))
+
+
+if __name__ == "__main__":
+    main()
