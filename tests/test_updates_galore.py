@@ -152,3 +152,37 @@ def test_gum_full_rank_exact_sign_stays_out_of_the_projector_span():
             # Float64 SVD of a 40 × 60 matrix whose gaps are ≥ 1.5× apart: subspaces to ~1e-12.
             np.testing.assert_allclose(X, oracle, atol=1e-9)
     assert full_rank >= 2  # the seeds draw the branch under test
+
+
+@pytest.mark.parametrize("rule_class", [GaLoreMuon, GUM])
+def test_without_diagnostics_a_step_forms_one_full_size_product(rule_class):
+    """Within a period the step lifts one r-dimensional matrix to m × n, the direction; the
+    lifted momentum (the diagnostics' target) is formed only when diagnostics are on."""
+    torch = pytest.importorskip("torch")
+    from torch.overrides import TorchFunctionMode
+
+    m, n, r = 12, 20, 3
+
+    class FullSizeProducts(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.count = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if getattr(func, "__name__", "") in ("matmul", "__matmul__", "addmm") and tuple(out.shape) == (m, n):
+                self.count += 1
+            return out
+
+    counts = {}
+    for diagnostics in (False, True):
+        rule = rule_class(r, period=10, inner="exact", diagnostics=diagnostics,
+                          **({"q": 0.01, "rng": 0} if rule_class is GUM else {}))
+        first, second = (torch.as_tensor(G) for G in _gradients((m, n), 2))
+        rule.step(first)
+        assert rule_class is GaLoreMuon or rule.branch == "low_rank"
+        with FullSizeProducts() as products:
+            rule.step(second)  # within the period: no projector refresh
+        counts[diagnostics] = products.count
+    assert counts[False] == 1
+    assert counts[True] > 1  # target, PPᵀG of the residual ratio, the exact sign's UVᵀ

@@ -78,8 +78,10 @@ class UpdateRule:
 
     Subclasses implement ``_start(xp, G)`` (create buffers from the first gradient) and
     ``_advance(xp, G)`` returning ``(direction, target, extra)``: the direction before the
-    shape factor, the matrix whose exact sign it approximates, and the rule's own diagnostics
-    (computed only when ``self.diagnostics``).
+    shape factor, the matrix whose exact sign it approximates, and the rule's own diagnostics.
+    ``target`` and ``extra`` serve only the diagnostics: a rule that must compute its target
+    (a product, not a buffer it holds) returns ``None`` and ``{}`` when ``self.diagnostics`` is
+    off.
 
     Attributes
     ----------

@@ -96,7 +96,9 @@ class GaLoreMuon(UpdateRule):
         low = self.projector.down(G)
         self.buffer = low if self.buffer is None else self.momentum * self.buffer + low
         direction = self.projector.up(orthogonalize(self.buffer, self.inner, self.schedule, self.steps))
-        extra = {"residual_ratio": float(residual_ratio(G, self.projector))} if self.diagnostics else {}
+        if not self.diagnostics:
+            return direction, None, {}
+        extra = {"residual_ratio": float(residual_ratio(G, self.projector))}
         return direction, self.projector.up(self.buffer), extra
 
 
@@ -233,10 +235,10 @@ class GUM(UpdateRule):
         # Full-rank branch: the buffer lies in the complement of span(P); projecting its sign
         # back keeps rounding noise out of span(P) (see the ``gum`` method in matsign.methods).
         direction = self.projector.residual(sign) if self.branch == "full_rank" else self.projector.up(sign)
-        extra = {}
-        if self.diagnostics:
-            extra = {
-                "residual_ratio": float(residual_ratio(G, self.projector)),
-                "full_rank": float(self.branch == "full_rank"),
-            }
+        if not self.diagnostics:
+            return direction, None, {}
+        extra = {
+            "residual_ratio": float(residual_ratio(G, self.projector)),
+            "full_rank": float(self.branch == "full_rank"),
+        }
         return direction, gum_lift(self.buffer, self.branch, self.projector), extra
