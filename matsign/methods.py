@@ -489,7 +489,7 @@ register(
 
 def _muoneq(G, *, rng=None, mode="R", exponent=-0.5, schedule="muon", steps=None):
     A = equilibrate(G, mode, exponent=exponent)  # checks G
-    with trusted_values():
+    with trusted_values(computed_from=G):
         return newton_schulz(A, schedule, steps=steps)
 
 
@@ -546,7 +546,7 @@ def _small_sign(B, inner, steps):
 
 def _gum(G, *, rng=None, rank, q=0.5, inner="exact", steps=None):
     projector = galore_projector(G, rank)  # checks G
-    with trusted_values():
+    with trusted_values(computed_from=G):
         estimate, branch = gum_estimate(G, projector, q, rng=rng)
         sign = _small_sign(estimate, inner, steps)
     if branch == "low_rank":

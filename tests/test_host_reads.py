@@ -6,11 +6,12 @@ iteration, cannot keep the device busy. A :class:`torch.overrides.TorchFunctionM
 read on PyTorch CPU tensors exactly where it would happen on CUDA (the code path is the same),
 so the counts below hold for the GPU without one. CuPy runs the same code and reads as often.
 
-The contract: a public sign function or an update rule's step reads once, for the NaN/Inf
-scan of its input (:func:`matsign._backend.check_matrix`); arrays it computes from checked
-inputs go to other public functions inside :func:`matsign._backend.trusted_values`. Reads that
-belong to the algorithm (GUM's branch draw, Cholesky failure checks, convergence tests) are
-counted apart.
+The contract: a public sign function, or an update rule's step with ``diagnostics=False``,
+reads once, for the NaN/Inf scan of its input (:func:`matsign._backend.check_matrix`); arrays
+it computes from checked inputs go to other public functions inside
+:func:`matsign._backend.trusted_values`. Reads that belong to the algorithm (GUM's branch draw,
+Cholesky failure checks, convergence tests) are counted apart; diagnostics read their numbers.
+Float16 arrays formed by sums and scalings can overflow and are still scanned.
 """
 
 from __future__ import annotations
@@ -142,6 +143,54 @@ def test_bad_input_is_still_named_through_every_layer(G):
         rule.step(bad)
     with pytest.raises(ValueError, match="indices must be distinct"):
         matsign.scatter_sign(G, 0, torch.tensor([2, 2]))
+
+
+def test_rule_optimizer_reads_once_per_gradient():
+    from matsign.recorder.optimizer import RuleOptimizer
+
+    weights = {"a": torch.nn.Parameter(torch.randn(6, 4)), "b": torch.nn.Parameter(torch.randn(5, 7))}
+    optimizer = RuleOptimizer(weights, {name: matsign.Muon() for name in weights}, lr=0.01)
+    for p in weights.values():
+        p.grad = torch.randn_like(p)
+    assert reads(optimizer.step) == (2, 2)
+
+
+def _float16_overflow_cases():
+    big = torch.full((4, 3), 3.0e4, dtype=torch.float16)  # finite; sums of two of them are not
+
+    def steps(rule):
+        return lambda: [rule.step(big) for _ in range(3)]
+
+    rows = torch.tensor([[1e-3, 0.0, 0.0], [0.0, 1.0, 2.0], [0.5, 0.5, 0.5]], dtype=torch.float16)
+    normal = np.clip(np.random.default_rng(0).standard_normal((8, 6)), -4.0, 4.0)
+    scaled = torch.as_tensor(normal * 1.5e4).to(torch.float16)  # finite: |entries| ≤ 6e4
+    return {
+        "muon momentum": steps(matsign.Muon(diagnostics=False)),
+        "muon momentum, exact sign": steps(matsign.Muon(inner="exact", diagnostics=False)),
+        "low-rank muon momentum": steps(matsign.LowRankMuon(2, diagnostics=False)),
+        "dion2 momentum": steps(matsign.Dion2(fraction=0.5, diagnostics=False)),
+        # (r + ε)^e with e = −2 scales the row of norm 1e-3 by 1e12
+        "muoneq scaled rows": lambda: METHODS["muoneq"](rows, exponent=-2.0),
+        # PᵀG/(1 − q) (low rank) or the residual / q (full rank): both past 65504
+        "gum estimate": lambda: [METHODS["gum"](scaled, rank=2, q=0.5, rng=seed) for seed in range(4)],
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_float16_overflow_cases()))
+def test_float16_overflow_of_derived_arrays_is_an_error(case):
+    """Checked float16 inputs whose momentum, scaling or estimate overflows: the arrays handed
+    on are scanned (not trusted), so the overflow is a ValueError, not a NaN update."""
+    with pytest.raises(ValueError, match="contains NaN or Inf"):
+        _float16_overflow_cases()[case]()
+
+
+def test_float16_state_is_scanned_inside_an_enclosing_trusted_block():
+    rule = matsign.Muon(diagnostics=False)
+    big = torch.full((4, 3), 3.0e4, dtype=torch.float16)
+    with trusted_values(), pytest.raises(ValueError, match="contains NaN or Inf"):
+        for _ in range(3):
+            rule.step(big)
+    assert not values_trusted()
 
 
 def test_trust_is_scoped_and_undone_by_errors():

@@ -64,8 +64,8 @@ _TRUSTED = contextvars.ContextVar("matsign_trusted_values", default=False)
 
 
 @contextlib.contextmanager
-def trusted_values():
-    """Within this block the checks that read array values back to the host are skipped: the
+def trusted_values(computed_from=None):
+    r"""Within this block the checks that read array values back to the host are skipped: the
     NaN/Inf scan of :func:`check_matrix` and every check that asks :func:`values_trusted`.
 
     For public functions that have checked their own inputs and pass arrays computed from them
@@ -74,8 +74,17 @@ def trusted_values():
     kernel, so a composite call would otherwise synchronize once per layer. Shapes, dtypes and
     libraries are still checked (they cost no read). Scoped per thread and per task
     (``contextvars``).
+
+    Trusted are slices of checked arrays, their SVD/QR factors and what is formed from them in
+    float32 or float64. Pass ``computed_from``, the checked array, when the arrays handed on are
+    formed in its own dtype by sums or scalings that can overflow (a momentum buffer, rows
+    scaled by :math:`(r + \varepsilon)^{e}`, a residual divided by a probability): if it is
+    float16, whose largest value is 65504, the block checks instead of trusting (also inside an
+    enclosing trusted block), so an overflow is the named error it always was. bfloat16 has
+    float32's range and is trusted like it.
     """
-    token = _TRUSTED.set(True)
+    trust = computed_from is None or dtype_name(computed_from.dtype) != "float16"
+    token = _TRUSTED.set(trust)
     try:
         yield
     finally:

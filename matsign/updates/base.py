@@ -81,7 +81,10 @@ class UpdateRule:
     shape factor, the matrix whose exact sign it approximates, and the rule's own diagnostics.
     ``target`` and ``extra`` serve only the diagnostics: a rule that must compute its target
     (a product, not a buffer it holds) returns ``None`` and ``{}`` when ``self.diagnostics`` is
-    off.
+    off. ``_advance`` runs inside :func:`matsign._backend.trusted_values` (``computed_from=G``):
+    the matsign functions it calls skip their NaN/Inf scans, since its arrays come from checked
+    gradients (float16 state is still scanned, as it can overflow); an ``_advance`` that
+    brings in arrays from elsewhere must check them itself.
 
     Attributes
     ----------
@@ -121,7 +124,7 @@ class UpdateRule:
                 f"(shape, dtype, library, device) = {self._signature}; got {signature}"
             )
         self.step_count += 1
-        with trusted_values():  # the state is built from checked gradients
+        with trusted_values(computed_from=G):  # the state is built from checked gradients
             direction, target, extra = self._advance(xp, G)
         diagnostics = {}
         if self.diagnostics:
