@@ -13,13 +13,11 @@ Usage: ``python benchmarks/checks.py [--sizes 1024 4096] [--repeats 5]``; prints
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 from matsign import lowrank_sign, newton_schulz
 from matsign._backend import all_finite, from_numpy, namespace
-from timing import cpu_libraries, median_time, positive_int, table
+from timing import median_time, start_cpu_benchmark, table
 
 RANK = 64
 
@@ -43,12 +41,7 @@ def check_costs(n, repeats, libs):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[1024, 4096])
-    parser.add_argument("--repeats", type=positive_int, default=5)
-    args = parser.parse_args()
-    libs, machine = cpu_libraries()
-    print(machine + "\n")
+    args, libs = start_cpu_benchmark(__doc__, [1024, 4096])
     rows = [r for n in args.sizes for r in check_costs(n, args.repeats, libs)]
     print("NaN/Inf check of a float32 input: sum first vs entrywise scan, and its share of a call\n")
     print(table(["size", "library", "check ms (sum first)", "scan ms (isfinite)", "scan / check",

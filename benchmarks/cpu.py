@@ -16,8 +16,6 @@ Usage: ``python benchmarks/cpu.py [--sizes 1024 2048] [--repeats 5]``; prints Ma
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import scipy
 import scipy.linalg
@@ -28,7 +26,7 @@ from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.qdwh import qdwh_sign
 from matsign.exact.sign import msign
 from matsign.synthetic import log_uniform, with_spectrum
-from timing import cpu_libraries, median_time, muon_loop, positive_int, table
+from timing import median_time, muon_loop, start_cpu_benchmark, table
 
 STEPS = 5
 GEMMS_PER_STEP = 3  # A = XXᵀ, A·A, B·X on a square input
@@ -99,12 +97,7 @@ def exact_float32(n, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[1024, 2048])
-    parser.add_argument("--repeats", type=positive_int, default=5)
-    args = parser.parse_args()
-    libs, machine = cpu_libraries()
-    print(machine + "\n")
+    args, libs = start_cpu_benchmark(__doc__, [1024, 2048])
     ns_rows = [r for n in args.sizes for r in ns_vs_floor(n, args.repeats, libs)]
     print("Newton–Schulz (muon, 5 steps) and the Muon loop vs their GEMM floor (15 GEMMs of the same size)\n")
     print(table(["size", "library", "dtype", "GEMM ms", "GEMM GFLOP/s", "NS ms", "Muon loop ms", "floor ms",

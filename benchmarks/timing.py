@@ -90,6 +90,18 @@ def cpu_libraries():
     return libs, line
 
 
+def start_cpu_benchmark(description, default_sizes):
+    """Parse ``--sizes N [N ...]`` and ``--repeats R`` of a square-size CPU benchmark, print the
+    machine line, and return ``(args, libraries)``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=list(default_sizes))
+    parser.add_argument("--repeats", type=positive_int, default=5)
+    args = parser.parse_args()
+    libs, machine = cpu_libraries()
+    print(machine + "\n")
+    return args, libs
+
+
 def median_time(fn, repeats):
     """Median wall time of ``fn()`` over ``repeats`` calls, after one warm-up call."""
     fn()  # warm-up: thread pools, allocator, first-touch pages
