@@ -6,12 +6,13 @@ iteration, cannot keep the device busy. A :class:`torch.overrides.TorchFunctionM
 read on PyTorch CPU tensors exactly where it would happen on CUDA (the code path is the same),
 so the counts below hold for the GPU without one. CuPy runs the same code and reads as often.
 
-The contract: a public sign function, or an update rule's step with ``diagnostics=False``,
-reads once, for the NaN/Inf scan of its input (:func:`matsign._backend.check_matrix`); arrays
-it computes from checked inputs go to other public functions inside
-:func:`matsign._backend.trusted_values`. Reads that belong to the algorithm (GUM's branch draw,
+The contract: a public sign function reads once, for the NaN/Inf scan of its input
+(:func:`matsign._backend.check_matrix`); arrays it computes from checked inputs go to other
+public functions inside :func:`matsign._backend.trusted_values`. An update rule's step with
+``diagnostics=False`` reads twice: its gradient, and its update (a state that overflowed must
+not become a silent NaN update). Reads that belong to the algorithm (GUM's branch draw,
 Cholesky failure checks, convergence tests) are counted apart; diagnostics read their numbers.
-Float16 arrays formed by sums and scalings can overflow and are still scanned.
+Float16 arrays formed by sums and scalings overflow at realistic sizes and are still scanned.
 """
 
 from __future__ import annotations
@@ -94,12 +95,12 @@ def test_each_method_checks_its_input_once(name, G):
 
 
 @pytest.mark.parametrize("name", sorted(UPDATE_RULES))
-def test_each_update_rule_step_reads_once(name, G):
+def test_each_update_rule_step_reads_twice(name, G):
     rule_class = UPDATE_RULES[name]
     options = {"rank": 8} if "rank" in rule_class.__init__.__code__.co_varnames else {}
     rule = rule_class(diagnostics=False, **options)
-    first = (1 + PERIOD_START_READS.get(name, 0), 1)
-    assert [reads(lambda: rule.step(G)) for _ in range(3)] == [first, (1, 1), (1, 1)]
+    first = (2 + PERIOD_START_READS.get(name, 0), 2)
+    assert [reads(lambda: rule.step(G)) for _ in range(3)] == [first, (2, 2), (2, 2)]
 
 
 @pytest.mark.parametrize(
@@ -145,14 +146,14 @@ def test_bad_input_is_still_named_through_every_layer(G):
         matsign.scatter_sign(G, 0, torch.tensor([2, 2]))
 
 
-def test_rule_optimizer_reads_once_per_gradient():
+def test_rule_optimizer_reads_twice_per_gradient():
     from matsign.recorder.optimizer import RuleOptimizer
 
     weights = {"a": torch.nn.Parameter(torch.randn(6, 4)), "b": torch.nn.Parameter(torch.randn(5, 7))}
     optimizer = RuleOptimizer(weights, {name: matsign.Muon() for name in weights}, lr=0.01)
     for p in weights.values():
         p.grad = torch.randn_like(p)
-    assert reads(optimizer.step) == (2, 2)
+    assert reads(optimizer.step) == (4, 4)  # each gradient once, each update once
 
 
 def _float16_overflow_cases():
@@ -180,8 +181,28 @@ def _float16_overflow_cases():
 def test_float16_overflow_of_derived_arrays_is_an_error(case):
     """Checked float16 inputs whose momentum, scaling or estimate overflows: the arrays handed
     on are scanned (not trusted), so the overflow is a ValueError, not a NaN update."""
-    with pytest.raises(ValueError, match="contains NaN or Inf"):
+    with pytest.raises(ValueError, match="contains NaN or Inf.*overflowed float16"):
         _float16_overflow_cases()[case]()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+def test_an_update_that_overflowed_a_wider_dtype_is_an_error(dtype):
+    """Wider dtypes are trusted inside the step; entries near their largest value overflow
+    the momentum sum, and the check of the update catches it."""
+    largest = torch.finfo(getattr(torch, dtype)).max
+    big = torch.full((4, 3), largest / 2, dtype=getattr(torch, dtype))
+    rule = matsign.Muon(diagnostics=False)
+    with pytest.raises(ValueError, match=f"update of Muon is not finite.*finite {dtype} gradients"):
+        for _ in range(3):
+            rule.step(big)
+
+
+def test_muoneq_scaling_that_overflows_float32_is_an_error():
+    """(r + ε)^e with e = −5 scales a row of norm 1e-5 past float32's range."""
+    G = torch.tensor([[1e-5, 0.0, 0.0], [0.0, 1.0, 2.0], [0.5, 0.5, 0.5]])
+    rule = matsign.MuonEq("R", exponent=-5.0, diagnostics=False)
+    with pytest.raises(ValueError, match="update of MuonEq is not finite"):
+        rule.step(G)
 
 
 def test_float16_state_is_scanned_inside_an_enclosing_trusted_block():

@@ -39,7 +39,8 @@ def check_matrix(x, name: str = "G", *, batched: bool = True, finite: bool = Tru
     if any(int(s) == 0 for s in x.shape):
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
     if finite and not values_trusted() and not all_finite(x):
-        raise ValueError(f"{name} contains NaN or Inf entries")
+        state = _TRUSTED.get()
+        raise ValueError(f"{name} contains NaN or Inf entries" + (f" ({state})" if isinstance(state, str) else ""))
     return xp
 
 
@@ -75,16 +76,22 @@ def trusted_values(computed_from=None):
     libraries are still checked (they cost no read). Scoped per thread and per task
     (``contextvars``).
 
-    Trusted are slices of checked arrays, their SVD/QR factors and what is formed from them in
-    float32 or float64. Pass ``computed_from``, the checked array, when the arrays handed on are
-    formed in its own dtype by sums or scalings that can overflow (a momentum buffer, rows
-    scaled by :math:`(r + \varepsilon)^{e}`, a residual divided by a probability): if it is
-    float16, whose largest value is 65504, the block checks instead of trusting (also inside an
-    enclosing trusted block), so an overflow is the named error it always was. bfloat16 has
-    float32's range and is trusted like it.
+    What may be trusted: slices of checked arrays, their SVD/QR factors, and products with
+    orthonormal factors formed in float32 or float64. Sums and scalings in the input's own dtype
+    (a momentum buffer, rows scaled by :math:`(r + \varepsilon)^{e}`, a residual divided by a
+    probability) can overflow; pass the checked array as ``computed_from`` for those. If it is
+    float16 (largest value 65504, so gradients of realistic size overflow a momentum sum) the
+    block scans instead of trusting, also inside an enclosing trusted block, and a scan that
+    fails says that float16 overflowed. In bfloat16, float32 and float64 such sums overflow only
+    for entries within a small factor of the dtype's largest value (or for extreme exponents
+    and probabilities), and they are trusted; callers that can meet that case check their
+    result (:meth:`matsign.updates.UpdateRule.step` checks every update).
     """
-    trust = computed_from is None or dtype_name(computed_from.dtype) != "float16"
-    token = _TRUSTED.set(trust)
+    float16 = computed_from is not None and dtype_name(computed_from.dtype) == "float16"
+    token = _TRUSTED.set(
+        "computed from a finite float16 input, it overflowed float16's range of ±65504: scale the "
+        "input down or use bfloat16 or float32" if float16 else True
+    )
     try:
         yield
     finally:
@@ -93,7 +100,7 @@ def trusted_values(computed_from=None):
 
 def values_trusted() -> bool:
     """Whether the caller runs inside :func:`trusted_values` (value checks are then skipped)."""
-    return _TRUSTED.get()
+    return _TRUSTED.get() is True
 
 
 def check_same_library(*named):

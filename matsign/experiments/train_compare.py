@@ -159,7 +159,7 @@ class Settings:
         return tuple(sorted({0, *range(self.eval_every, self.steps + 1, self.eval_every), self.steps}))
 
 
-#: The default run: 60 runs, 18 minutes on two CPU cores shared with other work.
+#: The default run: 60 runs, 14 minutes on two idle CPU cores.
 DEFAULT = Settings()
 #: Four steps of a tiny model, every rule, two learning rates and two seeds: seconds.
 QUICK = Settings(width=32, depth=1, heads=2, context=32, batch=4, steps=4, eval_every=2, eval_batches=1,

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
 from matsign._backend import check_choice
-from matsign._backend.checks import check_matrix, check_positive_int, trusted_values
+from matsign._backend.checks import all_finite, check_matrix, check_positive_int, trusted_values
+from matsign._backend.precision import dtype_name
 from matsign._backend.namespace import device, library
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.schedules import get_schedule
@@ -110,7 +111,9 @@ class UpdateRule:
         ------
         ValueError
             If ``G`` is not a finite real matrix, or differs in shape, dtype, library or device
-            from the first gradient.
+            from the first gradient; or if the update is not finite: the state, computed from
+            finite gradients, overflowed its dtype (float16 is scanned inside the step; the other
+            dtypes only at gradients near their largest value or extreme hyper-parameters).
         """
         xp = check_matrix(G, "G", batched=False)
         signature = (tuple(int(s) for s in G.shape), str(G.dtype), library(G), str(device(G)))
@@ -126,6 +129,13 @@ class UpdateRule:
         self.step_count += 1
         with trusted_values(computed_from=G):  # the state is built from checked gradients
             direction, target, extra = self._advance(xp, G)
+        # One more read (the queue is drained by the next step's check anyway): a state that
+        # overflowed its dtype must not turn into a silent NaN update.
+        if not all_finite(direction):
+            raise ValueError(
+                f"the update of {type(self).__name__} is not finite: its state, computed from finite "
+                f"{dtype_name(G.dtype)} gradients, overflowed; scale the gradients down or use a wider dtype"
+            )
         diagnostics = {}
         if self.diagnostics:
             diagnostics.update(sign_diagnostics(direction, target))
