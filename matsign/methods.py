@@ -1,36 +1,6 @@
-r"""Registry of sign approximations: name → callable ``(G, *, rng, **params)`` with uniform metadata.
-
-Each :class:`Method` carries a description, its parameters with defaults (read from the
-function's signature), a flop estimate ``flops(m, n, **params)`` so that error can be plotted
-against cost, and a check of its parameter values that needs no matrix, so a sweep's whole grid
-is checked before any work (:meth:`Method.check_params`). Add a method with :func:`register`.
-
-**Flop model.** Leading-order counts, a multiply and an add each counting one flop, for the
-algorithm as implemented (``s = min(m, n)``, ``N = max(m, n)``):
-
-- product of ``a×b`` and ``b×c``: ``2abc``;
-- thin Householder QR of ``p×k`` with ``Q`` formed: ``4pk² − 4k³/3`` (Golub & Van Loan,
-  *Matrix Computations*, 4th ed., §5.2 and §5.1.6);
-- Cholesky-QR2 of ``p×k``: two passes of Gram ``2pk²``, Cholesky ``k³/3``, triangular solve
-  ``pk²``;
-- thin SVD of ``p×q`` (factors formed), R-SVD: ``6·max(p,q)·min(p,q)² + 20·min(p,q)³``
-  (Golub & Van Loan §8.6.3); the polar factor adds ``2·min²·max`` for ``U Vᵀ``;
-- symmetric eigendecomposition of ``k×k`` with vectors: ``9k³`` (Golub & Van Loan §8.3);
-- QR with column pivoting of a wide ``p×N`` (``R`` only): ``2p²N − 2p³/3``;
-- a Newton–Schulz step on the wide ``s×N``: ``4s²N``, plus ``2s³`` when quintic; the Gram form
-  as counted by :func:`matsign.exact.gram_newton_schulz_flops`; Newton–Schulz to convergence
-  (``exact_ns``) as its schedule's steps plus the two Taylor steps it takes on inputs that
-  respect its ``lower``; QDWH as counted by :func:`matsign.exact.qdwh_flops`.
-
-Elementwise work (norms, scores, sampling) and host transfers are not counted.
-"""
+r"""The built-in methods, declared here until each moves beside its algorithm (see :mod:`matsign.registry`)."""
 
 from __future__ import annotations
-
-import inspect
-from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Callable, Mapping
 
 from matsign._backend import (
     check_choice,
@@ -54,223 +24,25 @@ from matsign.lowrank.sign import check_inner, check_range_options, lowrank_msign
 from matsign.project import galore_projector, gum_estimate
 from matsign.select import INNER, SCORES, slice_count, slice_sign
 
+from matsign.flops import eigh_sign as _eigh_sign
+from matsign.flops import gemm as _gemm
+from matsign.flops import orthonormalize as _orth
+from matsign.flops import pivoted_qr as _qrcp
+from matsign.flops import qr as _qr
+from matsign.flops import svd as _svd
+from matsign.flops import svd_sign as _svd_sign
+from matsign.registry import METHODS, REQUIRED, Method, complete_params, get_method, register
+
 __all__ = ["METHODS", "REQUIRED", "Method", "complete_params", "get_method", "register"]
 
 
-class _Required:
-    def __repr__(self):
-        return "REQUIRED"
-
-
-#: Marks a parameter without a default in :attr:`Method.params`.
-REQUIRED = _Required()
-
-
-def complete_params(owner: str, defaults: Mapping[str, object], params, *, fixed=()) -> dict:
-    """``params`` completed with ``defaults``; an unknown name, or a :data:`REQUIRED` one left
-    unset, raises a ``ValueError`` naming ``owner`` (``fixed`` are names listed as accepted but
-    handled by the caller)."""
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        accepted = ", ".join([*fixed, *defaults]) or "(none)"
-        raise ValueError(f"{owner} has no parameter {unknown[0]!r}; its parameters: {accepted}")
-    full = {**defaults, **params}
-    missing = [k for k, v in full.items() if v is REQUIRED]
-    if missing:
-        raise ValueError(f"{owner} needs parameter {missing[0]!r}")
-    return full
-
-
-@dataclass(frozen=True)
-class Method:
-    """One registered approximation of ``msign``.
-
-    Attributes
-    ----------
-    name : str
-    function : callable
-        ``function(G, *, rng, **params)`` → array like ``G``.
-    description : str
-        One line: what it computes.
-    flops_function : callable
-        ``flops_function(m, n, **params)`` → estimated flops (see the module's flop model).
-    params : mapping
-        Parameter name → default (:data:`REQUIRED` if none), from ``function``'s signature.
-    check : callable or None
-        ``check(**params)`` (every parameter passed) raises ``ValueError`` or ``TypeError``
-        naming a value ``function`` would reject, without a matrix; ``None`` for a method
-        without parameters to check.
-    """
-
-    name: str
-    function: Callable
-    description: str
-    flops_function: Callable
-    params: Mapping[str, object]
-    check: Callable | None = None
-
-    def resolve(self, params) -> dict:
-        """``params`` completed with the defaults; unknown or missing parameters raise."""
-        return complete_params(f"method {self.name!r}", self.params, params)
-
-    def check_params(self, params) -> dict:
-        """``params`` completed with the defaults, and their values checked before any matrix is seen.
-
-        Bounds that depend on the matrix (``rank ≤ min(m, n)``) are left to the method.
-
-        Raises
-        ------
-        ValueError, TypeError
-            For an unknown or missing parameter, or a bad value (the error names the parameter).
-
-        Examples
-        --------
-        >>> get_method("gaussian").check_params({"rank": 8})["power_iters"]
-        0
-        >>> get_method("gaussian").check_params({"rank": 8, "power_iters": -1})
-        Traceback (most recent call last):
-        ...
-        ValueError: power_iters must be a non-negative integer, got -1
-        """
-        full = self.resolve(params)
-        if self.check is not None:
-            self.check(**full)
-        return full
-
-    def __call__(self, G, *, rng=None, **params):
-        """Run the method on ``G`` (``rng`` as in :mod:`matsign._backend.random`)."""
-        return self.function(G, rng=rng, **self.resolve(params))
-
-    def flops(self, m: int, n: int, **params) -> float:
-        """Estimated flops on an ``m × n`` matrix with these parameters."""
-        return float(self.flops_function(int(m), int(n), **self.resolve(params)))
-
-
-_REGISTRY: dict[str, Method] = {}
-
-#: Read-only view of the registered methods, by name.
-METHODS = MappingProxyType(_REGISTRY)
-
-
-def _keyword_params(func, skip):
-    sig = inspect.signature(func)
-    return {
-        name: (REQUIRED if p.default is inspect.Parameter.empty else p.default)
-        for name, p in sig.parameters.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in skip
-    }
-
-
-def register(
-    name: str, function: Callable, *, description: str, flops: Callable, check: Callable | None = None
-) -> Method:
-    """Add a method to :data:`METHODS` and return it.
-
-    Parameters
-    ----------
-    name : str
-        New, unique name.
-    function : callable
-        ``function(G, *, rng=None, **params)``: ``G`` positional, ``rng`` and every parameter
-        keyword-only; parameters without a default are required.
-    description : str
-    flops : callable
-        ``flops(m, n, **params)`` with keyword-only parameters of the same names as
-        ``function``'s (defaults there are not used: the method's own are passed).
-    check : callable, optional
-        ``check(**params)`` with the same keyword-only parameters: raise ``ValueError`` (or
-        ``TypeError``) naming a value ``function`` would reject, cheaply and without a matrix.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> def scaled(G, *, rng=None, c=1.0):
-    ...     return c * G
-    >>> def scaled_flops(m, n, *, c):
-    ...     return m * n
-    >>> method = register("doc_scaled", scaled, description="c·G", flops=scaled_flops)
-    >>> float(method(np.ones((2, 2)), c=2.0)[0, 0]), method.flops(2, 3), dict(method.params)
-    (2.0, 6.0, {'c': 1.0})
-    >>> _ = _REGISTRY.pop("doc_scaled")
-    """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
-    if name in _REGISTRY:
-        raise ValueError(f"a method named {name!r} is already registered")
-    sig = inspect.signature(function)
-    if "rng" not in sig.parameters or sig.parameters["rng"].kind is not inspect.Parameter.KEYWORD_ONLY:
-        raise ValueError(f"function of method {name!r} must take a keyword-only rng argument")
-    params = _keyword_params(function, {"rng"})
-    flop_params = _keyword_params(flops, set())
-    if set(flop_params) != set(params):
-        raise ValueError(
-            f"flops of method {name!r} must take the keyword-only parameters {sorted(params)}, "
-            f"got {sorted(flop_params)}"
-        )
-    if check is not None and set(_keyword_params(check, set())) != set(params):
-        raise ValueError(
-            f"check of method {name!r} must take the keyword-only parameters {sorted(params)}, "
-            f"got {sorted(_keyword_params(check, set()))}"
-        )
-    method = Method(name, function, description, flops, MappingProxyType(params), check)
-    _REGISTRY[name] = method
-    return method
-
-
-def get_method(name: str) -> Method:
-    """The registered method ``name``, or a ``ValueError`` listing the registered names.
-
-    Examples
-    --------
-    >>> get_method("newton_schulz").params["schedule"]
-    'muon'
-    """
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown method {name!r}; registered: {', '.join(_REGISTRY)}") from None
-
-
-# ---------------------------------------------------------------- flop model (see module doc)
-
-
-def _gemm(a, b, c):
-    return 2 * a * b * c
-
-
-def _qr(p, k):
-    return 4 * p * k * k - 4 * k**3 / 3
-
-
-def _orth(p, k, normalizer):
-    if normalizer == "cholesky_qr":
-        return 2 * (2 * p * k * k + k**3 / 3 + p * k * k)
-    return _qr(p, k)
-
-
-def _svd(p, q):
-    s, N = min(p, q), max(p, q)
-    return 6 * N * s * s + 20 * s**3
-
-
-def _svd_sign(p, q):
-    s, N = min(p, q), max(p, q)
-    return _svd(p, q) + _gemm(s, s, N)
-
-
-def _eigh_sign(p, q):
-    s, N = min(p, q), max(p, q)
-    return _gemm(s, N, s) + 9 * s**3 + _gemm(s, s, s) + _gemm(s, s, N)
+# ---------------------------------------------------------------- flop model
 
 
 def _ns(p, q, schedule, steps):
     s, N = min(p, q), max(p, q)
     triples = get_schedule(schedule).steps_coefficients(steps)
     return sum(4 * s * s * N + (2 * s**3 if c != 0 else 0) for _, _, c in triples)
-
-
-def _qrcp(p, N):
-    return 2 * p * p * N - 2 * p**3 / 3
 
 
 def _lowrank(rows, cols, width, rank, inner, steps):

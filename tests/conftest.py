@@ -67,6 +67,20 @@ class Backend:
     def to_numpy(x):
         return to_numpy(x)
 
+    def assert_close(self, actual, expected, *, rtol, atol=0.0, dtype=None):
+        """Assert that ``actual`` is an array of this backend's library and device, of ``dtype``
+        (a name such as ``"float32"``; default: ``expected``'s), and close to ``expected``
+        (NumPy data, usually a float64 oracle) within ``rtol``/``atol``."""
+        from matsign._backend import dtype_name, library
+
+        assert library(actual) == self.lib, f"result is a {library(actual)} array, expected {self.lib}"
+        if self.lib == "torch":
+            assert actual.device.type == self.like.device.type, f"result on {actual.device}, input on {self.like.device}"
+        expected = np.asarray(expected)
+        want = dtype if dtype is not None else dtype_name(expected.dtype)
+        assert dtype_name(actual.dtype) == want, f"result has dtype {dtype_name(actual.dtype)}, expected {want}"
+        np.testing.assert_allclose(np.asarray(to_numpy(actual), dtype=np.float64), expected, rtol=rtol, atol=atol)
+
     def __repr__(self):
         return self.name
 

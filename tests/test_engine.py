@@ -15,7 +15,7 @@ import pytest
 pd = pytest.importorskip("pandas")
 pytest.importorskip("threadpoolctl")
 
-from matsign import methods  # noqa: E402
+from matsign import methods, registry  # noqa: E402
 from matsign.exact.sign import msign  # noqa: E402
 from matsign.experiments.engine import TIMING, Extra, ResultsError, sweep  # noqa: E402
 from matsign.experiments.grid import GridError, build_cells  # noqa: E402
@@ -169,7 +169,7 @@ def flaky():
     methods.register("test_flaky", function, description="NS that crashes on demand",
                      flops=lambda m, n, *, steps: 0.0)
     yield state
-    methods._REGISTRY.pop("test_flaky")
+    registry._METHODS.pop("test_flaky")
 
 
 def test_a_crashed_sweep_resumes_to_the_uninterrupted_table(tmp_path, flaky):

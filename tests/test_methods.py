@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from matsign import methods
+from matsign import methods, registry
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
 from matsign.methods import METHODS, REQUIRED, Method, get_method, register
@@ -192,7 +192,7 @@ def test_register_adds_a_method_and_rejects_bad_ones():
         with pytest.raises(ValueError, match="already registered"):
             register("test_halve", halve, description="again", flops=halve_flops)
     finally:
-        methods._REGISTRY.pop("test_halve", None)
+        registry._METHODS.pop("test_halve", None)
     with pytest.raises(ValueError, match="keyword-only rng"):
         register("test_bad", lambda G, rng=None: G, description="x", flops=lambda m, n: 0)
     with pytest.raises(ValueError, match="flops of method 'test_bad' must take"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import numbers
 
 import numpy as np
@@ -139,6 +140,44 @@ def check_choice(value, choices, name: str):
     if not any(isinstance(value, type(choice)) and value == choice for choice in choices):
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
     return value
+
+
+def check_real(value, name: str, *, low=-math.inf, high=math.inf, open_low=False, open_high=False) -> float:
+    """``value`` as a float if it is a finite real number in the interval, else a ``ValueError``.
+
+    The interval runs from ``low`` to ``high``, each end closed unless ``open_low``/``open_high``;
+    booleans are not numbers. The one number check of the package: every real-valued parameter
+    goes through it.
+
+    Examples
+    --------
+    >>> check_real(0.5, "q", low=0, high=1, open_low=True, open_high=True)
+    0.5
+    >>> check_real(float("nan"), "alpha")
+    Traceback (most recent call last):
+    ...
+    ValueError: alpha must be a finite number, got nan
+    >>> check_real(0, "eps", low=0, open_low=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: eps must be a finite number > 0, got 0
+    """
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+    if ok:
+        ok = (low < value if open_low else low <= value) and (value < high if open_high else value <= high)
+    if not ok:
+        raise ValueError(f"{name} must be a finite number{_interval(low, high, open_low, open_high)}, got {value!r}")
+    return float(value)
+
+
+def _interval(low, high, open_low, open_high) -> str:
+    if math.isinf(low) and math.isinf(high):
+        return ""
+    if math.isinf(high):
+        return f" {'>' if open_low else '≥'} {low:g}"
+    if math.isinf(low):
+        return f" {'<' if open_high else '≤'} {high:g}"
+    return f" in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
 
 
 def check_unit_interval(value, name: str) -> float:

@@ -23,22 +23,18 @@ name               matrix                                                       
 ``nonzero`` is the number of nonzero singular values (default ``min(m, n)``): at a fixed κ it
 sets the stable rank. ``recorded`` takes its shape from the dump (give no ``m``, ``n``);
 ``path=""`` is the small dump shipped with the package (:data:`matsign.io.RECORDED_DUMP`), and
-its matrix is the same for every seed. Add a family with :func:`register_source`.
+its matrix is the same for every seed. Add a family with :func:`matsign.registry.register_source`.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
-from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Callable, Mapping
 
 import numpy as np
 
 from matsign._backend import check_positive_int
-from matsign.methods import REQUIRED, complete_params
+from matsign.registry import SOURCES, Source, get_source, register_source
 from matsign.synthetic import (
     exponential_decay,
     log_uniform,
@@ -50,108 +46,6 @@ from matsign.synthetic import (
 )
 
 __all__ = ["SOURCES", "Source", "get_source", "register_source"]
-
-
-@dataclass(frozen=True)
-class Source:
-    """One family of test matrices.
-
-    Attributes
-    ----------
-    name : str
-    function : callable
-        ``function(m, n, *, rng, **params)`` → float64 NumPy matrix of shape ``(m, n)``.
-    description : str
-    params : mapping
-        Parameter name → default (:data:`~matsign.methods.REQUIRED` if none), from
-        ``function``'s keyword-only parameters other than ``rng``.
-    check : callable
-        ``check(m, n, **params)`` raises ``ValueError`` naming a bad parameter; it does no
-        expensive work, so a whole grid is checked before a sweep starts.
-    shape : callable or None
-        For sources whose shape is given by their parameters (``recorded``):
-        ``shape(**params)`` → ``(m, n)``; ``None`` when ``m`` and ``n`` are parameters.
-    """
-
-    name: str
-    function: Callable
-    description: str
-    params: Mapping[str, object]
-    check: Callable
-    shape: Callable | None = None
-
-    def resolve(self, params) -> dict:
-        """``params`` (without ``m``, ``n``) completed with defaults; unknown or missing ones raise."""
-        return complete_params(f"source {self.name!r}", self.params, params, fixed=("m", "n"))
-
-    def __call__(self, m: int, n: int, *, rng=None, **params):
-        """The ``m × n`` float64 NumPy matrix for seed ``rng``."""
-        return self.function(m, n, rng=rng, **self.resolve(params))
-
-
-_REGISTRY: dict[str, Source] = {}
-
-#: Read-only view of the registered sources, by name.
-SOURCES = MappingProxyType(_REGISTRY)
-
-
-def register_source(
-    name: str, function: Callable, *, description: str, check: Callable, shape: Callable | None = None
-) -> Source:
-    """Add a family to :data:`SOURCES` and return it.
-
-    Parameters
-    ----------
-    name : str
-        New, unique name.
-    function : callable
-        ``function(m, n, *, rng, **params)`` → float64 NumPy matrix; parameters keyword-only.
-    description : str
-    check : callable
-        ``check(m, n, **params)`` (all parameters passed, defaults filled in): raise
-        ``ValueError`` for values ``function`` would reject, cheaply.
-    shape : callable, optional
-        ``shape(**params)`` → ``(m, n)`` for sources whose parameters fix the shape.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> def ones(m, n, *, rng=None, scale=1.0):
-    ...     return np.full((m, n), scale)
-    >>> source = register_source("doc_ones", ones, description="constant", check=lambda m, n, scale: None)
-    >>> float(source(2, 3, scale=2.0)[0, 0]), dict(source.params)
-    (2.0, {'scale': 1.0})
-    >>> _ = _REGISTRY.pop("doc_ones")
-    """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
-    if name in _REGISTRY:
-        raise ValueError(f"a source named {name!r} is already registered")
-    sig = inspect.signature(function)
-    params = {
-        p.name: (REQUIRED if p.default is inspect.Parameter.empty else p.default)
-        for p in sig.parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "rng"
-    }
-    if "rng" not in sig.parameters:
-        raise ValueError(f"function of source {name!r} must take a keyword-only rng argument")
-    source = Source(name, function, description, MappingProxyType(params), check, shape)
-    _REGISTRY[name] = source
-    return source
-
-
-def get_source(name: str) -> Source:
-    """The registered source ``name``, or a ``ValueError`` listing the registered names.
-
-    Examples
-    --------
-    >>> get_source("power_law").params["alpha"]
-    1.0
-    """
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown source {name!r}; registered: {', '.join(_REGISTRY)}") from None
 
 
 # ---------------------------------------------------------------- the built-in families

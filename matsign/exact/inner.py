@@ -1,0 +1,70 @@
+r"""The inner sign of composite methods: one specification, one check, one dispatcher.
+
+Low-rank signs, Dion2's slices, GaLore/GUM and the dense update rules all take the sign of a
+smaller or derived matrix ``B``. That sign is given by ``inner``: ``"exact"`` (:func:`msign`,
+the SVD) or a Newton–Schulz schedule (a name from :data:`SCHEDULES`, a :class:`Schedule` or
+``(a, b, c)`` triples), with ``steps`` allowed only for a schedule. Rules that name the
+schedule separately (``inner="newton_schulz", schedule=...``) convert with
+:func:`inner_from_pair`.
+"""
+
+from __future__ import annotations
+
+from matsign._backend import check_choice
+from matsign.exact.newton_schulz import newton_schulz
+from matsign.exact.schedules import SCHEDULES, Schedule, get_schedule
+from matsign.exact.sign import msign
+
+__all__ = ["PAIR_INNER", "check_inner", "inner_from_pair", "inner_sign"]
+
+#: The ``inner`` values of the rules that name their schedule separately.
+PAIR_INNER = ("newton_schulz", "exact")
+
+
+def check_inner(inner, steps) -> None:
+    """Check an inner sign before any matrix is seen.
+
+    Examples
+    --------
+    >>> check_inner("muon", 3)
+    >>> check_inner("exact", 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: steps applies only to a Newton–Schulz inner sign, not inner='exact'
+    """
+    if isinstance(inner, str) and inner != "exact" and inner not in SCHEDULES:
+        raise ValueError(
+            f"inner must be 'exact' or a Newton–Schulz schedule ({', '.join(SCHEDULES)}), got {inner!r}"
+        )
+    if not isinstance(inner, (str, Schedule, list, tuple)):
+        raise TypeError(
+            "inner must be 'exact', a schedule name, a Schedule or (a, b, c) triples; "
+            f"got {type(inner).__name__}"
+        )
+    if isinstance(inner, str) and inner == "exact":
+        if steps is not None:
+            raise ValueError("steps applies only to a Newton–Schulz inner sign, not inner='exact'")
+        return
+    get_schedule(inner).steps_coefficients(steps)
+
+
+def inner_from_pair(inner, schedule):
+    """The inner sign named by an ``(inner, schedule)`` pair: ``"exact"``, or ``schedule``.
+
+    Examples
+    --------
+    >>> inner_from_pair("newton_schulz", "polar_express"), inner_from_pair("exact", "muon")
+    ('polar_express', 'exact')
+    """
+    check_choice(inner, PAIR_INNER, "inner")
+    return "exact" if inner == "exact" else schedule
+
+
+def inner_sign(B, inner, steps=None, *, dtype=None):
+    """``msign(B)`` for ``inner="exact"``, else ``newton_schulz(B, inner, steps=steps, dtype=dtype)``.
+
+    A kernel: ``inner`` and ``steps`` are assumed checked (:func:`check_inner`).
+    """
+    if isinstance(inner, str) and inner == "exact":
+        return msign(B)
+    return newton_schulz(B, inner, steps=steps, dtype=dtype)
