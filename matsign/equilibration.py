@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from matsign._backend.checks import boundary
 from matsign._backend import check_choice, check_matrix, linalg_dtype, trusted_values
 
 __all__ = ["MODES", "equilibrate", "equilibration_factors"]
@@ -20,6 +21,7 @@ __all__ = ["MODES", "equilibrate", "equilibration_factors"]
 MODES = ("R", "C", "RC")
 
 
+@boundary
 def equilibration_factors(G, mode="R", *, exponent=-0.5, eps=1e-8):
     r"""The diagonal scalings of :func:`equilibrate`: ``(row_scale, col_scale)``.
 
@@ -61,6 +63,7 @@ def equilibration_factors(G, mode="R", *, exponent=-0.5, eps=1e-8):
     return row_scale, col_scale
 
 
+@boundary
 def equilibrate(G, mode="R", *, exponent=-0.5, eps=1e-8):
     r"""MuonEq's row ("R"), column ("C") or two-sided ("RC") equilibration of ``G``.
 

@@ -276,7 +276,7 @@ def _check_muoneq(*, mode, exponent, schedule, steps):
 
 
 def _dion2(G, *, rng=None, fraction=0.25, score="l1", inner="exact", schedule="muon", steps=None):
-    check_matrix(G, "G", batched=False)  # slice_sign would name its own argument, M
+    check_matrix(G, "G", batched=False, finite=False)  # slice_sign would name its own argument, M
     with trusted_values():
         return slice_sign(G, fraction, score=score, rng=rng, inner=inner, schedule=schedule, steps=steps)
 

@@ -9,6 +9,7 @@ count as nonzero above ``rtol·σ₁``, default :func:`matsign._backend.default_
 
 from __future__ import annotations
 
+from matsign._backend.checks import boundary
 from matsign._backend import check_matrix, check_positive_int, linalg_dtype, namespace
 from matsign._backend.checks import check_same_library
 from matsign.spectral import _kept, _rtol, _safe, _work, numerical_rank
@@ -51,6 +52,7 @@ def _norm(xp, A, ord):
     return peak * norm
 
 
+@boundary
 def relative_error(X, Y, *, ord="fro"):
     r"""Relative error :math:`\|X - Y\| / \|Y\|` of ``X`` against the reference ``Y``.
 
@@ -96,6 +98,7 @@ def relative_error(X, Y, *, ord="fro"):
     return xp.asarray(xp.where(finite & (nonzero | (num == 0)), ratio, xp.inf))
 
 
+@boundary
 def alignment(X, G):
     r"""Alignment :math:`\langle G, X\rangle / \|G\|_*` of a step ``X`` with the gradient ``G``.
 
@@ -133,6 +136,7 @@ def alignment(X, G):
     return xp.asarray(xp.where(nonzero, inner / _safe(xp, nuclear, nonzero), xp.nan))
 
 
+@boundary
 def orthogonality_error(X, *, ord=2, rtol=None):
     r"""Distance of ``X`` from the partial isometry with its range and row space, ``msign(X)``.
 
@@ -177,6 +181,7 @@ def orthogonality_error(X, *, ord=2, rtol=None):
     return xp.asarray(peak * xp.linalg.vector_norm(gap / peak[..., None], axis=-1))
 
 
+@boundary
 def rank_floor(G, rank, *, rtol=None):
     r"""Lower bound :math:`\sqrt{\max(0, \rho - r)}` on the error of any rank-r approximation.
 

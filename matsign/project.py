@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from matsign._backend import (
+    boundary,
     check_choice,
     check_matrix,
     check_rank,
@@ -120,6 +121,7 @@ class Projector:
         return xp, xp.astype(self.P, A.dtype, copy=False)
 
 
+@boundary
 def galore_projector(G, rank):
     r"""GaLore's projector: the top ``rank`` singular vectors of ``G`` on its shorter side.
 
@@ -173,6 +175,7 @@ def galore_projector(G, rank):
         return Projector(xp.astype(P, G.dtype, copy=False), side)
 
 
+@boundary
 def gum_estimate(G, projector, q, *, rng=None):
     r"""One draw of GUM's unbiased two-branch estimate of ``G``.
 
@@ -233,6 +236,7 @@ def gum_estimate(G, projector, q, *, rng=None):
     return projector.down(G) / (1 - q), "low_rank"
 
 
+@boundary
 def gum_lift(estimate, branch, projector):
     r"""GUM's estimate in ``G``'s space: ``up(estimate)`` for "low_rank", itself for "full_rank".
 
@@ -268,6 +272,7 @@ def gum_lift(estimate, branch, projector):
     return estimate
 
 
+@boundary
 def residual_ratio(G, projector):
     r"""GUM's residual diagnostic :math:`\chi = \|G - \mathrm{up}(\mathrm{down}(G))\|_F / \|G\|_F`.
 

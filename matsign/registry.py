@@ -6,8 +6,10 @@ function runs), its flop estimate and its plot label. A source (a family of test
 declared the same way beside its generator. :data:`METHODS` and :data:`SOURCES` only collect
 what the modules declared; importing :mod:`matsign` imports every declaring module.
 
-This module sits at the bottom of the package (it imports nothing of matsign's), so any layer
-may declare into it.
+A method is a boundary (:func:`matsign._backend.boundary`): calling it checks ``G`` once, and
+the public functions the method calls inside trust the arrays computed from it, so a method
+written from public functions reads the host once. This module imports only ``_backend``, so
+any layer may declare into it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import inspect
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Mapping
+
+from matsign._backend.checks import boundary, check_matrix
 
 __all__ = [
     "METHODS",
@@ -132,7 +136,7 @@ class Method:
 
     def __call__(self, G, *, rng=None, **params):
         """Run the method on ``G`` (``rng`` as in :mod:`matsign._backend.random`)."""
-        return self.function(G, rng=rng, **self.resolve(params))
+        return _run(self.function, G, rng, self.resolve(params))
 
     def flops(self, m: int, n: int, **params) -> float:
         """Estimated flops on an ``m × n`` matrix with these parameters."""
@@ -141,6 +145,12 @@ class Method:
     def label(self, params=None) -> str:
         """How the papers name this method with ``params`` (a mapping; missing entries allowed)."""
         return self.name if self.label_function is None else self.label_function(dict(params or {}))
+
+
+@boundary
+def _run(function, G, rng, params):
+    check_matrix(G, "G")
+    return function(G, rng=rng, **params)
 
 
 _METHODS: dict[str, Method] = {}

@@ -16,6 +16,7 @@ import numbers
 import sys
 
 from matsign._backend import (
+    boundary,
     check_choice,
     check_matrix,
     device,
@@ -70,6 +71,7 @@ def slice_count(fraction, size: int) -> int:
     return math.ceil(x)
 
 
+@boundary
 def select_slices(M, fraction, *, score="l1", rng=None):
     r"""Dion2's selection: ``k = ⌈fraction·size⌉`` slices along the shorter side of ``M``.
 
@@ -136,6 +138,7 @@ def select_slices(M, fraction, *, score="l1", rng=None):
     return axis, xp.sort(order[:k])
 
 
+@boundary
 def scatter_sign(M, axis, indices, *, inner="exact", schedule="muon", steps=None):
     r"""The sign of the selected slices of ``M``, in place of those slices; zeros elsewhere.
 
@@ -211,6 +214,7 @@ def selection_slots(indices, size: int):
     return xp.take(indices, slot) == positions, slot
 
 
+@boundary
 def slice_sign(M, fraction, *, score="l1", rng=None, inner="exact", schedule="muon", steps=None):
     r"""Dion2's one-shot sign: :func:`select_slices`, then :func:`scatter_sign`.
 
@@ -247,8 +251,9 @@ def slice_sign(M, fraction, *, score="l1", rng=None, inner="exact", schedule="mu
            [0., 0., 1.],
            [0., 0., 0.]])
     """
+    check_matrix(M, "M", batched=False)
     _check_inner(inner, steps)
-    axis, indices = select_slices(M, fraction, score=score, rng=rng)  # checks M
+    axis, indices = select_slices(M, fraction, score=score, rng=rng)
     with trusted_values():  # the indices are valid by construction
         return scatter_sign(M, axis, indices, inner=inner, schedule=schedule, steps=steps)
 

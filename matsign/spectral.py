@@ -26,6 +26,7 @@ import math
 import numbers
 
 from matsign._backend import (
+    boundary,
     check_choice,
     check_matrix,
     check_positive_int,
@@ -147,6 +148,7 @@ def _power_law_exponent(xp, s, rtol):
     return xp.where(enough, -sxy / _safe(xp, sxx, enough), xp.nan)
 
 
+@boundary
 def singular_values(G):
     r"""Singular values of ``G`` (or of each matrix of a stack), in descending order.
 
@@ -227,6 +229,7 @@ def _spectral_norm(xp, A, method, rng, tol, max_iters):
     return xp.asarray(estimate)
 
 
+@boundary
 def spectral_norm(
     G,
     *,
@@ -291,6 +294,7 @@ def spectral_norm(
     return _spectral_norm(xp, _work(G, xp), method, rng, tol, max_iters)
 
 
+@boundary
 def nuclear_norm(G):
     r"""Nuclear norm :math:`\|G\|_* = \sum_i \sigma_i`.
 
@@ -313,6 +317,7 @@ def nuclear_norm(G):
     return xp.asarray(xp.sum(xp.linalg.svdvals(_work(G, xp)), axis=-1))
 
 
+@boundary
 def stable_rank(G, *, method: str = "auto", rng=None):
     r"""Stable rank :math:`\|G\|_F^2 / \|G\|_2^2 = \sum_i \sigma_i^2 / \sigma_1^2`.
 
@@ -353,6 +358,7 @@ def stable_rank(G, *, method: str = "auto", rng=None):
     return xp.asarray(xp.where(nonzero, ratio * ratio, 0.0))
 
 
+@boundary
 def numerical_rank(G, *, rtol=None):
     r"""Numerical rank :math:`\#\{i : \sigma_i > \mathrm{rtol}\cdot\sigma_1\}`.
 
@@ -378,6 +384,7 @@ def numerical_rank(G, *, rtol=None):
     return xp.asarray(_numerical_rank(xp, xp.linalg.svdvals(A), _rtol(G, rtol)))
 
 
+@boundary
 def condition_number(G, *, rtol=None):
     r"""Condition number over the nonzero singular values: :math:`\sigma_1 / \sigma_\rho`.
 
@@ -407,6 +414,7 @@ def condition_number(G, *, rtol=None):
     return xp.asarray(_condition_number(xp, xp.linalg.svdvals(A), _rtol(G, rtol)))
 
 
+@boundary
 def effective_rank(G, *, rtol=None):
     r"""Effective rank :math:`\exp(-\sum_i p_i \log p_i)`, :math:`p_i = \sigma_i / \sum_j \sigma_j`.
 
@@ -441,6 +449,7 @@ def effective_rank(G, *, rtol=None):
     return xp.asarray(_effective_rank(xp, xp.linalg.svdvals(A), _rtol(G, rtol)))
 
 
+@boundary
 def tail_energy(G, rank):
     r"""Fraction of the energy beyond the leading ``rank`` directions.
 
@@ -471,6 +480,7 @@ def tail_energy(G, rank):
     return xp.asarray(_tail_energy(xp, xp.linalg.svdvals(_work(G, xp)), rank))
 
 
+@boundary
 def power_law_exponent(G, *, rtol=None):
     r"""Decay exponent α of a power-law fit :math:`\sigma_i \approx c\, i^{-\alpha}`.
 
@@ -505,6 +515,7 @@ def power_law_exponent(G, *, rtol=None):
     return xp.asarray(_power_law_exponent(xp, xp.linalg.svdvals(A), _rtol(G, rtol)))
 
 
+@boundary
 def spectral_summary(G, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
     r"""All spectral diagnostics of one matrix from a single SVD, as Python numbers.
 
@@ -545,6 +556,7 @@ def spectral_summary(G, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
     )
 
 
+@boundary
 def singular_value_summary(s, m: int, n: int, *, ranks=(1, 8, 32), rtol=None, dtype=None) -> dict[str, float]:
     r""":func:`spectral_summary` of an ``m × n`` matrix from its singular values ``s`` alone.
 

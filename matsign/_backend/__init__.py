@@ -12,6 +12,7 @@
 
 from matsign._backend.checks import (
     all_finite,
+    boundary,
     check_choice,
     check_matrix,
     check_nonnegative_int,
@@ -57,6 +58,7 @@ __all__ = [
     "PRECISIONS",
     "Arithmetic",
     "all_finite",
+    "boundary",
     "arithmetic",
     "check_choice",
     "check_matrix",

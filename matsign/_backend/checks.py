@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 import numbers
 
@@ -39,9 +40,11 @@ def check_matrix(x, name: str = "G", *, batched: bool = True, finite: bool = Tru
         raise ValueError(f"{name} must be a single matrix (m, n); got shape {tuple(x.shape)}")
     if any(int(s) == 0 for s in x.shape):
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
-    if finite and not values_trusted() and not all_finite(x):
-        state = _TRUSTED.get()
-        raise ValueError(f"{name} contains NaN or Inf entries" + (f" ({state})" if isinstance(state, str) else ""))
+    state = _TRUSTED.get()
+    trusted = state is True or (state is _NESTED and dt != "float16")
+    if finite and not trusted and not all_finite(x):
+        hint = _FLOAT16_OVERFLOW if state is _NESTED else state
+        raise ValueError(f"{name} contains NaN or Inf entries" + (f" ({hint})" if isinstance(hint, str) else ""))
     return xp
 
 
@@ -63,6 +66,46 @@ def all_finite(x) -> bool:
 
 
 _TRUSTED = contextvars.ContextVar("matsign_trusted_values", default=False)
+_ENTERED = contextvars.ContextVar("matsign_public_call", default=False)
+#: The trust state of a call nested in a public call: every value trusted but float16 ones.
+_NESTED = object()
+_FLOAT16_OVERFLOW = (
+    "computed from a finite float16 input, it overflowed float16's range of ±65504: scale the "
+    "input down or use bfloat16 or float32"
+)
+
+
+def boundary(function):
+    """Mark ``function`` as a public entry point: its own checks scan, calls nested in it trust.
+
+    The outermost call of a boundary function checks its inputs in full, NaN/Inf scan included
+    (one read to the host per array). Public functions it calls, directly or through other
+    public functions, receive arrays computed from those checked inputs, so their value scans
+    are skipped: a composite call, or a method written from public functions, reads the host
+    once per user input whatever its depth. float16 arrays are the exception: sums in float16
+    overflow at 65504, so nested calls still scan them, and a failed scan says that float16
+    overflowed. Shapes, dtypes and libraries are always checked (they cost no read). A boundary
+    function must check its own inputs before it calls another public function. Scoped per
+    thread and per task (``contextvars``).
+    """
+
+    @functools.wraps(function)
+    def public_call(*args, **kwargs):
+        if not _ENTERED.get():
+            token = _ENTERED.set(True)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                _ENTERED.reset(token)
+        if _TRUSTED.get() is not False:
+            return function(*args, **kwargs)
+        token = _TRUSTED.set(_NESTED)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _TRUSTED.reset(token)
+
+    return public_call
 
 
 @contextlib.contextmanager
@@ -89,10 +132,7 @@ def trusted_values(computed_from=None):
     result (:meth:`matsign.updates.UpdateRule.step` checks every update).
     """
     float16 = computed_from is not None and dtype_name(computed_from.dtype) == "float16"
-    token = _TRUSTED.set(
-        "computed from a finite float16 input, it overflowed float16's range of ±65504: scale the "
-        "input down or use bfloat16 or float32" if float16 else True
-    )
+    token = _TRUSTED.set(_FLOAT16_OVERFLOW if float16 else True)
     try:
         yield
     finally:
@@ -101,7 +141,7 @@ def trusted_values(computed_from=None):
 
 def values_trusted() -> bool:
     """Whether the caller runs inside :func:`trusted_values` (value checks are then skipped)."""
-    return _TRUSTED.get() is True
+    return _TRUSTED.get() is True or _TRUSTED.get() is _NESTED
 
 
 def check_same_library(*named):

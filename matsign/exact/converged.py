@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from matsign._backend import (
+    boundary,
     EPS,
     check_matrix,
     check_nonnegative_int,
@@ -47,6 +48,7 @@ SCHEDULE_TOLERANCE = 1e-2
 MAX_SCHEDULE_STEPS = 30
 
 
+@boundary
 def converged_newton_schulz(G, *, lower: float = 1e-4, max_polish: int = 10, dtype=None):
     r"""``msign(G)`` to working accuracy by Newton–Schulz steps alone (no SVD, no eigensolver).
 

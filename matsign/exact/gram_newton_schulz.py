@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import numbers
 
+from matsign._backend.checks import boundary
 from matsign._backend import check_positive_int, device
 from matsign.exact.newton_schulz import _finish, _start
 from matsign.exact.schedules import get_schedule
 
 
+@boundary
 def gram_newton_schulz(
     G, schedule="muon", *, steps: int | None = None, normalize: str = "frobenius", restarts=(2,), dtype=None
 ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from matsign._backend import (
+    boundary,
     arithmetic,
     check_choice,
     check_matrix,
@@ -22,6 +23,7 @@ NORMALIZATIONS = ("frobenius", "spectral", "schatten4", "aol", "none")
 SPECTRAL_POWER_STEPS = 16
 
 
+@boundary
 def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: str = "frobenius", dtype=None):
     r"""Approximate ``msign(G)`` by an odd-polynomial Newton–Schulz iteration.
 

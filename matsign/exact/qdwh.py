@@ -13,6 +13,7 @@ import numbers
 import warnings
 
 from matsign._backend import (
+    boundary,
     EPS,
     arithmetic,
     check_matrix,
@@ -46,6 +47,7 @@ MAX_ITERATIONS = 14
 SMALLEST_ELL = 1e-76
 
 
+@boundary
 def qdwh_sign(G, *, lower=None, dtype=None):
     r"""``msign(G)`` to working accuracy by the QDWH iteration (QR and Cholesky factorizations).
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from matsign._backend import (
+    boundary,
     check_choice,
     check_matrix,
     check_rtol,
@@ -16,6 +17,7 @@ from matsign._backend import (
 METHODS = ("svd", "eigh")
 
 
+@boundary
 def msign(G, *, rtol=None, method: str = "svd"):
     r"""Matrix sign (orthogonal polar factor) with zero singular values mapped to zero.
 
@@ -81,6 +83,7 @@ def msign(G, *, rtol=None, method: str = "svd"):
     return xp.astype(X, G.dtype)
 
 
+@boundary
 def svd_sign(xp, G, tol, rank=None):
     """``U_r sign(Σ_r) V_rᵀ`` from the thin SVD of ``G`` (a LAPACK dtype): the top ``rank``
     pairs (all by default), with σ ≤ ``tol``·σ₁ mapped to zero. Shared with the rank-r oracle."""

@@ -14,6 +14,7 @@ orientation ``X`` (``s × N``, ``s = min(m, n) ≤ N``): ``X = G`` when ``m ≤ 
 
 from __future__ import annotations
 
+from matsign._backend.checks import boundary
 from matsign._backend.checks import check_matrix, check_rank
 from matsign._backend.linalg import column_pivots
 from matsign._backend.precision import eps_of, linalg_dtype
@@ -30,6 +31,7 @@ SKETCH_OVERSAMPLE = 10
 LEVERAGE_POWER_ITERS = 1
 
 
+@boundary
 def select_columns(G, rank, *, strategy="uniform", rng=None):
     r"""Indices of ``rank`` distinct columns of the wide orientation ``X`` of ``G``.
 
@@ -95,6 +97,7 @@ def select_columns(G, rank, *, strategy="uniform", rng=None):
     return _select(xp, X, rank, strategy, generator(rng, X))
 
 
+@boundary
 def column_range(G, rank, *, strategy="uniform", rng=None):
     r"""Orthonormal basis of ``rank`` selected columns of the wide orientation of ``G``.
 

@@ -3,6 +3,7 @@ Cholesky-QR2."""
 
 from __future__ import annotations
 
+from matsign._backend.checks import boundary
 from matsign._backend.checks import check_matrix
 from matsign._backend.linalg import cholesky_upper, solve_upper_right
 from matsign._backend.namespace import namespace
@@ -11,6 +12,7 @@ from matsign._backend.precision import linalg_dtype
 METHODS = ("qr", "cholesky_qr")
 
 
+@boundary
 def orthonormalize(Y, method: str = "qr"):
     r"""Matrix ``Q`` (p × k) with orthonormal columns spanning the columns of ``Y`` (p × k).
 

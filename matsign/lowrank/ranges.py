@@ -2,6 +2,7 @@ r"""The randomized range finder with power iterations (Halko, Martinsson, Tropp 
 
 from __future__ import annotations
 
+from matsign._backend.checks import boundary
 from matsign._backend.checks import all_finite, check_matrix, check_nonnegative_int, check_rank
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import linalg_dtype
@@ -12,6 +13,7 @@ from matsign.lowrank.orth import orthonormal_basis
 NORMALIZERS = ("qr", "cholesky_qr", "none")
 
 
+@boundary
 def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng=None):
     r"""Orthonormal basis of the range of a Gaussian sketch of ``G``, with power iterations.
 

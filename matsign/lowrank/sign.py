@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 from matsign._backend.checks import (
+    boundary,
     check_choice,
     check_matrix,
     check_nonnegative_int,
@@ -63,6 +64,7 @@ def check_range_options(range, options) -> dict:
     return {name: checks[name](value, name) for name, value in options.items()}
 
 
+@boundary
 def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     r"""Exact sign of ``G`` projected onto the span of ``Q``: ``Q · msign(Qᵀ G)``.
 
@@ -218,6 +220,7 @@ def _project_sign(xp, A, Q, rank, inner, steps, precision):
     return Q @ S
 
 
+@boundary
 def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=None, **options):
     r"""Rank-r approximation of ``msign(G)`` in one call: a range basis, then the low-rank sign.
 
@@ -269,6 +272,7 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
     >>> lowrank_sign(np.stack([G, 2.0 * G]), 2, power_iters=2, rng=0).shape  # a stack
     (2, 3, 3)
     """
+    check_matrix(G, "G")
     options = check_range_options(range, options)
     check_inner(inner, steps)
     if range == "column" and getattr(G, "ndim", 2) > 2:
@@ -276,11 +280,12 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
             f"range='column' selects columns of a single matrix (m, n); G of shape {tuple(G.shape)} "
             "is a stack: use range='gaussian', or call lowrank_sign on each member"
         )
-    Q = RANGES[range](G, rank, rng=rng, **options)  # checks G
+    Q = RANGES[range](G, rank, rng=rng, **options)
     with trusted_values():  # G is checked and Q computed from it
         return lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps)
 
 
+@boundary
 def oracle_lowrank_sign(G, rank, *, rtol=None):
     r"""The best rank-r sign: :math:`U_r \operatorname{sign}(\Sigma_r) V_r^T` from the thin SVD.
 

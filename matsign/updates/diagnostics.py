@@ -15,10 +15,13 @@ only when ``diagnostics=True``; each value comes back to the host as a Python fl
 
 from __future__ import annotations
 
+from matsign._backend.checks import boundary
+
 from matsign.exact.sign import msign
 from matsign.metrics import alignment, relative_error
 
 
+@boundary
 def sign_diagnostics(direction, target) -> dict[str, float]:
     r"""``{"alignment": ⟨T, D⟩/‖T‖_*, "relative_error": ‖D − msign(T)‖_F/‖msign(T)‖_F}``.
 
