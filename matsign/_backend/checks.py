@@ -1,4 +1,10 @@
-"""Input validation shared by every public function: errors that name the offending argument."""
+"""Input validation shared by every public function: errors that name the offending argument.
+
+Two kinds of check live here. Checks of parameters (:func:`check_real`, the one number check,
+and the integer, choice and rank checks built on the same pattern) cost nothing. Checks of
+arrays (:func:`check_matrix`) also scan the values for NaN/Inf, which reads the host; the
+:func:`boundary` decorator makes that scan run once per public call, at the outermost one.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +16,32 @@ import numbers
 
 import numpy as np
 
+from matsign._backend.dtypes import ARRAY_DTYPES, dtype_name
 from matsign._backend.namespace import library, namespace
-from matsign._backend.precision import ARRAY_DTYPES, dtype_name, linalg_dtype
+from matsign._backend.precision import default_rtol, linalg_dtype
 
 
 def check_matrix(x, name: str = "G", *, batched: bool = True, finite: bool = True):
     """Validate a real floating matrix (or stack of matrices) and return its namespace.
 
-    Raises ``TypeError`` for non-arrays, complex, integer and boolean dtypes, and ``ValueError``
-    for 0-D/1-D input, stacks where ``batched`` is false, empty matrices and (when ``finite``)
-    NaN/Inf entries. The finiteness check is a pass over ``x`` that reads one boolean back to
-    the host; inside :func:`trusted_values` it is skipped.
+    Parameters
+    ----------
+    x : array, shape (m, n) or (..., m, n)
+    name : str
+        The argument's name, for the error messages.
+    batched : bool
+        Whether a stack ``(..., m, n)`` is accepted.
+    finite : bool
+        Whether to scan for NaN/Inf: one pass over ``x`` and one boolean read to the host,
+        skipped for arrays the enclosing public call computed (:func:`boundary`).
+
+    Raises
+    ------
+    TypeError
+        For non-arrays and complex, integer or boolean dtypes.
+    ValueError
+        For 0-D/1-D input, stacks where ``batched`` is false, empty matrices and (when
+        ``finite``) NaN/Inf entries.
     """
     lib = _library_of(x, name)
     xp = namespace(x)
@@ -51,6 +72,8 @@ def check_matrix(x, name: str = "G", *, batched: bool = True, finite: bool = Tru
 def all_finite(x) -> bool:
     """Whether no entry of array ``x`` is NaN or ±Inf, read back to the host.
 
+    Notes
+    -----
     First one reduction, the sum in ``x``'s LAPACK dtype (float32 for 16-bit inputs): NaN and
     Inf propagate through it, so a finite sum proves every entry finite. Only a sum that is not
     finite (a bad entry, or finite entries that overflow it) leads to the entrywise scan, which
@@ -65,9 +88,12 @@ def all_finite(x) -> bool:
     return bool(xp.all(xp.isfinite(x)))
 
 
+# Trust state: False (scan every array), True (scan none: a trusted_values block), _NESTED (a
+# call nested in a public call: scan float16 arrays only) or the float16 overflow hint (a
+# trusted_values block over float16 sums: scan every array, and say why one failed).
 _TRUSTED = contextvars.ContextVar("matsign_trusted_values", default=False)
+#: Whether a boundary function is running (the next one is nested).
 _ENTERED = contextvars.ContextVar("matsign_public_call", default=False)
-#: The trust state of a call nested in a public call: every value trusted but float16 ones.
 _NESTED = object()
 _FLOAT16_OVERFLOW = (
     "computed from a finite float16 input, it overflowed float16's range of ±65504: scale the "
@@ -76,17 +102,20 @@ _FLOAT16_OVERFLOW = (
 
 
 def boundary(function):
-    """Mark ``function`` as a public entry point: its own checks scan, calls nested in it trust.
+    """Decorator marking ``function`` as a public entry point: its outermost call checks in full.
 
-    The outermost call of a boundary function checks its inputs in full, NaN/Inf scan included
-    (one read to the host per array). Public functions it calls, directly or through other
-    public functions, receive arrays computed from those checked inputs, so their value scans
-    are skipped: a composite call, or a method written from public functions, reads the host
-    once per user input whatever its depth. float16 arrays are the exception: sums in float16
-    overflow at 65504, so nested calls still scan them, and a failed scan says that float16
-    overflowed. Shapes, dtypes and libraries are always checked (they cost no read). A boundary
-    function must check its own inputs before it calls another public function. Scoped per
-    thread and per task (``contextvars``).
+    The outermost call of any boundary function scans its array inputs for NaN/Inf (one read
+    to the host per array). Boundary functions called inside it, directly or through others,
+    receive arrays computed from those checked inputs and skip the value scans, so a public call
+    reads the host once per user input whatever its depth. Shapes, dtypes and libraries are
+    always checked (they cost no read).
+
+    Notes
+    -----
+    float16 arrays are scanned in nested calls too, since sums in float16 overflow at 65504; a
+    failed nested scan says that float16 overflowed. A boundary function must therefore check
+    its own inputs before it calls another public function. The state is scoped per thread and
+    per task (``contextvars``); an enclosing :func:`trusted_values` block is left as it is.
     """
 
     @functools.wraps(function)
@@ -110,26 +139,34 @@ def boundary(function):
 
 @contextlib.contextmanager
 def trusted_values(computed_from=None):
-    r"""Within this block the checks that read array values back to the host are skipped: the
-    NaN/Inf scan of :func:`check_matrix` and every check that asks :func:`values_trusted`.
+    r"""Skip the checks that read array values back to the host inside this block.
 
-    For public functions that have checked their own inputs and pass arrays computed from them
-    to other public functions (``lowrank_sign`` → ``lowrank_msign`` → ``msign``): each skipped
-    scan is a pass over the array plus a read to the host, which on a GPU waits for every queued
-    kernel, so a composite call would otherwise synchronize once per layer. Shapes, dtypes and
-    libraries are still checked (they cost no read). Scoped per thread and per task
-    (``contextvars``).
+    Skipped: the NaN/Inf scan of :func:`check_matrix` and every check that asks
+    :func:`values_trusted`. Shapes, dtypes and libraries are still checked.
+
+    Parameters
+    ----------
+    computed_from : array, optional
+        The checked array that the trusted arrays were computed from by sums or scalings in its
+        own dtype. If it is float16, the block scans instead of trusting, also inside an
+        enclosing trusted block, and a failed scan says that float16 overflowed.
+
+    Notes
+    -----
+    Calls nested in a :func:`boundary` call trust already; this block is for code outside one
+    (stateful update rules) that passes arrays computed from checked inputs to public
+    functions. Each skipped scan is a pass over the array and a read to the host, which on a
+    GPU waits for every queued kernel.
 
     What may be trusted: slices of checked arrays, their SVD/QR factors, and products with
     orthonormal factors formed in float32 or float64. Sums and scalings in the input's own dtype
     (a momentum buffer, rows scaled by :math:`(r + \varepsilon)^{e}`, a residual divided by a
-    probability) can overflow; pass the checked array as ``computed_from`` for those. If it is
-    float16 (largest value 65504, so gradients of realistic size overflow a momentum sum) the
-    block scans instead of trusting, also inside an enclosing trusted block, and a scan that
-    fails says that float16 overflowed. In bfloat16, float32 and float64 such sums overflow only
-    for entries within a small factor of the dtype's largest value (or for extreme exponents
-    and probabilities), and they are trusted; callers that can meet that case check their
-    result (:meth:`matsign.updates.UpdateRule.step` checks every update).
+    probability) can overflow: pass the checked array as ``computed_from``. In float16 (largest
+    value 65504) a momentum sum of realistically sized gradients overflows; in bfloat16, float32
+    and float64 such sums overflow only for entries within a small factor of the dtype's largest
+    value (or for extreme exponents and probabilities), so they are trusted, and callers that can
+    meet that case check their result (:meth:`matsign.updates.UpdateRule.step` checks every
+    update). Scoped per thread and per task (``contextvars``).
     """
     float16 = computed_from is not None and dtype_name(computed_from.dtype) == "float16"
     token = _TRUSTED.set(_FLOAT16_OVERFLOW if float16 else True)
@@ -140,7 +177,8 @@ def trusted_values(computed_from=None):
 
 
 def values_trusted() -> bool:
-    """Whether the caller runs inside :func:`trusted_values` (value checks are then skipped)."""
+    """Whether value checks are skipped here: inside :func:`trusted_values`, or in a call nested
+    in a :func:`boundary` call."""
     return _TRUSTED.get() is True or _TRUSTED.get() is _NESTED
 
 
@@ -185,9 +223,18 @@ def check_choice(value, choices, name: str):
 def check_real(value, name: str, *, low=-math.inf, high=math.inf, open_low=False, open_high=False) -> float:
     """``value`` as a float if it is a finite real number in the interval, else a ``ValueError``.
 
-    The interval runs from ``low`` to ``high``, each end closed unless ``open_low``/``open_high``;
-    booleans are not numbers. The one number check of the package: every real-valued parameter
-    goes through it.
+    The one number check of the package: every real-valued parameter goes through it.
+
+    Parameters
+    ----------
+    value : object
+        Booleans are not numbers.
+    name : str
+        The argument's name, for the error message.
+    low, high : float
+        The ends of the interval (infinite: unbounded on that side).
+    open_low, open_high : bool
+        Whether ``low`` or ``high`` is excluded.
 
     Examples
     --------
@@ -201,30 +248,34 @@ def check_real(value, name: str, *, low=-math.inf, high=math.inf, open_low=False
     Traceback (most recent call last):
     ...
     ValueError: eps must be a finite number > 0, got 0
+    >>> check_real(1, "q", low=0, high=1, open_high=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: q must be a number in [0, 1), got 1
     """
     ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
     if ok:
         ok = (low < value if open_low else low <= value) and (value < high if open_high else value <= high)
     if not ok:
-        raise ValueError(f"{name} must be a finite number{_interval(low, high, open_low, open_high)}, got {value!r}")
+        raise ValueError(f"{name} must be {_interval(low, high, open_low, open_high)}, got {value!r}")
     return float(value)
 
 
 def _interval(low, high, open_low, open_high) -> str:
+    """What :func:`check_real` accepts, in words ("a number in [0, 1)", "a finite number > 0")."""
     if math.isinf(low) and math.isinf(high):
-        return ""
+        return "a finite number"
     if math.isinf(high):
-        return f" {'>' if open_low else '≥'} {low:g}"
+        return f"a finite number {'>' if open_low else '≥'} {low:g}"
     if math.isinf(low):
-        return f" {'<' if open_high else '≤'} {high:g}"
-    return f" in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        return f"a finite number {'<' if open_high else '≤'} {high:g}"
+    # A number in a bounded interval is finite: no need to say so.
+    return f"a number in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
 
 
 def check_unit_interval(value, name: str) -> float:
     """``value`` as a float in the open interval ``(0, 1)``, else a ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
-    return float(value)
+    return check_real(value, name, low=0, high=1, open_low=True, open_high=True)
 
 
 def check_positive_int(value, name: str) -> int:
@@ -251,12 +302,21 @@ def check_rank(rank, shape, name: str = "rank") -> int:
 
 
 def check_rtol(rtol, name: str = "rtol"):
-    """``rtol`` as a float in ``[0, 1)``, or ``None`` (meaning the dtype-based default)."""
-    if rtol is None:
-        return None
-    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not 0 <= rtol < 1:
-        raise ValueError(f"{name} must be None or a number in [0, 1), got {rtol!r}")
-    return float(rtol)
+    """``rtol`` as a float in ``[0, 1)``, or ``None`` (meaning :func:`default_rtol`)."""
+    return None if rtol is None else check_real(rtol, name, low=0, high=1, open_high=True)
+
+
+def resolve_rtol(rtol, m: int, n: int, dtype, name: str = "rtol") -> float:
+    """``rtol`` checked by :func:`check_rtol`, or when ``None`` the :func:`default_rtol` of an
+    ``m × n`` matrix stored in ``dtype``.
+
+    Examples
+    --------
+    >>> resolve_rtol(None, 3, 4, "float32") == 4 * 2.0**-23, resolve_rtol(0.5, 3, 4, "float32")
+    (True, 0.5)
+    """
+    rtol = check_rtol(rtol, name)
+    return default_rtol(m, n, dtype) if rtol is None else rtol
 
 
 def integer_argument(check, what: str):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import array_api_compat
 import numpy as np
 
+from matsign._backend.dtypes import library_dtype
+
 LIBRARIES = ("numpy", "torch", "cupy")
 
 
@@ -40,13 +42,20 @@ def namespace(*arrays):
 
 
 def device(x):
-    """Device of array ``x`` (``"cpu"`` for NumPy)."""
+    """Device of array ``x`` (``"cpu"`` for NumPy), as array-api-compat reports it."""
     return array_api_compat.device(x)
 
 
 def placeholder(library_name: str, device_name=None):
-    """An empty array of ``library_name`` on ``device_name`` (``None``: the default device), to
-    pass as ``like=``; creating it is also the check that the library and device are usable.
+    """An empty array of ``library_name`` on ``device_name``, to pass as ``like=``.
+
+    Creating it is also the check that the library and the device are usable.
+
+    Parameters
+    ----------
+    library_name : {"numpy", "torch", "cupy"}
+    device_name : str, optional
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, …; ``None`` is the library's default device.
 
     Examples
     --------
@@ -73,10 +82,13 @@ def placeholder(library_name: str, device_name=None):
 def to_numpy(x) -> np.ndarray:
     """Array ``x`` as a host NumPy array, for reading only.
 
+    Inside numerical routines only for tiny results (scalars, O(r²) blocks); freely in tests.
+
+    Notes
+    -----
     GPU arrays are copied to the host; NumPy input is returned as is and a PyTorch CPU tensor
     shares its memory (no copy). PyTorch's float16 and bfloat16 come back as float32 (NumPy has
-    no bfloat16); NumPy float16 stays float16. Only for tiny results (scalars, O(r²) blocks)
-    inside numerical routines, and for tests.
+    no bfloat16); NumPy float16 stays float16.
     """
     lib = library(x)
     if lib == "torch":
@@ -94,11 +106,20 @@ def to_numpy(x) -> np.ndarray:
 def from_numpy(a, *, like, dtype=None):
     """Array holding the values of NumPy array ``a`` in the library and on the device of ``like``.
 
-    ``like`` is an array of the target library, or one of the names ``"numpy"``, ``"torch"``,
-    ``"cupy"`` (default device). ``dtype`` is a name such as ``"float32"`` (default: ``a``'s).
-    """
-    from matsign._backend.precision import library_dtype
+    Parameters
+    ----------
+    a : array_like
+    like : array or {"numpy", "torch", "cupy"}
+        An array of the target library and device, or a library name (its default device).
+    dtype : str, optional
+        A working precision such as ``"float32"`` (default: ``a``'s dtype); emulated formats
+        are stored as :func:`matsign._backend.dtypes.library_dtype` says.
 
+    Examples
+    --------
+    >>> from_numpy([1.0, 2.0], like="numpy", dtype="bfloat16").dtype
+    dtype('float32')
+    """
     a = np.asarray(a)
     if isinstance(like, str):
         if like not in LIBRARIES:

@@ -1,35 +1,43 @@
-"""Floating-point formats: names, machine epsilon, and the arithmetic of a working precision.
+r"""Working precisions on arrays: their epsilon, rounding to 16-bit and TF32 grids, and the
+:class:`Arithmetic` that multiplies in a precision, natively or by emulation.
 
-A *working precision* is one of ``"float64"``, ``"float32"``, ``"bfloat16"``, ``"float16"`` or
-``"tfloat32"`` (alias ``"tf32"``). PyTorch holds the first four natively, so its arithmetic is the
-library's own. NumPy has no bfloat16 and its float16 matrix product bypasses BLAS, and CuPy has no
-bfloat16; there the 16-bit formats are **emulated**: values are stored in float32 and rounded
-(round to nearest, ties to even) to the 16-bit grid
+A *working precision* is one of ``"float64"``, ``"float32"``, ``"bfloat16"``, ``"float16"`` and
+``"tfloat32"`` (alias ``"tf32"``); names, epsilons and storage dtypes are in
+:mod:`matsign._backend.dtypes`. Where a library lacks a format, it is emulated:
 
-- on entry (the operands of the first product),
-- after every matrix product (its result; the product itself accumulates in float32, as tensor
-  cores accumulate in float32), and
-- after every linear combination that a routine stores (``a·X + B·X`` is rounded once).
+=============  ==========================================  =====================================
+precision      native                                      emulated
+=============  ==========================================  =====================================
+float64, 32    everywhere                                  —
+bfloat16       PyTorch                                     NumPy, CuPy (no bfloat16 dtype)
+float16        PyTorch, CuPy                               NumPy (its product bypasses BLAS)
+tfloat32       PyTorch on CUDA, compute capability ≥ 8.0   NumPy, PyTorch CPU, older GPUs, CuPy
+=============  ==========================================  =====================================
 
-What is not modelled: that PyTorch forms ``b·A + c·A²`` and ``a·X + B·X`` in the epilogue of one
-GEMM (:func:`matsign._backend.linalg.matmul_add`), rounding once where the emulation rounds the
-product and then the sum, the accumulation order and split-accumulator behaviour of a particular
-GPU, and float16's subnormal flushing. Overflow is modelled: float16
-values beyond 65504 become ±inf, as on hardware.
+**Emulated 16-bit formats** store values in float32 and round them (to nearest, ties to even)
+to the format's grid on entry, after every matrix product (which accumulates in float32, as
+tensor cores do) and after every linear combination a routine stores (``a·X + B·X`` is rounded
+once). float16 overflow is modelled: values beyond 65504 become ±inf, as on hardware.
 
-**TF32** (TensorFloat-32: 1 sign, 8 exponent and 10 mantissa bits, the top 19 bits of float32)
-is a format of matrix *products* only: values are stored in float32, and each product reads its
-operands at 10-bit precision and accumulates in float32, as NVIDIA tensor cores do from Ampere
-(compute capability 8.0) on. Entry, stored combinations and product results are float32, so
-``"tfloat32"`` differs from ``"float32"`` only inside products. On PyTorch CUDA tensors of such
-a GPU the products are native: TF32 is switched on (``torch.backends.cuda.matmul.fp32_precision
-= "tf32"``, ``allow_tf32`` before PyTorch 2.9) for the duration of each product only and the
-previous setting restored (the switch is process-wide while the product runs). Everywhere else
-— NumPy, PyTorch on CPU or older GPUs, and CuPy, whose only public TF32 switch is the
-``CUPY_TF32`` environment variable read at import — TF32 is emulated: both operands are rounded
-to the TF32 grid (round to nearest, ties to even) and multiplied in float32. Not modelled: that
-tensor cores may truncate rather than round the operands' low mantissa bits, and the
-accumulation order and split accumulators of a particular GPU.
+**TF32** (1 sign, 8 exponent and 10 mantissa bits: the top 19 bits of float32) is a format of
+matrix *products* only. Values are stored, entered and combined in float32; each product reads
+its operands at 10-bit precision and accumulates in float32. Emulated, both operands are rounded
+to the TF32 grid; native, TF32 is switched on for the duration of each product
+(:func:`tf32_products`).
+
+Notes
+-----
+Not modelled by the emulation:
+
+- PyTorch forms ``b·A + c·A²`` and ``a·X + B·X`` in the epilogue of one GEMM
+  (:func:`matsign._backend.linalg.matmul_add`), rounding once where the emulation rounds the
+  product and then the sum;
+- the accumulation order and split accumulators of a particular GPU;
+- float16's subnormal flushing;
+- tensor cores that truncate, rather than round, the low mantissa bits of TF32 operands.
+
+CuPy's only public TF32 switch is the ``CUPY_TF32`` environment variable, read at import, so
+CuPy emulates TF32.
 """
 
 from __future__ import annotations
@@ -39,77 +47,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matsign._backend.dtypes import EPS, check_precision, dtype_name, library_dtype
 from matsign._backend.linalg import matmul_add
 from matsign._backend.namespace import library, namespace
-
-PRECISIONS = ("float64", "float32", "bfloat16", "float16", "tfloat32")
-
-#: The working precisions that are also array dtypes (TF32 exists only inside products).
-ARRAY_DTYPES = PRECISIONS[:4]
-
-#: Unit roundoff ×2 (spacing of floats just above 1) of each working precision (for tfloat32:
-#: of the product operands; stored values have float32's).
-EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "bfloat16": 2.0**-7, "float16": 2.0**-10, "tfloat32": 2.0**-10}
 
 #: Explicit mantissa bits of the formats that are leading bits of float32, rounded on its bit pattern.
 MANTISSA_BITS = {"bfloat16": 7, "tfloat32": 10}
 
 
-def dtype_name(dtype) -> str:
-    """Canonical name (``"float32"``, ``"bfloat16"``, …) of a dtype object or name.
-
-    Accepts NumPy/CuPy dtypes, PyTorch dtypes and strings; returns the name even for formats
-    matsign does not compute in (e.g. ``"int64"``, ``"complex128"``) so callers can report them.
-
-    Examples
-    --------
-    >>> dtype_name("tf32"), dtype_name(np.float16)
-    ('tfloat32', 'float16')
-    """
-    if isinstance(dtype, str):
-        name = dtype
-    else:
-        name = str(dtype)
-        if name.startswith("torch."):
-            name = name[len("torch.") :]
-        else:
-            try:
-                name = np.dtype(dtype).name
-            except TypeError:
-                pass
-    aliases = {"half": "float16", "float": "float32", "double": "float64", "bf16": "bfloat16", "tf32": "tfloat32"}
-    return aliases.get(name, name)
-
-
-def check_precision(dtype, argument: str = "dtype") -> str:
-    """Validate a working precision given by name or dtype object; return its canonical name."""
-    name = dtype_name(dtype)
-    if name not in PRECISIONS:
-        raise ValueError(f"{argument} must be one of {PRECISIONS}, got {dtype!r}")
-    return name
-
-
-def library_dtype(name: str, lib: str):
-    """The dtype object that stores precision ``name`` in library ``lib`` (float32 if emulated).
-
-    TF32 values are stored in float32 in every library.
-    """
-    if name == "tfloat32":
-        name = "float32"
-    if lib == "torch":
-        import torch
-
-        return getattr(torch, name)
-    if name == "bfloat16" or (lib == "numpy" and name == "float16"):
-        return np.float32
-    return np.dtype(name)
-
-
 def is_emulated(name: str, x) -> bool:
-    """Whether precision ``name`` is emulated by rounding for array ``x`` (see module doc).
+    """Whether precision ``name`` is emulated by rounding for array ``x`` (table above).
 
-    Depends on ``x``'s library and, for TF32, on its device: TF32 is native only on PyTorch
-    tensors on a CUDA GPU of compute capability 8.0 or higher.
+    Depends on ``x``'s library and, for TF32, on its device.
     """
     lib = library(x)
     if name in ("float64", "float32"):
@@ -132,9 +81,9 @@ def _has_tf32_tensor_cores(x) -> bool:
 def tf32_products():
     """Let PyTorch run float32 CUDA matrix products on TF32 tensor cores inside the block only.
 
-    Sets the cuBLAS matmul precision (``torch.backends.cuda.matmul.fp32_precision = "tf32"``;
-    ``allow_tf32 = True`` before PyTorch 2.9) and restores the previous value on exit, also
-    when the block raises.
+    Sets ``torch.backends.cuda.matmul.fp32_precision = "tf32"`` (``allow_tf32 = True`` before
+    PyTorch 2.9) and restores the previous value on exit, also when the block raises. The switch
+    is process-wide while the block runs.
     """
     import torch
 
@@ -152,10 +101,18 @@ def tf32_products():
 
 
 def round_to(x, name: str):
-    """Round the float32 array ``x`` to the grid of format ``name`` (kept in float32).
+    """Round the float32 array ``x`` to the grid of format ``name``, kept in float32.
 
-    ``name`` is ``"float16"``, ``"bfloat16"`` or ``"tfloat32"``; rounding is to nearest, ties to
-    even; ±inf and NaN pass through, and values beyond the format's largest become ±inf.
+    Parameters
+    ----------
+    x : array of float32
+    name : {"float16", "bfloat16", "tfloat32"}
+
+    Returns
+    -------
+    array of float32
+        Rounded to nearest, ties to even; ±inf and NaN pass through, and values beyond the
+        format's largest become ±inf.
 
     Examples
     --------
@@ -188,29 +145,59 @@ def _int32_view(x):
 
 
 def linalg_dtype(x):
-    """Dtype in which LAPACK-style routines (SVD, eigh, QR) run for ``x``: 16-bit floats use float32."""
+    """Dtype in which LAPACK-style routines (SVD, eigh, QR) run for ``x``: 16-bit floats use float32.
+
+    Examples
+    --------
+    >>> linalg_dtype(np.ones(2, dtype=np.float16)), linalg_dtype(np.ones(2))
+    (dtype('float32'), dtype('float64'))
+    """
     name = dtype_name(x.dtype)
     if name in ("bfloat16", "float16"):
         return library_dtype("float32", library(x))
     return x.dtype
 
 
+def as_linalg_dtype(x):
+    """``x`` in its :func:`linalg_dtype`: a float32 copy of 16-bit input, else ``x`` itself.
+
+    Examples
+    --------
+    >>> x = np.ones(2)
+    >>> as_linalg_dtype(x) is x, as_linalg_dtype(x.astype(np.float16)).dtype
+    (True, dtype('float32'))
+    """
+    dt = linalg_dtype(x)
+    return x if x.dtype == dt else namespace(x).astype(x, dt)
+
+
 def eps_of(x) -> float:
-    """Machine epsilon of ``x``'s dtype."""
+    """Machine epsilon of ``x``'s dtype (:data:`matsign._backend.dtypes.EPS`)."""
     return EPS[dtype_name(x.dtype)]
 
 
 def default_rtol(m: int, n: int, dtype) -> float:
-    r"""Relative threshold below which singular values of an ``m × n`` matrix stored in ``dtype``
-    count as zero: :math:`\max(\max(m, n)\,\varepsilon_w,\ \varepsilon_s)`.
+    r"""Threshold :math:`\max(\max(m, n)\,\varepsilon_w,\ \varepsilon_s)` below which singular
+    values of an ``m × n`` matrix stored in ``dtype`` count as zero, relative to σ₁.
 
-    :math:`\varepsilon_w` is the epsilon of the dtype its SVD runs in (float64 for float64,
-    float32 otherwise) — ``max(m, n)·ε_w`` is LAPACK's usual numerical-rank threshold, the
-    backward error of the SVD. :math:`\varepsilon_s` is the storage dtype's own: rounding to it
-    (``|E_ij| ≤ u|G_ij|``, ``u = ε_s/2``) typically has :math:`\|E\|_2 \approx 2u\|G\|_F/\sqrt{n}
-    \le \varepsilon_s \sigma_1`, which is where the zero singular values of a 16-bit matrix come
-    back. The storage term does not grow with the size: ``max(m, n)·ε_s`` would reach 1 for
-    bfloat16 at ``max(m, n) = 128`` and count every singular value as zero.
+    :math:`\varepsilon_w` is the epsilon of the dtype the SVD runs in (float64 for float64,
+    float32 otherwise), :math:`\varepsilon_s` that of ``dtype`` itself.
+
+    Parameters
+    ----------
+    m, n : int
+        The matrix's shape.
+    dtype : str or dtype
+        The storage dtype, a working precision.
+
+    Notes
+    -----
+    ``max(m, n)·ε_w`` is LAPACK's usual numerical-rank threshold, the backward error of the SVD.
+    Rounding to the storage dtype (``|E_ij| ≤ u|G_ij|``, ``u = ε_s/2``) typically has
+    :math:`\|E\|_2 \approx 2u\|G\|_F/\sqrt{n} \le \varepsilon_s \sigma_1`, which is where the
+    zero singular values of a 16-bit matrix come back. That term does not grow with the size:
+    ``max(m, n)·ε_s`` would reach 1 for bfloat16 at ``max(m, n) = 128`` and count every singular
+    value as zero.
 
     Examples
     --------
@@ -226,16 +213,27 @@ def default_rtol(m: int, n: int, dtype) -> float:
 
 @dataclass(frozen=True)
 class Arithmetic:
-    """Matrix arithmetic in one working precision for one library (see the module docstring).
+    """Matrix arithmetic in one working precision for one library, native or emulated.
+
+    Obtain it from :func:`arithmetic`. A routine converts its input with :meth:`enter`, forms
+    products with :meth:`matmul` and :meth:`matmul_add`, and passes every other combination it
+    stores through :meth:`round`; it then rounds where the module docstring says, whether the
+    precision is native or emulated.
 
     Parameters
     ----------
     name : str
-        The working precision.
-    lib : str
-        ``"numpy"``, ``"torch"`` or ``"cupy"``.
+        The working precision (canonical name).
+    lib : {"numpy", "torch", "cupy"}
     emulated : bool
-        Whether the precision is emulated by rounding (see :func:`is_emulated`).
+        Whether the precision is emulated by rounding (:func:`is_emulated`).
+
+    Examples
+    --------
+    >>> ar = arithmetic(np.eye(2), "bfloat16")
+    >>> X = ar.enter(np.full((2, 2), 1 + 2.0**-9))  # 1 + 2⁻⁹ is below bfloat16's spacing 2⁻⁷
+    >>> X.dtype, float(X[0, 0]), float(ar.matmul(X, X)[0, 0])
+    (dtype('float32'), 1.0, 2.0)
     """
 
     name: str
@@ -244,27 +242,30 @@ class Arithmetic:
 
     @property
     def storage(self):
+        """The dtype that holds values: the precision's own, or float32 when emulated or TF32."""
         return library_dtype(self.name, self.lib)
 
     def enter(self, x):
-        """``x`` converted to the working precision (rounded to its grid when emulated)."""
+        """``x`` converted to :attr:`storage` and rounded to the working grid."""
         xp = namespace(x)
         return self.round(xp.astype(x, self.storage, copy=False))
 
     def round(self, x):
-        """Round a stored intermediate to the working grid (identity unless a 16-bit format is
-        emulated: TF32 values are stored in float32)."""
+        """A stored intermediate rounded to the working grid.
+
+        The identity unless a 16-bit format is emulated (TF32 values are stored in float32).
+        """
         return round_to(x, self.name) if self.emulated and self.name != "tfloat32" else x
 
     def operand(self, x):
-        """``x`` as a matrix-product operand: on the TF32 grid when TF32 is emulated, else ``x``."""
+        """``x`` as a product operand: on the TF32 grid when TF32 is emulated, else ``x`` itself."""
         return round_to(x, "tfloat32") if self.emulated and self.name == "tfloat32" else x
 
     def matmul(self, a, b):
-        """``a @ b`` in the working precision, the result rounded to the working grid.
+        """``a @ b`` in the working precision, rounded to the working grid.
 
-        TF32: products of the operands on the TF32 grid, accumulated and returned in float32
-        (native TF32 tensor cores, or :meth:`operand` rounding when emulated).
+        For TF32: the operands on the TF32 grid (tensor cores, or :meth:`operand` when
+        emulated), accumulated and returned in float32.
         """
         if self.name == "tfloat32" and not self.emulated:
             with tf32_products():
@@ -272,10 +273,10 @@ class Arithmetic:
         return self.round(self.operand(a) @ self.operand(b))
 
     def matmul_add(self, beta: float, C, alpha: float, a, b):
-        """``β·C + α·(a @ b)`` in the working precision (see :func:`matsign._backend.linalg.matmul_add`).
+        """``β·C + α·(a @ b)`` in the working precision.
 
-        Native precisions run it as one fused product where the library has one (PyTorch);
-        emulated ones round the product as :meth:`matmul` does and the sum once more.
+        Native precisions run :func:`matsign._backend.linalg.matmul_add` (one fused GEMM on
+        PyTorch); emulated ones round the product as :meth:`matmul` does, then the sum.
         """
         if not self.emulated:
             with tf32_products() if self.name == "tfloat32" else nullcontext():
