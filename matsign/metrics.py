@@ -9,10 +9,17 @@ count as nonzero above ``rtol·σ₁``, default :func:`matsign._backend.default_
 
 from __future__ import annotations
 
-from matsign._backend.checks import boundary
-from matsign._backend import check_matrix, check_positive_int, linalg_dtype, namespace
-from matsign._backend.checks import check_same_library
-from matsign.spectral import _kept, _rtol, _safe, _work, numerical_rank
+from matsign._backend import (
+    as_linalg_dtype,
+    boundary,
+    check_matrix,
+    check_positive_int,
+    check_same_library,
+    linalg_dtype,
+    namespace,
+    resolve_rtol,
+)
+from matsign.spectral import nonzero_mask, numerical_rank
 
 __all__ = ["alignment", "orthogonality_error", "rank_floor", "relative_error"]
 
@@ -29,10 +36,11 @@ def _check_pair(X, x_name, Y, y_name, *, finite_x=True):
             f"{tuple(Y.shape)}"
         )
     xp = check_same_library((x_name, X), (y_name, Y))
-    return xp, _work(X, xp), _work(Y, xp)
+    return xp, as_linalg_dtype(X), as_linalg_dtype(Y)
 
 
 def _check_ord(ord):
+    """``ord`` is ``"fro"`` or ``2`` (not ``True``, which equals 1), else a ``ValueError``."""
     if isinstance(ord, bool) or ord not in ORDS:
         raise ValueError(f"ord must be 'fro' or 2, got {ord!r}")
 
@@ -40,7 +48,7 @@ def _check_ord(ord):
 def _peak(xp, A, axes):
     """``max |A|`` over ``axes``, 1 where that is 0: a scale that keeps ``A / peak`` in [−1, 1]."""
     peak = xp.max(xp.abs(A), axis=axes)
-    return _safe(xp, peak, peak > 0)
+    return xp.where(peak > 0, peak, 1.0)
 
 
 def _norm(xp, A, ord):
@@ -56,11 +64,8 @@ def _norm(xp, A, ord):
 def relative_error(X, Y, *, ord="fro"):
     r"""Relative error :math:`\|X - Y\| / \|Y\|` of ``X`` against the reference ``Y``.
 
-    When :math:`\|Y\| = 0` the ratio is defined as 0 if ``X == Y`` and ``inf`` otherwise. An
-    approximation with NaN or Inf entries (a diverged iteration) has error ``inf``: it is a
-    measurement, not bad input, so sweeps record it instead of stopping. Finite inputs of any
-    magnitude give a finite ratio unless the ratio itself overflows: both matrices are divided
-    by their largest entry before the difference and each norm by its own before squaring.
+    An approximation with NaN or Inf entries (a diverged iteration) has error ``inf``: it is a
+    measurement, not bad input, so sweeps record it instead of stopping.
 
     Parameters
     ----------
@@ -75,6 +80,13 @@ def relative_error(X, Y, *, ord="fro"):
     -------
     array, shape (...)
         In the promoted dtype of ``X`` and ``Y`` (float32 for 16-bit inputs).
+
+    Notes
+    -----
+    When :math:`\|Y\| = 0` the ratio is defined as 0 if ``X == Y`` and ``inf`` otherwise.
+    Finite inputs of any magnitude give a finite ratio unless the ratio itself overflows: both
+    matrices are divided by their largest entry before the difference, and each norm by its own
+    before squaring.
 
     Examples
     --------
@@ -94,7 +106,7 @@ def relative_error(X, Y, *, ord="fro"):
     Y = Y / c
     num, den = _norm(xp, X / c - Y, ord), _norm(xp, Y, ord)
     nonzero = den > 0
-    ratio = num / _safe(xp, den, nonzero)  # = num where den = 0
+    ratio = num / xp.where(nonzero, den, 1.0)  # = num where den = 0
     return xp.asarray(xp.where(finite & (nonzero | (num == 0)), ratio, xp.inf))
 
 
@@ -133,7 +145,7 @@ def alignment(X, G):
     inner = xp.sum(G * X, axis=(-2, -1))
     nuclear = xp.sum(xp.linalg.svdvals(G), axis=-1)
     nonzero = nuclear > 0
-    return xp.asarray(xp.where(nonzero, inner / _safe(xp, nuclear, nonzero), xp.nan))
+    return xp.asarray(xp.where(nonzero, inner / xp.where(nonzero, nuclear, 1.0), xp.nan))
 
 
 @boundary
@@ -172,9 +184,9 @@ def orthogonality_error(X, *, ord=2, rtol=None):
     """
     xp = check_matrix(X, "X")
     _check_ord(ord)
-    A = _work(X, xp)
-    s = xp.linalg.svdvals(A)
-    gap = xp.where(_kept(s, _rtol(X, rtol)), xp.abs(s - 1.0), 0.0)
+    rtol = resolve_rtol(rtol, X.shape[-2], X.shape[-1], X.dtype)
+    s = xp.linalg.svdvals(as_linalg_dtype(X))
+    gap = xp.where(nonzero_mask(s, rtol), xp.abs(s - 1.0), 0.0)
     if ord == 2:
         return xp.asarray(xp.max(gap, axis=-1))
     peak = _peak(xp, gap, -1)  # the 2-norm of gap / max(gap), scaled back: no overflow

@@ -8,13 +8,10 @@ matrix), except where a docstring says otherwise.
 **Working precision.** SVDs run in ``G``'s dtype; 16-bit inputs (bfloat16, float16) are computed
 and returned in float32, since no backend has a 16-bit SVD.
 
-**Which singular values count as nonzero.** Those with
+**Which singular values count as nonzero** (:func:`nonzero_mask`): those with
 :math:`\sigma_i > \mathrm{rtol}\cdot\sigma_1`, default
-:func:`matsign._backend.default_rtol`: ``rtol = max(max(m, n)·ε_w, ε_s)`` with ``ε_w`` the
-machine epsilon of the dtype the SVD runs in (``G``'s own, float32 for 16-bit inputs) and ``ε_s``
-that of ``G``'s own dtype — the threshold ``msign`` uses. The floor ``ε_s`` keeps the rounding
-noise of a 16-bit matrix (about ``ε_s·σ₁``) out of its rank; it is not multiplied by the size,
-since ``max(m, n)·ε_bf16`` would pass σ₁ once ``max(m, n) ≥ 128``.
+:func:`matsign._backend.default_rtol` ``= max(max(m, n)·ε_w, ε_s)``, the threshold ``msign``
+uses (``ε_w``: epsilon of the dtype the SVD runs in; ``ε_s``: of ``G``'s own dtype).
 
 **The zero matrix** has numerical rank 0, stable rank 0, effective rank 0 and tail energy 0; its
 condition number and power-law exponent are undefined and returned as NaN (no warnings raised).
@@ -23,20 +20,19 @@ condition number and power-law exponent are undefined and returned as NaN (no wa
 from __future__ import annotations
 
 import math
-import numbers
 
 from matsign._backend import (
+    as_linalg_dtype,
     boundary,
     check_choice,
     check_matrix,
     check_positive_int,
     check_rank,
-    check_rtol,
-    default_rtol,
+    check_unit_interval,
     device,
     generator,
-    linalg_dtype,
     namespace,
+    resolve_rtol,
     standard_normal,
 )
 
@@ -69,26 +65,33 @@ _DEFAULT_TOL = 1e-7
 _DEFAULT_MAX_ITERS = 100
 
 
-def _work(G, xp):
-    """``G`` in the dtype its SVD runs in (float32 for 16-bit inputs), without copying otherwise."""
-    dt = linalg_dtype(G)
-    return G if G.dtype == dt else xp.astype(G, dt)
+def nonzero_mask(s, rtol):
+    """Mask of the singular values that count as nonzero: ``σ_i > rtol·σ₁``.
+
+    Parameters
+    ----------
+    s : array, shape (..., k)
+        Singular values in descending order.
+    rtol : float
+        The threshold relative to σ₁, e.g. from :func:`matsign._backend.resolve_rtol`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> nonzero_mask(np.array([2.0, 1.0, 1e-20]), 1e-12)
+    array([ True,  True, False])
+    """
+    return s > rtol * s[..., :1]
 
 
 def _rtol(G, rtol):
-    """Validated ``rtol``, or :func:`matsign._backend.default_rtol` for ``G``'s shape and dtype."""
-    rtol = check_rtol(rtol)
-    return default_rtol(G.shape[-2], G.shape[-1], G.dtype) if rtol is None else rtol
+    """``rtol`` checked, or the default for ``G``'s shape and dtype (module docstring)."""
+    return resolve_rtol(rtol, G.shape[-2], G.shape[-1], G.dtype)
 
 
 def _safe(xp, x, ok):
     """``x`` where ``ok``, 1 elsewhere: a denominator that never divides by zero."""
     return xp.where(ok, x, 1.0)
-
-
-def _kept(s, rtol):
-    """Mask of the singular values that count as nonzero: ``σ_i > rtol·σ₁``."""
-    return s > rtol * s[..., :1]
 
 
 def _ratios(xp, s):
@@ -103,18 +106,18 @@ def _stable_rank(xp, s):
 
 
 def _numerical_rank(xp, s, rtol):
-    return xp.sum(xp.astype(_kept(s, rtol), xp.int64), axis=-1)
+    return xp.sum(xp.astype(nonzero_mask(s, rtol), xp.int64), axis=-1)
 
 
 def _condition_number(xp, s, rtol):
-    kept = _kept(s, rtol)
+    kept = nonzero_mask(s, rtol)
     # The kept values are a prefix of the descending σ; the others must not win the minimum.
     smallest = xp.min(xp.where(kept, s, xp.inf), axis=-1)
     return xp.where(xp.any(kept, axis=-1), s[..., 0] / smallest, xp.nan)
 
 
 def _effective_rank(xp, s, rtol):
-    kept = _kept(s, rtol)
+    kept = nonzero_mask(s, rtol)
     total = xp.sum(xp.where(kept, s, 0.0), axis=-1)
     nonzero = total > 0
     p = xp.where(kept, s / _safe(xp, total, nonzero)[..., None], 1.0)
@@ -132,7 +135,7 @@ def _tail_energy(xp, s, rank):
 
 
 def _power_law_exponent(xp, s, rtol):
-    kept = _kept(s, rtol)
+    kept = nonzero_mask(s, rtol)
     w = xp.astype(kept, s.dtype)
     count = xp.sum(w, axis=-1)
     enough = count >= 2
@@ -175,7 +178,7 @@ def singular_values(G):
     array([4., 3.])
     """
     xp = check_matrix(G, "G")
-    return xp.linalg.svdvals(_work(G, xp))
+    return xp.linalg.svdvals(as_linalg_dtype(G))
 
 
 def _check_method(method):
@@ -183,14 +186,8 @@ def _check_method(method):
 
 
 def _check_iteration(tol, max_iters):
-    if (
-        isinstance(tol, bool)
-        or not isinstance(tol, numbers.Real)
-        or not math.isfinite(tol)
-        or not 0 < tol < 1
-    ):
-        raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
-    return check_positive_int(max_iters, "max_iters")
+    """``tol`` and ``max_iters`` of the subspace iteration, checked (see :func:`spectral_norm`)."""
+    return check_unit_interval(tol, "tol"), check_positive_int(max_iters, "max_iters")
 
 
 def _resolve_method(A, method):
@@ -245,18 +242,12 @@ def spectral_norm(
     G : array, shape (..., m, n)
         Matrix or stack of matrices (``method="subspace"``: a single matrix).
     method : {"auto", "svd", "subspace"}
-        ``"svd"``: exact, the largest singular value. ``"subspace"``: randomized block subspace
-        iteration, :math:`Q = \mathrm{orth}(G\Omega)` with a Gaussian :math:`\Omega` of
-        ``min(8, m, n)`` columns, then :math:`Q \leftarrow \mathrm{orth}(G G^\top Q)` until the
-        Rayleigh–Ritz estimate :math:`\hat\sigma_1 = \sigma_1(Q^\top G)` changes by at most
-        ``tol`` relative, or ``max_iters`` steps. ``"auto"``: ``"svd"`` when
-        ``min(m, n) ≤ 1024`` or ``G`` is a stack, else ``"subspace"``.
+        ``"svd"``: the largest singular value, exact. ``"subspace"``: randomized block subspace
+        iteration [1]_ (Notes). ``"auto"``: ``"svd"`` if ``min(m, n) ≤ 1024`` or for a stack.
     rng : None, int or generator
         Randomness of :math:`\Omega` (``"subspace"`` only); see :mod:`matsign._backend.random`.
     tol : float
-        Relative change of :math:`\hat\sigma_1` between steps that stops the iteration, in
-        (0, 1). A ``tol`` below the working precision may never be met; the iteration then
-        runs ``max_iters`` steps.
+        Relative change of the estimate between steps that stops the iteration, in (0, 1).
     max_iters : int
         Largest number of steps :math:`Q \leftarrow \mathrm{orth}(G G^\top Q)`.
 
@@ -267,6 +258,13 @@ def spectral_norm(
 
     Notes
     -----
+    Subspace iteration starts from :math:`Q = \mathrm{orth}(G\Omega)`, with a Gaussian
+    :math:`\Omega` of ``min(8, m, n)`` columns, and repeats
+    :math:`Q \leftarrow \mathrm{orth}(G G^\top Q)` until the Rayleigh–Ritz estimate
+    :math:`\hat\sigma_1 = \sigma_1(Q^\top G)` changes by at most ``tol`` relative, or for
+    ``max_iters`` steps. A ``tol`` below the working precision may never be met; the iteration
+    then runs ``max_iters`` steps.
+
     The subspace estimate is a lower bound: for orthonormal :math:`Q`,
     :math:`\sigma_1(Q^\top G) \le \sigma_1(G)`, so it never exceeds σ₁ beyond rounding. The error
     after :math:`t` steps decays like :math:`(\sigma_{b+1}/\sigma_1)^{2t}` (block size ``b``), so
@@ -275,8 +273,9 @@ def spectral_norm(
 
     References
     ----------
-    N. Halko, P.-G. Martinsson, J. A. Tropp, "Finding structure with randomness", SIAM Review
-    53 (2011), Algorithm 4.4; arXiv:0909.4061.
+    .. [1] N. Halko, P.-G. Martinsson, J. A. Tropp, *Finding structure with randomness:
+       probabilistic algorithms for constructing approximate matrix decompositions*, SIAM
+       Review 53 (2011), Algorithm 4.4; arXiv:0909.4061.
 
     Examples
     --------
@@ -290,8 +289,8 @@ def spectral_norm(
     """
     xp = check_matrix(G, "G")
     _check_method(method)
-    max_iters = _check_iteration(tol, max_iters)
-    return _spectral_norm(xp, _work(G, xp), method, rng, tol, max_iters)
+    tol, max_iters = _check_iteration(tol, max_iters)
+    return _spectral_norm(xp, as_linalg_dtype(G), method, rng, tol, max_iters)
 
 
 @boundary
@@ -314,12 +313,12 @@ def nuclear_norm(G):
     array(7.)
     """
     xp = check_matrix(G, "G")
-    return xp.asarray(xp.sum(xp.linalg.svdvals(_work(G, xp)), axis=-1))
+    return xp.asarray(xp.sum(xp.linalg.svdvals(as_linalg_dtype(G)), axis=-1))
 
 
 @boundary
 def stable_rank(G, *, method: str = "auto", rng=None):
-    r"""Stable rank :math:`\|G\|_F^2 / \|G\|_2^2 = \sum_i \sigma_i^2 / \sigma_1^2`.
+    r"""Stable rank :math:`\|G\|_F^2 / \|G\|_2^2 = \sum_i \sigma_i^2 / \sigma_1^2` [1]_.
 
     Between 1 and ``rank(G)``; 0 for the zero matrix.
 
@@ -340,8 +339,8 @@ def stable_rank(G, *, method: str = "auto", rng=None):
 
     References
     ----------
-    M. Rudelson, R. Vershynin, "Sampling from large matrices: an approach through geometric
-    functional analysis", J. ACM 54 (2007); arXiv:math/0503442.
+    .. [1] M. Rudelson, R. Vershynin, *Sampling from large matrices: an approach through
+       geometric functional analysis*, J. ACM 54 (2007); arXiv:math/0503442.
 
     Examples
     --------
@@ -351,7 +350,7 @@ def stable_rank(G, *, method: str = "auto", rng=None):
     """
     xp = check_matrix(G, "G")
     _check_method(method)
-    A = _work(G, xp)
+    A = as_linalg_dtype(G)
     s1 = _spectral_norm(xp, A, method, rng, _DEFAULT_TOL, _DEFAULT_MAX_ITERS)
     nonzero = s1 > 0
     ratio = xp.linalg.vector_norm(A, axis=(-2, -1)) / _safe(xp, s1, nonzero)
@@ -380,8 +379,8 @@ def numerical_rank(G, *, rtol=None):
     array(1)
     """
     xp = check_matrix(G, "G")
-    A = _work(G, xp)
-    return xp.asarray(_numerical_rank(xp, xp.linalg.svdvals(A), _rtol(G, rtol)))
+    rtol = _rtol(G, rtol)
+    return xp.asarray(_numerical_rank(xp, xp.linalg.svdvals(as_linalg_dtype(G)), rtol))
 
 
 @boundary
@@ -410,15 +409,15 @@ def condition_number(G, *, rtol=None):
     array(2.)
     """
     xp = check_matrix(G, "G")
-    A = _work(G, xp)
-    return xp.asarray(_condition_number(xp, xp.linalg.svdvals(A), _rtol(G, rtol)))
+    rtol = _rtol(G, rtol)
+    return xp.asarray(_condition_number(xp, xp.linalg.svdvals(as_linalg_dtype(G)), rtol))
 
 
 @boundary
 def effective_rank(G, *, rtol=None):
     r"""Effective rank :math:`\exp(-\sum_i p_i \log p_i)`, :math:`p_i = \sigma_i / \sum_j \sigma_j`.
 
-    The sums run over the nonzero singular values (:math:`\sigma_i > \mathrm{rtol}\cdot\sigma_1`).
+    Following [1]_; the sums run over the nonzero singular values (:math:`\sigma_i > \mathrm{rtol}\cdot\sigma_1`).
     Between 1 and the numerical rank; equal to it when the nonzero σ are equal; 0 for the zero
     matrix.
 
@@ -435,8 +434,8 @@ def effective_rank(G, *, rtol=None):
 
     References
     ----------
-    O. Roy, M. Vetterli, "The effective rank: a measure of effective dimensionality",
-    EUSIPCO 2007.
+    .. [1] O. Roy, M. Vetterli, *The effective rank: a measure of effective dimensionality*,
+       EUSIPCO 2007 (no arXiv version).
 
     Examples
     --------
@@ -445,8 +444,8 @@ def effective_rank(G, *, rtol=None):
     array(3.)
     """
     xp = check_matrix(G, "G")
-    A = _work(G, xp)
-    return xp.asarray(_effective_rank(xp, xp.linalg.svdvals(A), _rtol(G, rtol)))
+    rtol = _rtol(G, rtol)
+    return xp.asarray(_effective_rank(xp, xp.linalg.svdvals(as_linalg_dtype(G)), rtol))
 
 
 @boundary
@@ -477,7 +476,7 @@ def tail_energy(G, rank):
     """
     xp = check_matrix(G, "G")
     rank = check_rank(rank, G.shape)
-    return xp.asarray(_tail_energy(xp, xp.linalg.svdvals(_work(G, xp)), rank))
+    return xp.asarray(_tail_energy(xp, xp.linalg.svdvals(as_linalg_dtype(G)), rank))
 
 
 @boundary
@@ -511,8 +510,8 @@ def power_law_exponent(G, *, rtol=None):
     array(2.)
     """
     xp = check_matrix(G, "G")
-    A = _work(G, xp)
-    return xp.asarray(_power_law_exponent(xp, xp.linalg.svdvals(A), _rtol(G, rtol)))
+    rtol = _rtol(G, rtol)
+    return xp.asarray(_power_law_exponent(xp, xp.linalg.svdvals(as_linalg_dtype(G)), rtol))
 
 
 @boundary
@@ -550,10 +549,9 @@ def spectral_summary(G, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
      'tail_energy_r2': 0.166667}
     """
     xp = check_matrix(G, "G", batched=False)
-    A = _work(G, xp)
-    return singular_value_summary(
-        xp.linalg.svdvals(A), int(A.shape[0]), int(A.shape[1]), ranks=ranks, rtol=_rtol(G, rtol)
-    )
+    rtol = _rtol(G, rtol)
+    m, n = int(G.shape[0]), int(G.shape[1])
+    return singular_value_summary(xp.linalg.svdvals(as_linalg_dtype(G)), m, n, ranks=ranks, rtol=rtol)
 
 
 @boundary
@@ -593,8 +591,7 @@ def singular_value_summary(s, m: int, n: int, *, ranks=(1, 8, 32), rtol=None, dt
     if isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__iter__"):
         raise ValueError(f"ranks must be a sequence of positive integers, got {ranks!r}")
     ranks = [check_positive_int(r, "ranks") for r in ranks]
-    rtol = check_rtol(rtol)
-    rtol = default_rtol(m, n, s.dtype if dtype is None else dtype) if rtol is None else rtol
+    rtol = resolve_rtol(rtol, m, n, s.dtype if dtype is None else dtype)
     s1 = float(s[0])
     sr = float(_stable_rank(xp, s))
     summary = {
