@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from matsign._backend import from_numpy, to_numpy
+from matsign._backend import device, dtype_name, from_numpy, library, to_numpy
 
 ALL_BACKENDS = ("numpy", "torch", "torch-cuda", "cupy")
 
@@ -68,14 +68,21 @@ class Backend:
         return to_numpy(x)
 
     def assert_close(self, actual, expected, *, rtol, atol=0.0, dtype=None):
-        """Assert that ``actual`` is an array of this backend's library and device, of ``dtype``
-        (a name such as ``"float32"``; default: ``expected``'s), and close to ``expected``
-        (NumPy data, usually a float64 oracle) within ``rtol``/``atol``."""
-        from matsign._backend import dtype_name, library
+        """Assert that ``actual`` is an array of this backend, of ``dtype``, close to ``expected``.
 
+        Parameters
+        ----------
+        actual : array
+            Must be of this backend's library and on its device.
+        expected : array_like
+            NumPy data, usually a float64 oracle; ``actual`` is compared in float64.
+        rtol, atol : float
+            As in ``numpy.testing.assert_allclose``.
+        dtype : str, optional
+            The dtype name ``actual`` must have (default: ``expected``'s).
+        """
         assert library(actual) == self.lib, f"result is a {library(actual)} array, expected {self.lib}"
-        if self.lib == "torch":
-            assert actual.device.type == self.like.device.type, f"result on {actual.device}, input on {self.like.device}"
+        assert device(actual) == device(self.like), f"result on {device(actual)}, input on {device(self.like)}"
         expected = np.asarray(expected)
         want = dtype if dtype is not None else dtype_name(expected.dtype)
         assert dtype_name(actual.dtype) == want, f"result has dtype {dtype_name(actual.dtype)}, expected {want}"

@@ -18,6 +18,7 @@ from matsign._backend import (
     round_to,
     single_threaded,
     standard_normal,
+    to_numpy,
     uniform,
 )
 from matsign._backend.linalg import matmul_add
@@ -26,10 +27,31 @@ from matsign._backend.linalg import matmul_add
 def test_round_trip_keeps_library_and_dtype(backend):
     a = np.arange(6.0).reshape(2, 3)
     for dtype in ("float64", "float32"):
-        x = backend.asarray(a, dtype=dtype)
-        assert library(x) == backend.lib
-        assert dtype_name(x.dtype) == dtype
-        np.testing.assert_array_equal(backend.to_numpy(x), a)
+        backend.assert_close(backend.asarray(a, dtype=dtype), a, rtol=0, dtype=dtype)
+
+
+def test_assert_close_checks_library_dtype_and_values(backend):
+    a = np.arange(4.0)
+    backend.assert_close(backend.asarray(a), a, rtol=0)
+    with pytest.raises(AssertionError, match="dtype float32, expected float64"):
+        backend.assert_close(backend.asarray(a, dtype="float32"), a, rtol=0)
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):
+        backend.assert_close(backend.asarray(a + 1e-9), a, rtol=1e-12)
+    other = "numpy" if backend.lib != "numpy" else "torch"
+    if other == "torch":
+        pytest.importorskip("torch")
+    with pytest.raises(AssertionError, match=f"result is a {other} array, expected {backend.lib}"):
+        backend.assert_close(from_numpy(a, like=other), a, rtol=0)
+
+
+def test_assert_close_checks_the_device():
+    """A tensor on PyTorch's ``meta`` device (shapes only, no data) is on the wrong device for
+    the CPU backend; the check runs before any value is read."""
+    torch = pytest.importorskip("torch")
+    from conftest import Backend
+
+    with pytest.raises(AssertionError, match="result on meta, input on cpu"):
+        Backend("torch").assert_close(torch.empty(4, dtype=torch.float64, device="meta"), np.zeros(4), rtol=0)
 
 
 def test_same_seed_same_numbers(backend):
@@ -182,13 +204,12 @@ def test_matmul_add_matches_float64_oracle(backend, dtype, batch):
     # The transposed operand is a strided view, as Xᵀ is in X Xᵀ.
     Bt = backend.asarray(B, dtype).swapaxes(-1, -2)
     got = matmul_add(-1.5, backend.asarray(C, dtype), 0.75, backend.asarray(A, dtype), Bt)
-    assert dtype_name(got.dtype) == dtype
-    assert tuple(got.shape) == (*batch, 5, 6)
     # Standard bound for a k-term dot product plus two scaled terms and their rounding to the
     # working dtype: |error| ≤ (k + 3)·u·(|β||C| + |α||A||Bᵀ|), u the dtype's unit roundoff.
     u = np.finfo(dtype).eps / 2
     bound = (24 + 3) * u * (1.5 * np.abs(C) + 0.75 * np.abs(A) @ np.abs(np.swapaxes(B, -1, -2)))
-    assert np.all(np.abs(backend.to_numpy(got) - expected) <= bound)
+    backend.assert_close(got, expected, rtol=0, atol=float(np.max(bound)), dtype=dtype)
+    assert np.all(np.abs(backend.to_numpy(got) - expected) <= bound)  # entrywise
 
 
 @pytest.mark.parametrize("shapes", [((4, 3, 3), (3, 5), (4, 5, 3)), ((3, 3), (2, 3, 5), (2, 5, 3))])
@@ -196,7 +217,7 @@ def test_matmul_add_broadcast_stacks_and_unit_alpha(backend, shapes):
     rng = np.random.default_rng(8)
     C, A, B = (rng.standard_normal(shape) for shape in shapes)
     got = matmul_add(2.0, backend.asarray(C), 1.0, backend.asarray(A), backend.asarray(B))
-    np.testing.assert_allclose(backend.to_numpy(got), 2.0 * C + A @ B, rtol=0, atol=1e-12)
+    backend.assert_close(got, 2.0 * C + A @ B, rtol=0, atol=1e-12)
 
 
 def test_arithmetic_matmul_add_rounds_emulated_sums():
@@ -232,8 +253,6 @@ def test_torch_seed_range_names_rng():
 
 
 def test_to_numpy_returns_numpy_input_as_is_and_widens_torch_16_bit():
-    from matsign._backend import to_numpy
-
     a = np.ones((2, 2), dtype=np.float16)
     assert to_numpy(a) is a
     torch = pytest.importorskip("torch")
