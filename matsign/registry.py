@@ -36,6 +36,8 @@ __all__ = [
 
 
 class _Required:
+    """The type of :data:`REQUIRED`, whose only job is to print as ``REQUIRED``."""
+
     def __repr__(self):
         return "REQUIRED"
 
@@ -45,9 +47,24 @@ REQUIRED = _Required()
 
 
 def complete_params(owner: str, defaults: Mapping[str, object], params, *, fixed=()) -> dict:
-    """``params`` completed with ``defaults``; an unknown name, or a :data:`REQUIRED` one left
-    unset, raises a ``ValueError`` naming ``owner`` (``fixed`` are names listed as accepted but
-    handled by the caller)."""
+    """``params`` completed with ``defaults``, else a ``ValueError`` naming ``owner``.
+
+    Parameters
+    ----------
+    owner : str
+        What the parameters belong to, for the message (``"method 'dion2'"``).
+    defaults : mapping
+        Every accepted name → its default, or :data:`REQUIRED`.
+    params : mapping
+        The given values; an unknown name, or a :data:`REQUIRED` one left unset, raises.
+    fixed : sequence of str
+        Names the caller handles itself, listed as accepted in the message.
+
+    Examples
+    --------
+    >>> complete_params("source 'x'", {"alpha": 1.0, "rank": REQUIRED}, {"rank": 3})
+    {'alpha': 1.0, 'rank': 3}
+    """
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         accepted = ", ".join([*fixed, *defaults]) or "(none)"
@@ -69,6 +86,7 @@ def keyword_params(function: Callable, skip=("rng",)) -> dict:
 
 
 def _check_name(name, registry, what):
+    """``name`` is a non-empty string not yet in ``registry``, else a ``ValueError``."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     if name in registry:
@@ -76,6 +94,7 @@ def _check_name(name, registry, what):
 
 
 def _check_rng_argument(function, what):
+    """``function`` takes a keyword-only ``rng``, else a ``ValueError`` naming ``what``."""
     sig = inspect.signature(function)
     if "rng" not in sig.parameters or sig.parameters["rng"].kind is not inspect.Parameter.KEYWORD_ONLY:
         raise ValueError(f"function of {what} must take a keyword-only rng argument")
@@ -149,6 +168,7 @@ class Method:
 
 @boundary
 def _run(function, G, rng, params):
+    """``function(G, rng=rng, **params)`` as one public call: ``G`` is checked and scanned once."""
     check_matrix(G, "G")
     return function(G, rng=rng, **params)
 
@@ -325,6 +345,7 @@ def get_source(name: str) -> Source:
 
     Examples
     --------
+    >>> import matsign.experiments.sources  # declares the built-in sources
     >>> get_source("power_law").params["alpha"]
     1.0
     """

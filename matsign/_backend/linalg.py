@@ -14,13 +14,9 @@ from matsign._backend.namespace import from_numpy, library, to_numpy
 
 
 def matmul_add(beta: float, C, alpha: float, A, B):
-    r""":math:`\beta C + \alpha A B` for matrices or stacks of one shape, library and dtype.
+    r""":math:`\beta C + \alpha A B` for matrices or stacks of one library and dtype.
 
-    On PyTorch this is one GEMM call (``addmm``, or ``baddbmm`` on stacks of equal leading
-    dimensions) whose epilogue scales and adds ``C``: no extra passes over memory, and on 16-bit
-    tensors one rounding of the sum instead of one per term. Elsewhere (NumPy, CuPy, or
-    broadcast stacks) it is ``beta * C + alpha * (A @ B)``, with the multiplication by ``α = 1``
-    skipped. As in BLAS, PyTorch ignores ``C`` when ``β = 0`` (so NaNs in it do not propagate).
+    One fused GEMM on PyTorch; ``beta * C + alpha * (A @ B)`` elsewhere.
 
     Parameters
     ----------
@@ -28,6 +24,15 @@ def matmul_add(beta: float, C, alpha: float, A, B):
     C : array, shape (..., m, n)
     A : array, shape (..., m, k)
     B : array, shape (..., k, n)
+        Leading dimensions broadcast as in ``A @ B``.
+
+    Notes
+    -----
+    On PyTorch this is one ``addmm`` call (``baddbmm`` on stacks of equal leading dimensions)
+    whose epilogue scales and adds ``C``: no extra passes over memory, and on 16-bit tensors one
+    rounding of the sum instead of one per term. Elsewhere (NumPy, CuPy, or broadcast stacks)
+    the multiplication by ``α = 1`` is skipped. As in BLAS, PyTorch ignores ``C`` when ``β = 0``
+    (so NaNs in it do not propagate).
 
     Examples
     --------
@@ -60,15 +65,18 @@ def cholesky_upper(W):
     r"""Upper-triangular ``R`` with :math:`W = R^T R`, or ``None`` if the factorization breaks down.
 
     Breakdown means ``W`` is not numerically positive definite (a pivot is not positive, or the
-    factor is not finite). Detecting it reads one integer or boolean back to the host. A stack
-    ``(..., k, k)`` is factorized in one batched call and counts as broken down (``None``) when
-    any member does; the check still reads back a single flag for the whole stack.
+    factor is not finite); detecting it reads one flag back to the host.
 
     Parameters
     ----------
     W : array, shape (..., k, k)
         Symmetric matrix or stack (only the lower triangle is read on NumPy/CuPy, the upper on
         PyTorch).
+
+    Notes
+    -----
+    A stack is factorized in one batched call and counts as broken down (``None``) when any
+    member does; the check still reads back a single flag for the whole stack.
 
     Examples
     --------
@@ -108,15 +116,18 @@ def cholesky_upper(W):
 def solve_upper_right(Y, R):
     r""":math:`Y R^{-1}` for upper-triangular ``R`` (a triangular solve, no inverse formed).
 
-    Stacks are solved member by member: ``Y[idx] R[idx]⁻¹``. PyTorch and CuPy batch the solve on
-    the device; NumPy input goes through SciPy's ``solve_triangular``, which accepts stacks
-    (looping over them) from SciPy 1.16 on.
+    Stacks are solved member by member: ``Y[idx] R[idx]⁻¹``.
 
     Parameters
     ----------
     Y : array, shape (..., p, k)
     R : array, shape (..., k, k)
         Nonsingular upper triangular, same library, device and leading dimensions as ``Y``.
+
+    Notes
+    -----
+    PyTorch and CuPy batch the solve on the device; NumPy input goes through SciPy's
+    ``solve_triangular``, which accepts stacks (looping over them) from SciPy 1.16 on.
 
     Examples
     --------
@@ -140,15 +151,23 @@ def solve_upper_right(Y, R):
 def column_pivots(S, k: int):
     """Indices of the first ``k`` pivot columns of QR with column pivoting of ``S``.
 
-    Runs on the host: ``S`` is copied to NumPy (float64) and factorized by LAPACK's ``geqp3``
-    through ``scipy.linalg.qr(pivoting=True)``; the indices come back as an int64 array in
-    ``S``'s library and on its device. Pass only sketch-sized matrices (a few rows).
+    Runs on the host: pass only sketch-sized matrices (a few rows).
 
     Parameters
     ----------
     S : array, shape (p, N)
     k : int
         Number of pivots, ``1 ≤ k ≤ min(p, N)``.
+
+    Returns
+    -------
+    array of int64, shape (k,)
+        In ``S``'s library and on its device.
+
+    Notes
+    -----
+    ``S`` is copied to NumPy (float64) and factorized by LAPACK's ``geqp3`` through
+    ``scipy.linalg.qr(pivoting=True)``.
 
     Examples
     --------

@@ -17,7 +17,29 @@ from matsign._backend.namespace import device, library
 
 
 def generator(rng, like):
-    """The library generator to draw from for arrays like ``like`` (see the module docstring)."""
+    """The generator of ``like``'s library and device to draw from.
+
+    Parameters
+    ----------
+    rng : None, int or generator
+        Fresh entropy, a seed, or a generator of ``like``'s library (module docstring).
+    like : array
+        An array of the target library and device.
+
+    Raises
+    ------
+    ValueError
+        For a negative seed, a seed of 2**64 or more for PyTorch, or a torch.Generator on
+        another device.
+    TypeError
+        For anything else, booleans included.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(generator(0, np.empty(0)).random()) == float(np.random.default_rng(0).random())
+    True
+    """
     lib = library(like)
     # A bool is not a seed: it goes to the generator check, which rejects it.
     if rng is not None and (isinstance(rng, bool) or not isinstance(rng, numbers.Integral)):
@@ -46,6 +68,7 @@ def generator(rng, like):
 
 
 def _check_generator(rng, lib, like):
+    """``rng`` if it is a generator of library ``lib`` (on ``like``'s device), else an error."""
     kind = f"{type(rng).__module__}.{type(rng).__name__}"
     if lib == "numpy" and isinstance(rng, np.random.Generator):
         return rng
@@ -79,6 +102,7 @@ def uniform(rng, shape, *, like, dtype=None):
 
 
 def _draw(rng, shape, like, dtype, normal):
+    """Samples of N(0, 1) (``normal``) or U[0, 1), drawn in float32 at least, cast to ``dtype``."""
     lib = library(like)
     g = generator(rng, like)
     shape = tuple(int(s) for s in shape)
