@@ -197,10 +197,9 @@ def orthogonality_error(X, *, ord=2, rtol=None):
 def rank_floor(G, rank, *, rtol=None):
     r"""Lower bound :math:`\sqrt{\max(0, \rho - r)}` on the error of any rank-r approximation.
 
-    With :math:`\rho` the numerical rank of ``G``, every ``X`` of rank at most ``r`` has
-    :math:`\|\mathrm{msign}(G) - X\|_F \ge \sqrt{\max(0, \rho - r)}`: ``msign(G)`` has
-    :math:`\rho` unit singular values, and by Eckart–Young–Mirsky
-    :math:`\|\mathrm{msign}(G) - X\|_F^2 \ge \sum_{i > r} \sigma_i(\mathrm{msign}(G))^2 = \rho - r`.
+    Every ``X`` of rank at most ``r`` has
+    :math:`\|\mathrm{msign}(G) - X\|_F \ge \sqrt{\max(0, \rho - r)}`, with :math:`\rho` the
+    numerical rank of ``G`` (:func:`matsign.spectral.numerical_rank`).
 
     Parameters
     ----------
@@ -214,6 +213,11 @@ def rank_floor(G, rank, *, rtol=None):
     -------
     array, shape (...)
         In ``G``'s dtype (float32 for 16-bit inputs).
+
+    Notes
+    -----
+    ``msign(G)`` has :math:`\rho` unit singular values, so by Eckart–Young–Mirsky
+    :math:`\|\mathrm{msign}(G) - X\|_F^2 \ge \sum_{i > r} \sigma_i(\mathrm{msign}(G))^2 = \rho - r`.
 
     Examples
     --------

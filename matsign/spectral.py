@@ -101,15 +101,18 @@ def _ratios(xp, s):
 
 
 def _stable_rank(xp, s):
+    """:func:`stable_rank` from the singular values ``s``."""
     t = _ratios(xp, s)
     return xp.sum(t * t, axis=-1)
 
 
 def _numerical_rank(xp, s, rtol):
+    """:func:`numerical_rank` from the singular values ``s``."""
     return xp.sum(xp.astype(nonzero_mask(s, rtol), xp.int64), axis=-1)
 
 
 def _condition_number(xp, s, rtol):
+    """:func:`condition_number` from the singular values ``s``."""
     kept = nonzero_mask(s, rtol)
     # The kept values are a prefix of the descending σ; the others must not win the minimum.
     smallest = xp.min(xp.where(kept, s, xp.inf), axis=-1)
@@ -117,6 +120,7 @@ def _condition_number(xp, s, rtol):
 
 
 def _effective_rank(xp, s, rtol):
+    """:func:`effective_rank` from the singular values ``s``."""
     kept = nonzero_mask(s, rtol)
     total = xp.sum(xp.where(kept, s, 0.0), axis=-1)
     nonzero = total > 0
@@ -126,6 +130,7 @@ def _effective_rank(xp, s, rtol):
 
 
 def _tail_energy(xp, s, rank):
+    """:func:`tail_energy` from the singular values ``s``."""
     t = _ratios(xp, s)
     total = xp.sum(t * t, axis=-1)
     # Summing the tail directly (rather than total − head) keeps small tails accurate.
@@ -135,6 +140,7 @@ def _tail_energy(xp, s, rank):
 
 
 def _power_law_exponent(xp, s, rtol):
+    """:func:`power_law_exponent` from the singular values ``s``: a weighted least-squares slope."""
     kept = nonzero_mask(s, rtol)
     w = xp.astype(kept, s.dtype)
     count = xp.sum(w, axis=-1)
@@ -182,6 +188,7 @@ def singular_values(G):
 
 
 def _check_method(method):
+    """``method`` is one of :data:`NORM_METHODS`, else a ``ValueError``."""
     check_choice(method, NORM_METHODS, "method")
 
 
@@ -191,6 +198,7 @@ def _check_iteration(tol, max_iters):
 
 
 def _resolve_method(A, method):
+    """``"svd"`` or ``"subspace"`` for ``A``: ``"auto"`` picks by size (see :func:`spectral_norm`)."""
     if method != "auto":
         return method
     if A.ndim > 2 or min(int(A.shape[-2]), int(A.shape[-1])) <= _AUTO_SVD_LIMIT:

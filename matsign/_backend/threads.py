@@ -15,6 +15,7 @@ _pinned = set()
 
 
 def _threadpool_limits():
+    """``threadpoolctl.threadpool_limits``, or an ``ImportError`` that says how to install it."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
