@@ -258,3 +258,22 @@ def test_to_numpy_returns_numpy_input_as_is_and_widens_torch_16_bit():
     torch = pytest.importorskip("torch")
     for dtype in (torch.float16, torch.bfloat16):
         assert to_numpy(torch.ones(2, dtype=dtype)).dtype == np.float32
+
+
+#: The modules of ``_backend`` from the bottom up: each may import only those before it.
+BACKEND_LAYERS = ("dtypes", "namespace", "linalg", "precision", "checks", "random", "threads")
+
+
+def test_backend_modules_import_one_way():
+    """No cycle inside ``_backend``: module-level and function-level imports alike go down."""
+    import ast
+    import pathlib
+
+    import matsign._backend
+
+    root = pathlib.Path(matsign._backend.__file__).parent
+    for position, name in enumerate(BACKEND_LAYERS):
+        tree = ast.parse((root / f"{name}.py").read_text())
+        modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported = {m.removeprefix("matsign._backend.") for m in modules if m.startswith("matsign")}
+        assert imported <= set(BACKEND_LAYERS[:position]), f"{name} imports {sorted(imported)}"
