@@ -8,6 +8,7 @@ arrays (:func:`check_matrix`) also scan the values for NaN/Inf, which reads the 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import contextvars
 import functools
@@ -320,8 +321,20 @@ def resolve_rtol(rtol, m: int, n: int, dtype, name: str = "rtol") -> float:
 
 
 def integer_argument(check, what: str):
-    """An ``argparse`` type from an integer check: the text as an ``int`` that passes
-    ``check(value, name)``, else an ``ArgumentTypeError`` (a usage error naming the option).
+    """An ``argparse`` type built from an integer check such as :func:`check_positive_int`.
+
+    Parameters
+    ----------
+    check : callable
+        ``check(value, name)`` → int, raising ``ValueError`` for a bad value.
+    what : str
+        What the option expects, for the usage error (``"positive integer"``).
+
+    Returns
+    -------
+    callable
+        ``parse(text)`` → the ``int`` that passes ``check``, else an
+        ``argparse.ArgumentTypeError`` (a usage error naming the option).
 
     Examples
     --------
@@ -333,7 +346,6 @@ def integer_argument(check, what: str):
     ...
     argparse.ArgumentTypeError: expected a positive integer, got '0'
     """
-    import argparse
 
     def parse(text: str) -> int:
         try:
