@@ -56,7 +56,7 @@ MANTISSA_BITS = {"bfloat16": 7, "tfloat32": 10}
 
 
 def is_emulated(name: str, x) -> bool:
-    """Whether precision ``name`` is emulated by rounding for array ``x`` (table above).
+    """Whether precision ``name`` is emulated by rounding for array ``x`` (module docstring).
 
     Depends on ``x``'s library and, for TF32, on its device.
     """
