@@ -51,7 +51,11 @@ def test_polar_express8_regenerates():
     divided = raw / (1.01 ** np.array([1, 3, 5]))
     divided[-1] = raw[-1]
     published = np.array(sched.coefficients)
-    np.testing.assert_allclose(divided[:-1], published[:-1], rtol=1e-12)
+    # Steps 1–6 are well-conditioned Remez fits (κ ≤ 211): rounding-level agreement. Step 7 fits an
+    # interval of relative width 2.4e-3 whose equioscillation system has κ = 2.0e6, so two LAPACK
+    # builds agree only to 2κ·u = 4.5e-10 (analysis in tests/test_polar_express.py, STEP_SEVEN_RTOL).
+    np.testing.assert_allclose(divided[:6], published[:6], rtol=1e-12)
+    np.testing.assert_allclose(divided[6], published[6], rtol=5e-10)
     # The published last step is the bare Taylor quintic; the generator scales it to u = 1 + 1e-9.
     np.testing.assert_allclose(divided[-1], published[-1], rtol=1e-8)
 
