@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numbers
 
-from matsign._backend.checks import boundary
-from matsign._backend import check_positive_int, device
-from matsign.exact.newton_schulz import _finish, _start
+from matsign._backend import arithmetic, boundary, check_choice, check_matrix, check_positive_int, device
+from matsign.exact.newton_schulz import check_newton_schulz_params
+from matsign.exact.normalization import NORMALIZATIONS, normalized
 from matsign.exact.schedules import get_schedule
+from matsign.registry import register
 
 
 @boundary
@@ -104,23 +105,45 @@ def gram_newton_schulz(
     array([[1., 0.],
            [0., 1.]])
     """
-    xp, triples, ar, tall, X, R = _start(G, schedule, steps, normalize, dtype)
-    restart_steps = _check_restarts(restarts, len(triples))
+    xp = check_matrix(G, "G")
+    sched, triples, restart_steps = check_gram_newton_schulz_params(
+        schedule=schedule, steps=steps, restarts=restarts, dtype=dtype
+    )
+    check_choice(normalize, NORMALIZATIONS, "normalize")
+    ar = arithmetic(G, dtype)
+    tall = G.shape[-2] > G.shape[-1]
+    X, R = normalized(xp.matrix_transpose(G) if tall else G, normalize, sched.prescale, ar)
     Q = None  # None stands for the identity, so the first step after a (re)start costs no product
     for k, (a, b, c) in enumerate(triples):
         if k in restart_steps:
-            X, Q, R = ar.matmul(Q, X), None, None
+            X, Q, R = ar.matmul(Q, X), None, None  # X_k = Q_k X₀, then R_k from it
         if R is None:
-            R = ar.matmul(X, xp.matrix_transpose(X))
-        B = ar.matmul_add(b, R, c, R, R) if c != 0 else ar.round(b * R)
+            R = ar.matmul(X, xp.matrix_transpose(X))  # R_k = X_k X_kᵀ
+        B = ar.matmul_add(b, R, c, R, R) if c != 0 else ar.round(b * R)  # B_k = b_k R_k + c_k R_k²
         if Q is None:
-            Q = ar.round(B + a * xp.eye(R.shape[-1], dtype=R.dtype, device=device(R)))
+            Q = ar.round(B + a * xp.eye(R.shape[-1], dtype=R.dtype, device=device(R)))  # Q_{k+1} = P_k
         else:
-            Q = ar.matmul_add(a, Q, 1.0, B, Q)
+            Q = ar.matmul_add(a, Q, 1.0, B, Q)  # Q_{k+1} = a_k Q_k + B_k Q_k
         if k + 1 < len(triples) and k + 1 not in restart_steps:
-            S = ar.matmul_add(a, R, 1.0, B, R)
-            R = ar.matmul_add(a, S, 1.0, B, S)
-    return _finish(xp, ar.matmul(Q, X), G, tall)
+            S = ar.matmul_add(a, R, 1.0, B, R)  # S_k = R_k P_k
+            R = ar.matmul_add(a, S, 1.0, B, S)  # R_{k+1} = P_k S_k
+    X = ar.matmul(Q, X)  # X_K = Q_K X₀
+    X = xp.matrix_transpose(X) if tall else X
+    return xp.astype(X, G.dtype, copy=False)
+
+
+def check_gram_newton_schulz_params(*, schedule, steps, restarts, dtype):
+    """Check the parameters of :func:`gram_newton_schulz` that need no matrix.
+
+    Returns
+    -------
+    schedule : Schedule
+    triples : tuple of (a, b, c)
+    restart_steps : frozenset of int
+        The indices of ``restarts`` below the number of steps.
+    """
+    sched, triples = check_newton_schulz_params(schedule=schedule, steps=steps, dtype=dtype)
+    return sched, triples, _check_restarts(restarts, len(triples))
 
 
 def gram_newton_schulz_flops(m: int, n: int, schedule="muon", *, steps: int | None = None, restarts=(2,)) -> float:
@@ -161,3 +184,19 @@ def _check_restarts(restarts, steps):
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"restarts must hold step indices k ≥ 1, got {restarts!r}")
     return frozenset(int(k) for k in values if k < steps)
+
+
+def _method(G, *, rng=None, schedule="muon", steps=None, restarts=(2,), dtype=None):
+    return gram_newton_schulz(G, schedule, steps=steps, restarts=restarts, dtype=dtype)
+
+
+def _method_flops(m, n, *, schedule, steps, restarts, dtype):
+    return gram_newton_schulz_flops(m, n, schedule, steps=steps, restarts=restarts)
+
+
+register(
+    "gram_newton_schulz", _method,
+    description="Newton–Schulz carried on the m×m Gram matrix (fewer flops when n ≳ 1.5·m; "
+    "restarts re-form the iterate for low-precision stability)",
+    flops=_method_flops, check=check_gram_newton_schulz_params, label="gram_newton_schulz",
+)

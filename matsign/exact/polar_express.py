@@ -7,9 +7,10 @@ once, on the host, before any matrix is touched.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
+
+from matsign._backend import check_positive_int, check_real
 
 __all__ = ["polar_express_coefficients"]
 
@@ -89,16 +90,6 @@ def _remez_unit(t0: float) -> tuple[float, float, float]:
     )
 
 
-def _check_real(name: str, value: object) -> float:
-    """``value`` as a finite float, or an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return value
-
-
 def polar_express_coefficients(
     steps: int,
     *,
@@ -158,9 +149,7 @@ def polar_express_coefficients(
     ------
     ValueError
         If ``steps`` is not a positive integer, or ``lower``, ``safety`` or
-        ``cushion`` is non-finite or out of range.
-    TypeError
-        If ``lower``, ``safety`` or ``cushion`` is not a real number.
+        ``cushion`` is not a finite number in its range.
 
     References
     ----------
@@ -178,21 +167,10 @@ def polar_express_coefficients(
     >>> [round(x, 4) for x in coeffs[0]]
     [8.1566, -22.4833, 15.8788]
     """
-    if (
-        isinstance(steps, bool)
-        or not isinstance(steps, numbers.Integral)
-        or steps < 1
-    ):
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    lower = _check_real("lower", lower)
-    safety = _check_real("safety", safety)
-    cushion = _check_real("cushion", cushion)
-    if not 0.0 < lower < 1.0:
-        raise ValueError(f"lower must satisfy 0 < lower < 1, got {lower!r}")
-    if safety < 0.0:
-        raise ValueError(f"safety must be >= 0, got {safety!r}")
-    if not 0.0 <= cushion < 1.0:
-        raise ValueError(f"cushion must satisfy 0 <= cushion < 1, got {cushion!r}")
+    steps = check_positive_int(steps, "steps")
+    lower = check_real(lower, "lower", low=0, high=1, open_low=True, open_high=True)
+    safety = check_real(safety, "safety", low=0)
+    cushion = check_real(cushion, "cushion", low=0, high=1, open_high=True)
 
     scale = 1.0 + safety
     lo, hi = lower, 1.0

@@ -13,6 +13,9 @@ from matsign._backend import (
     eps_of,
     linalg_dtype,
 )
+from matsign.flops import eigh_sign as eigh_sign_flops
+from matsign.flops import svd_sign as svd_sign_flops
+from matsign.registry import register
 
 METHODS = ("svd", "eigh")
 
@@ -109,3 +112,23 @@ def _sign_eigh(xp, G, tol):
     W = V * xp.where(keep, safe ** -0.25, xp.zeros_like(lam))[..., None, :]
     Y = (W @ xp.matrix_transpose(W)) @ X
     return xp.matrix_transpose(Y) if tall else Y
+
+
+def _exact_svd(G, *, rng=None):
+    return msign(G, method="svd")
+
+
+def _exact_eigh(G, *, rng=None):
+    return msign(G, method="eigh")
+
+
+register(
+    "exact_svd", _exact_svd,
+    description="msign(G) = U Vᵀ from the thin SVD (reference accuracy)", flops=svd_sign_flops,
+    label="exact (SVD)",
+)
+register(
+    "exact_eigh", _exact_eigh,
+    description="msign(G) = (GGᵀ)^(-1/2) G from the Gram eigendecomposition (wide orientation)",
+    flops=eigh_sign_flops, label="exact (Gram eigh)",
+)
