@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from matsign.exact.polar_express import _minimax_quintic, polar_express_coefficients
+from matsign.exact.polar_express import minimax_quintic, polar_express_coefficients
 
 # microsoft/dion and modded-nanogpt: lower 1e-3, 5 steps, safety 0.02, cushion 0.02.
 PUBLISHED_5 = (
@@ -89,7 +89,7 @@ def test_cans_first_and_last_triples():
 # differently within that. Steps 1–6 fit intervals [ℓ, u] with ℓ/u ≤ 0.78: κ ≤ 211, κ·u ≤ 2.3e-14,
 # so they must agree to 1e-12. Step 7 fits [0.99882, 1.00118] (ℓ/u = 1 − 2.4e-3): its four nodes
 # nearly coincide and κ = 2.0e6, κ·u = 2.2e-10. Against a 50-digit Remez on the same interval
-# (test_seventh_step_is_the_minimax_quintic) the paper's list is off by 2.5e-11 and NumPy 2.4's
+# (test_seventh_step_is_theminimax_quintic) the paper's list is off by 2.5e-11 and NumPy 2.4's
 # LU by 3.9e-11 (on opposite sides, hence 6.4e-11 between them); any two platforms agree to
 # 2κ·u = 4.5e-10. A wrong coefficient (a wrong cushion, step or rescaling) is off by ≥ 1e-6.
 STEP_SEVEN_RTOL = 5e-10
@@ -119,7 +119,7 @@ def _remez_50_digits(t0):
         return float(a), float(b), float(c)
 
 
-def test_seventh_step_is_the_minimax_quintic():
+def test_seventh_step_is_theminimax_quintic():
     # The ill-conditioned step of STEP_SEVEN_RTOL: within κ·u = 2.2e-10 of the exact fit on the
     # same float64 interval (the cushion is inactive there: ℓ > cushion·u).
     got = polar_express_coefficients(8, lower=1e-3, safety=0.0, cushion=PAPER_CUSHION)
@@ -197,7 +197,7 @@ def test_taylor_fallback_when_interval_degenerates():
 
 def test_taylor_fallback_is_scaled_to_u():
     # p(s) = T(s / u): coefficient k divided by u^(2k+1); exact for u = 2.
-    assert _minimax_quintic(2.0 * (1.0 - 1e-7), 2.0) == (0.9375, -0.15625, 0.01171875)
+    assert minimax_quintic(2.0 * (1.0 - 1e-7), 2.0) == (0.9375, -0.15625, 0.01171875)
 
 
 @pytest.mark.parametrize("gap", [1e-4, 2e-5, 6e-6])
