@@ -143,3 +143,22 @@ def test_default_steps_zero_means_the_list_and_positive_repeats():
     assert Schedule("x", triples, default_steps=5).steps_coefficients() == (
         tuple(triples) + (triples[-1],) * 3
     )
+
+
+# How the papers name each schedule (the plot labels; matsign.plots used to hold this table).
+PAPER_NAMES = {
+    "cubic": "cubic NS",
+    "muon": "Muon quintic",
+    "you5": "You (5 steps)",
+    "polar_express": "Polar Express",
+    "polar_express8": "Polar Express (8)",
+    "cans": "CANS",
+    "aol4": "Turbo-Muon AOL (4)",
+    "deepseek_v4": "DeepSeek-V4",
+}
+
+
+def test_labels_are_the_papers_names():
+    assert {name: s.label for name, s in SCHEDULES.items()} == PAPER_NAMES
+    assert get_schedule([(1.5, -0.5, 0.0)]).label == "custom"
+    assert polar_express_schedule(3).label == polar_express_schedule(3).name

@@ -247,10 +247,22 @@ def polar_express_schedule(steps: int, *, lower: float = 1e-3, safety: float = 0
     steps have mapped ``[lower, 1]`` into (see :func:`polar_express_coefficients` for the
     construction). ``safety = cushion = 0`` gives the CANS construction.
 
+    Parameters
+    ----------
+    steps : int
+        Number of quintics.
+    lower, safety, cushion : float
+        See :func:`polar_express_coefficients`.
+
+    Returns
+    -------
+    Schedule
+        Named after its parameters, with them as ``generator``.
+
     References
     ----------
-    N. Amsel, D. Persson, C. Musco, R. M. Gower, *The Polar Express*, arXiv 2505.16932.
-    E. Grishina, M. Smirnov, M. Rakhuba, *CANS*, arXiv 2506.10935.
+    .. [1] N. Amsel, D. Persson, C. Musco, R. M. Gower, *The Polar Express*, arXiv 2505.16932.
+    .. [2] E. Grishina, M. Smirnov, M. Rakhuba, *CANS*, arXiv 2506.10935.
 
     Examples
     --------
@@ -286,8 +298,14 @@ def scalar_map(sigma, schedule="muon", *, steps: int | None = None):
         Values already divided by the normalization's norm. NumPy input and Python scalars are
         evaluated in float64; CuPy/PyTorch arrays in their own dtype and device.
     schedule : str, Schedule or list of triples
+        See :func:`get_schedule`.
     steps : int, optional
         Number of steps (default: the schedule's own).
+
+    Returns
+    -------
+    float array
+        ``φ(σ)``, shaped like ``sigma``.
 
     Examples
     --------
