@@ -9,7 +9,7 @@ import pytest
 from matsign.exact.converged import (
     SCHEDULE_TOLERANCE,
     TAYLOR_QUINTIC,
-    _schedule,
+    greedy_schedule,
     converged_newton_schulz,
     converged_newton_schulz_flops,
 )
@@ -94,12 +94,12 @@ def test_too_few_taylor_steps_warn_with_the_residual():
         converged_newton_schulz(G, max_polish=1)
 
 
-def test_schedule_is_the_shortest_that_reaches_the_tolerance():
+def test_greedy_schedule_is_the_shortest_that_reaches_the_tolerance():
     # Independent evaluation of the composed odd quintics with numpy.polynomial.
     from numpy.polynomial import polynomial as P
 
     for lower in (1e-2, 1e-4, 1e-6):
-        schedule = _schedule(lower)
+        schedule = greedy_schedule(lower)
         s = np.geomspace(lower, 1.0, 3001)
         values = s.copy()
         worst = []
@@ -117,8 +117,8 @@ def test_taylor_quintic_is_cubically_convergent():
         assert a * s + b * s**3 + c * s**5 - 1 == pytest.approx(2.5 * delta**3, rel=10 * delta)
 
 
-def test_flops_count_schedule_and_two_taylor_steps():
-    steps = len(_schedule(1e-4 * 64**-0.25).coefficients)
+def test_flops_count_greedy_schedule_and_two_taylor_steps():
+    steps = len(greedy_schedule(1e-4 * 64**-0.25).coefficients)
     assert converged_newton_schulz_flops(64, 128) == (steps + 2) * (4 * 64**2 * 128 + 2 * 64**3)
     assert converged_newton_schulz_flops(128, 64) == converged_newton_schulz_flops(64, 128)
 

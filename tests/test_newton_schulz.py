@@ -175,3 +175,14 @@ def test_spectral_estimate_is_the_same_for_identical_members(backend):
         one = backend.to_numpy(newton_schulz(backend.asarray(Gs[i]), "polar_express", normalize="spectral"))
         np.testing.assert_allclose(X[i], one, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(X[0], X[1])
+
+
+def test_flops_count_quintic_and_cubic_steps():
+    from matsign.exact.newton_schulz import newton_schulz_flops
+
+    # Tall and wide count alike: s = min, N = max.
+    assert newton_schulz_flops(64, 256, "muon") == newton_schulz_flops(256, 64, "muon") == 5 * (4 * 64**2 * 256 + 2 * 64**3)
+    assert newton_schulz_flops(64, 256, "cubic", steps=3) == 3 * 4 * 64**2 * 256
+    assert newton_schulz_flops(64, 256, "you5", steps=7) == 7 * (4 * 64**2 * 256 + 2 * 64**3)
+    with pytest.raises(ValueError, match="^m must be a positive integer"):
+        newton_schulz_flops(0, 4, "muon")

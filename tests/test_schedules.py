@@ -51,7 +51,11 @@ def test_polar_express8_regenerates():
     divided = raw / (1.01 ** np.array([1, 3, 5]))
     divided[-1] = raw[-1]
     published = np.array(sched.coefficients)
-    np.testing.assert_allclose(divided[:-1], published[:-1], rtol=1e-12)
+    # Steps 1–6 are well-conditioned Remez fits (κ ≤ 211): rounding-level agreement. Step 7 fits an
+    # interval of relative width 2.4e-3 whose equioscillation system has κ = 2.0e6, so two LAPACK
+    # builds agree only to 2κ·u = 4.5e-10 (analysis in tests/test_polar_express.py, STEP_SEVEN_RTOL).
+    np.testing.assert_allclose(divided[:6], published[:6], rtol=1e-12)
+    np.testing.assert_allclose(divided[6], published[6], rtol=5e-10)
     # The published last step is the bare Taylor quintic; the generator scales it to u = 1 + 1e-9.
     np.testing.assert_allclose(divided[-1], published[-1], rtol=1e-8)
 
@@ -118,7 +122,7 @@ def test_custom_and_bad_schedules():
 def test_bad_schedule_arguments_name_themselves():
     from matsign.exact.newton_schulz import newton_schulz
 
-    with pytest.raises(TypeError, match="lower must be a real number"):
+    with pytest.raises(ValueError, match="lower must be a finite number"):
         polar_express_schedule(3, lower="x")
     with pytest.raises(ValueError, match="safety must be"):
         polar_express_schedule(3, safety=-1.0)
@@ -126,7 +130,7 @@ def test_bad_schedule_arguments_name_themselves():
         with pytest.raises(ValueError, match="schedule 'custom': coefficients must be"):
             newton_schulz(np.eye(2), bad)
     for bad in ("a", None, 0.0, -1.0, float("inf"), True):
-        with pytest.raises(ValueError, match="prescale must be a positive number"):
+        with pytest.raises(ValueError, match="prescale must be a finite number > 0"):
             Schedule("x", [(1.5, -0.5, 0.0)], prescale=bad)
     for bad in (-1, 2.5, True, "3"):
         with pytest.raises(ValueError, match="default_steps must be a non-negative integer"):
@@ -139,3 +143,22 @@ def test_default_steps_zero_means_the_list_and_positive_repeats():
     assert Schedule("x", triples, default_steps=5).steps_coefficients() == (
         tuple(triples) + (triples[-1],) * 3
     )
+
+
+# How the papers name each schedule (the plot labels; matsign.plots used to hold this table).
+PAPER_NAMES = {
+    "cubic": "cubic NS",
+    "muon": "Muon quintic",
+    "you5": "You (5 steps)",
+    "polar_express": "Polar Express",
+    "polar_express8": "Polar Express (8)",
+    "cans": "CANS",
+    "aol4": "Turbo-Muon AOL (4)",
+    "deepseek_v4": "DeepSeek-V4",
+}
+
+
+def test_labels_are_the_papers_names():
+    assert {name: s.label for name, s in SCHEDULES.items()} == PAPER_NAMES
+    assert get_schedule([(1.5, -0.5, 0.0)]).label == "custom"
+    assert polar_express_schedule(3).label == polar_express_schedule(3).name

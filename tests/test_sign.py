@@ -180,3 +180,22 @@ def test_default_rtol_of_a_large_sixteen_bit_matrix_keeps_every_direction(backen
         # 16-bit grid: relative Frobenius error about the 16-bit unit roundoff.
         unit = 2.0**-8 if dtype == "bfloat16" else 2.0**-11
         assert np.linalg.norm(X - U @ Vt) / np.sqrt(256) <= 2 * unit, dtype
+
+
+def test_exact_family_methods_are_declared_with_labels_and_checks():
+    from matsign.exact.converged import check_converged_params
+    from matsign.exact.gram_newton_schulz import check_gram_newton_schulz_params
+    from matsign.exact.newton_schulz import check_newton_schulz_params
+    from matsign.exact.qdwh import check_qdwh_params
+    from matsign.registry import get_method
+
+    labels = {"exact_svd": "exact (SVD)", "exact_eigh": "exact (Gram eigh)", "exact_ns": "exact (NS to convergence)",
+              "qdwh": "exact (QDWH)", "gram_newton_schulz": "gram_newton_schulz"}
+    for name, label in labels.items():
+        assert get_method(name).label({}) == label
+    assert get_method("newton_schulz").label({"schedule": "polar_express"}) == "Polar Express"
+    assert get_method("newton_schulz").label({"schedule": "my_list"}) == "my_list"
+    checks = {"exact_ns": check_converged_params, "qdwh": check_qdwh_params,
+              "newton_schulz": check_newton_schulz_params, "gram_newton_schulz": check_gram_newton_schulz_params}
+    for name, check in checks.items():
+        assert get_method(name).check is check

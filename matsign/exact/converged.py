@@ -15,24 +15,20 @@ import warnings
 import numpy as np
 
 from matsign._backend import (
-    boundary,
     EPS,
+    arithmetic,
+    boundary,
     check_matrix,
     check_nonnegative_int,
     check_positive_int,
     check_precision,
     check_unit_interval,
     linalg_dtype,
-    trusted_values,
 )
-from matsign.exact.newton_schulz import (
-    _finish,
-    _identity_residual,
-    _iterate,
-    _start,
-    _step,
-)
+from matsign.exact.newton_schulz import newton_schulz_step
+from matsign.exact.normalization import identity_residual, normalized
 from matsign.exact.schedules import Schedule, polar_express_schedule, scalar_map
+from matsign.registry import register
 
 #: Working precisions in which the iteration converges to reference accuracy.
 PRECISIONS = ("float64", "float32")
@@ -52,37 +48,14 @@ MAX_SCHEDULE_STEPS = 30
 def converged_newton_schulz(G, *, lower: float = 1e-4, max_polish: int = 10, dtype=None):
     r"""``msign(G)`` to working accuracy by Newton–Schulz steps alone (no SVD, no eigensolver).
 
-    On the wide orientation (``m ≤ n``), with ``X₀ = G / ((1 + 0.02)‖GGᵀ‖_F^{1/2})`` (the
+    On the wide orientation (``m ≤ n``), from ``X₀ = G / ((1 + 0.02)‖GGᵀ‖_F^{1/2})`` (the
     Schatten-4 norm, ``σ₁ ≤ ‖GGᵀ‖_F^{1/2} ≤ m^{1/4} σ₁``):
 
-    1. the greedy minimax schedule of :func:`polar_express_schedule` for the interval
-       ``[ℓ m^{-1/4}, 1]`` (``ℓ = lower``), cut at its first step ``K`` whose composed polynomial
-       maps that interval within ``10⁻²`` of 1;
+    1. the greedy minimax steps of :func:`polar_express_schedule` for ``[ℓ m^{-1/4}, 1]``
+       (``ℓ = lower``), cut at the first step ``K`` whose composed polynomial maps that interval
+       within ``10⁻²`` of 1;
     2. Taylor quintic steps :math:`X ← \tfrac{15}{8}X - \tfrac{10}{8}AX + \tfrac38 A^2X`,
-       :math:`A = XX^T`, which map a singular value ``1 + δ`` to
-       ``1 + δ³(20 + 15δ + 3δ²)/8 = 1 + 2.5δ³ + O(δ⁴)``. Before each, the residual
-       :math:`r = \lVert A - I\rVert_F \ge \max_i|2δ_i + δ_i^2|` (the eigenvalues of
-       ``A − I`` are ``(1 + δ_i)² − 1``) is read; once :math:`r ≤ t = ε^{1/3}` (``ε`` the working
-       precision's epsilon), every ``δ_i`` lies in ``[√(1 − t) − 1, √(1 + t) − 1]``, so
-       ``|δ_i| ≤ 1 − √(1 − t) ≈ t/2``, one last step leaves every ``|δ_i| ≤ 0.32 ε < ε`` (in
-       exact arithmetic), and the iteration stops.
-
-    Singular values below ``lower · σ₁`` are not covered by the schedule; the Taylor steps
-    multiply them by 15/8 each until they converge, or until ``max_polish`` steps have run, when
-    a ``RuntimeWarning`` reports the residual. Exact zeros stay zero (up to roundoff, which the
-    steps also amplify), so unlike :func:`msign` there is no threshold below which singular
-    values are set to zero: use this routine for numerically full-rank inputs.
-
-    **Cost.** ``K + P`` quintic steps (``4m²n + 2m³`` flops each), ``P`` the Taylor steps (2 on
-    inputs that respect ``lower``), and one host read of a scalar per Taylor step (the residual;
-    the maximum over a stack, which converges as one). With the default ``lower = 1e-4``,
-    ``K = 8`` at ``m = 16``, ``K = 9`` from ``m = 64`` to ``m = 4096`` and ``K = 10`` at
-    ``m = 16384``.
-
-    **Accuracy** (relative Frobenius error against the float64 SVD polar factor of the same
-    input, ``m = n = 512``, log-spaced spectra; measured): float64 ≤ 1e-13 up to ``κ = 1e4``;
-    float32 about 4e-6 at ``κ ≤ 1e3`` and 2e-4 at ``κ = 1e5`` (the roundoff of each product is
-    amplified by up to ``1/σ_min`` on its way to 1), where float32 SVD stays near 3e-7.
+       :math:`A = XX^T`, until :math:`r = \lVert A - I\rVert_F ≤ ε^{1/3}`, then one more.
 
     Parameters
     ----------
@@ -100,10 +73,41 @@ def converged_newton_schulz(G, *, lower: float = 1e-4, max_polish: int = 10, dty
     array, shape (..., m, n)
         Same library, device and dtype as ``G``. The zero matrix gives the zero matrix.
 
+    Warns
+    -----
+    RuntimeWarning
+        When ``max_polish`` Taylor steps did not reach the stopping test.
+
+    Notes
+    -----
+    **Stopping.** A Taylor step maps a singular value ``1 + δ`` to
+    ``1 + δ³(20 + 15δ + 3δ²)/8 = 1 + 2.5δ³ + O(δ⁴)``, and
+    :math:`r \ge \max_i|2δ_i + δ_i^2|` (the eigenvalues of ``A − I`` are ``(1 + δ_i)² − 1``).
+    Once :math:`r ≤ t = ε^{1/3}` (``ε`` the working precision's epsilon), every ``δ_i`` lies in
+    ``[√(1 − t) − 1, √(1 + t) − 1]``, so ``|δ_i| ≤ 1 − √(1 − t) ≈ t/2``, and one last step
+    leaves every ``|δ_i| ≤ 0.32 ε < ε`` (in exact arithmetic).
+
+    **Small singular values.** Those below ``lower · σ₁`` are not covered by the schedule; the
+    Taylor steps multiply them by 15/8 each until they converge or ``max_polish`` steps have run.
+    Exact zeros stay zero (up to roundoff, which the steps also amplify), so unlike
+    :func:`msign` there is no threshold below which singular values are set to zero: use this
+    routine for numerically full-rank inputs.
+
+    **Cost.** ``K + P`` quintic steps (``4m²n + 2m³`` flops each), ``P`` the Taylor steps (2 on
+    inputs that respect ``lower``), and one host read of a scalar per Taylor step (the residual;
+    the maximum over a stack, which converges as one). With ``lower = 1e-4``, ``K = 8`` at
+    ``m = 16``, ``K = 9`` from ``m = 64`` to ``m = 4096`` and ``K = 10`` at ``m = 16384``.
+
+    **Accuracy** (relative Frobenius error against the float64 SVD polar factor of the same
+    input, ``m = n = 512``, log-spaced spectra; measured): float64 ≤ 1e-13 up to ``κ = 1e4``;
+    float32 about 4e-6 at ``κ ≤ 1e3`` and 2e-4 at ``κ = 1e5`` (the roundoff of each product is
+    amplified by up to ``1/σ_min`` on its way to 1), where float32 SVD stays near 3e-7.
+
     References
     ----------
-    N. Amsel, D. Persson, C. Musco, R. M. Gower, *The Polar Express*, arXiv 2505.16932;
-    N. J. Higham, *Functions of Matrices*, SIAM 2008, §8.3 (Newton–Schulz and its Padé family).
+    .. [1] N. Amsel, D. Persson, C. Musco, R. M. Gower, *The Polar Express*, arXiv 2505.16932.
+    .. [2] N. J. Higham, *Functions of Matrices*, SIAM 2008, §8.3 (Newton–Schulz and its Padé
+       family).
 
     Examples
     --------
@@ -117,35 +121,46 @@ def converged_newton_schulz(G, *, lower: float = 1e-4, max_polish: int = 10, dty
            [ 1.,  2.]])
     """
     xp = check_matrix(G, "G")
-    lower = check_unit_interval(lower, "lower")
+    lower = check_converged_params(lower=lower, dtype=dtype)
     max_polish = check_nonnegative_int(max_polish, "max_polish")
-    precision = check_precision(linalg_dtype(G) if dtype is None else dtype)
-    if precision not in PRECISIONS:
-        raise ValueError(f"dtype must be one of {PRECISIONS}, got {dtype!r}")
-    schedule = _schedule(lower * min(int(G.shape[-2]), int(G.shape[-1])) ** -0.25)
-    with trusted_values():  # G is checked above
-        _, triples, ar, tall, X, A = _start(G, schedule, None, "schatten4", precision)
-    X = _iterate(xp, ar, X, A, triples)
-    threshold = EPS[precision] ** (1 / 3)
+    ar = arithmetic(G, linalg_dtype(G) if dtype is None else dtype)
+    schedule = greedy_schedule(lower * min(int(G.shape[-2]), int(G.shape[-1])) ** -0.25)
+    tall = G.shape[-2] > G.shape[-1]
+    X, A = normalized(xp.matrix_transpose(G) if tall else G, "schatten4", schedule.prescale, ar)
+    for a, b, c in schedule.coefficients:  # 1. the greedy minimax steps; A₀ came with X₀
+        A = ar.matmul(X, xp.matrix_transpose(X)) if A is None else A
+        X = newton_schulz_step(ar, X, A, a, b, c)
+        A = None
+    threshold = EPS[ar.name] ** (1 / 3)
     residual = math.inf
-    for _ in range(max_polish):
+    for _ in range(max_polish):  # 2. Taylor steps until ‖XXᵀ − I‖_F ≤ ε^{1/3}, then one more
         A = ar.matmul(X, xp.matrix_transpose(X))
-        residual = _identity_residual(xp, A, X)
-        X = _step(xp, ar, X, A, TAYLOR_QUINTIC)
+        residual = identity_residual(xp, A, X)
+        X = newton_schulz_step(ar, X, A, *TAYLOR_QUINTIC)
         if residual <= threshold:
-            return _finish(xp, X, G, tall)
-    warnings.warn(
-        f"converged_newton_schulz stopped after max_polish={max_polish} Taylor steps with "
-        f"‖XXᵀ − I‖_F = {residual:.2e} > {threshold:.2e}: singular values below lower={lower:g}·σ₁ "
-        "(or zero) have not converged",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-    return _finish(xp, X, G, tall)
+            break
+    else:
+        warnings.warn(
+            f"converged_newton_schulz stopped after max_polish={max_polish} Taylor steps with "
+            f"‖XXᵀ − I‖_F = {residual:.2e} > {threshold:.2e}: singular values below lower={lower:g}·σ₁ "
+            "(or zero) have not converged",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    X = xp.matrix_transpose(X) if tall else X
+    return xp.astype(X, G.dtype, copy=False)
+
+
+def check_converged_params(*, lower, dtype) -> float:
+    """Check ``lower`` and ``dtype`` of :func:`converged_newton_schulz`; return ``lower`` as a float."""
+    lower = check_unit_interval(lower, "lower")
+    if dtype is not None and check_precision(dtype) not in PRECISIONS:
+        raise ValueError(f"dtype must be one of {PRECISIONS}, got {dtype!r}")
+    return lower
 
 
 @functools.lru_cache(maxsize=64)
-def _schedule(lower: float) -> Schedule:
+def greedy_schedule(lower: float) -> Schedule:
     """The greedy schedule for ``[lower, 1]``, cut where it maps that interval within
     :data:`SCHEDULE_TOLERANCE` of 1."""
     # scalar_map divides by the pre-scale; the grid spans the normalized interval [lower, 1].
@@ -165,5 +180,21 @@ def converged_newton_schulz_flops(m: int, n: int, *, lower: float = 1e-4, polish
     lower = check_unit_interval(lower, "lower")
     polish = check_nonnegative_int(polish, "polish")
     s, big = min(m, n), max(m, n)
-    steps = len(_schedule(lower * s**-0.25).coefficients)
+    steps = len(greedy_schedule(lower * s**-0.25).coefficients)
     return (steps + polish) * (4.0 * s * s * big + 2.0 * s**3)
+
+
+def _method(G, *, rng=None, lower=1e-4, dtype=None):
+    return converged_newton_schulz(G, lower=lower, dtype=dtype)
+
+
+def _method_flops(m, n, *, lower, dtype):
+    return converged_newton_schulz_flops(m, n, lower=lower)
+
+
+register(
+    "exact_ns", _method,
+    description="msign(G) to working accuracy by Newton–Schulz alone: a greedy minimax schedule for "
+    "σ_min/σ₁ ≥ lower, then Taylor steps to convergence (dtype float64 or float32)",
+    flops=_method_flops, check=check_converged_params, label="exact (NS to convergence)",
+)

@@ -24,6 +24,20 @@ PAIR_INNER = ("newton_schulz", "exact")
 def check_inner(inner, steps) -> None:
     """Check an inner sign before any matrix is seen.
 
+    Parameters
+    ----------
+    inner : str, Schedule or list of (a, b, c)
+        ``"exact"`` or a Newton–Schulz schedule (see :func:`get_schedule`).
+    steps : int or None
+        Newton–Schulz steps; only with a schedule.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, bad triples or steps, or ``steps`` with ``"exact"``.
+    TypeError
+        For an ``inner`` of another type.
+
     Examples
     --------
     >>> check_inner("muon", 3)
@@ -63,7 +77,19 @@ def inner_from_pair(inner, schedule):
 def inner_sign(B, inner, steps=None, *, dtype=None):
     """``msign(B)`` for ``inner="exact"``, else ``newton_schulz(B, inner, steps=steps, dtype=dtype)``.
 
-    A kernel: ``inner`` and ``steps`` are assumed checked (:func:`check_inner`).
+    Parameters
+    ----------
+    B : array, shape (..., r, n)
+        The matrix whose sign is taken.
+    inner, steps
+        Assumed checked (:func:`check_inner`).
+    dtype : str or dtype, optional
+        Newton–Schulz working precision (ignored by ``"exact"``).
+
+    Returns
+    -------
+    array, shape (..., r, n)
+        Same library, device and dtype as ``B``.
     """
     if isinstance(inner, str) and inner == "exact":
         return msign(B)

@@ -9,17 +9,17 @@ singular value above ``10⁻¹⁶ ‖G‖_F`` to 1 in float64, and the result is
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 from matsign._backend import (
-    boundary,
     EPS,
     arithmetic,
+    boundary,
     check_matrix,
     check_nonnegative_int,
     check_positive_int,
     check_precision,
+    check_real,
     check_unit_interval,
     device,
     library,
@@ -27,7 +27,8 @@ from matsign._backend import (
 )
 from matsign._backend.linalg import cholesky_upper, solve_upper_right
 from matsign._backend.precision import library_dtype
-from matsign.exact.newton_schulz import _identity_residual, _normalized
+from matsign.exact.normalization import identity_residual, normalized
+from matsign.registry import register
 
 #: Working precisions with LAPACK-type QR and Cholesky factorizations.
 PRECISIONS = ("float64", "float32")
@@ -48,84 +49,17 @@ SMALLEST_ELL = 1e-76
 
 
 @boundary
-def qdwh_sign(G, *, lower=None, dtype=None):
+def qdwh_sign(G, *, lower=None, dtype=None, return_forms: bool = False):
     r"""``msign(G)`` to working accuracy by the QDWH iteration (QR and Cholesky factorizations).
 
-    On the tall orientation (``m ≥ n``; wide inputs are transposed and transposed back), with
-    ``X₀ = G/‖G‖_F`` (``‖G‖_F ≥ σ₁``, computed after dividing by ``max|G_ij|`` so that no scale
-    under- or overflows) and a lower bound ``ℓ₀ ≤ σ_min(X₀)``, each step uses the dynamic
-    weights of :func:`dwh_weights` (``ℓ = ℓ_k``)
-
-    .. math:: d = \Bigl(\frac{4(1-ℓ^2)}{ℓ^4}\Bigr)^{1/3}, \quad
-              a = \sqrt{1+d} + \tfrac12\sqrt{8 - 4d + \frac{8(2-ℓ^2)}{ℓ^2\sqrt{1+d}}}, \quad
-              b = \tfrac{(a-1)^2}{4}, \quad c = a + b - 1,
-
-    the iteration, and the bound it carries:
+    On the tall orientation (``m ≥ n``), from ``X₀ = G/‖G‖_F`` and a lower bound
+    ``ℓ₀ ≤ σ_min(X₀)``, each step takes the dynamical weights ``(a, b, c)`` of
+    :func:`dwh_weights` for ``ℓ_k`` and computes the DWH step and the bound it carries [1]_
 
     .. math:: X_{k+1} = \tfrac{b}{c} X_k + \bigl(a - \tfrac{b}{c}\bigr) X_k (I + c X_k^T X_k)^{-1},
-              \qquad ℓ_{k+1} = ℓ_k \frac{a + b ℓ_k^2}{1 + c ℓ_k^2}.
+              \qquad ℓ_{k+1} = ℓ_k \frac{a + b ℓ_k^2}{1 + c ℓ_k^2},
 
-    Every singular value follows ``s ↦ s(a + bs²)/(1 + cs²)``, which maps ``[ℓ_k, 1]`` into
-    ``[ℓ_{k+1}, 1]``. While ``c > 100`` the step runs in **QR form**: the thin QR factorization
-    :math:`\begin{bmatrix}\sqrt c X_k \\ I\end{bmatrix} = \begin{bmatrix}Q_1 \\ Q_2\end{bmatrix} R`
-    gives :math:`X_{k+1} = \tfrac bc X_k + \tfrac{1}{\sqrt c}(a - \tfrac bc) Q_1 Q_2^T`. Then in
-    **Cholesky form**: :math:`I + c X_k^T X_k = R^T R` and
-    :math:`X_{k+1} = \tfrac bc X_k + (a - \tfrac bc)(X_k R^{-1}) R^{-T}` (two triangular
-    solves). A Cholesky breakdown runs that step in QR form instead.
-
-    **Default ℓ₀ = eps** of the working precision: a valid bound for every singular value that
-    the working precision resolves, at a fixed cost of 2 QR-form and 4 Cholesky-form steps in
-    float64 (2 + 2 in float32). The guaranteed estimate ``ℓ₀ = 1/‖R⁻¹‖_F`` from a QR
-    factorization ``X₀ = QR`` was measured as the alternative: it costs about one Cholesky-form
-    step itself and saves one or two steps in float64 for κ ≲ 1e9 (512 × 512: 1 + 4 steps at
-    κ = 10 and 1e3, 2 + 3 at 1e6, 2 + 4 at 1e12) but none in float32; NumPy timings ranged from
-    12% faster to 30% slower than the default.
-
-    **Stopping.** Tested after each Cholesky-form step (a QR-form step has ``ℓ_k < 0.05``, hence
-    ``ℓ_{k+1} < 0.76``):
-
-    - ``ℓ₀ = eps`` (the default, or ``lower ≤ eps·√n``): stop when ``|1 − ℓ_{k+1}| ≤ 5 eps``.
-      Every singular value above ``eps·‖G‖_F`` has then reached 1; the others are not resolved
-      by the working precision (see *Zero singular values*).
-    - ``lower`` given (``ℓ₀ = lower/√n > eps``), an unverified claim: stop when also
-      :math:`r_k = \lVert X_k^T X_k - I\rVert_F \le 2 (5\,\mathrm{eps})^{1/3}`. This is the
-      published criterion ``‖X_{k+1} − X_k‖_F ≤ (5 eps)^{1/3}`` restated on the Gram matrix the
-      step forms anyway (near convergence ``r_k ≈ 2‖X_k − UVᵀ‖_F ≈ 2‖X_{k+1} − X_k‖_F``).
-      Unlike the difference of iterates, ``r_k ≥ 1 − s²`` also sees a singular value ``s``
-      still far below ``ℓ_k``, which moves by only about ``2s`` per step: with one singular
-      value at ``10⁻⁸ σ₁`` and ``lower = 0.5`` (float64), the published test stops after 4 steps
-      with relative error 0.12; this one converges in 9. If
-      ``r_k > √n (1 − ℓ_k²) + 2 (5 eps)^{1/3}``, the Gram matrix contradicts the bound ``ℓ_k``,
-      and ``ℓ_{k+1}`` is replaced by the verified bound ``max(eps, (1 − r_k)^{1/2})`` (valid
-      because the map sends every ``s ∈ [0, 1]`` to at least ``s``): a ``lower`` that is too
-      large costs extra steps, not accuracy.
-
-    At most :data:`MAX_ITERATIONS` steps run; reaching it (a ``lower`` given for a singular
-    ``G``) raises a ``RuntimeWarning``.
-
-    **Accuracy.** QDWH is backward stable (Nakatsukasa & Higham 2012), like the SVD route, so
-    its forward error grows with κ as the SVD's does. Measured on log-spaced spectra
-    (96 × 96, 160 × 64, 64 × 160), relative Frobenius error against the float64 SVD polar
-    factor: 2e-15 at κ = 10, 2e-14 at 1e3, 1e-11 at 1e6, 7e-9 at 1e9, 6e-6 at 1e12 (0.003–0.1
-    ``κ·eps`` beyond κ = 10); against a 40-digit reference (24 × 24 and 40 × 16, κ = 1e6 and
-    1e12), QDWH's error is 1.7–3.3× the float64 SVD's. The backward error ``‖G − XH‖_F/‖G‖_F``
-    (``H`` the symmetric part of ``XᵀG``) is 3–5 eps and ``‖XᵀX − I‖_F`` at most 30 eps at
-    every κ. In float32 (κ = 1e3 and 1e6) the error is 1.6–2.3× that of NumPy's float32 SVD
-    polar factor (0.1–1.6× that of PyTorch's, on CPU).
-
-    **Zero singular values.** The map sends 0 to 0, so in exact arithmetic QDWH returns
-    ``U_r V_rᵀ`` over the nonzero singular values. In floating point, roundoff puts components
-    of size ``eps·‖G‖`` into the null directions, and the iteration is built to push every
-    singular value above ``eps`` toward 1: those components end as singular values anywhere in
-    ``[0, 1]``, set by the roundoff (measured: 1, 0.92 and 0 for the three null directions of a
-    rank-1 6 × 4 matrix, 0.001 for a singular value at ``10⁻²⁰ σ₁``, about 1e-18 for exactly
-    zero rows). QDWH therefore does **not** reproduce the truncation ``σ ≤ rtol·σ₁ ↦ 0`` of
-    :func:`msign`: on numerically rank-deficient input it agrees with ``msign(G)`` on the range
-    of ``G`` only. The zero matrix gives the zero matrix.
-
-    **Cost and host round trips.** :func:`qdwh_flops` counts the flops. ``ℓ_k`` and the weights
-    are host scalars. Host reads: one flag (Cholesky breakdown) per Cholesky-form step, and,
-    with ``lower`` given, also ``r_k``; nothing per QR-form step.
+    in the **QR form** of [1]_ while ``c > 100``, then in the **Cholesky form** of [3]_ (Notes).
 
     Parameters
     ----------
@@ -133,24 +67,84 @@ def qdwh_sign(G, *, lower=None, dtype=None):
         Real floating matrix or stack (NumPy, CuPy or PyTorch). A stack shares ``ℓ_k`` and
         stops when every member passes the test.
     lower : float, optional
-        A lower bound on ``σ_min(G)/σ₁(G)``, in ``(0, 1)``; ``ℓ₀ = lower/√n`` because
-        ``σ₁/‖G‖_F ≥ 1/√n`` (``n`` the shorter side). Default: ``ℓ₀ = eps``.
+        A lower bound on ``σ_min(G)/σ₁(G)``, in ``(0, 1)``; ``ℓ₀ = lower/√n`` (``n`` the shorter
+        side). Default: ``ℓ₀ = eps`` of the working precision.
     dtype : {"float64", "float32"}, optional
         Working precision (default ``G``'s; 16-bit inputs work in float32).
+    return_forms : bool
+        Also return the form of each step taken, ``"qr"`` or ``"cholesky"``.
 
     Returns
     -------
-    array, shape (..., m, n)
+    X : array, shape (..., m, n)
         Same library, device and dtype as ``G``.
+    forms : list of str
+        Only with ``return_forms``.
+
+    Warns
+    -----
+    RuntimeWarning
+        After :data:`MAX_ITERATIONS` steps (a ``lower`` given for a singular ``G``).
+
+    Notes
+    -----
+    **The two forms.** Every singular value follows ``s ↦ s(a + bs²)/(1 + cs²)``, which maps
+    ``[ℓ_k, 1]`` into ``[ℓ_{k+1}, 1]``. QR form: the thin QR factorization
+    :math:`\begin{bmatrix}\sqrt c X_k \\ I\end{bmatrix} = \begin{bmatrix}Q_1 \\ Q_2\end{bmatrix} R`
+    gives :math:`X_{k+1} = \tfrac bc X_k + \tfrac{1}{\sqrt c}(a - \tfrac bc) Q_1 Q_2^T`.
+    Cholesky form: :math:`I + c X_k^T X_k = R^T R` and
+    :math:`X_{k+1} = \tfrac bc X_k + (a - \tfrac bc)(X_k R^{-1}) R^{-T}` (two triangular
+    solves), backward stable while ``κ(I + c XᵀX) ≤ 1 + c`` is small. A Cholesky breakdown runs
+    that step in QR form instead. ``‖G‖_F ≥ σ₁`` is computed after dividing by ``max|G_ij|``.
+
+    **Default ℓ₀ = eps**: a valid bound for every singular value that the working precision
+    resolves, at a fixed cost of 2 QR-form and 4 Cholesky-form steps in float64 (2 + 2 in
+    float32). The estimate ``ℓ₀ = 1/‖R⁻¹‖_F`` from a QR factorization of ``X₀`` was measured as
+    the alternative: it costs about one Cholesky-form step and saves one or two steps in
+    float64 for κ ≲ 1e9 but none in float32; NumPy timings ranged from 12% faster to 30% slower.
+
+    **Stopping**, tested after each Cholesky-form step (a QR-form step has ``ℓ_k < 0.05``, hence
+    ``ℓ_{k+1} < 0.76``). With ``ℓ₀ = eps`` (the default, or ``lower ≤ eps·√n``): stop when
+    ``|1 − ℓ_{k+1}| ≤ 5 eps``; every singular value above ``eps·‖G‖_F`` has then reached 1. With
+    ``ℓ₀ = lower/√n > eps``, an unverified claim: stop when also
+    :math:`r_k = \lVert X_k^T X_k - I\rVert_F \le 2 (5\,\mathrm{eps})^{1/3}`, the published
+    test ``‖X_{k+1} − X_k‖_F ≤ (5 eps)^{1/3}`` [3]_ restated on the Gram matrix the step forms
+    anyway (near convergence ``r_k ≈ 2‖X_{k+1} − X_k‖_F``). Unlike the difference of iterates,
+    ``r_k ≥ 1 − s²`` also sees a singular value ``s`` still far below ``ℓ_k`` (with one at
+    ``10⁻⁸ σ₁`` and ``lower = 0.5``, the published test stops after 4 steps with error 0.12; this
+    one converges in 9). If ``r_k > √n (1 − ℓ_k²) + 2 (5 eps)^{1/3}`` the Gram matrix contradicts
+    ``ℓ_k``, and ``ℓ_{k+1}`` restarts from the verified bound ``max(eps, (1 − r_k)^{1/2})``
+    (valid because the map sends every ``s ∈ [0, 1]`` to at least ``s``): a ``lower`` that is
+    too large costs steps, not accuracy.
+
+    **Accuracy.** QDWH is backward stable [2]_, like the SVD route, so its forward error grows
+    with κ as the SVD's does. Measured on log-spaced spectra (96 × 96, 160 × 64, 64 × 160),
+    relative Frobenius error against the float64 SVD polar factor: 2e-15 at κ = 10, 2e-14 at
+    1e3, 1e-11 at 1e6, 7e-9 at 1e9, 6e-6 at 1e12; against a 40-digit reference, 1.7–3.3× the
+    float64 SVD's error. Backward error ``‖G − XH‖_F/‖G‖_F`` 3–5 eps, ``‖XᵀX − I‖_F`` at most
+    30 eps at every κ. In float32 the error is 1.6–2.3× that of NumPy's float32 SVD polar
+    factor (0.1–1.6× that of PyTorch's, on CPU).
+
+    **Zero singular values.** The map sends 0 to 0, but roundoff puts components of size
+    ``eps·‖G‖`` into the null directions, which the iteration pushes toward 1: they end
+    anywhere in ``[0, 1]`` (measured: 1, 0.92 and 0 for the null directions of a rank-1 6 × 4
+    matrix, about 1e-18 for exactly zero rows). QDWH therefore does **not** reproduce the
+    truncation of :func:`msign`: on numerically rank-deficient input it agrees with ``msign(G)``
+    on the range of ``G`` only. The zero matrix gives the zero matrix.
+
+    **Cost and host reads.** :func:`qdwh_flops` counts the flops. ``ℓ_k`` and the weights are
+    host scalars; one flag (Cholesky breakdown) is read per Cholesky-form step, and, with
+    ``lower`` given, also ``r_k``; nothing per QR-form step.
 
     References
     ----------
-    Y. Nakatsukasa, Z. Bai, F. Gygi, *Optimizing Halley's iteration for computing the matrix
-    polar decomposition*, SIAM J. Matrix Anal. Appl. 31 (2010);
-    Y. Nakatsukasa, N. J. Higham, *Backward stability of iterations for computing the polar
-    decomposition*, SIAM J. Matrix Anal. Appl. 33 (2012);
-    Y. Nakatsukasa, N. J. Higham, *Stable and efficient spectral divide and conquer algorithms
-    for the symmetric eigenvalue decomposition and the SVD*, SIAM J. Sci. Comput. 35 (2013).
+    .. [1] Y. Nakatsukasa, Z. Bai, F. Gygi, *Optimizing Halley's iteration for computing the
+       matrix polar decomposition*, SIAM J. Matrix Anal. Appl. 31 (2010).
+    .. [2] Y. Nakatsukasa, N. J. Higham, *Backward stability of iterations for computing the
+       polar decomposition*, SIAM J. Matrix Anal. Appl. 33 (2012).
+    .. [3] Y. Nakatsukasa, N. J. Higham, *Stable and efficient spectral divide and conquer
+       algorithms for the symmetric eigenvalue decomposition and the SVD*, SIAM J. Sci.
+       Comput. 35 (2013).
 
     Examples
     --------
@@ -161,25 +155,101 @@ def qdwh_sign(G, *, lower=None, dtype=None):
     array([[ 2., -1.],
            [ 1.,  2.]])
     """
-    return _qdwh(G, lower, dtype)[0]
+    xp = check_matrix(G, "G")
+    if lower is not None:
+        lower = check_unit_interval(lower, "lower")
+    precision = check_qdwh_params(dtype=linalg_dtype(G) if dtype is None else dtype)
+    eps = EPS[precision]
+    wide = G.shape[-2] < G.shape[-1]
+    Y = xp.astype(xp.matrix_transpose(G) if wide else G, library_dtype(precision, library(G)))
+    n = int(Y.shape[-1])
+    X, _ = normalized(Y, "frobenius", 1.0, arithmetic(Y))  # X₀ = Y/‖Y‖_F
+    identity = xp.eye(n, dtype=X.dtype, device=device(X))
+    ell = eps if lower is None else max(eps, lower / math.sqrt(n))
+    verify = ell > eps  # a bound above eps is the caller's claim, which r_k checks
+    tol, orth_tol = 5 * eps, 2 * (5 * eps) ** (1 / 3)
+    residual = math.inf
+    forms = []
+    for _ in range(MAX_ITERATIONS):
+        a, b, c = dwh_weights(ell)
+        ell_next = min(1.0, ell * (a + b * ell * ell) / (1 + c * ell * ell))
+        if c > QR_FORM_ABOVE:  # then ℓ_k < 0.05 and ℓ_{k+1} < 0.76: no stopping test
+            X = _qr_step(xp, X, a, b, c, identity)
+            forms.append("qr")
+            ell = ell_next
+            continue
+        P = xp.matrix_transpose(X) @ X
+        if verify:
+            residual = identity_residual(xp, P, X)  # r_k = ‖X_kᵀX_k − I‖_F
+        R = cholesky_upper(c * P + identity)  # I + c X_kᵀX_k = RᵀR
+        if R is None:
+            X = _qr_step(xp, X, a, b, c, identity)
+            forms.append("qr")
+        else:
+            X = _cholesky_step(xp, X, a, b, c, R)
+            forms.append("cholesky")
+        if 1 - ell_next <= tol and (not verify or residual <= orth_tol):
+            break
+        if verify and residual > math.sqrt(n) * (1 - ell * ell) + orth_tol:
+            # Every s in [0, 1] maps to at least s, and σ_min(X_k)² ≥ 1 − ‖X_kᵀX_k − I‖_F.
+            ell_next = max(eps, math.sqrt(max(0.0, 1 - residual)))
+        ell = ell_next
+    else:
+        warnings.warn(
+            f"qdwh_sign stopped after {MAX_ITERATIONS} steps with ‖XᵀX − I‖_F = {residual:.2e} > "
+            f"{orth_tol:.2e}: lower={lower!r} exceeds σ_min(G)/σ₁(G) (G may be singular)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    X = xp.astype(xp.matrix_transpose(X) if wide else X, G.dtype)
+    return (X, forms) if return_forms else X
+
+
+def check_qdwh_params(*, dtype) -> str | None:
+    """Check the working precision ``dtype`` of :func:`qdwh_sign`; return its name (None stays None)."""
+    if dtype is None:
+        return None
+    precision = check_precision(dtype)
+    if precision not in PRECISIONS:
+        raise ValueError(f"dtype must be one of {PRECISIONS} (QDWH needs QR and Cholesky), got {dtype!r}")
+    return precision
 
 
 def dwh_weights(ell: float) -> tuple[float, float, float]:
-    r"""The weights ``(a, b, c)`` of the dynamically weighted Halley step for ``[ℓ, 1]``.
+    r"""The weights ``(a, b, c)`` of the dynamically weighted Halley step for ``[ℓ, 1]``:
 
+    .. math:: d = \Bigl(\frac{4(1-ℓ^2)}{ℓ^4}\Bigr)^{1/3}, \quad
+              a = \sqrt{1+d} + \tfrac12\sqrt{8 - 4d + \frac{8(2-ℓ^2)}{ℓ^2\sqrt{1+d}}}, \quad
+              b = \tfrac{(a-1)^2}{4}, \quad c = a + b - 1.
+
+    Parameters
+    ----------
+    ell : float
+        The lower end ``ℓ`` of the interval, in ``[SMALLEST_ELL, 1] = [1e-76, 1]``.
+
+    Returns
+    -------
+    tuple of float
+        ``(a, b, c)``; ``ℓ = 1`` gives Halley's ``(3, 1, 3)``.
+
+    Notes
+    -----
     ``s ↦ s(a + bs²)/(1 + cs²)`` is the rational map of type (3, 2) that maps ``[ℓ, 1]`` into
-    ``[ℓ', 1]`` with the largest ``ℓ'`` (Nakatsukasa, Bai, Gygi 2010); ``ℓ = 1`` gives Halley's
-    ``(3, 1, 3)``. Computed in Python floats (double precision), to a relative accuracy of
-    about 1e-14, for ``SMALLEST_ELL = 1e-76 ≤ ℓ ≤ 1``: below, ``ℓ⁴`` leaves the normal doubles
-    and the formula breaks down. :func:`qdwh_sign` only needs ``ℓ ≥ eps``.
+    ``[ℓ', 1]`` with the largest ``ℓ'`` [1]_. Computed in Python floats to a relative accuracy of
+    about 1e-14; below ``ℓ = 1e-76``, ``ℓ⁴`` leaves the normal doubles and the formula breaks
+    down. :func:`qdwh_sign` only needs ``ℓ ≥ eps``.
+
+    References
+    ----------
+    .. [1] Y. Nakatsukasa, Z. Bai, F. Gygi, *Optimizing Halley's iteration for computing the
+       matrix polar decomposition*, SIAM J. Matrix Anal. Appl. 31 (2010).
 
     Examples
     --------
     >>> dwh_weights(1.0)
     (3.0, 1.0, 3.0)
     """
-    if isinstance(ell, bool) or not isinstance(ell, numbers.Real) or not SMALLEST_ELL <= ell <= 1:
-        raise ValueError(f"ell must be a number in [{SMALLEST_ELL:g}, 1], got {ell!r}")
+    ell = check_real(ell, "ell", low=SMALLEST_ELL, high=1)
     ell2 = ell * ell
     d = (4.0 * (1.0 - ell2) / (ell2 * ell2)) ** (1.0 / 3.0)
     root = math.sqrt(1.0 + d)
@@ -218,63 +288,6 @@ def qdwh_flops(m: int, n: int, qr_steps: int, cholesky_steps: int) -> float:
     return float(qr_steps * qr_step + cholesky_steps * cholesky_step)
 
 
-def _qdwh(G, lower, dtype):
-    """:func:`qdwh_sign` and the form of each step taken (``"qr"`` or ``"cholesky"``)."""
-    xp = check_matrix(G, "G")
-    if lower is not None:
-        lower = check_unit_interval(lower, "lower")
-    precision = check_precision(linalg_dtype(G) if dtype is None else dtype)
-    if precision not in PRECISIONS:
-        raise ValueError(f"dtype must be one of {PRECISIONS} (QDWH needs QR and Cholesky), got {dtype!r}")
-    eps = EPS[precision]
-    wide = G.shape[-2] < G.shape[-1]
-    Y = xp.astype(xp.matrix_transpose(G) if wide else G, library_dtype(precision, library(G)))
-    n = int(Y.shape[-1])
-    # X₀ = Y/‖Y‖_F, scaled by the largest entry first so that the norm neither under- nor overflows.
-    X, _ = _normalized(xp, Y, "frobenius", 1.0, arithmetic(Y))
-    identity = xp.eye(n, dtype=X.dtype, device=device(X))
-    ell = eps if lower is None else max(eps, float(lower) / math.sqrt(n))
-    # A bound above eps is the caller's claim, which the Gram matrices check (see Stopping).
-    verify = ell > eps
-    tol, orth_tol = 5 * eps, 2 * (5 * eps) ** (1 / 3)
-    residual = math.inf
-    forms = []
-    for _ in range(MAX_ITERATIONS):
-        a, b, c = dwh_weights(ell)
-        ell_next = min(1.0, ell * (a + b * ell * ell) / (1 + c * ell * ell))
-        if c > QR_FORM_ABOVE:
-            # c > 100 means ℓ_k < 0.05, so ℓ_{k+1} < 0.76: no stopping test after this step.
-            X = _qr_step(xp, X, a, b, c, identity)
-            forms.append("qr")
-            ell = ell_next
-            continue
-        P = xp.matrix_transpose(X) @ X
-        if verify:
-            residual = _identity_residual(xp, P, X)
-        R = cholesky_upper(c * P + identity)
-        if R is None:
-            X = _qr_step(xp, X, a, b, c, identity)
-            forms.append("qr")
-        else:
-            X = _cholesky_step(xp, X, a, b, c, R)
-            forms.append("cholesky")
-        if 1 - ell_next <= tol and (not verify or residual <= orth_tol):
-            break
-        if verify and residual > math.sqrt(n) * (1 - ell * ell) + orth_tol:
-            # Every s in [0, 1] maps to at least s, and σ_min(X_k)² ≥ 1 − ‖X_kᵀX_k − I‖_F.
-            ell_next = max(eps, math.sqrt(max(0.0, 1 - residual)))
-        ell = ell_next
-    else:
-        warnings.warn(
-            f"qdwh_sign stopped after {MAX_ITERATIONS} steps with ‖XᵀX − I‖_F = {residual:.2e} > "
-            f"{orth_tol:.2e}: lower={lower!r} exceeds σ_min(G)/σ₁(G) (G may be singular)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    X = xp.matrix_transpose(X) if wide else X
-    return xp.astype(X, G.dtype), forms
-
-
 def _qr_step(xp, X, a, b, c, identity):
     """``(b/c) X + (a − b/c)/√c · Q₁Q₂ᵀ`` from the thin QR factorization of ``[√c X; I]``."""
     m = X.shape[-2]
@@ -290,3 +303,21 @@ def _cholesky_step(xp, X, a, b, c, R):
     # Y R⁻ᵀ = (Y J)(J Rᵀ J)⁻¹ J with J the order reversal, and J Rᵀ J is upper triangular.
     flipped = solve_upper_right(xp.flip(Y, axis=-1), xp.flip(xp.matrix_transpose(R), axis=(-2, -1)))
     return (b / c) * X + (a - b / c) * xp.flip(flipped, axis=-1)
+
+
+def _method(G, *, rng=None, dtype=None):
+    return qdwh_sign(G, dtype=dtype)
+
+
+def _method_flops(m, n, *, dtype):
+    # The default lower bound ℓ₀ = eps takes 2 QR-form steps, then 4 Cholesky-form steps in
+    # float64 and 2 in float32; dtype=None counts as float64, the sweeps' default input.
+    return qdwh_flops(m, n, 2, 4 if dtype in (None, "float64") else 2)
+
+
+register(
+    "qdwh", _method,
+    description="msign(G) by the QR-based dynamically weighted Halley iteration (backward stable; "
+    "2 QR-form then Cholesky-form steps; dtype float64 or float32)",
+    flops=_method_flops, check=check_qdwh_params, label="exact (QDWH)",
+)

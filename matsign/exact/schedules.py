@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from matsign._backend import check_nonnegative_int, check_positive_int, library
+from matsign._backend import check_nonnegative_int, check_positive_int, check_real, library
 from matsign.exact.polar_express import polar_express_coefficients
 
 Triple = tuple[float, float, float]
@@ -46,6 +46,8 @@ class Schedule:
         ``polar_express8`` is it (safety 0) with steps 1–7 divided by ``1.01^(1, 3, 5)`` — the
         safety applied by hand, together with the pre-scale 1.01 — and the last step, the
         Taylor quintic, kept.
+    label : str
+        How the papers name the schedule (plot labels); default its ``name``.
     """
 
     name: str
@@ -54,21 +56,19 @@ class Schedule:
     default_steps: int = 0
     source: str = ""
     generator: MappingProxyType | None = field(default=None, compare=False)
+    label: str = ""
 
     def __post_init__(self):
         triples = _triples(self.name, self.coefficients)
         if not all(math.isfinite(v) for t in triples for v in t):
             raise ValueError(f"schedule {self.name!r}: coefficients must be finite")
-        prescale = self.prescale
-        if isinstance(prescale, bool) or not isinstance(prescale, numbers.Real) or not (
-            math.isfinite(prescale) and prescale > 0
-        ):
-            raise ValueError(f"schedule {self.name!r}: prescale must be a positive number, got {prescale!r}")
+        prescale = check_real(self.prescale, f"schedule {self.name!r}: prescale", low=0, open_low=True)
         # 0 (the default) stands for the length of the list.
         default_steps = check_nonnegative_int(self.default_steps, "default_steps")
         object.__setattr__(self, "coefficients", triples)
-        object.__setattr__(self, "prescale", float(prescale))
+        object.__setattr__(self, "prescale", prescale)
         object.__setattr__(self, "default_steps", default_steps or len(triples))
+        object.__setattr__(self, "label", str(self.label) or self.name)
         if self.generator is not None:
             object.__setattr__(self, "generator", MappingProxyType(dict(self.generator)))
 
@@ -116,12 +116,14 @@ SCHEDULES: MappingProxyType = MappingProxyType(
                 default_steps=5,
                 source="classical Newton–Schulz cubic (Higham, Functions of Matrices, 2008, §8.3); "
                 "any number of steps, 5 by default to match Muon's budget",
+                label="cubic NS",
             ),
             Schedule(
                 "muon",
                 _repeat(_MUON, 5),
                 source="Muon (K. Jordan, 2024): the same quintic 5 times; maximises the slope at 0 "
                 "and does not converge to 1 (coefficients sum to 0.701)",
+                label="Muon quintic",
             ),
             Schedule(
                 "you5",
@@ -133,6 +135,7 @@ SCHEDULES: MappingProxyType = MappingProxyType(
                     (2.8366, -3.0525, 1.2012),
                 ),
                 source="You Jiacheng's coefficient search; Dion2's default (arXiv 2512.16928)",
+                label="You (5 steps)",
             ),
             Schedule(
                 "polar_express",
@@ -147,6 +150,7 @@ SCHEDULES: MappingProxyType = MappingProxyType(
                 source="Polar Express (arXiv 2505.16932) as shipped in microsoft/dion and "
                 "modded-nanogpt; input pre-scaled by 1/(1.02·‖X‖_F)",
                 generator={"steps": 5, "lower": 1e-3, "safety": 0.02, "cushion": 0.02},
+                label="Polar Express",
             ),
             Schedule(
                 "polar_express8",
@@ -166,6 +170,7 @@ SCHEDULES: MappingProxyType = MappingProxyType(
                 "by 1.01^(1, 3, 5); the last step is the bare Taylor quintic and repeats; input "
                 "pre-scaled by 1/(1.01·‖X‖_F)",
                 generator={"steps": 8, "lower": 1e-3, "safety": 0.0, "cushion": 0.02407327424182761},
+                label="Polar Express (8)",
             ),
             Schedule(
                 "cans",
@@ -181,6 +186,7 @@ SCHEDULES: MappingProxyType = MappingProxyType(
                 "decimals NeMo ships (the rounding widens the output band from ±0.113 to "
                 "[0.884, 1.120]); 5 steps, then the last repeats",
                 generator={"steps": 5, "lower": 1e-3, "safety": 0.0, "cushion": 0.0},
+                label="CANS",
             ),
             Schedule(
                 "aol4",
@@ -192,12 +198,14 @@ SCHEDULES: MappingProxyType = MappingProxyType(
                 ),
                 source="Turbo-Muon (arXiv 2512.04632); meant to follow AOL row scaling "
                 "(normalize='aol') rather than Frobenius normalization",
+                label="Turbo-Muon AOL (4)",
             ),
             Schedule(
                 "deepseek_v4",
                 _repeat(_MUON, 8) + _repeat((2.0, -1.5, 0.5), 2),
                 source="DeepSeek-V4 report via NVIDIA-NeMo Emerging-Optimizers: Muon's quintic ×8, "
                 "then (2, −1.5, 0.5) ×2",
+                label="DeepSeek-V4",
             ),
         )
     }
@@ -239,10 +247,22 @@ def polar_express_schedule(steps: int, *, lower: float = 1e-3, safety: float = 0
     steps have mapped ``[lower, 1]`` into (see :func:`polar_express_coefficients` for the
     construction). ``safety = cushion = 0`` gives the CANS construction.
 
+    Parameters
+    ----------
+    steps : int
+        Number of quintics.
+    lower, safety, cushion : float
+        See :func:`polar_express_coefficients`.
+
+    Returns
+    -------
+    Schedule
+        Named after its parameters, with them as ``generator``.
+
     References
     ----------
-    N. Amsel, D. Persson, C. Musco, R. M. Gower, *The Polar Express*, arXiv 2505.16932.
-    E. Grishina, M. Smirnov, M. Rakhuba, *CANS*, arXiv 2506.10935.
+    .. [1] N. Amsel, D. Persson, C. Musco, R. M. Gower, *The Polar Express*, arXiv 2505.16932.
+    .. [2] E. Grishina, M. Smirnov, M. Rakhuba, *CANS*, arXiv 2506.10935.
 
     Examples
     --------
@@ -278,8 +298,14 @@ def scalar_map(sigma, schedule="muon", *, steps: int | None = None):
         Values already divided by the normalization's norm. NumPy input and Python scalars are
         evaluated in float64; CuPy/PyTorch arrays in their own dtype and device.
     schedule : str, Schedule or list of triples
+        See :func:`get_schedule`.
     steps : int, optional
         Number of steps (default: the schedule's own).
+
+    Returns
+    -------
+    float array
+        ``φ(σ)``, shaped like ``sigma``.
 
     Examples
     --------

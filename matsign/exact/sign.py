@@ -13,6 +13,9 @@ from matsign._backend import (
     eps_of,
     linalg_dtype,
 )
+from matsign.flops import eigh_sign as eigh_sign_flops
+from matsign.flops import svd_sign as svd_sign_flops
+from matsign.registry import register
 
 METHODS = ("svd", "eigh")
 
@@ -27,26 +30,19 @@ def msign(G, *, rtol=None, method: str = "svd"):
               = G (G^T G)^{-1/2} \text{ on the range of } G,
 
     where singular values :math:`\sigma_i \le \mathrm{rtol}\cdot\sigma_1` count as zero and map
-    to zero. Without that truncation a numerically rank-deficient input would gain arbitrary
-    unit singular directions.
+    to zero [1]_.
 
     Parameters
     ----------
     G : array, shape (..., m, n)
         Real floating matrix or stack of matrices (NumPy, CuPy or PyTorch).
     rtol : float, optional
-        Relative threshold; default :func:`matsign._backend.default_rtol`:
-        ``max(m, n)·eps`` of the dtype the SVD runs in, and at least the epsilon of ``G``'s own
-        dtype (so the storage noise of a 16-bit input does not count as rank).
+        Relative threshold; default :func:`matsign._backend.default_rtol`: ``max(m, n)·eps`` of
+        the dtype the SVD runs in, at least the epsilon of ``G``'s own dtype.
     method : {"svd", "eigh"}
         ``"svd"``: ``U sign(Σ) Vᵀ`` from the thin SVD (backward stable; reference accuracy).
-        ``"eigh"``: on the wide orientation (m ≤ n), ``V diag(λ^{-1/2}) Vᵀ G`` from the
-        eigendecomposition ``G Gᵀ = V diag(λ) Vᵀ``; cheaper than an SVD (about
-        ``4m²n + 2m³`` flops plus one symmetric eigensolve), but forming the Gram matrix
-        squares the condition number: its error grows like ``κ² · eps`` and singular values
-        below ``√(max(m, n) · eps) · σ₁`` cannot be resolved, so this method counts them as
-        zero (effective threshold ``max(rtol, √(max(m, n)·eps))``). Use it for well-conditioned
-        inputs.
+        ``"eigh"``: ``V diag(λ^{-1/2}) Vᵀ G`` from ``G Gᵀ = V diag(λ) Vᵀ`` (wide orientation);
+        cheaper, for well-conditioned inputs (Notes).
 
     Returns
     -------
@@ -54,9 +50,20 @@ def msign(G, *, rtol=None, method: str = "svd"):
         Same library, device and dtype as ``G``. 16-bit inputs are factorized in float32 and
         rounded back. The zero matrix gives the zero matrix.
 
+    Notes
+    -----
+    Without the truncation a numerically rank-deficient input would gain arbitrary unit
+    singular directions; the default ``rtol`` keeps the storage noise of a 16-bit input from
+    counting as rank.
+
+    ``"eigh"`` costs about ``4m²n + 2m³`` flops plus one symmetric eigensolve, but forming the
+    Gram matrix squares the condition number: its error grows like ``κ² · eps`` and singular
+    values below ``√(max(m, n) · eps) · σ₁`` cannot be resolved, so it counts them as zero
+    (effective threshold ``max(rtol, √(max(m, n)·eps))``).
+
     References
     ----------
-    N. J. Higham, *Functions of Matrices*, SIAM 2008, ch. 8 (the polar decomposition).
+    .. [1] N. J. Higham, *Functions of Matrices*, SIAM 2008, ch. 8 (the polar decomposition).
 
     Examples
     --------
@@ -95,6 +102,7 @@ def svd_sign(xp, G, tol, rank=None):
 
 
 def _sign_eigh(xp, G, tol):
+    """``(G Gᵀ)^{-1/2} G`` on the wide orientation, eigenvalues ``λ ≤ tol²·λ_max`` dropped."""
     tall = G.shape[-2] > G.shape[-1]
     X = xp.matrix_transpose(G) if tall else G
     # msign(cX) = msign(X): dividing by the largest entry keeps X Xᵀ from under- or overflowing.
@@ -109,3 +117,23 @@ def _sign_eigh(xp, G, tol):
     W = V * xp.where(keep, safe ** -0.25, xp.zeros_like(lam))[..., None, :]
     Y = (W @ xp.matrix_transpose(W)) @ X
     return xp.matrix_transpose(Y) if tall else Y
+
+
+def _exact_svd(G, *, rng=None):
+    return msign(G, method="svd")
+
+
+def _exact_eigh(G, *, rng=None):
+    return msign(G, method="eigh")
+
+
+register(
+    "exact_svd", _exact_svd,
+    description="msign(G) = U Vᵀ from the thin SVD (reference accuracy)", flops=svd_sign_flops,
+    label="exact (SVD)",
+)
+register(
+    "exact_eigh", _exact_eigh,
+    description="msign(G) = (GGᵀ)^(-1/2) G from the Gram eigendecomposition (wide orientation)",
+    flops=eigh_sign_flops, label="exact (Gram eigh)",
+)
