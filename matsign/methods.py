@@ -14,21 +14,18 @@ from matsign.equilibration import MODES, check_exponent, equilibrate
 from matsign.exact.converged import PRECISIONS as CONVERGED_PRECISIONS
 from matsign.exact.converged import converged_newton_schulz, converged_newton_schulz_flops
 from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
+from matsign.exact.inner import check_inner
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.qdwh import PRECISIONS as QDWH_PRECISIONS
 from matsign.exact.qdwh import qdwh_flops, qdwh_sign
 from matsign.exact.schedules import get_schedule
 from matsign.exact.sign import msign
-from matsign.lowrank.columns import LEVERAGE_POWER_ITERS, SKETCH_OVERSAMPLE
-from matsign.lowrank.sign import check_inner, check_range_options, lowrank_msign, lowrank_sign, oracle_lowrank_sign
+from matsign.lowrank.sign import lowrank_msign
 from matsign.project import galore_projector, gum_estimate
 from matsign.select import INNER, SCORES, slice_count, slice_sign
 
 from matsign.flops import eigh_sign as _eigh_sign
 from matsign.flops import gemm as _gemm
-from matsign.flops import orthonormalize as _orth
-from matsign.flops import pivoted_qr as _qrcp
-from matsign.flops import qr as _qr
 from matsign.flops import svd as _svd
 from matsign.flops import svd_sign as _svd_sign
 from matsign.registry import METHODS, REQUIRED, Method, complete_params, get_method, register
@@ -146,64 +143,6 @@ def _check_gram_newton_schulz(*, schedule, steps, restarts, dtype):
     _check_dtype(dtype)
 
 
-def _gaussian(G, *, rng=None, rank, oversample=0, power_iters=0, normalizer="qr", inner="exact", steps=None):
-    return lowrank_sign(
-        G, rank, range="gaussian", oversample=oversample, power_iters=power_iters,
-        normalizer=normalizer, inner=inner, steps=steps, rng=rng,
-    )
-
-
-def _gaussian_flops(m, n, *, rank, oversample, power_iters, normalizer, inner, steps):
-    width = rank + oversample
-    step_orth = 0 if normalizer == "none" else _orth(m, width, normalizer) + _orth(n, width, normalizer)
-    total = _gemm(m, n, width) + power_iters * (2 * _gemm(m, n, width) + step_orth)
-    total += _orth(m, width, "qr" if normalizer == "none" else normalizer)
-    return total + _lowrank(m, n, width, rank, inner, steps)
-
-
-def _check_gaussian(*, rank, oversample, power_iters, normalizer, inner, steps):
-    _check_lowrank(rank, inner, steps)
-    check_range_options("gaussian", {"oversample": oversample, "power_iters": power_iters, "normalizer": normalizer})
-
-
-def _column(G, *, rng=None, rank, strategy="uniform", inner="exact", steps=None):
-    return lowrank_sign(G, rank, range="column", strategy=strategy, inner=inner, steps=steps, rng=rng)
-
-
-def _column_flops(m, n, *, rank, strategy, inner, steps):
-    s, N = min(m, n), max(m, n)
-    if strategy in ("norm", "l1_topk"):
-        select = 2 * s * N
-    elif strategy == "leverage":
-        w = min(rank + SKETCH_OVERSAMPLE, s)
-        q = LEVERAGE_POWER_ITERS
-        sketch = (1 + 2 * q) * _gemm(N, s, w) + q * (_qr(N, w) + _qr(s, w)) + _qr(N, w)
-        select = sketch + _gemm(s, N, w) + _svd(s, w) + _gemm(N, w, rank) + 2 * N * rank
-    elif strategy == "pivoted_qr":
-        w = rank + SKETCH_OVERSAMPLE
-        select = _qrcp(s, N) if w >= s else _gemm(w, s, N) + _qrcp(w, N)
-    else:
-        select = 0
-    return select + _qr(s, rank) + _lowrank(s, N, rank, rank, inner, steps)
-
-
-def _check_column(*, rank, strategy, inner, steps):
-    _check_lowrank(rank, inner, steps)
-    check_range_options("column", {"strategy": strategy})
-
-
-def _oracle(G, *, rng=None, rank):
-    return oracle_lowrank_sign(G, rank)
-
-
-def _oracle_flops(m, n, *, rank):
-    return _svd(m, n) + _gemm(m, rank, n)
-
-
-def _check_oracle(*, rank):
-    check_positive_int(rank, "rank")
-
-
 register(
     "exact_svd", _exact_svd,
     description="msign(G) = U Vᵀ from the thin SVD (reference accuracy)", flops=_exact_svd_flops,
@@ -237,22 +176,6 @@ register(
     description="Newton–Schulz carried on the m×m Gram matrix (fewer flops when n ≳ 1.5·m; "
     "restarts re-form the iterate for low-precision stability)",
     flops=_gram_newton_schulz_flops, check=_check_gram_newton_schulz,
-)
-register(
-    "gaussian", _gaussian,
-    description="Q·msign(QᵀG), Q from a Gaussian sketch with oversampling and power iterations, "
-    "truncated to rank",
-    flops=_gaussian_flops, check=_check_gaussian,
-)
-register(
-    "column", _column,
-    description="low-rank sign on the span of selected columns of the wide orientation of G",
-    flops=_column_flops, check=_check_column,
-)
-register(
-    "oracle", _oracle,
-    description="U_r V_rᵀ, the best rank-r sign, from the full SVD", flops=_oracle_flops,
-    check=_check_oracle,
 )
 
 

@@ -14,7 +14,8 @@ from matsign.bounds import (
     oracle_alignment,
 )
 from matsign.lowrank.ranges import gaussian_range
-from matsign.lowrank.sign import lowrank_msign, oracle_lowrank_sign
+from matsign.lowrank.oracle import oracle_lowrank_sign
+from matsign.lowrank.sign import lowrank_msign
 from matsign.synthetic import exponential_decay, low_rank_plus_noise, power_law, with_spectrum
 
 M, N, RANK, TRIALS = 60, 80, 8, 200

@@ -7,7 +7,8 @@ from matsign._backend import generator, standard_normal
 from matsign._backend.linalg import cholesky_upper
 from matsign.lowrank.orth import orthonormalize
 from matsign.lowrank.ranges import gaussian_range, subspace_iteration
-from matsign.lowrank.sign import lowrank_msign, lowrank_sign, oracle_lowrank_sign
+from matsign.lowrank.oracle import oracle_lowrank_sign
+from matsign.lowrank.sign import lowrank_msign, lowrank_sign
 from matsign.synthetic import haar_orthogonal, power_law, with_spectrum
 
 LEAD = (2, 3)

@@ -7,7 +7,8 @@ from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
 from matsign.lowrank.columns import STRATEGIES, column_range
 from matsign.lowrank.ranges import gaussian_range
-from matsign.lowrank.sign import lowrank_msign, lowrank_sign, oracle_lowrank_sign
+from matsign.lowrank.oracle import oracle_lowrank_sign
+from matsign.lowrank.sign import lowrank_msign, lowrank_sign
 from matsign.synthetic import haar_orthogonal, log_uniform, power_law, with_spectrum
 
 SHAPES = [(20, 30), (30, 20), (25, 25)]
