@@ -145,13 +145,8 @@ def column_range(G, rank, *, strategy="uniform", rng=None):
 
     Parameters
     ----------
-    G : array, shape (m, n)
-        Real floating matrix (NumPy, CuPy or PyTorch).
-    rank : int
-        ``1 ≤ rank ≤ min(m, n)``.
-    strategy : {"uniform", "norm", "l1_topk", "leverage", "pivoted_qr"}
+    G, rank, strategy, rng
         See :func:`select_columns` (which also says what runs on the host).
-    rng : None, int or generator
 
     Returns
     -------
