@@ -7,7 +7,7 @@ NumPy both see the same test matrices and keys.
 References
 ----------
 .. [1] N. Halko, P.-G. Martinsson, J. A. Tropp, *Finding structure with randomness*, SIAM
-   Review 53 (2011), arXiv 0909.4061 (Alg. 4.4; Rayleigh–Ritz, §5.2).
+   Review 53 (2011), arXiv 0909.4061 (Alg. 4.4; the SVD of QᵀG truncated to rank, Alg. 5.1).
 .. [2] C. He, Z. Deng, Z. Lu, *Low-rank orthogonalization for large-scale matrix
    optimization*, arXiv 2509.11983.
 """

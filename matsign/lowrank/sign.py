@@ -92,9 +92,9 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     Notes
     -----
     With ``rank = r < ℓ`` (e.g. after oversampling), ``Q`` is first reduced to the top-r left
-    singular subspace of ``B = QᵀG`` (Rayleigh–Ritz [2]_ §5.2: ``Q ← Q U_r`` from the thin SVD
-    of ``B``), so the result is the rank-r truncation :math:`\hat U_r \hat V_r^T` of
-    ``msign(QQᵀG)``. A stack ``G`` takes a stack of bases, member ``Q[idx]`` for ``G[idx]``.
+    singular subspace of ``B = QᵀG`` (Rayleigh–Ritz: ``Q ← Q U_r`` from the thin SVD of ``B``,
+    the direct SVD of [2]_ Alg. 5.1), so the result is the rank-r truncation
+    :math:`\hat U_r \hat V_r^T` of ``msign(QQᵀG)``. A stack ``G`` takes a stack of bases, member ``Q[idx]`` for ``G[idx]``.
     With ``inner="exact"``, singular values of ``B`` at or below ``max(ℓ, n)·eps·σ₁`` map to zero.
 
     Examples
@@ -122,7 +122,7 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     Q = xp.astype(Q, A.dtype, copy=False)
     B = xp.matrix_transpose(Q) @ A  # the small ℓ × n matrix of [1]
     if rank < int(Q.shape[-1]):
-        # Rayleigh–Ritz ([2] §5.2): keep the top-r left singular vectors of B, Q ← Q U_r.
+        # Rayleigh–Ritz ([2] Alg. 5.1, truncated): the top-r left singular vectors of B, Q ← Q U_r.
         U = xp.linalg.svd(B, full_matrices=False)[0][..., :rank]
         Q, B = Q @ U, xp.matrix_transpose(U) @ B
     X = Q @ inner_sign(B, inner, steps, dtype=G.dtype)
@@ -378,7 +378,7 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
 
     The basis comes from the range finder ``range`` (``Q = gaussian_range(G, rank, rng=rng,
     **options)`` or ``column_range(...)``), then ``lowrank_msign(G, Q, rank=rank, inner=inner,
-    steps=steps)`` — Algorithm 1 of [1]_; with oversampling the result is truncated back to
+    steps=steps)``, the operator of [1]_; with oversampling the result is truncated back to
     ``rank``, so it has rank at most ``rank`` whatever the options.
 
     Parameters
