@@ -14,7 +14,8 @@ from matsign.bounds import (
     oracle_alignment,
 )
 from matsign.lowrank.ranges import gaussian_range
-from matsign.lowrank.sign import lowrank_msign, oracle_lowrank_sign
+from matsign.lowrank.oracle import oracle_lowrank_sign
+from matsign.lowrank.sign import lowrank_msign
 from matsign.synthetic import exponential_decay, low_rank_plus_noise, power_law, with_spectrum
 
 M, N, RANK, TRIALS = 60, 80, 8, 200
@@ -135,7 +136,8 @@ def test_rank_floor_is_the_metrics_one():
         (lambda: optimal_residual([1.0], 1, ord=1), ValueError, "ord must be 'fro' or 2"),
         (lambda: lowrank_sign_bound([1.0, 0.5], 3, 0.1), ValueError, "rank must be at most min"),
         (lambda: lowrank_sign_bound([1.0, 0.5], 0, 0.1), ValueError, "rank must be a positive integer"),
-        (lambda: lowrank_sign_bound([1.0, 0.5], 1, -0.1), ValueError, "residual must be a non-negative"),
+        (lambda: lowrank_sign_bound([1.0, 0.5], 1, -0.1), ValueError, "residual must be a finite number ≥ 0"),
+        (lambda: lowrank_sign_bound([1.0, 0.5], 1, math.inf), ValueError, "residual must be a finite number"),
         (lambda: oracle_alignment([1.0, 0.5], 0), ValueError, "rank must be a positive integer"),
     ],
 )

@@ -7,7 +7,8 @@ import scipy.linalg
 from matsign._backend.linalg import cholesky_upper, column_pivots, solve_upper_right
 from matsign.lowrank.orth import orthonormalize
 from matsign.lowrank.ranges import NORMALIZERS, gaussian_range
-from matsign.lowrank.sign import lowrank_sign, oracle_lowrank_sign
+from matsign.lowrank.oracle import oracle_lowrank_sign
+from matsign.lowrank.sign import lowrank_sign
 from matsign.synthetic import haar_orthogonal, power_law, with_spectrum
 
 SHAPES = [(30, 50), (50, 30), (40, 40)]

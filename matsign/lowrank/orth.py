@@ -3,8 +3,7 @@ Cholesky-QR2."""
 
 from __future__ import annotations
 
-from matsign._backend.checks import boundary
-from matsign._backend.checks import check_matrix
+from matsign._backend.checks import boundary, check_matrix
 from matsign._backend.linalg import cholesky_upper, solve_upper_right
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import linalg_dtype
@@ -16,36 +15,16 @@ METHODS = ("qr", "cholesky_qr")
 def orthonormalize(Y, method: str = "qr"):
     r"""Matrix ``Q`` (p × k) with orthonormal columns spanning the columns of ``Y`` (p × k).
 
-    Stacks ``(..., p, k)`` are orthonormalized member by member, in batched calls.
+    ``"qr"`` is the thin ``Q`` of Householder QR (backward stable for any ``Y``); ``"cholesky_qr"``
+    is Cholesky-QR2 [1]_, two passes of
 
-    ``"qr"``: the thin ``Q`` of Householder QR (backward stable for any ``Y``).
-
-    ``"cholesky_qr"``: Cholesky-QR2, two passes of
-
-    .. math:: Y^T Y = R^T R, \qquad Y \leftarrow Y R^{-1},
-
-    which costs two ``k × k`` Gram products and triangular solves, all matrix products (fast on
-    GPUs), and is orthonormal to working precision when :math:`\kappa(Y) \lesssim u^{-1/2}`.
-    When a Gram matrix is not numerically positive definite (the Cholesky factorization breaks
-    down: ``Y`` is rank deficient or :math:`\kappa(Y) \gtrsim u^{-1/2}`), that pass **falls back
-    to Householder QR** rather than shifting the Gram matrix. Detecting the breakdown reads one
-    scalar back to the host per pass. On a stack the fallback is decided for the whole stack:
-    if any member breaks down, every member of that pass goes through Householder QR, so a
-    member may get a different basis of the same column space from the one its 2-D call returns.
-
-    For rank-deficient ``Y`` the columns of ``Q`` beyond the rank are arbitrary orthonormal
-    directions. For a sketch ``Y = GΩ`` (or a power iterate of it) that is harmless:
-    ``Y`` is then rank deficient only because ``G`` is (with probability one), the extra
-    directions are orthogonal to the column space of ``G``, and :func:`matsign.lowrank.lowrank_msign`
-    sees (numerically) zero rows of ``QᵀG`` there, which ``msign`` maps to zero. For other ``Y``
-    (e.g. selected columns of ``G``) they can carry weight; :func:`matsign.lowrank.column_range`
-    therefore zeroes them instead.
+    .. math:: Y^T Y = R^T R, \qquad Y \leftarrow Y R^{-1}.
 
     Parameters
     ----------
     Y : array, shape (..., p, k)
         Real floating matrix or stack with ``p ≥ k`` and finite entries (NumPy, CuPy or
-        PyTorch).
+        PyTorch); stacks are orthonormalized member by member, in batched calls.
     method : {"qr", "cholesky_qr"}
 
     Returns
@@ -62,10 +41,28 @@ def orthonormalize(Y, method: str = "qr"):
         For an unknown ``method``, and if ``Y`` is not a matrix (or stack), is empty, has NaN or
         Inf entries, or is wide (``p < k``).
 
+    Notes
+    -----
+    Cholesky-QR2 costs two ``k × k`` Gram products and triangular solves, all matrix products
+    (fast on GPUs), and is orthonormal to working precision when :math:`\kappa(Y) \lesssim
+    u^{-1/2}`. When a Gram matrix is not numerically positive definite (``Y`` rank deficient or
+    :math:`\kappa(Y) \gtrsim u^{-1/2}`), that pass **falls back to Householder QR** rather than
+    shifting the Gram matrix; detecting the breakdown reads one scalar back to the host per
+    pass. On a stack the fallback is decided for the whole stack, so a member may get another
+    basis of the same column space than its 2-D call returns.
+
+    For rank-deficient ``Y`` the columns of ``Q`` beyond the rank are arbitrary orthonormal
+    directions. For a sketch ``Y = GΩ`` (or a power iterate of it) that is harmless: ``Y`` is
+    then rank deficient only because ``G`` is (with probability one), the extra directions are
+    orthogonal to the column space of ``G``, and :func:`matsign.lowrank.lowrank_msign` sees
+    (numerically) zero rows of ``QᵀG`` there, which ``msign`` maps to zero. For other ``Y``
+    (e.g. selected columns of ``G``) they can carry weight; :func:`matsign.lowrank.column_range`
+    therefore zeroes them instead.
+
     References
     ----------
-    Y. Yamamoto, Y. Nakatsukasa, Y. Yanagisawa, T. Fukaya, *Roundoff error analysis of the
-    CholeskyQR2 algorithm*, ETNA 44 (2015) 306–326.
+    .. [1] Y. Yamamoto, Y. Nakatsukasa, Y. Yanagisawa, T. Fukaya, *Roundoff error analysis of
+       the CholeskyQR2 algorithm*, ETNA 44 (2015) 306–326.
 
     Examples
     --------
@@ -92,14 +89,14 @@ def orthonormalize(Y, method: str = "qr"):
 
 
 def orthonormal_basis(Y, method: str):
-    """The work of :func:`orthonormalize` on validated input: ``Y`` (``(..., p, k)``, ``p ≥ k``,
-    finite) in a LAPACK dtype, ``method`` one of :data:`METHODS`."""
+    """The kernel of :func:`orthonormalize`: ``Y`` (``(..., p, k)``, ``p ≥ k``, finite) in a
+    LAPACK dtype, ``method`` one of :data:`METHODS`."""
     xp = namespace(Y)
     if method == "qr":
         return xp.linalg.qr(Y)[0]
-    for _ in range(2):
+    for _ in range(2):  # Cholesky-QR2: YᵀY = RᵀR, Y ← YR⁻¹, twice
         R = cholesky_upper(xp.matrix_transpose(Y) @ Y)
-        if R is None:
+        if R is None:  # not numerically positive definite: Householder QR instead
             return xp.linalg.qr(Y)[0]
         Y = solve_upper_right(Y, R)
     return Y

@@ -1,13 +1,19 @@
-r"""The randomized range finder with power iterations (Halko, Martinsson, Tropp 2011, Alg. 4.4)."""
+r"""The randomized range finder with power iterations (Halko, Martinsson, Tropp, Alg. 4.3/4.4),
+declared as the range ``"gaussian"`` of :func:`matsign.lowrank.lowrank_sign` and its sweep method."""
 
 from __future__ import annotations
 
-from matsign._backend.checks import boundary
-from matsign._backend.checks import all_finite, check_matrix, check_nonnegative_int, check_rank
+import math
+
+from matsign._backend.checks import all_finite, boundary, check_choice, check_matrix, check_nonnegative_int, check_rank
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import linalg_dtype
 from matsign._backend.random import generator, standard_normal
+from matsign.flops import gemm, orthonormalize
 from matsign.lowrank.orth import orthonormal_basis
+from matsign.lowrank.sign import BasisCost, one_of, register_range
+
+__all__ = ["NORMALIZERS", "gaussian_range", "subspace_iteration"]
 
 #: Orthonormalization between the products of the power iteration.
 NORMALIZERS = ("qr", "cholesky_qr", "none")
@@ -15,53 +21,26 @@ NORMALIZERS = ("qr", "cholesky_qr", "none")
 
 @boundary
 def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng=None):
-    r"""Orthonormal basis of the range of a Gaussian sketch of ``G``, with power iterations.
+    r"""Orthonormal basis ``Q`` (``m × ℓ``) of the range of :math:`(G G^T)^q G \Omega`, Ω Gaussian.
 
-    With :math:`\Omega` an ``n × ℓ`` standard Gaussian matrix, ``ℓ = rank + oversample`` and
-    ``q = power_iters``, returns ``Q`` (``m × ℓ``, orthonormal columns) with
-
-    .. math:: \operatorname{range}(Q) = \operatorname{range}\big((G G^T)^q\, G\, \Omega\big),
-
-    computed as HMT Algorithm 4.4: ``Y = GΩ``, then ``q`` times ``Y ← G·orth(Gᵀ·orth(Y))``, and
-    ``Q = orth(Y)``. The power iteration replaces the singular values :math:`\sigma_j` by
-    :math:`\sigma_j^{2q+1}`, which sharpens the decay the sketch sees (see
-    :func:`matsign.bounds.hmt_spectral_bound`).
-
-    **Stacks.** For ``G`` of shape ``(..., m, n)`` every member gets its own, independent test
-    matrix: ``Ω`` is one standard Gaussian draw of shape ``(..., n, ℓ)`` from ``rng`` and member
-    ``G[idx]`` is sketched with ``Ω[idx]``; all products and factorizations are batched. NumPy
-    generators fill an array in C order from one stream, so on NumPy the ``i``-th member in C
-    order gets the basis (to roundoff) that 2-D calls on the members in turn, sharing one
-    ``numpy.random.Generator``, return for it. PyTorch and CuPy fill arrays in blocks, so there
-    only the slice correspondence ``G[idx] ↔ Ω[idx]`` holds. With
-    ``normalizer="cholesky_qr"`` a breakdown in any member sends the whole stack to
-    Householder QR for that pass (see :func:`matsign.lowrank.orthonormalize`): the same range,
-    possibly a different basis of it from the one a 2-D call returns.
+    ``Ω`` is an ``n × ℓ`` standard Gaussian test matrix, ``ℓ = rank + oversample`` and
+    ``q = power_iters``; the result is HMT Algorithm 4.4 [1]_ (:func:`subspace_iteration`).
 
     Parameters
     ----------
     G : array, shape (..., m, n)
-        Real floating matrix or stack of matrices (NumPy, CuPy or PyTorch); any orientation (the
-        basis is always of the column space, ``m`` rows). It never leaves its device.
+        Real floating matrix or stack of matrices (NumPy, CuPy or PyTorch), any orientation;
+        it never leaves its device.
     rank : int
         Target rank ``k``, ``1 ≤ k ≤ min(m, n)``.
     oversample : int, default 0
-        Extra sketch columns ``p ≥ 0``. ``ℓ = k + p`` must not exceed ``min(m, n)`` — a larger
-        sketch has no more than ``min(m, n)`` independent directions, so it is an error rather
-        than silently clipped. HMT's expectation bounds need ``p ≥ 2``.
+        Extra sketch columns ``p ≥ 0``, with ``k + p ≤ min(m, n)`` (an error, not clipped).
+        HMT's expectation bounds need ``p ≥ 2``.
     power_iters : int, default 0
         Number ``q ≥ 0`` of power iterations (each costs two more products with ``G``).
     normalizer : {"qr", "cholesky_qr", "none"}
-        Orthonormalization between products: Householder QR; Cholesky-QR2, falling back to
-        Householder QR when a Gram matrix is not numerically positive definite (see
-        :func:`matsign.lowrank.orthonormalize`); or ``"none"``, which orthonormalizes only the
-        final block (by Householder QR). Without it the columns of ``(GGᵀ)^q GΩ`` collapse
-        onto the top singular direction: directions with :math:`\sigma_j/\sigma_1` below about
-        :math:`u^{1/(2q+1)}` (``u`` the unit roundoff) are lost — it is there to study that
-        effect. ``G`` is divided by its largest entry first (the range is scale-free), so neither
-        a large nor a small scale of ``G`` overflows or underflows; only
-        :math:`(\sigma_1/\max|G|)^{2q+1} \le (mn)^{q+1/2}` grows, and a ``ValueError`` says so
-        if it overflows.
+        Orthonormalization between products: Householder QR, Cholesky-QR2 (see
+        :func:`matsign.lowrank.orthonormalize`), or none but the last (HMT Alg. 4.3; see Notes).
     rng : None, int or generator
         Randomness for ``Ω`` (see :mod:`matsign._backend.random`); the same seed gives the same
         basis on the same backend.
@@ -69,8 +48,7 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng
     Returns
     -------
     array, shape (..., m, ℓ)
-        Same library, device and dtype as ``G``; 16-bit inputs are computed in float32 (QR has
-        no 16-bit kernels) and rounded back.
+        Orthonormal columns, as :func:`matsign.lowrank.orthonormalize` returns them.
 
     Raises
     ------
@@ -79,11 +57,34 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng
         ``rank + oversample > min(m, n)``, an unknown ``normalizer``, or, with
         ``normalizer="none"``, powers of ``G`` that overflow.
 
+    Notes
+    -----
+    The power iteration replaces the singular values :math:`\sigma_j` by
+    :math:`\sigma_j^{2q+1}`, which sharpens the decay the sketch sees (see
+    :func:`matsign.bounds.hmt_spectral_bound`).
+
+    **normalizer="none".** Without re-orthonormalization the columns of :math:`(GG^T)^q G\Omega`
+    collapse onto the top singular direction: directions with :math:`\sigma_j/\sigma_1` below
+    about :math:`u^{1/(2q+1)}` (``u`` the unit roundoff) are lost; the option is there to study
+    that effect. ``G`` is divided by its largest entry first (the range is scale-free), so only
+    :math:`(\sigma_1/\max|G|)^{2q+1} \le (mn)^{q+1/2}` grows, and a ``ValueError`` says so if it
+    overflows.
+
+    **Stacks.** Every member of ``G`` (shape ``(..., m, n)``) gets its own test matrix: ``Ω`` is
+    one standard Gaussian draw of shape ``(..., n, ℓ)`` and member ``G[idx]`` is sketched with
+    ``Ω[idx]``, all products and factorizations batched. NumPy fills an array in C order from
+    one stream, so there the ``i``-th member gets the basis (to roundoff) that successive 2-D
+    calls sharing one ``numpy.random.Generator`` return for it; PyTorch and CuPy fill arrays in
+    blocks, so only ``G[idx] ↔ Ω[idx]`` holds. With ``normalizer="cholesky_qr"`` a breakdown in
+    any member sends the whole stack to Householder QR for that pass: the same range, possibly
+    another basis of it than a 2-D call returns.
+
     References
     ----------
-    N. Halko, P.-G. Martinsson, J. A. Tropp, *Finding structure with randomness: probabilistic
-    algorithms for constructing approximate matrix decompositions*, SIAM Review 53 (2011)
-    217–288, arXiv 0909.4061 — Alg. 4.3 (power scheme), Alg. 4.4 (randomized subspace iteration).
+    .. [1] N. Halko, P.-G. Martinsson, J. A. Tropp, *Finding structure with randomness:
+       probabilistic algorithms for constructing approximate matrix decompositions*, SIAM
+       Review 53 (2011) 217–288, arXiv 0909.4061 — Alg. 4.3 (power scheme), Alg. 4.4
+       (randomized subspace iteration).
 
     Examples
     --------
@@ -101,8 +102,7 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng
     rank = check_rank(rank, G.shape)
     oversample = check_nonnegative_int(oversample, "oversample")
     power_iters = check_nonnegative_int(power_iters, "power_iters")
-    if normalizer not in NORMALIZERS:
-        raise ValueError(f"normalizer must be one of {NORMALIZERS}, got {normalizer!r}")
+    check_choice(normalizer, NORMALIZERS, "normalizer")
     width = rank + oversample
     limit = min(int(G.shape[-2]), int(G.shape[-1]))
     if width > limit:
@@ -111,37 +111,68 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng
             f"for G of shape {tuple(G.shape)}; lower oversample"
         )
     A = xp.astype(G, linalg_dtype(G), copy=False)
-    Q = sketch_basis(A, width, power_iters, normalizer, generator(rng, A))
+    # Alg. 4.4, step 1: an n × ℓ standard Gaussian test matrix, one per stack member.
+    Omega = standard_normal(generator(rng, A), (*A.shape[:-2], int(A.shape[-1]), width), like=A)
+    Q = subspace_iteration(A, Omega, power_iters, normalizer)
     return xp.astype(Q, G.dtype, copy=False)
 
 
-def sketch_basis(A, width, power_iters, normalizer, g):
-    """The work of :func:`gaussian_range` on validated input: ``A`` (``(..., m, n)``) in a LAPACK
-    dtype, ``g`` a library generator; draws ``Ω`` of shape ``(..., n, width)``. Also used by the
-    leverage-score sketch of :mod:`matsign.lowrank.columns`."""
-    shape = (*A.shape[:-2], int(A.shape[-1]), width)
-    return subspace_iteration(A, standard_normal(g, shape, like=A), power_iters, normalizer)
-
-
 def subspace_iteration(A, Omega, power_iters, normalizer):
-    """HMT Alg. 4.4 from a given test matrix: ``orth((AAᵀ)^q AΩ)`` for ``A`` of shape
-    ``(..., m, n)`` and ``Ω`` of shape ``(..., n, ℓ)``, both in a LAPACK dtype.
+    """``orth((AAᵀ)^q AΩ)``, steps 2–7 of HMT Alg. 4.4 (Alg. 4.3 with ``normalizer="none"``).
 
-    With ``normalizer="none"`` each member of ``A`` is first divided by its largest entry (the
-    range is scale-free), so the unnormalized powers grow like ``(σ₁/max|A|)^{2q+1}``, at most
-    ``(mn)^{q+1/2}``, whatever the scale of ``A``; a power that still overflows is an error."""
+    A kernel for validated input: ``A`` of shape ``(..., m, n)`` and ``Ω`` of shape
+    ``(..., n, ℓ)``, both in a LAPACK dtype; ``normalizer`` one of :data:`NORMALIZERS`.
+    """
     xp = namespace(A)
     if normalizer == "none":
+        # Alg. 4.3 forms the powers unnormalized. The range is scale-free: dividing each member
+        # by its largest entry bounds their growth by (σ₁/max|A|)^{2q+1} ≤ (mn)^{q+1/2}.
         peak = xp.max(xp.abs(A), axis=(-2, -1), keepdims=True)
         A = A / xp.where(peak > 0, peak, xp.ones_like(peak))
     At = xp.matrix_transpose(A)
-    Y = A @ Omega
     orth = (lambda X: X) if normalizer == "none" else (lambda X: orthonormal_basis(X, normalizer))
+    Y = A @ Omega  # step 2: Y₀ = AΩ (its orthonormal factor Q₀ is orth(Y₀))
     for _ in range(power_iters):
-        Y = A @ orth(At @ orth(Y))
+        Y = A @ orth(At @ orth(Y))  # steps 4–5: Ỹⱼ = AᵀQⱼ₋₁ = Q̃ⱼR̃ⱼ, Yⱼ = AQ̃ⱼ
     if normalizer == "none" and not all_finite(Y):
         raise ValueError(
             f"normalizer='none' overflowed: (GGᵀ)^q GΩ with q = power_iters = {power_iters} exceeds the "
             f"range of {A.dtype} even for G scaled to max|G| = 1; use normalizer='qr' or fewer power_iters"
         )
-    return orthonormal_basis(Y, "qr" if normalizer == "none" else normalizer)
+    return orthonormal_basis(Y, "qr" if normalizer == "none" else normalizer)  # step 7: Q = Q_q
+
+
+def gaussian_range_flops(m, n, *, rank, oversample, power_iters, normalizer):
+    """Flops of :func:`gaussian_range`: ``GΩ``, two products and two orthonormalizations per
+    power iteration, the final orthonormalization; the basis is ``m × (rank + oversample)``."""
+    width = rank + oversample
+    step_orth = 0 if normalizer == "none" else orthonormalize(m, width, normalizer) + orthonormalize(n, width, normalizer)
+    total = gemm(m, n, width) + power_iters * (2 * gemm(m, n, width) + step_orth)
+    total += orthonormalize(m, width, "qr" if normalizer == "none" else normalizer)
+    return BasisCost(total, m, width)
+
+
+def gaussian_label(params) -> str:
+    """The plot label: the paper that uses the variant, with ``q`` and ``p`` when given.
+
+    Examples
+    --------
+    >>> gaussian_label({"rank": 8, "power_iters": 2, "oversample": 0})
+    'Gaussian sketch + 2 power its (HMT)'
+    """
+    q = int(params.get("power_iters", 0) or 0)
+    label = "Gaussian sketch (He et al.)" if q == 0 else f"Gaussian sketch + {q} power it{'s' if q > 1 else ''} (HMT)"
+    p = params.get("oversample")
+    given = p is not None and not (isinstance(p, float) and math.isnan(p))  # a table's missing value is NaN
+    return label + (f", p = {int(p)}" if given and p else "")
+
+
+register_range(
+    "gaussian", gaussian_range,
+    options={"oversample": check_nonnegative_int, "power_iters": check_nonnegative_int,
+             "normalizer": one_of(NORMALIZERS)},
+    flops=gaussian_range_flops,
+    description="Q·msign(QᵀG), Q from a Gaussian sketch with oversampling and power iterations, "
+    "truncated to rank",
+    label=gaussian_label,
+)

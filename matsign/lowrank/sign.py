@@ -1,38 +1,293 @@
-r"""The low-rank sign ``Q · msign(Qᵀ G)``, its one-call form, and the rank-r oracle ``U_r V_rᵀ``."""
+r"""The low-rank sign ``Q · msign(Qᵀ G)``, its one-call form, and the declaration of range finders.
+
+A range finder is declared once, with :func:`register_range`, in its own module: that makes it
+a ``range=`` of :func:`lowrank_sign` (its options checked by :func:`check_range_options`) and
+the sweep method of the same name (``matsign.get_method(name)``), whose flops add the basis's
+to :func:`lowrank_sign_flops`. The built-in ones are ``"gaussian"`` (:mod:`.ranges`) and
+``"column"`` (:mod:`.columns`).
+
+References
+----------
+.. [1] C. He, Z. Deng, Z. Lu, *Low-rank orthogonalization for large-scale matrix optimization
+   with applications to foundation model training*, arXiv 2509.11983.
+.. [2] N. Halko, P.-G. Martinsson, J. A. Tropp, *Finding structure with randomness:
+   probabilistic algorithms for constructing approximate matrix decompositions*, SIAM Review
+   53 (2011) 217–288, arXiv 0909.4061.
+"""
 
 from __future__ import annotations
 
+import inspect
 import numbers
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Callable, Mapping, NamedTuple
 
 from matsign._backend.checks import (
     boundary,
     check_choice,
     check_matrix,
-    check_nonnegative_int,
-    check_rank,
-    check_rtol,
+    check_positive_int,
     check_same_library,
-    trusted_values,
 )
-from matsign._backend.precision import default_rtol, linalg_dtype
-from matsign.exact.newton_schulz import newton_schulz
-from matsign.exact.schedules import SCHEDULES, Schedule, get_schedule
-from matsign.exact.sign import msign, svd_sign
-from matsign.lowrank.columns import STRATEGIES, column_range
-from matsign.lowrank.ranges import NORMALIZERS, gaussian_range
+from matsign._backend.precision import linalg_dtype
+from matsign.exact.inner import check_inner, inner_sign
+from matsign.exact.schedules import get_schedule
+from matsign.flops import gemm, svd, svd_sign
+from matsign.registry import REQUIRED, register
 
-#: Range finders of :func:`lowrank_sign`.
-RANGES = {"gaussian": gaussian_range, "column": column_range}
+__all__ = [
+    "RANGES",
+    "BasisCost",
+    "RangeFinder",
+    "check_basis",
+    "check_range_options",
+    "lowrank_msign",
+    "lowrank_sign",
+    "lowrank_sign_flops",
+    "one_of",
+    "register_range",
+]
 
-#: The keyword options each range finder takes, with the check of each value.
-RANGE_OPTIONS = {
-    "gaussian": {
-        "oversample": check_nonnegative_int,
-        "power_iters": check_nonnegative_int,
-        "normalizer": lambda value, name: check_choice(value, NORMALIZERS, name),
-    },
-    "column": {"strategy": lambda value, name: check_choice(value, STRATEGIES, name)},
-}
+
+# ---------------------------------------------------------------- the low-rank sign
+
+
+@boundary
+def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
+    r"""Exact sign of ``G`` projected onto the span of ``Q``: ``Q · msign(Qᵀ G) = msign(Q Qᵀ G)``.
+
+    Only the small ``ℓ × n`` matrix ``QᵀG`` is orthogonalized [1]_; the result has rank at most
+    ``ℓ`` (the columns of ``Q``) and spectral norm at most 1. For tall ``G`` (``m > n``), ``Q``
+    may instead have ``n`` rows, a basis inside the row space (as :func:`column_range` returns
+    for tall inputs), and the projection is on the right: ``msign(G Q) Qᵀ = msign(G Q Qᵀ)``.
+
+    Parameters
+    ----------
+    G : array, shape (..., m, n)
+        Real floating matrix or stack of matrices (NumPy, CuPy or PyTorch).
+    Q : array, shape (..., m, ℓ), or (..., n, ℓ) when m > n
+        Orthonormal columns (not checked), same library, device and leading dimensions as ``G``.
+    rank : int, optional
+        Keep the top ``rank ≤ min(ℓ, n)`` directions of ``QᵀG`` (default: all ``ℓ``).
+    inner : "exact", or a Newton–Schulz schedule (name, :class:`Schedule` or triples)
+        The small sign: ``"exact"`` is :func:`msign`, otherwise :func:`newton_schulz` with this
+        schedule (as the official Low-rank-Muon code does with Muon's quintic).
+    steps : int, optional
+        Newton–Schulz steps (default: the schedule's own); only with a schedule.
+
+    Returns
+    -------
+    array, shape (..., m, n)
+        Same library, device and dtype as ``G``; products and factorizations run in ``G``'s
+        dtype (float32 for 16-bit inputs), a Newton–Schulz inner sign in ``G``'s own precision.
+
+    Raises
+    ------
+    ValueError
+        If ``Q`` has other leading dimensions than ``G``, the wrong number of rows, more columns
+        than rows, ``rank`` is out of range, ``inner`` is unknown, or ``steps`` is given with
+        ``inner="exact"``.
+
+    Notes
+    -----
+    With ``rank = r < ℓ`` (e.g. after oversampling), ``Q`` is first reduced to the top-r left
+    singular subspace of ``B = QᵀG`` (Rayleigh–Ritz: ``Q ← Q U_r`` from the thin SVD of ``B``,
+    the direct SVD of [2]_ Alg. 5.1), so the result is the rank-r truncation
+    :math:`\hat U_r \hat V_r^T` of ``msign(QQᵀG)``. A stack ``G`` takes a stack of bases, member ``Q[idx]`` for ``G[idx]``.
+    With ``inner="exact"``, singular values of ``B`` at or below ``max(ℓ, n)·eps·σ₁`` map to zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> G = np.array([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> Q = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])  # spans e₁, e₃
+    >>> lowrank_msign(G, Q)
+    array([[1., 0., 0.],
+           [0., 0., 0.],
+           [0., 0., 1.]])
+    >>> lowrank_msign(G, Q, rank=1)
+    array([[1., 0., 0.],
+           [0., 0., 0.],
+           [0., 0., 0.]])
+    """
+    check_matrix(G, "G")
+    check_matrix(Q, "Q")
+    xp = check_same_library(("G", G), ("Q", Q))
+    right, rank = check_basis(G, Q, rank)
+    check_inner(inner, steps)
+    A = xp.astype(G, linalg_dtype(G), copy=False)
+    # A right projection is the left one of Gᵀ: msign(G Q Qᵀ) = msign(Q Qᵀ Gᵀ)ᵀ.
+    A = xp.matrix_transpose(A) if right else A
+    Q = xp.astype(Q, A.dtype, copy=False)
+    B = xp.matrix_transpose(Q) @ A  # the small ℓ × n matrix of [1]
+    if rank < int(Q.shape[-1]):
+        # Rayleigh–Ritz ([2] Alg. 5.1, truncated): the top-r left singular vectors of B, Q ← Q U_r.
+        U = xp.linalg.svd(B, full_matrices=False)[0][..., :rank]
+        Q, B = Q @ U, xp.matrix_transpose(U) @ B
+    X = Q @ inner_sign(B, inner, steps, dtype=G.dtype)
+    X = xp.matrix_transpose(X) if right else X
+    return xp.astype(X, G.dtype, copy=False)
+
+
+def check_basis(G, Q, rank):
+    """Check ``Q``'s shape against ``G`` and ``rank`` for :func:`lowrank_msign`.
+
+    Returns
+    -------
+    right : bool
+        Whether ``Q`` is a row-space basis of a tall ``G`` (``n`` rows), projected on the right.
+    rank : int
+        ``rank``, or ``ℓ`` (the columns of ``Q``) when ``rank`` is None.
+    """
+    if tuple(Q.shape[:-2]) != tuple(G.shape[:-2]):
+        raise ValueError(
+            f"Q must have the leading (stack) dimensions of G, {tuple(G.shape[:-2])}; got Q of shape "
+            f"{tuple(Q.shape)} for G of shape {tuple(G.shape)}"
+        )
+    m, n = int(G.shape[-2]), int(G.shape[-1])
+    rows, width = int(Q.shape[-2]), int(Q.shape[-1])
+    right = rows != m and m > n and rows == n
+    if rows != m and not right:
+        allowed = f"m = {m} rows (a basis in the column space of G)"
+        if m > n:
+            allowed += f" or, since G is tall, n = {n} rows (a basis in its row space)"
+        raise ValueError(f"Q must have {allowed}; got Q of shape {tuple(Q.shape)} for G of shape {tuple(G.shape)}")
+    if width > rows:
+        raise ValueError(f"Q must have orthonormal columns, so at most {rows} of them; got shape {tuple(Q.shape)}")
+    if rank is None:
+        return right, width
+    limit = min(width, m if right else n)
+    if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 1 <= rank <= limit:
+        side = "m" if right else "n"
+        raise ValueError(f"rank must be an integer in [1, min(ℓ, {side})] = [1, {limit}], got {rank!r}")
+    return right, int(rank)
+
+
+def lowrank_sign_flops(rows, cols, width, rank, inner, steps):
+    """Flops of :func:`lowrank_msign` for a ``rows × width`` basis of a ``rows × cols`` matrix.
+
+    ``QᵀA``, the Rayleigh–Ritz truncation to ``rank`` when ``rank < width``, the small
+    ``rank × cols`` sign (``inner`` and ``steps`` as in :func:`lowrank_msign`) and the product
+    back; kernel counts from :mod:`matsign.flops`. For a right projection (tall ``G``, row-space
+    basis) ``rows`` is ``n`` and ``cols`` is ``m``.
+
+    Examples
+    --------
+    >>> lowrank_sign_flops(4, 6, 2, 2, "exact", None)  # QᵀA 96, SVD sign of 2 × 6 352, Q·S 96
+    544
+    """
+    total = gemm(width, rows, cols)
+    if rank < width:
+        total += svd(width, cols) + gemm(rows, width, rank) + gemm(rank, width, cols)
+    total += svd_sign(rank, cols) if inner == "exact" else _newton_schulz_flops(rank, cols, inner, steps)
+    return total + gemm(rows, rank, cols)
+
+
+def _newton_schulz_flops(p, q, schedule, steps):
+    """Newton–Schulz on ``p × q``: ``4s²N`` per step, ``2s³`` more where the quintic term is used."""
+    s, N = min(p, q), max(p, q)
+    triples = get_schedule(schedule).steps_coefficients(steps)
+    return sum(4 * s * s * N + (2 * s**3 if c != 0 else 0) for _, _, c in triples)
+
+
+# ---------------------------------------------------------------- range finders, declared once
+
+
+class BasisCost(NamedTuple):
+    """What a range finder's flop count returns: its flops and the shape of its basis ``Q``.
+
+    ``rows`` is ``m`` for a column-space basis, ``n`` for a row-space basis of a tall ``G``.
+    """
+
+    flops: float
+    rows: int
+    width: int
+
+
+@dataclass(frozen=True)
+class RangeFinder:
+    """One range finder of :func:`lowrank_sign` (declared by :func:`register_range`).
+
+    Attributes
+    ----------
+    name : str
+    function : callable
+        ``function(G, rank, *, rng=None, **options)`` → basis ``Q``.
+    options : mapping
+        Option name → ``check(value, name)``, which returns the checked value.
+    defaults : mapping
+        Option name → default, from ``function``'s signature.
+    flops : callable
+        ``flops(m, n, *, rank, **options)`` → :class:`BasisCost`.
+    """
+
+    name: str
+    function: Callable
+    options: Mapping[str, Callable]
+    defaults: Mapping[str, object]
+    flops: Callable
+
+    def __call__(self, G, rank, *, rng=None, **options):
+        return self.function(G, rank, rng=rng, **options)
+
+
+_RANGES: dict[str, RangeFinder] = {}
+
+#: Read-only view of the range finders of :func:`lowrank_sign`, by name.
+RANGES = MappingProxyType(_RANGES)
+
+
+def register_range(name, function, *, options, flops, description, label=None):
+    r"""Declare a range finder: ``lowrank_sign(G, rank, range=name)`` and the sweep method ``name``.
+
+    The method computes ``lowrank_sign(G, rank, range=name, inner=inner, steps=steps, rng=rng,
+    **options)``; its parameters are ``rank``, the options (defaults from ``function``), then
+    ``inner="exact"`` and ``steps=None``; its flops are ``flops``'s plus
+    :func:`lowrank_sign_flops`; its check is ``rank``'s, :func:`check_inner`'s and the options'.
+
+    Parameters
+    ----------
+    name : str
+        New name, neither a range finder nor a method yet.
+    function : callable
+        ``function(G, rank, *, rng=None, **options)`` → ``Q`` with orthonormal (or zero) columns
+        and ``m`` rows, or ``n`` rows for tall ``G`` (see :func:`lowrank_msign`); each option
+        keyword-only with a default.
+    options : mapping
+        Option name → ``check(value, name)`` returning the checked value (e.g.
+        :func:`matsign._backend.check_nonnegative_int`), in the method's parameter order.
+    flops : callable
+        ``flops(m, n, *, rank, **options)`` → :class:`BasisCost` of the basis.
+    description : str
+        One line: what the method computes.
+    label : str or callable, optional
+        The plot label, or ``label(params)`` → label (see :func:`matsign.registry.register`).
+
+    Returns
+    -------
+    matsign.registry.Method
+        The registered sweep method.
+    """
+    signature = inspect.signature(function)
+    defaults = {}
+    for option in options:
+        parameter = signature.parameters.get(option)
+        if parameter is None or parameter.kind is not parameter.KEYWORD_ONLY or parameter.default is parameter.empty:
+            raise ValueError(
+                f"range finder {name!r}: option {option!r} must be a keyword-only parameter of its "
+                "function with a default"
+            )
+        defaults[option] = parameter.default
+    finder = RangeFinder(name, function, MappingProxyType(dict(options)), MappingProxyType(defaults), flops)
+    if name in _RANGES:
+        raise ValueError(f"a range finder named {name!r} is already registered")
+    method = register(
+        name, _sweep_method(finder), description=description, flops=_sweep_flops(finder),
+        check=_sweep_check(finder), label=label,
+    )
+    _RANGES[name] = finder
+    return method
 
 
 def check_range_options(range, options) -> dict:
@@ -56,193 +311,88 @@ def check_range_options(range, options) -> dict:
     ...
     ValueError: range='column' takes the options ('strategy',); got oversample
     """
-    check_choice(range, tuple(RANGES), "range")
-    checks = RANGE_OPTIONS[range]
+    checks = _RANGES[check_choice(range, tuple(_RANGES), "range")].options
     unknown = sorted(set(options) - set(checks))
     if unknown:
         raise ValueError(f"range={range!r} takes the options {tuple(checks)}; got {', '.join(unknown)}")
     return {name: checks[name](value, name) for name, value in options.items()}
 
 
-@boundary
-def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
-    r"""Exact sign of ``G`` projected onto the span of ``Q``: ``Q · msign(Qᵀ G)``.
-
-    For ``Q`` with ``m`` rows and orthonormal columns (a basis inside the column space),
-
-    .. math:: X = Q\, \operatorname{msign}(Q^T G) = \operatorname{msign}(Q Q^T G),
-
-    of rank at most ``ℓ`` (the columns of ``Q``) and spectral norm at most 1; only the small
-    ``ℓ × n`` matrix ``QᵀG`` is orthogonalized. For tall ``G`` (``m > n``), ``Q`` may instead
-    have ``n`` rows — a basis inside the row space, as :func:`column_range` returns for tall
-    inputs — and the projection is on the right:
-    :math:`X = \operatorname{msign}(G Q)\, Q^T = \operatorname{msign}(G Q Q^T)`.
-
-    With ``rank = r < ℓ`` (e.g. after oversampling), ``Q`` is first reduced to the top-r left
-    singular subspace of ``QᵀG`` (Rayleigh–Ritz: ``Q ← Q U_r`` from the thin SVD of the
-    ``ℓ × n`` matrix ``QᵀG``), so ``X`` is the rank-r truncation
-    :math:`\hat U_r \hat V_r^T` of ``msign(QQᵀG)``.
-
-    A stack ``G`` of shape ``(..., m, n)`` takes a stack of bases with the same leading
-    dimensions, member ``Q[idx]`` for ``G[idx]``; every step is a batched call.
-
-    Parameters
-    ----------
-    G : array, shape (..., m, n)
-        Real floating matrix or stack of matrices (NumPy, CuPy or PyTorch).
-    Q : array, shape (..., m, ℓ), or (..., n, ℓ) when m > n
-        Orthonormal columns (not checked), same library, device and leading dimensions as
-        ``G``.
-    rank : int, optional
-        Keep the top ``rank ≤ min(ℓ, n)`` directions of ``QᵀG`` (default: all ``ℓ``).
-    inner : "exact", or a Newton–Schulz schedule (name, :class:`Schedule` or triples)
-        How the small matrix is orthogonalized: ``"exact"`` is :func:`msign` (SVD, singular
-        values at or below ``max(ℓ, n)·eps·σ₁`` map to zero); otherwise
-        :func:`newton_schulz` with this schedule (Frobenius normalization), as the official
-        Low-rank-Muon code does with Muon's quintic.
-    steps : int, optional
-        Newton–Schulz steps (default: the schedule's own); only with a schedule.
-
-    Returns
-    -------
-    array, shape (..., m, n)
-        Same library, device and dtype as ``G``. Products and factorizations run in ``G``'s
-        dtype (float32 for 16-bit inputs); a Newton–Schulz inner sign runs in ``G``'s own
-        precision (see :func:`newton_schulz`).
-
-    Raises
-    ------
-    ValueError
-        If ``Q`` has other leading dimensions than ``G``, the wrong number of rows, more columns
-        than rows, ``rank`` is out of range, ``inner`` is unknown, or ``steps`` is given with
-        ``inner="exact"``.
-
-    References
-    ----------
-    C. He, Z. Deng, Z. Lu, *Low-rank orthogonalization for large-scale matrix optimization*,
-    arXiv 2509.11983; N. Halko, P.-G. Martinsson, J. A. Tropp, arXiv 0909.4061, §5.
+def one_of(choices):
+    """The option check ``check(value, name)`` that accepts only the names in ``choices``.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> G = np.array([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 1.0]])
-    >>> Q = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])  # spans e₁, e₃
-    >>> lowrank_msign(G, Q)
-    array([[1., 0., 0.],
-           [0., 0., 0.],
-           [0., 0., 1.]])
-    >>> lowrank_msign(G, Q, rank=1)
-    array([[1., 0., 0.],
-           [0., 0., 0.],
-           [0., 0., 0.]])
+    >>> one_of(("qr", "none"))("qr", "normalizer")
+    'qr'
     """
-    xp = check_matrix(G, "G")
-    check_matrix(Q, "Q")
-    check_same_library(("G", G), ("Q", Q))
-    check_inner(inner, steps)
-    if tuple(Q.shape[:-2]) != tuple(G.shape[:-2]):
-        raise ValueError(
-            f"Q must have the leading (stack) dimensions of G, {tuple(G.shape[:-2])}; got Q of shape "
-            f"{tuple(Q.shape)} for G of shape {tuple(G.shape)}"
-        )
-    m, n = int(G.shape[-2]), int(G.shape[-1])
-    rows, width = int(Q.shape[-2]), int(Q.shape[-1])
-    if rows == m:
-        right = False
-    elif m > n and rows == n:
-        right = True
-    else:
-        allowed = f"m = {m} rows (a basis in the column space of G)"
-        if m > n:
-            allowed += f" or, since G is tall, n = {n} rows (a basis in its row space)"
-        raise ValueError(
-            f"Q must have {allowed}; got Q of shape {tuple(Q.shape)} for G of shape {tuple(G.shape)}"
-        )
-    if width > rows:
-        raise ValueError(
-            f"Q must have orthonormal columns, so at most {rows} of them; got shape {tuple(Q.shape)}"
-        )
-    if rank is None:
-        rank = width
-    else:
-        side = "m" if right else "n"
-        limit = min(width, m if right else n)
-        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 1 <= rank <= limit:
-            raise ValueError(f"rank must be an integer in [1, min(ℓ, {side})] = [1, {limit}], got {rank!r}")
-        rank = int(rank)
-    A = xp.astype(G, linalg_dtype(G), copy=False)
-    A = xp.matrix_transpose(A) if right else A
-    with trusted_values():  # the small matrix comes from the checked G and Q
-        X = _project_sign(xp, A, xp.astype(Q, A.dtype, copy=False), rank, inner, steps, G.dtype)
-    X = xp.matrix_transpose(X) if right else X
-    return xp.astype(X, G.dtype, copy=False)
+    return lambda value, name: check_choice(value, choices, name)
 
 
-def check_inner(inner, steps) -> None:
-    """Check the small sign of the low-rank methods before any matrix is seen: ``"exact"``
-    (without ``steps``) or a Newton–Schulz schedule (name, :class:`Schedule` or triples) whose
-    coefficient list takes ``steps``.
-
-    Examples
-    --------
-    >>> check_inner("muon", 3)
-    >>> check_inner("exact", 3)
-    Traceback (most recent call last):
-    ...
-    ValueError: steps applies only to a Newton–Schulz inner sign, not inner='exact'
-    """
-    if isinstance(inner, str) and inner != "exact" and inner not in SCHEDULES:
-        raise ValueError(
-            f"inner must be 'exact' or a Newton–Schulz schedule ({', '.join(SCHEDULES)}), got {inner!r}"
-        )
-    if not isinstance(inner, (str, Schedule, list, tuple)):
-        raise TypeError(
-            "inner must be 'exact', a schedule name, a Schedule or (a, b, c) triples; "
-            f"got {type(inner).__name__}"
-        )
-    if isinstance(inner, str) and inner == "exact":
-        if steps is not None:
-            raise ValueError("steps applies only to a Newton–Schulz inner sign, not inner='exact'")
-        return
-    get_schedule(inner).steps_coefficients(steps)
+def _keyword_only(params, *, first=()):
+    """A signature ``(*first, *, params…)``; a :data:`REQUIRED` default means none."""
+    positional = [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in first]
+    keyword = [
+        inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY,
+                          default=inspect.Parameter.empty if default is REQUIRED else default)
+        for p, default in params.items()
+    ]
+    return inspect.Signature(positional + keyword)
 
 
-def _project_sign(xp, A, Q, rank, inner, steps, precision):
-    """``Q_r · sign(Q_rᵀ A)`` on the left, after the Rayleigh–Ritz reduction to ``rank``."""
-    B = xp.matrix_transpose(Q) @ A
-    if rank < int(Q.shape[-1]):
-        U = xp.linalg.svd(B, full_matrices=False)[0][..., :rank]
-        Q, B = Q @ U, xp.matrix_transpose(U) @ B
-    if isinstance(inner, str) and inner == "exact":
-        S = msign(B)
-    else:
-        S = newton_schulz(B, inner, steps=steps, dtype=precision)
-    return Q @ S
+def _method_params(finder):
+    return {"rank": REQUIRED, **finder.defaults, "inner": "exact", "steps": None}
+
+
+def _sweep_method(finder):
+    def method(G, *, rng=None, rank, inner="exact", steps=None, **options):
+        return lowrank_sign(G, rank, range=finder.name, inner=inner, steps=steps, rng=rng, **options)
+
+    method.__signature__ = _keyword_only({"rng": None, **_method_params(finder)}, first=("G",))
+    return method
+
+
+def _sweep_flops(finder):
+    def flops(m, n, *, rank, inner, steps, **options):
+        basis = finder.flops(m, n, rank=rank, **options)
+        cols = n if basis.rows == m else m
+        return basis.flops + lowrank_sign_flops(basis.rows, cols, basis.width, rank, inner, steps)
+
+    flops.__signature__ = _keyword_only(dict.fromkeys(_method_params(finder), REQUIRED), first=("m", "n"))
+    return flops
+
+
+def _sweep_check(finder):
+    def check(*, rank, inner, steps, **options):
+        check_positive_int(rank, "rank")
+        check_inner(inner, steps)
+        check_range_options(finder.name, options)
+
+    check.__signature__ = _keyword_only(dict.fromkeys(_method_params(finder), REQUIRED))
+    return check
 
 
 @boundary
 def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=None, **options):
-    r"""Rank-r approximation of ``msign(G)`` in one call: a range basis, then the low-rank sign.
+    r"""Rank-r approximation of ``msign(G)`` in one call: ``Q = range finder(G)``, then ``Q · msign(QᵀG)``.
 
-    ``Q = gaussian_range(G, rank, rng=rng, **options)`` or
-    ``column_range(G, rank, rng=rng, **options)``, then
-    ``lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps)``; with oversampling the result
-    is truncated back to ``rank``. The result has rank at most ``rank`` whatever the options.
-
-    With ``range="gaussian"``, ``G`` may be a stack ``(..., m, n)``: each member gets its own
-    Gaussian test matrix (see :func:`gaussian_range` for how the draws map to members) and the
-    whole computation is batched. Column selection works on single matrices only.
+    The basis comes from the range finder ``range`` (``Q = gaussian_range(G, rank, rng=rng,
+    **options)`` or ``column_range(...)``), then ``lowrank_msign(G, Q, rank=rank, inner=inner,
+    steps=steps)``, the operator of [1]_; with oversampling the result is truncated back to
+    ``rank``, so it has rank at most ``rank`` whatever the options.
 
     Parameters
     ----------
     G : array, shape (..., m, n)
-        A stack only with ``range="gaussian"``.
+        A stack only with ``range="gaussian"`` (one Gaussian test matrix per member, see
+        :func:`gaussian_range`).
     rank : int
         ``1 ≤ rank ≤ min(m, n)``.
-    range : {"gaussian", "column"}
-        The range finder (:func:`gaussian_range` or :func:`column_range`).
+    range : str
+        A name in :data:`RANGES`: ``"gaussian"`` (:func:`gaussian_range`), ``"column"``
+        (:func:`column_range`), or one declared by :func:`register_range`.
     inner, steps
-        The small sign, as in :func:`lowrank_msign`.
+        See :func:`lowrank_msign`.
     rng : None, int or generator
     **options
         Passed to the range finder: ``oversample``, ``power_iters``, ``normalizer`` for
@@ -252,13 +402,13 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
     -------
     array, shape (..., m, n)
         Same library, device and dtype as ``G``. For 16-bit ``G`` the basis comes back from the
-        range finder in ``G``'s dtype (as those functions promise), so its rounding enters too.
+        range finder in ``G``'s dtype, so its rounding enters too.
 
     Raises
     ------
     ValueError
-        For an unknown ``range``, ``range="column"`` with a stack, and the errors of the range
-        finder and of :func:`lowrank_msign`.
+        For an unknown ``range`` or option, ``range="column"`` with a stack, and the errors of
+        the range finder and of :func:`lowrank_msign`.
 
     Examples
     --------
@@ -281,45 +431,4 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
             "is a stack: use range='gaussian', or call lowrank_sign on each member"
         )
     Q = RANGES[range](G, rank, rng=rng, **options)
-    with trusted_values():  # G is checked and Q computed from it
-        return lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps)
-
-
-@boundary
-def oracle_lowrank_sign(G, rank, *, rtol=None):
-    r"""The best rank-r sign: :math:`U_r \operatorname{sign}(\Sigma_r) V_r^T` from the thin SVD.
-
-    For :math:`G = U \Sigma V^T`, the top ``r`` singular pairs, with singular values at or below
-    ``rtol·σ₁`` mapped to zero (as in :func:`msign`). It maximizes the alignment
-    :math:`\langle G, X\rangle` over :math:`\|X\|_2 \le 1`, rank ``≤ r`` (Ky Fan), is the
-    reference for rank-r methods, and equals ``lowrank_msign(G, U_r)``. Not unique when
-    :math:`\sigma_r = \sigma_{r+1}`.
-
-    Parameters
-    ----------
-    G : array, shape (..., m, n)
-    rank : int
-        ``1 ≤ rank ≤ min(m, n)``.
-    rtol : float, optional
-        Default :func:`matsign._backend.default_rtol` (``max(m, n)·eps`` of the SVD's dtype,
-        at least the epsilon of ``G``'s own, so 16-bit storage noise is not rank).
-
-    Returns
-    -------
-    array, shape (..., m, n)
-        Same library, device and dtype as ``G`` (16-bit inputs factorized in float32).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> oracle_lowrank_sign(np.diag([1.0, 3.0, 2.0]), 2)
-    array([[0., 0., 0.],
-           [0., 1., 0.],
-           [0., 0., 1.]])
-    """
-    xp = check_matrix(G, "G")
-    rank = check_rank(rank, G.shape)
-    rtol = check_rtol(rtol)
-    A = xp.astype(G, linalg_dtype(G), copy=False)
-    tol = default_rtol(G.shape[-2], G.shape[-1], G.dtype) if rtol is None else rtol
-    return xp.astype(svd_sign(xp, A, tol, rank), G.dtype, copy=False)
+    return lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps)
