@@ -2,15 +2,7 @@ r"""The built-in methods, declared here until each moves beside its algorithm (s
 
 from __future__ import annotations
 
-from matsign._backend import (
-    check_choice,
-    check_matrix,
-    check_positive_int,
-    check_precision,
-    check_unit_interval,
-    trusted_values,
-)
-from matsign.equilibration import MODES, check_exponent, equilibrate
+from matsign._backend import check_choice, check_positive_int, check_precision, check_unit_interval
 from matsign.exact.converged import PRECISIONS as CONVERGED_PRECISIONS
 from matsign.exact.converged import converged_newton_schulz, converged_newton_schulz_flops
 from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
@@ -20,9 +12,7 @@ from matsign.exact.qdwh import qdwh_flops, qdwh_sign
 from matsign.exact.schedules import get_schedule
 from matsign.exact.sign import msign
 from matsign.lowrank.columns import LEVERAGE_POWER_ITERS, SKETCH_OVERSAMPLE
-from matsign.lowrank.sign import check_inner, check_range_options, lowrank_msign, lowrank_sign, oracle_lowrank_sign
-from matsign.project import galore_projector, gum_estimate
-from matsign.select import INNER, SCORES, slice_count, slice_sign
+from matsign.lowrank.sign import check_inner, check_range_options, lowrank_sign, oracle_lowrank_sign
 
 from matsign.flops import eigh_sign as _eigh_sign
 from matsign.flops import gemm as _gemm
@@ -253,122 +243,4 @@ register(
     "oracle", _oracle,
     description="U_r V_rᵀ, the best rank-r sign, from the full SVD", flops=_oracle_flops,
     check=_check_oracle,
-)
-
-
-# ---------------------------------------------------------------- one-shot forms of MuonEq, Dion2, GaLore, GUM
-
-
-def _muoneq(G, *, rng=None, mode="R", exponent=-0.5, schedule="muon", steps=None):
-    A = equilibrate(G, mode, exponent=exponent)  # checks G
-    with trusted_values(computed_from=G):
-        return newton_schulz(A, schedule, steps=steps)
-
-
-def _muoneq_flops(m, n, *, mode, exponent, schedule, steps):
-    return _ns(m, n, schedule, steps)  # the scaling is elementwise work
-
-
-def _check_muoneq(*, mode, exponent, schedule, steps):
-    check_choice(mode, MODES, "mode")
-    check_exponent(exponent)
-    _check_schedule(schedule, steps)
-
-
-def _dion2(G, *, rng=None, fraction=0.25, score="l1", inner="exact", schedule="muon", steps=None):
-    check_matrix(G, "G", batched=False, finite=False)  # slice_sign would name its own argument, M
-    with trusted_values():
-        return slice_sign(G, fraction, score=score, rng=rng, inner=inner, schedule=schedule, steps=steps)
-
-
-def _dion2_flops(m, n, *, fraction, score, inner, schedule, steps):
-    # k slices of the shorter side, each of length N: the sign of a k × N matrix.
-    k, N = slice_count(fraction, min(m, n)), max(m, n)
-    return _svd_sign(k, N) if inner == "exact" else _ns(k, N, schedule, steps)
-
-
-def _check_dion2(*, fraction, score, inner, schedule, steps):
-    slice_count(fraction, 1)  # checks fraction ∈ (0, 1]
-    check_choice(score, SCORES, "score")
-    check_choice(inner, INNER, "inner")
-    if inner == "newton_schulz":
-        _check_schedule(schedule, steps)
-    else:
-        check_inner("exact", steps)  # steps only with a Newton–Schulz inner sign
-
-
-def _galore(G, *, rng=None, rank, inner="exact", steps=None):
-    P = galore_projector(G, rank).P  # checks G
-    with trusted_values():
-        return lowrank_msign(G, P, inner=inner, steps=steps)
-
-
-def _galore_flops(m, n, *, rank, inner, steps):
-    return _svd(m, n) + _lowrank(min(m, n), max(m, n), rank, rank, inner, steps)
-
-
-def _check_galore(*, rank, inner, steps):
-    _check_lowrank(rank, inner, steps)
-
-
-def _small_sign(B, inner, steps):
-    check_inner(inner, steps)
-    return msign(B) if inner == "exact" else newton_schulz(B, inner, steps=steps)
-
-
-def _gum(G, *, rng=None, rank, q=0.5, inner="exact", steps=None):
-    projector = galore_projector(G, rank)  # checks G
-    with trusted_values(computed_from=G):
-        estimate, branch = gum_estimate(G, projector, q, rng=rng)
-        sign = _small_sign(estimate, inner, steps)
-    if branch == "low_rank":
-        # msign(P·B) = P·msign(B) for orthonormal P: only the projected matrix is signed.
-        return projector.up(sign)
-    # The residual lies in the complement of span(P), and so does its sign in exact arithmetic;
-    # projecting the sign back removes the directions inside span(P) that its rounding noise
-    # (about eps·σ₁(G), above msign's threshold relative to σ_{rank+1} when σ₁/σ_{rank+1} is
-    # large) would otherwise turn into unit singular values.
-    return projector.residual(sign)
-
-
-def _gum_flops(m, n, *, rank, q, inner, steps):
-    """Expected over the branch draw: SVD, PᵀG and one product back, then a full sign with
-    probability q or a rank × N sign with probability 1 − q."""
-    s, N = min(m, n), max(m, n)
-
-    def sign(rows):
-        return _svd_sign(rows, N) if inner == "exact" else _ns(rows, N, inner, steps)
-
-    return _svd(m, n) + _gemm(rank, s, N) + _gemm(s, rank, N) + q * sign(s) + (1 - q) * sign(rank)
-
-
-def _check_gum(*, rank, q, inner, steps):
-    _check_lowrank(rank, inner, steps)
-    check_unit_interval(q, "q")
-
-
-register(
-    "muoneq", _muoneq,
-    description="Newton–Schulz on MuonEq's equilibrated D_r·G·D_c (mode R, C or RC): approximates "
-    "msign(D_r G D_c), a different target from msign(G)",
-    flops=_muoneq_flops, check=_check_muoneq,
-)
-register(
-    "dion2", _dion2,
-    description="Dion2: sign of the ⌈fraction·min(m, n)⌉ top-scoring rows (columns if tall) scattered "
-    "into place, zero elsewhere; fraction 1 is the exact sign",
-    flops=_dion2_flops, check=_check_dion2,
-)
-register(
-    "galore", _galore,
-    description="P·msign(PᵀG) with GaLore's SVD projector P = top-r singular vectors of the shorter side; "
-    "inner='exact' equals 'oracle' (U_r V_rᵀ) computed by two SVDs, a schedule gives GaLore-Muon's "
-    "projected Newton–Schulz step",
-    flops=_galore_flops, check=_check_galore,
-)
-register(
-    "gum", _gum,
-    description="msign of one draw of GUM's unbiased estimate (residual/q with probability q, else "
-    "PPᵀG/(1−q)); a single-draw update, biased after the sign (flops: expected over the draw)",
-    flops=_gum_flops, check=_check_gum,
 )

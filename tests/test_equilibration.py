@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from matsign.equilibration import MODES, equilibrate, equilibration_factors
+from matsign.transforms.equilibration import MODES, equilibrate, equilibration_factors
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
 from matsign.synthetic import log_uniform, with_spectrum
@@ -144,9 +144,9 @@ def test_row_scaling_makes_newton_schulz_converge_but_changes_the_target():
         ({"exponent": 0}, "exponent must be a finite negative number"),
         ({"exponent": float("nan")}, "exponent must be a finite negative number"),
         ({"exponent": True}, "exponent must be a finite negative number"),
-        ({"eps": 0.0}, "eps must be a finite positive number"),
-        ({"eps": -1e-8}, "eps must be a finite positive number"),
-        ({"eps": float("inf")}, "eps must be a finite positive number"),
+        ({"eps": 0.0}, r"eps must be a finite number > 0"),
+        ({"eps": -1e-8}, r"eps must be a finite number > 0"),
+        ({"eps": float("inf")}, r"eps must be a finite number > 0"),
     ],
 )
 def test_bad_options_are_rejected(kwargs, match):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from matsign.project import (
+from matsign.transforms.projection import (
     BRANCHES,
     Projector,
     galore_projector,

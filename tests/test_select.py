@@ -7,7 +7,7 @@ import pytest
 
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
-from matsign.select import SCORES, scatter_sign, select_slices, slice_count, slice_sign
+from matsign.transforms.slices import SCORES, scatter_sign, select_slices, slice_count, slice_sign
 from matsign.synthetic import log_uniform, with_spectrum
 
 # Rows: L1 norms 3, 4, 1, 2.5 and L2 norms 3, 2, 0.71, 2.5 — the two scores order them differently.
@@ -167,7 +167,7 @@ def test_bad_arguments_are_rejected(np_rng):
         select_slices(M, 0.5, score="l_inf")
     with pytest.raises(ValueError, match="inner must be one of"):
         slice_sign(M, 0.5, inner="svd")
-    with pytest.raises(ValueError, match="steps applies only to inner='newton_schulz'"):
+    with pytest.raises(ValueError, match="steps applies only to a Newton–Schulz inner sign"):
         slice_sign(M, 0.5, steps=3)
     with pytest.raises(ValueError, match="axis must be 0"):
         scatter_sign(M, 2, np.array([0]))
