@@ -3,8 +3,8 @@ r"""MuonEq equilibration: diagonal row / column / two-sided rescaling before the
 MuonEq (Chang et al., arXiv 2603.28254) rescales the momentum ``G`` by the inverse square roots
 of its row and column squared norms, then runs Muon's Newton–Schulz iteration on the result.
 The scaling is one pass over ``G`` (``O(m + n)`` extra numbers), not an iterated (Sinkhorn)
-balancing, and it changes the matrix being orthogonalized: the method returns an approximation
-of ``msign(D_r G D_c)``, not of ``msign(G)``.
+balancing, and it changes the matrix being orthogonalized: the method ``muoneq`` (declared at
+the end) returns an approximation of ``msign(D_r G D_c)``, not of ``msign(G)``.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def equilibrate(G, mode="R", *, exponent=-0.5, eps=1e-8):
            [0.      , 0.447214]])
     """
     xp = check_matrix(G, "G")
-    row_scale, col_scale = equilibration_factors(G, mode, exponent=exponent, eps=eps)
+    row_scale, col_scale = equilibration_factors(G, mode, exponent=exponent, eps=eps)  # checks the options
     A = xp.astype(G, linalg_dtype(G), copy=False)
     if row_scale is not None:
         A = row_scale[..., :, None] * A

@@ -11,7 +11,8 @@ low-rank branch on the projection, scaled by ``1/(1 − q)``; the lifted estimat
 ``G``. The sign Muon applies afterwards is nonlinear, so the *update* is not unbiased:
 ``E[msign(ĝ)] = q·msign(G − PPᵀG) + (1 − q)·P·msign(PᵀG) ≠ msign(G)`` in general (for the SVD
 projector, ``q·U_⊥V_⊥ᵀ + (1 − q)·U_rV_rᵀ`` against ``UVᵀ``). The stateful rules (periodic
-refresh of ``P``, momentum in the projected space) belong to :mod:`matsign.updates`.
+refresh of ``P``, momentum in the projected space) belong to :mod:`matsign.updates`; this module
+declares the one-shot methods ``galore`` (``P·msign(PᵀG)``) and ``gum`` (the sign of one draw).
 """
 
 from __future__ import annotations

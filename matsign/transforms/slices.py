@@ -6,7 +6,8 @@ microsoft/dion) selects ``k = ⌈α·size⌉`` slices along the shorter side of 
 replaces only those slices by the sign of the selected submatrix; the other slices get no
 update this step. The sign of a ``k × n`` submatrix costs about ``α²`` of the Gram work of
 Muon's. The stateful parts of Dion2 (momentum accumulation, the selective decay of the
-selected slices) belong to :mod:`matsign.updates`; this module holds the one-shot primitives.
+selected slices) belong to :mod:`matsign.updates`; this module holds the one-shot primitives
+and declares the method ``dion2`` (:func:`slice_sign` of ``G``).
 """
 
 from __future__ import annotations
