@@ -24,7 +24,8 @@ plus the rule's own). The caller multiplies by the learning rate and applies wei
 
 from types import MappingProxyType
 
-from matsign.updates.base import INNER, StepResult, UpdateRule
+from matsign.exact.inner import PAIR_INNER as INNER
+from matsign.updates.base import StepResult, UpdateRule
 from matsign.updates.diagnostics import sign_diagnostics
 from matsign.updates.dion import ORTHONORMALIZERS, RIGHT_FACTORS, Dion, randomized_cholesky_qr
 from matsign.updates.dion2 import Dion2

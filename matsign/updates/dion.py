@@ -3,10 +3,9 @@ r"""Dion: amortized power iteration on the momentum with error feedback (a rank-
 from __future__ import annotations
 
 import math
-import numbers
 
 from matsign._backend import check_choice
-from matsign._backend.checks import check_positive_int, check_rank
+from matsign._backend.checks import check_positive_int, check_rank, check_real
 from matsign._backend.linalg import cholesky_upper, solve_upper_right
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import eps_of, linalg_dtype
@@ -141,9 +140,7 @@ class Dion(UpdateRule):
         check_choice(right, RIGHT_FACTORS, "right")
         self.orth, self.right = orth, right
         self.power_iters = check_positive_int(power_iters, "power_iters")
-        if isinstance(oversample, bool) or not isinstance(oversample, numbers.Real) or not oversample >= 1:
-            raise ValueError(f"oversample must be a number ≥ 1, got {oversample!r}")
-        self.oversample = float(oversample)
+        self.oversample = check_real(oversample, "oversample", low=1)
         self.rng = rng
         self.buffer = None
         self.right_factor = None
@@ -152,30 +149,38 @@ class Dion(UpdateRule):
     def _start(self, xp, G):
         check_rank(self.rank, G.shape)
         self._generator = generator(self.rng, G)
+        # Alg. 1 (Ahn et al.), initialization: M₀ = 0 and a standard normal Q₀ (n × r).
         self.buffer = xp.zeros_like(G)
         self.right_factor = standard_normal(self._generator, (int(G.shape[1]), self.rank), like=G)
 
     def _advance(self, xp, G):
+        # The factorizations run in G's LAPACK dtype (float32 for 16-bit gradients).
         work = linalg_dtype(G)
+        # Alg. 1: B_t = M_{t−1} + G_t.
         B = xp.astype(self.buffer + G, work, copy=False)
-        Bt = xp.matrix_transpose(B)
         Q = xp.astype(self.right_factor, work, copy=False)
+        # Alg. 1, power iteration from the warm start: P = orth(B Q), R = Bᵀ P, then the next
+        # Q = ColumnNormalize(R). Rounds before the last one refine P on the same B.
         for _ in range(self.power_iters):
             P = self._orthonormalize(xp, B @ Q)
-            R = Bt @ P
+            R = xp.matrix_transpose(B) @ P
             direction_factor, Q = self._right(xp, R, Q)
+        # Alg. 1, error feedback: M_t = B_t − (1 − μ) P Rᵀ.
         self.buffer = xp.astype(B - (1.0 - self.momentum) * (P @ xp.matrix_transpose(R)), G.dtype, copy=False)
         self.right_factor = xp.astype(Q, G.dtype, copy=False)
+        # Alg. 1, the update P Q_tᵀ with the new Q_t (the official code's order).
         direction = xp.astype(P @ xp.matrix_transpose(direction_factor), G.dtype, copy=False)
-        extra = {}
-        if self.diagnostics:
-            total = float(xp.sum(B * B))
-            sigma2 = xp.linalg.svdvals(B) ** 2
-            extra = {
-                "captured_energy": float(xp.sum(R * R)) / total if total > 0 else math.nan,
-                "optimal_energy": float(xp.sum(sigma2[: self.rank])) / total if total > 0 else math.nan,
-            }
+        extra = self._energies(xp, B, R) if self.diagnostics else {}
         return direction, xp.astype(B, G.dtype, copy=False), extra
+
+    def _energies(self, xp, B, R):
+        """``captured_energy`` ‖PᵀB‖²_F/‖B‖²_F (= ‖R‖²_F/‖B‖²_F) and ``optimal_energy``."""
+        total = float(xp.sum(B * B))
+        sigma2 = xp.linalg.svdvals(B) ** 2
+        return {
+            "captured_energy": float(xp.sum(R * R)) / total if total > 0 else math.nan,
+            "optimal_energy": float(xp.sum(sigma2[: self.rank])) / total if total > 0 else math.nan,
+        }
 
     def _orthonormalize(self, xp, Y):
         if self.orth == "qr" or int(Y.shape[0]) <= int(Y.shape[1]):

@@ -15,7 +15,7 @@ from matsign.select import (
     selection_slots,
     slice_count,
 )
-from matsign.updates.base import UpdateRule, check_inner, check_momentum
+from matsign.updates.base import UpdateRule, check_momentum
 
 
 class Dion2(UpdateRule):
@@ -124,7 +124,7 @@ class Dion2(UpdateRule):
         self.momentum = check_momentum(momentum)
         check_choice(score, SCORES, "score")
         self.score = score
-        self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
+        self._set_inner(inner, schedule, steps)
         self.rng = rng
         self.buffer = None
         self.covered = None
@@ -132,15 +132,18 @@ class Dion2(UpdateRule):
 
     def _start(self, xp, G):
         self._generator = generator(self.rng, G)
-        self.buffer = xp.zeros_like(G)
+        self.buffer = xp.zeros_like(G)  # M₀ = 0
         size = min(int(G.shape[0]), int(G.shape[1]))
         self.covered = xp.zeros((size,), dtype=xp.bool, device=device(G))
 
     def _advance(self, xp, G):
+        # Ahn, Amsel, Langford (arXiv 2512.16928): accumulate without decay, M ← M + G.
         M = self.buffer + G
+        # Select k = ⌈α·size⌉ slices K of the shorter side (largest L1 norm by default).
         axis, indices = select_slices(M, self.fraction, score=self.score, rng=self._generator)
-        inner = "exact" if self.inner == "exact" else "newton_schulz"
-        direction = scatter_sign(M, axis, indices, inner=inner, schedule=self.schedule, steps=self.steps)
+        # orth(M_K) on the selected slices, zero elsewhere (M_K taken before the decay).
+        direction = scatter_sign(M, axis, indices, inner=self.inner, schedule=self.schedule, steps=self.steps)
+        # Selective decay, Dion2's error feedback: M_K ← μ M_K; the other slices keep all of M.
         selected, _ = selection_slots(indices, int(self.covered.shape[0]))
         along = selected[:, None] if axis == 0 else selected[None, :]
         one = xp.ones((), dtype=M.dtype, device=device(M))
@@ -154,4 +157,3 @@ class Dion2(UpdateRule):
                 "unselected_norm": math.sqrt(float(xp.sum(rest * rest))),
             }
         return direction, M, extra
-

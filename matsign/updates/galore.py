@@ -6,7 +6,7 @@ from __future__ import annotations
 from matsign._backend.checks import check_positive_int, check_rank, check_unit_interval
 from matsign._backend.random import generator
 from matsign.project import galore_projector, gum_estimate, gum_lift, residual_ratio
-from matsign.updates.base import UpdateRule, check_inner, check_momentum, orthogonalize
+from matsign.updates.base import UpdateRule, check_momentum
 
 
 class GaLoreMuon(UpdateRule):
@@ -83,7 +83,7 @@ class GaLoreMuon(UpdateRule):
         self.rank = check_positive_int(rank, "rank")
         self.period = check_positive_int(period, "period")
         self.momentum = check_momentum(momentum)
-        self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
+        self._set_inner(inner, schedule, steps)
         self.projector = None
         self.buffer = None
 
@@ -91,11 +91,14 @@ class GaLoreMuon(UpdateRule):
         check_rank(self.rank, G.shape)
 
     def _advance(self, xp, G):
+        # GaLore (Zhao et al., arXiv 2403.03507, Alg. 2, Muon for Adam): every K steps, P from SVD(G_t).
         if (self.step_count - 1) % self.period == 0:
             self.projector = galore_projector(G, self.rank)
+        # R_t = PᵀG_t (or G_t P), the inner optimizer's momentum kept across refreshes.
         low = self.projector.down(G)
         self.buffer = low if self.buffer is None else self.momentum * self.buffer + low
-        direction = self.projector.up(orthogonalize(self.buffer, self.inner, self.schedule, self.steps))
+        # Muon as the inner optimizer: the step orth(R), lifted back by P.
+        direction = self.projector.up(self._sign(self.buffer))
         if not self.diagnostics:
             return direction, None, {}
         extra = {"residual_ratio": float(residual_ratio(G, self.projector))}
@@ -209,7 +212,7 @@ class GUM(UpdateRule):
         self.q = check_unit_interval(q, "q")
         self.period = check_positive_int(period, "period")
         self.momentum = check_momentum(momentum)
-        self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
+        self._set_inner(inner, schedule, steps)
         self.rng = rng
         self.projector = None
         self.branch = None
@@ -221,19 +224,19 @@ class GUM(UpdateRule):
         self._generator = generator(self.rng, G)
 
     def _advance(self, xp, G):
+        # GUM (Pan et al., arXiv 2510.17802): at a period's first step, P from G_t and the
+        # branch drawn (full rank with probability q); the momentum restarts from the estimate.
         if (self.step_count - 1) % self.period == 0:
             self.projector = galore_projector(G, self.rank)
-            estimate, self.branch = gum_estimate(G, self.projector, self.q, rng=self._generator)
-            self.buffer = estimate
+            self.buffer, self.branch = gum_estimate(G, self.projector, self.q, rng=self._generator)
+        # Within the period: R ← βR + (G − PPᵀG)/q (full rank) or βR + PᵀG/(1 − q) (low rank).
+        elif self.branch == "full_rank":
+            self.buffer = self.momentum * self.buffer + self.projector.residual(G) / self.q
         else:
-            if self.branch == "full_rank":
-                estimate = self.projector.residual(G) / self.q
-            else:
-                estimate = self.projector.down(G) / (1.0 - self.q)
-            self.buffer = self.momentum * self.buffer + estimate
-        sign = orthogonalize(self.buffer, self.inner, self.schedule, self.steps)
-        # Full-rank branch: the buffer lies in the complement of span(P); projecting its sign
-        # back keeps rounding noise out of span(P) (see the ``gum`` method in matsign.methods).
+            self.buffer = self.momentum * self.buffer + self.projector.down(G) / (1.0 - self.q)
+        sign = self._sign(self.buffer)
+        # Full rank: orth(R) − PPᵀorth(R); R lies off span(P), and the projection keeps its
+        # rounding noise there out of the step. Low rank: P·orth(R).
         direction = self.projector.residual(sign) if self.branch == "full_rank" else self.projector.up(sign)
         if not self.diagnostics:
             return direction, None, {}

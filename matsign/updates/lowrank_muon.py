@@ -5,7 +5,7 @@ from __future__ import annotations
 from matsign._backend.checks import check_positive_int, check_rank
 from matsign._backend.random import generator
 from matsign.lowrank.sign import check_range_options, lowrank_sign
-from matsign.updates.base import UpdateRule, check_inner, check_momentum
+from matsign.updates.base import UpdateRule, check_momentum, muon_momentum
 
 
 class LowRankMuon(UpdateRule):
@@ -97,7 +97,7 @@ class LowRankMuon(UpdateRule):
         self.nesterov = bool(nesterov)
         self.options = check_range_options(range, options)
         self.range = range
-        self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
+        self._set_inner(inner, schedule, steps)
         self.rng = rng
         self.buffer = None
         self._generator = None
@@ -106,14 +106,14 @@ class LowRankMuon(UpdateRule):
         # The sketch width is checked here, before the first step touches the momentum.
         check_rank(self.rank + self.options.get("oversample", 0), G.shape, "rank + oversample")
         self._generator = generator(self.rng, G)
-        self.buffer = xp.zeros_like(G)
+        self.buffer = xp.zeros_like(G)  # M₀ = 0
 
     def _advance(self, xp, G):
-        self.buffer = self.momentum * self.buffer + G
-        target = G + self.momentum * self.buffer if self.nesterov else self.buffer
-        inner = "exact" if self.inner == "exact" else self.schedule
+        # Muon's momentum and its Nesterov input T_t, as the low-rank Muon code (arXiv 2509.11983).
+        self.buffer, target = muon_momentum(self.buffer, G, self.momentum, self.nesterov)
+        # The rank-r sign Q·orth(QᵀT_t), Q a fresh range of T_t (Gaussian sketch or columns).
         direction = lowrank_sign(
-            target, self.rank, range=self.range, inner=inner, steps=self.steps,
+            target, self.rank, range=self.range, inner=self.sign_spec, steps=self.steps,
             rng=self._generator, **self.options,
         )
         return direction, target, {}

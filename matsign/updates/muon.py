@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from matsign._backend import check_choice
 from matsign.equilibration import check_exponent, equilibrate
-from matsign.updates.base import UpdateRule, check_inner, check_momentum, orthogonalize
+from matsign.updates.base import UpdateRule, check_momentum, muon_momentum
 
 #: Pre-orthogonalization scalings of MuonEq (see :func:`matsign.equilibration.equilibrate`).
 EQUILIBRATIONS = ("R", "C", "RC")
@@ -105,7 +105,7 @@ class Muon(UpdateRule):
         super().__init__(shape=shape, diagnostics=diagnostics)
         self.momentum = check_momentum(momentum)
         self.nesterov = bool(nesterov)
-        self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
+        self._set_inner(inner, schedule, steps)
         if equilibration is not None and equilibration not in EQUILIBRATIONS:
             raise ValueError(f"equilibration must be None or one of {EQUILIBRATIONS}, got {equilibration!r}")
         if equilibration is None and exponent != -0.5:
@@ -115,15 +115,17 @@ class Muon(UpdateRule):
         self.buffer = None
 
     def _start(self, xp, G):
-        self.buffer = xp.zeros_like(G)
+        self.buffer = xp.zeros_like(G)  # M₀ = 0
 
     def _advance(self, xp, G):
-        self.buffer = self.momentum * self.buffer + G
-        target = G + self.momentum * self.buffer if self.nesterov else self.buffer
+        # Jordan et al. (2024): M_t = μM_{t−1} + G_t; the Nesterov input G_t + μM_t, or M_t.
+        self.buffer, target = muon_momentum(self.buffer, G, self.momentum, self.nesterov)
+        # MuonEq (Chang et al., arXiv 2603.28254): scale the rows / columns of T_t, then NS5.
         scaled = target
         if self.equilibration is not None:
             scaled = equilibrate(target, self.equilibration, exponent=self.exponent)
-        return orthogonalize(scaled, self.inner, self.schedule, self.steps), target, {}
+        # O_t = NS5(scaled) or the exact sign; the diagnostics compare with msign(T_t).
+        return self._sign(scaled), target, {}
 
 
 class MuonEq(Muon):
