@@ -1,0 +1,83 @@
+"""The update rules against the plain NumPy references of :mod:`matsign.updates.reference`.
+
+Float64 throughout, four steps each, the same random draws where randomness enters (Dion's
+initial ``Q`` is drawn from the rule's seed). Tolerances are absolute, on updates whose
+singular values are at most about 1 (O(1) entries). The rules and the references compute the
+same operations in different groupings and through different BLAS/LAPACK calls, so they agree
+to rounding amplified by the algorithm; the measured differences are at most 3e-15 on NumPy
+and PyTorch CPU, and each tolerance is the a-priori estimate written beside it, which leaves
+room for other BLAS libraries (GPU) to round differently.
+"""
+
+import numpy as np
+import pytest
+
+from matsign._backend.random import standard_normal
+from matsign.exact.schedules import get_schedule
+from matsign.updates import ORTHONORMALIZERS, Dion, Dion2, Muon
+from matsign.updates.reference import dion2_step, dion_step, muon_step
+
+SHAPES = [(12, 20), (20, 12), (16, 16)]
+
+
+def _gradients(shape, count=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape) for _ in range(count)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("nesterov", [True, False])
+@pytest.mark.parametrize("schedule", ["muon", "you5"])
+def test_muon_matches_the_reference(backend, shape, nesterov, schedule):
+    triples = get_schedule(schedule).steps_coefficients()
+    assert get_schedule(schedule).prescale == 1.0  # the reference normalizes by ‖X‖_F alone
+    rule = Muon(0.9, nesterov=nesterov, schedule=schedule, diagnostics=False)
+    M = np.zeros(shape)
+    for G in _gradients(shape):
+        M, expected = muon_step(M, G, 0.9, triples, nesterov=nesterov)
+        out = rule.step(backend.asarray(G))
+        # Five steps of slope ≤ 4.1 at 0 amplify a rounding error of the input (u = 1.1e-16
+        # times the dimension, ~2e-15) by at most 4.1⁵ ≈ 1.2e3: 2.5e-12 on O(1) entries.
+        backend.assert_close(out.update, expected, rtol=0, atol=3e-12)
+    # The momentum is the same sums in the same order: equal to rounding of its O(1) entries.
+    backend.assert_close(rule.buffer, M, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("orth", ORTHONORMALIZERS)
+def test_dion_matches_algorithm_1(backend, shape, orth):
+    rank, mu, seed = 4, 0.9, 3
+    rule = Dion(rank, mu, orth=orth, rng=seed, diagnostics=False)
+    grads = _gradients(shape)
+    # The rule's first draw from its seed: Q₀, n × r standard normal.
+    Q = backend.to_numpy(standard_normal(seed, (shape[1], rank), like=backend.asarray(grads[0])))
+    M = np.zeros(shape)
+    for G in grads:
+        M, Q, expected = dion_step(M, Q, G, mu)
+        out = rule.step(backend.asarray(G))
+        # Every orthonormalizer returns a basis of range(BQ) that differs from Householder QR's
+        # by column signs only, and P Qᵀ and P Rᵀ do not depend on them. The bases agree to
+        # u·κ(BQ) (κ ≲ 10 for these Gaussian blocks), carried through four warm-started
+        # steps and the entries of B (|B| ≲ 20): 1e-12.
+        backend.assert_close(out.update, expected, rtol=0, atol=1e-12)
+    backend.assert_close(rule.buffer, M, rtol=0, atol=1e-12)
+    right = backend.to_numpy(rule.right_factor)
+    np.testing.assert_allclose(right @ right.T, Q @ Q.T, rtol=0, atol=1e-12)  # Q up to column signs
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("fraction", [0.25, 0.5, 1.0])
+@pytest.mark.parametrize("inner", ["exact", "newton_schulz"])
+def test_dion2_matches_the_reference(backend, shape, fraction, inner):
+    mu = 0.9
+    triples = None if inner == "exact" else get_schedule("muon").steps_coefficients()
+    rule = Dion2(fraction, mu, inner=inner, diagnostics=False)
+    M = np.zeros(shape)
+    for G in _gradients(shape, seed=1):
+        M, expected = dion2_step(M, G, fraction, mu, triples)
+        out = rule.step(backend.asarray(G))
+        # The exact sign of the k × n block S (SVD, backward stable) agrees to u·κ(S) ≈ 1e-15
+        # for these Gaussian blocks; Newton–Schulz as in the Muon test above: 2.5e-12.
+        backend.assert_close(out.update, expected, rtol=0, atol=3e-12)
+        # M + G and the decay μ·M_K are the same operations: equal to rounding.
+        backend.assert_close(rule.buffer, M, rtol=0, atol=1e-13)
