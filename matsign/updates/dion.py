@@ -27,8 +27,8 @@ class Dion(UpdateRule):
     r"""Dion: one warm-started power-iteration step per gradient, with error feedback.
 
     State: the momentum ``M`` (m × n, zero at first) and the right factor ``Q`` (n × r, drawn
-    standard normal from ``rng`` at the first step, as the official ``randn`` start). Per step,
-    with momentum coefficient :math:`\mu`,
+    standard normal from ``rng`` at the first step). Per step, with momentum coefficient
+    :math:`\mu` (Algorithm 1 of [1]_),
 
     .. math::
 
@@ -36,42 +36,8 @@ class Dion(UpdateRule):
         M \leftarrow B - (1 - \mu)\, P R^T, \qquad Q \leftarrow \operatorname{right}(R),
         \qquad \text{update} = s \cdot P Q^T,
 
-    the update using the **new** ``Q`` — the order of the official code
-    (microsoft/dion ``dion_reference.py``, ``dion_simple.py``): weight update ``P @ Q_new.T``
-    after ``Q`` is refreshed. ``right`` normalizes the columns of ``R`` (the paper and the
-    official code) or takes the ``Q`` factor of its QR decomposition with a nonnegative
-    diagonal (``right="qr"``). Neither is the rank-r polar factor ``P·msign(Rᵀ)`` unless the
-    columns of ``R`` are orthogonal, which they become as the power iteration converges to
-    singular vectors (Orth-Dion, arXiv 2605.16341, makes the same point).
-
-    With ``power_iters = k > 1`` the first ``k − 1`` rounds of ``P = orth(BQ)``,
-    ``Q = right(BᵀP)`` are repeated on the same ``B`` before the last one (the official code
-    does one). With ``rank = min(m, n)``, exact orthonormalization, distinct singular values
-    and enough rounds, ``P`` converges to the left singular vectors of ``B`` (orthogonal
-    iteration), ``R`` to :math:`V\Sigma`, and the update to ``msign(B)``.
-
-    ``orth`` is Householder QR; Cholesky-QR2 (:func:`matsign.lowrank.orthonormalize`);
-    or randomized Cholesky-QR: a Gaussian sketch ``S`` with :math:`k = \lceil 1.25\, r /
-    128\rceil\cdot 128` rows (entries :math:`N(0, 1/k)`), capped at the ``m`` rows of ``BQ``
-    so that small matrices get a sketch no larger than the block itself; ``R₁`` from the QR of
-    ``S·BQ``, ``Y = BQ·R₁⁻¹``, then one Cholesky-QR pass ``Y R₂⁻¹`` with ``YᵀY = R₂ᵀR₂``.
-    When ``BQ`` has no more rows than columns (``m ≤ r``) all three use Householder QR, as the
-    official code does. Randomized Cholesky-QR falls back to Householder QR when the sketch
-    factor is numerically singular or the Cholesky pass breaks down (``BQ`` rank deficient);
-    detecting either reads one scalar to the host.
-
-    **Target** of the diagnostics: ``B``. Rule-specific diagnostics: ``captured_energy``
-    :math:`\|P^T B\|_F^2 / \|B\|_F^2` (from the last round) and ``optimal_energy``
-    :math:`\sum_{i \le r} \sigma_i(B)^2 / \sum_i \sigma_i(B)^2`, the largest value any
-    rank-r ``P`` can capture (an SVD of ``B``).
-
-    Deliberate departures from the official code: no transposition of tall matrices (``P``
-    is always m × r and ``Q`` n × r); the column normalization divides by the norm itself
-    instead of ``norm + 1e-8`` (an absolute ε breaks scale invariance), and a column of ``R``
-    that is exactly zero gives a zero column of the update and leaves that column of ``Q``
-    unchanged, so a zero gradient neither produces a step nor kills the warm start (the
-    official code substitutes the old ``Q`` when ``P`` or ``R`` is all zero or NaN); the
-    factorizations run in the gradient's dtype (float32 for 16-bit), not always float32.
+    the update using the **new** ``Q``, as the official code does. ``right`` normalizes the
+    columns of ``R``, or takes the ``Q`` factor of its QR decomposition (``right="qr"``).
 
     Parameters
     ----------
@@ -80,18 +46,22 @@ class Dion(UpdateRule):
     momentum : float, default 0.95
         :math:`\mu`: the fraction of the captured part ``PRᵀ`` kept in ``M``.
     orth : {"qr", "cholesky_qr", "randomized_cholesky_qr"}
+        How ``BQ`` is orthonormalized (see Notes).
     right : {"normalize", "qr"}
+        Column normalization of ``R`` (the paper), or its QR factor with a nonnegative diagonal.
     power_iters : int, default 1
         Rounds of the power iteration per step.
     oversample : float, default 1.25
         Sketch rows per column of the randomized Cholesky-QR, before rounding up to a multiple
-        of 128.
+        of 128; at least 1.
     rng : None, int or generator
         Randomness of the initial ``Q`` and of the sketches; the generator is created at the
         first step.
     shape : {"none", "spectral", "match_rms"}
-        The official code uses ``"spectral"`` (√(fan_out/fan_in)).
+        See :class:`~matsign.updates.Muon`; the official code uses ``"spectral"``.
     diagnostics : bool, default True
+        See :class:`~matsign.updates.Muon`; Dion adds ``captured_energy`` and
+        ``optimal_energy`` (see Notes).
 
     Attributes
     ----------
@@ -100,10 +70,38 @@ class Dion(UpdateRule):
     right_factor : array or None
         ``Q`` (n × r), the warm start of the next step.
 
+    Notes
+    -----
+    Neither ``right`` gives the rank-r polar factor ``P·msign(Rᵀ)`` unless the columns of
+    ``R`` are orthogonal, which they become as the power iteration converges to singular
+    vectors (Orth-Dion, arXiv 2605.16341, makes the same point). With ``power_iters = k > 1``
+    the first ``k − 1`` rounds of ``P = orth(BQ)``, ``Q = right(BᵀP)`` are repeated on the
+    same ``B`` before the last one. With ``rank = min(m, n)``, exact orthonormalization,
+    distinct singular values and enough rounds, ``P`` converges to the left singular vectors
+    of ``B`` (orthogonal iteration), ``R`` to :math:`V\Sigma`, and the update to ``msign(B)``.
+
+    ``orth`` is Householder QR; Cholesky-QR2 (:func:`matsign.lowrank.orthonormalize`); or
+    randomized Cholesky-QR (:func:`randomized_cholesky_qr`) [2]_. When ``BQ`` has no more rows
+    than columns (``m ≤ r``) all three use Householder QR, as the official code does.
+
+    **Target** of the diagnostics: ``B``. ``captured_energy`` is
+    :math:`\|P^T B\|_F^2 / \|B\|_F^2` (from the last round) and ``optimal_energy``
+    :math:`\sum_{i \le r} \sigma_i(B)^2 / \sum_i \sigma_i(B)^2`, the largest value any
+    rank-r ``P`` can capture (an SVD of ``B``).
+
+    Deliberate departures from the official code (microsoft/dion ``dion_reference.py``,
+    ``dion_simple.py``): no transposition of tall matrices (``P`` is always m × r and ``Q``
+    n × r); the column normalization divides by the norm itself instead of ``norm + 1e-8``
+    (an absolute ε breaks scale invariance), and a column of ``R`` that is exactly zero gives
+    a zero column of the update and leaves that column of ``Q`` unchanged, so a zero gradient
+    neither produces a step nor kills the warm start; the factorizations run in the
+    gradient's dtype (float32 for 16-bit), not always float32.
+
     References
     ----------
-    K. Ahn, B. Xu, N. Abreu, J. Langford, *Dion: distributed orthonormalized updates*,
-    arXiv 2504.05295; Y. Fan et al., randomized Cholesky-QR, arXiv 2210.09953.
+    .. [1] K. Ahn, B. Xu, N. Abreu, J. Langford, *Dion: distributed orthonormalized updates*,
+       arXiv 2504.05295.
+    .. [2] O. Balabanov, *Randomized Cholesky QR factorizations*, arXiv 2210.09953.
 
     Examples
     --------
@@ -183,6 +181,7 @@ class Dion(UpdateRule):
         }
 
     def _orthonormalize(self, xp, Y):
+        """``P = orth(Y)``, Algorithm 1's Orthogonalize, by ``self.orth`` (see the Notes)."""
         if self.orth == "qr" or int(Y.shape[0]) <= int(Y.shape[1]):
             return xp.linalg.qr(Y)[0]
         if self.orth == "cholesky_qr":
@@ -205,29 +204,38 @@ class Dion(UpdateRule):
 
 
 def randomized_cholesky_qr(Y, oversample, g):
-    r"""Orthonormal basis of a tall block ``Y`` (p × k, p > k) by randomized Cholesky-QR.
+    r"""Orthonormal basis ``Y R⁻¹`` of a tall block ``Y`` (p × k, p > k) by randomized Cholesky-QR.
 
     ``S`` Gaussian with ``ℓ = min(⌈oversample·k/128⌉·128, p)`` rows and entries
     :math:`N(0, 1/\ell)`; ``R₁`` from the QR of ``SY`` (an ``ℓ × k`` problem, so ``Y R₁⁻¹``
-    is well conditioned with high probability); then one Cholesky-QR pass. Falls back to
-    Householder QR of ``Y`` when ``R₁`` is numerically singular or the Cholesky pass breaks
-    down; each check reads one scalar to the host.
+    is well conditioned with high probability); then one Cholesky-QR pass ``Y R₂⁻¹`` with
+    ``(Y R₁⁻¹)ᵀ(Y R₁⁻¹) = R₂ᵀR₂``.
 
     Parameters
     ----------
     Y : array, shape (p, k)
         Float32 or float64, ``p > k``.
     oversample : float
+        Sketch rows per column, before rounding up to a multiple of 128.
     g : library generator
+        Source of the sketch.
 
     Returns
     -------
     array, shape (p, k)
 
+    Notes
+    -----
+    Falls back to Householder QR of ``Y`` when ``R₁`` is numerically singular or the
+    Cholesky pass breaks down (``Y`` rank deficient); each check reads one scalar to the host.
+    The sketch is capped at the ``p`` rows of ``Y``, so small blocks get a sketch no larger
+    than themselves.
+
     References
     ----------
-    Y. Fan, Y. Guo, T. Lin, *A novel randomized XR-based preconditioned CholeskyQR algorithm*,
-    arXiv 2111.11148; O. Balabanov, *Randomized Cholesky QR factorizations*, arXiv 2210.09953.
+    .. [1] Y. Fan, Y. Guo, T. Lin, *A novel randomized XR-based preconditioned CholeskyQR
+       algorithm*, arXiv 2111.11148.
+    .. [2] O. Balabanov, *Randomized Cholesky QR factorizations*, arXiv 2210.09953.
 
     Examples
     --------
