@@ -90,7 +90,16 @@ class UpdateRule:
 
     @boundary
     def step(self, G) -> StepResult:
-        """Consume one gradient ``G`` (m × n) and return the update and its diagnostics.
+        """Consume one gradient ``G`` and return the update and its diagnostics.
+
+        Parameters
+        ----------
+        G : array, shape (m, n)
+            A finite real matrix of the first gradient's shape, dtype, library and device.
+
+        Returns
+        -------
+        StepResult
 
         Raises
         ------
@@ -108,21 +117,13 @@ class UpdateRule:
         catches.
         """
         xp = check_matrix(G, "G", batched=False)
-        signature = (tuple(int(s) for s in G.shape), str(G.dtype), library(G), str(device(G)))
-        if self._signature is None:
-            self._start(xp, G)
-            self._signature = signature
-            self.factor = shape_factor(signature[0], self.shape)
-        elif signature != self._signature:
-            raise ValueError(
-                f"G must match the first gradient of this {type(self).__name__} "
-                f"(shape, dtype, library, device) = {self._signature}; got {signature}"
-            )
+        self._start_or_match(xp, G)
         self.step_count += 1
         # The state is formed in G's dtype: float16 state is scanned even inside a caller's
-        # trusted_values() block, which boundary alone would extend to it.
+        # trusted_values() block (boundary leaves an enclosing trust as it is).
         with trusted_values(computed_from=G):
             direction, target, extra = self._advance(xp, G)
+        # One sum: a state that overflowed its dtype must not become a silent NaN update.
         if not all_finite(direction):
             raise ValueError(
                 f"the update of {type(self).__name__} is not finite: its state, computed from finite "
@@ -134,6 +135,19 @@ class UpdateRule:
             diagnostics.update(extra)
         update = direction if self.factor == 1.0 else direction * self.factor
         return StepResult(update, diagnostics)
+
+    def _start_or_match(self, xp, G):
+        """At the first step, create the state from ``G``; later, check that ``G`` matches it."""
+        signature = (tuple(int(s) for s in G.shape), str(G.dtype), library(G), str(device(G)))
+        if self._signature is None:
+            self._start(xp, G)
+            self._signature = signature
+            self.factor = shape_factor(signature[0], self.shape)
+        elif signature != self._signature:
+            raise ValueError(
+                f"G must match the first gradient of this {type(self).__name__} "
+                f"(shape, dtype, library, device) = {self._signature}; got {signature}"
+            )
 
     def _set_inner(self, inner, schedule, steps):
         """Check and keep the ``inner`` / ``schedule`` / ``steps`` of a rule's inner sign.
