@@ -10,7 +10,8 @@ plus the rule's own). The caller multiplies by the learning rate and applies wei
 - :mod:`.dion` — Dion, warm-started power iteration with error feedback;
 - :mod:`.dion2` — Dion2, slice selection with selective decay;
 - :mod:`.galore` — GaLore-Muon and GUM;
-- :mod:`.shape` — learning-rate shape factors; :mod:`.diagnostics` — the shared diagnostics.
+- :mod:`.shape` — learning-rate shape factors; :mod:`.diagnostics` — the shared diagnostics;
+- :mod:`.reference` — plain NumPy Muon, Dion and Dion2 steps, the papers' updates written out.
 
 >>> import numpy as np
 >>> from matsign.updates import UPDATE_RULES

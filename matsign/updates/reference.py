@@ -1,4 +1,5 @@
-r"""Plain NumPy reference versions of Muon, Dion and Dion2: each paper's step written out.
+r"""Plain NumPy reference versions of Muon, Dion, Dion2 and GaLore-Muon: each paper's step
+written out.
 
 No checks, no backends, no degenerate cases (a zero column, a rank-deficient block): the
 state goes in and comes out, with the update before any shape factor. The hardened rules of
@@ -11,6 +12,8 @@ References
    arXiv 2504.05295.
 .. [3] K. Ahn, N. Amsel, J. Langford, *Dion2: a simple method to shrink matrix in Muon*,
    arXiv 2512.16928.
+.. [4] J. Zhao et al., *GaLore: memory-efficient LLM training by gradient low-rank
+   projection*, arXiv 2403.03507.
 """
 
 from __future__ import annotations
@@ -80,3 +83,22 @@ def dion2_step(M, G, fraction, momentum, triples=None):
     D[K] = svd_sign(S) if triples is None else newton_schulz(S, triples)
     X[K] *= momentum  # selective decay
     return (X, D) if rows else (X.T, D.T)
+
+
+def galore_muon_step(R, P, G, rank, momentum, triples=None, *, refresh):
+    r"""One GaLore step with Muon as the inner optimizer [4]_: ``(R, P, update)``.
+
+    With ``refresh`` (every ``K`` steps, the first included), ``P`` becomes the top ``rank``
+    singular vectors of ``G`` on its shorter side (left when ``m ≤ n``). The projected
+    momentum :math:`R \leftarrow \beta R + P^T G` (or :math:`G P`; ``R = None`` before the
+    first step) is kept across refreshes; the update is :math:`P\,\operatorname{orth}(R)`
+    (or :math:`\operatorname{orth}(R) P^T`), exact with ``triples=None``.
+    """
+    left = G.shape[0] <= G.shape[1]
+    if refresh:
+        U, _, Vt = np.linalg.svd(G, full_matrices=False)
+        P = U[:, :rank] if left else Vt[:rank].T
+    low = P.T @ G if left else G @ P
+    R = low if R is None else momentum * R + low
+    O = svd_sign(R) if triples is None else newton_schulz(R, triples)
+    return R, P, (P @ O if left else O @ P.T)
