@@ -1,10 +1,10 @@
 """The update rules against the plain NumPy references of :mod:`matsign.updates.reference`.
 
-Float64 throughout, four steps each, the same random draws where randomness enters (Dion's
-initial ``Q`` is drawn from the rule's seed). Tolerances are absolute, on updates whose
+Float64 throughout, a few steps each, the same random draws where randomness enters (Dion's
+initial ``Q`` is drawn from the rule's seed; GUM's branch is read from the rule). Tolerances are absolute, on updates whose
 singular values are at most about 1 (O(1) entries). The rules and the references compute the
 same operations in different groupings and through different BLAS/LAPACK calls, so they agree
-to rounding amplified by the algorithm; the measured differences are at most 3e-15 on NumPy
+to rounding amplified by the algorithm; the measured differences are at most 3e-14 on NumPy
 and PyTorch CPU, and each tolerance is the a-priori estimate written beside it, which leaves
 room for other BLAS libraries (GPU) to round differently.
 """
@@ -14,8 +14,8 @@ import pytest
 
 from matsign._backend.random import standard_normal
 from matsign.exact.schedules import get_schedule
-from matsign.updates import ORTHONORMALIZERS, Dion, Dion2, GaLoreMuon, Muon
-from matsign.updates.reference import dion2_step, dion_step, galore_muon_step, muon_step
+from matsign.updates import GUM, ORTHONORMALIZERS, Dion, Dion2, GaLoreMuon, Muon
+from matsign.updates.reference import dion2_step, dion_step, galore_muon_step, gum_step, muon_step
 
 SHAPES = [(12, 20), (20, 12), (16, 16)]
 
@@ -102,3 +102,23 @@ def test_galore_muon_matches_the_reference(backend, shape, inner, period):
         # of these gradients are ≥ 0.01·σ₁ apart, so P agrees to ~u/0.01 ≈ 1e-14 (PyTorch's
         # SVD: 3e-14); with the sign's 2.5e-12 of the Muon test above: 3e-12.
         backend.assert_close(out.update, expected, rtol=0, atol=3e-12)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("inner", ["exact", "newton_schulz"])
+def test_gum_matches_the_reference(backend, shape, inner):
+    rank, q, mu, period = 4, 0.5, 0.9, 2
+    triples = None if inner == "exact" else get_schedule("muon").steps_coefficients()
+    branches = set()
+    for seed in range(3):
+        rule = GUM(rank, q, period=period, momentum=mu, inner=inner, rng=seed, diagnostics=False)
+        R = P = None
+        for t, G in enumerate(_gradients(shape, 6, seed=4)):
+            out = rule.step(backend.asarray(G))  # draws the period's branch: the same draw below
+            R, P, expected = gum_step(R, P, G, rank, q, mu, rule.branch, triples, refresh=t % period == 0)
+            branches.add(rule.branch)
+            # The momentum restarts with every P, so P's column signs cancel in the update. As in
+            # the GaLore test (here the top five singular values are ≥ 0.009·σ₁ apart, P to
+            # ~1e-14; PyTorch measured 1.3e-14), plus the sign's 2.5e-12: 3e-12.
+            backend.assert_close(out.update, expected, rtol=0, atol=3e-12)
+    assert branches == {"low_rank", "full_rank"}  # these seeds draw both branches

@@ -1,5 +1,5 @@
-r"""Plain NumPy reference versions of Muon, Dion, Dion2 and GaLore-Muon: each paper's step
-written out.
+r"""Plain NumPy reference versions of Muon, Dion, Dion2, GaLore-Muon and GUM: each paper's
+step written out.
 
 No checks, no backends, no degenerate cases (a zero column, a rank-deficient block): the
 state goes in and comes out, with the update before any shape factor. The hardened rules of
@@ -14,6 +14,8 @@ References
    arXiv 2512.16928.
 .. [4] J. Zhao et al., *GaLore: memory-efficient LLM training by gradient low-rank
    projection*, arXiv 2403.03507.
+.. [5] R. Pan, Y. Luo, Y. Liu, Y. You, T. Zhang, *Unbiased gradient low-rank projection*,
+   arXiv 2510.17802.
 """
 
 from __future__ import annotations
@@ -102,3 +104,28 @@ def galore_muon_step(R, P, G, rank, momentum, triples=None, *, refresh):
     R = low if R is None else momentum * R + low
     O = svd_sign(R) if triples is None else newton_schulz(R, triples)
     return R, P, (P @ O if left else O @ P.T)
+
+
+def gum_step(R, P, G, rank, q, momentum, branch, triples=None, *, refresh):
+    r"""One GUM step [5]_ in the period's ``branch`` (drawn by the caller): ``(R, P, update)``.
+
+    With ``refresh`` (a period's first step) ``P`` is GaLore's projector of ``G`` and the
+    momentum restarts. Low rank: :math:`R \leftarrow \beta R + P^T G/(1-q)`, update
+    :math:`P\,\operatorname{orth}(R)`; full rank: :math:`R \leftarrow \beta R + (G - PP^TG)/q`,
+    update :math:`(I - PP^T)\operatorname{orth}(R)` (right-side projectors act on columns).
+    """
+    left = G.shape[0] <= G.shape[1]
+    if refresh:
+        U, _, Vt = np.linalg.svd(G, full_matrices=False)
+        P = U[:, :rank] if left else Vt[:rank].T
+
+    def down(X):
+        return P.T @ X if left else X @ P
+
+    def up(X):
+        return P @ X if left else X @ P.T
+
+    estimate = down(G) / (1 - q) if branch == "low_rank" else (G - up(down(G))) / q
+    R = estimate if refresh else momentum * R + estimate
+    O = svd_sign(R) if triples is None else newton_schulz(R, triples)
+    return R, P, (up(O) if branch == "low_rank" else O - up(down(O)))
