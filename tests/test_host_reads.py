@@ -7,10 +7,12 @@ read on PyTorch CPU tensors exactly where it would happen on CUDA (the code path
 so the counts below hold for the GPU without one. CuPy runs the same code and reads as often.
 
 The contract: a public sign function reads once, for the NaN/Inf scan of its input
-(:func:`matsign._backend.check_matrix`); arrays it computes from checked inputs go to other
-public functions inside :func:`matsign._backend.trusted_values`. An update rule's step with
-``diagnostics=False`` reads twice: its gradient, and its update (a state that overflowed must
-not become a silent NaN update). Reads that belong to the algorithm (GUM's branch draw,
+(:func:`matsign._backend.check_matrix`); public functions it calls on arrays computed from
+checked inputs are nested in its :func:`matsign._backend.boundary` and skip their scans. An
+update rule's step (a boundary) with ``diagnostics=False`` reads twice: its gradient, and its
+update (a state that overflowed must not become a silent NaN update); a
+:class:`~matsign.recorder.optimizer.RuleOptimizer` step scans each gradient once and the rules
+nested in it do not scan them again. Reads that belong to the algorithm (GUM's branch draw,
 Cholesky failure checks, convergence tests) are counted apart; diagnostics read their numbers.
 Float16 arrays formed by sums and scalings overflow at realistic sizes and are still scanned.
 """

@@ -28,11 +28,11 @@ def test_full_rank_with_enough_iterations_is_the_exact_sign(backend, shape, righ
     rule = Dion(min(shape), mu, orth="qr", right=right, power_iters=300, rng=0)
     out = rule.step(backend.asarray(G))
     # 0.8^300 ≈ 1e-29: converged to rounding; float64 SVD oracle, κ = 0.8^-15 ≈ 28.
-    np.testing.assert_allclose(backend.to_numpy(out.update), _svd_sign(G), rtol=0, atol=1e-12)
+    backend.assert_close(out.update, _svd_sign(G), rtol=0, atol=1e-12)
     assert out.diagnostics["relative_error"] < 1e-12
     assert out.diagnostics["captured_energy"] == pytest.approx(1.0, abs=1e-12)
     # Full rank captures all of B = G, so the error feedback leaves μ·B.
-    np.testing.assert_allclose(backend.to_numpy(rule.buffer), mu * G, rtol=0, atol=1e-13)
+    backend.assert_close(rule.buffer, mu * G, rtol=0, atol=1e-13)
 
 
 def test_one_power_iteration_at_full_rank_is_not_the_sign_but_converges_over_steps():

@@ -61,7 +61,7 @@ def test_unselected_rows_accumulate_without_decay(backend):
         np.testing.assert_array_equal(buffer[1:], t * G[1:])
         expected = np.zeros((4, 6))
         expected[0] = 1 / math.sqrt(6)  # the sign of a positive constant row
-        np.testing.assert_allclose(backend.to_numpy(out.update), expected, rtol=1e-14)
+        backend.assert_close(out.update, expected, rtol=1e-14)
         assert out.diagnostics["coverage"] == 0.25
         # The unselected rows of M before the decay: rows 1 and 2 (and the zero row 3).
         assert out.diagnostics["unselected_norm"] == pytest.approx(math.hypot(2 * t, t), rel=1e-14)
@@ -72,7 +72,7 @@ def test_unselected_rows_accumulate_without_decay(backend):
     np.testing.assert_array_equal(buffer[2], 6 * G[2])
     expected = np.zeros((4, 6))
     expected[1, 0] = 1.0
-    np.testing.assert_allclose(backend.to_numpy(out.update), expected, rtol=1e-14)
+    backend.assert_close(out.update, expected, rtol=1e-14)
     assert out.diagnostics["coverage"] == 0.5
     assert out.diagnostics["unselected_norm"] == pytest.approx(
         math.hypot(math.sqrt(6) * (2 - 0.5**5), 6), rel=1e-14

@@ -27,25 +27,14 @@ References
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 
-from matsign._backend import check_matrix, check_positive_int, trusted_values
+from matsign._backend import boundary, check_matrix, check_positive_int, check_real
 from matsign.recorder.model import hidden_weights
 from matsign.recorder.training import make_optimizers
 from matsign.updates import UpdateRule
 
 __all__ = ["RuleOptimizer", "make_rule_optimizers"]
-
-
-def _check_finite(value, name: str, *, positive: bool) -> float:
-    """``value`` as a float if it is a finite number ``> 0`` (``positive``) or ``≥ 0``, else ``ValueError``."""
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-    if not (ok and (value > 0 if positive else value >= 0)):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '≥ 0'}, got {value!r}")
-    return float(value)
 
 
 class RuleOptimizer:
@@ -102,8 +91,8 @@ class RuleOptimizer:
                 raise ValueError(f"rules[{name!r}] must be a fresh UpdateRule, got {rule!r}")
         if len({id(rule) for rule in self.rules.values()}) != len(self.rules):
             raise ValueError("rules must hold one rule object per parameter (a rule keeps one weight's state)")
-        self.lr = _check_finite(lr, "lr", positive=True)
-        self.weight_decay = _check_finite(weight_decay, "weight_decay", positive=False)
+        self.lr = check_real(lr, "lr", low=0, open_low=True)
+        self.weight_decay = check_real(weight_decay, "weight_decay", low=0)
         self.diagnostics_every = None if diagnostics_every is None else check_positive_int(
             diagnostics_every, "diagnostics_every")
         self.step_count = 0
@@ -120,6 +109,7 @@ class RuleOptimizer:
                 p.grad.zero_()
 
     @torch.no_grad()
+    @boundary
     def step(self):
         """Apply one update to every parameter that has a gradient (see the class docstring).
 
@@ -135,7 +125,9 @@ class RuleOptimizer:
             Naming the weight, if its gradient is not a finite real matrix, or its rule fails.
         """
         grads = {name: p.grad for name, p in self.params.items() if p.grad is not None}
-        for name, grad in grads.items():  # PyTorch keeps p.grad of p's shape, dtype and device
+        # The boundary: each gradient is scanned here, and the rules' steps nested in this call
+        # trust them. PyTorch keeps p.grad of p's shape, dtype and device.
+        for name, grad in grads.items():
             check_matrix(grad, f"the gradient of {name!r}", batched=False)
         step = self.step_count + 1
         collect = self.diagnostics_every is not None and step % self.diagnostics_every == 0
@@ -144,8 +136,7 @@ class RuleOptimizer:
             rule = self.rules[name]
             rule.diagnostics = collect
             try:
-                with trusted_values(computed_from=grad):  # every gradient is checked above
-                    results[name] = rule.step(grad)
+                results[name] = rule.step(grad)
             except ValueError as exc:
                 raise ValueError(f"the rule of {name!r} failed: {exc}") from exc
         for name, result in results.items():

@@ -10,7 +10,8 @@ plus the rule's own). The caller multiplies by the learning rate and applies wei
 - :mod:`.dion` — Dion, warm-started power iteration with error feedback;
 - :mod:`.dion2` — Dion2, slice selection with selective decay;
 - :mod:`.galore` — GaLore-Muon and GUM;
-- :mod:`.shape` — learning-rate shape factors; :mod:`.diagnostics` — the shared diagnostics.
+- :mod:`.shape` — learning-rate shape factors; :mod:`.diagnostics` — the shared diagnostics;
+- :mod:`.reference` — plain NumPy Muon, Dion and Dion2 steps, the papers' updates written out.
 
 >>> import numpy as np
 >>> from matsign.updates import UPDATE_RULES
@@ -24,7 +25,8 @@ plus the rule's own). The caller multiplies by the learning rate and applies wei
 
 from types import MappingProxyType
 
-from matsign.updates.base import INNER, StepResult, UpdateRule
+from matsign.exact.inner import PAIR_INNER as INNER
+from matsign.updates.base import StepResult, UpdateRule
 from matsign.updates.diagnostics import sign_diagnostics
 from matsign.updates.dion import ORTHONORMALIZERS, RIGHT_FACTORS, Dion, randomized_cholesky_qr
 from matsign.updates.dion2 import Dion2

@@ -1,5 +1,6 @@
-r"""What every update rule shares: the :class:`StepResult`, the state bookkeeping of
-:class:`UpdateRule`, and the inner sign (exact or Newton–Schulz) of the dense rules.
+r"""What every update rule shares: the :class:`StepResult`, the state bookkeeping and the
+checks of :class:`UpdateRule`, and the pieces several rules repeat (the momentum check, the
+inner sign, Muon's momentum).
 
 A rule is a small state object. Its constructor takes hyper-parameters only; its buffers are
 created from the first gradient passed to :meth:`UpdateRule.step` (shape, library, device and
@@ -7,28 +8,22 @@ dtype taken from it), and every later gradient must match them. ``step(G)`` cons
 gradient and returns the **direction including the learning-rate shape factor**; the caller
 multiplies it by the learning rate and applies weight decay (``W ← W − lr·(update + wd·W)``
 or decoupled, as it likes). Everything stays on the gradient's library and device; the only
-host transfers are those each rule names (one finiteness flag of the input per step, and the
-Python floats of the diagnostics).
+host transfers are those each rule names (one finiteness flag of the input and one of the
+update per step, and the Python floats of the diagnostics).
 """
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
-from matsign._backend import check_choice
-from matsign._backend.checks import all_finite, check_matrix, check_positive_int, trusted_values
-from matsign._backend.precision import dtype_name
+from matsign._backend.checks import all_finite, boundary, check_matrix, check_real, trusted_values
 from matsign._backend.namespace import device, library
-from matsign.exact.newton_schulz import newton_schulz
+from matsign._backend.precision import dtype_name
+from matsign.exact.inner import check_inner, inner_from_pair, inner_sign
 from matsign.exact.schedules import get_schedule
-from matsign.exact.sign import msign
 from matsign.updates.diagnostics import sign_diagnostics
 from matsign.updates.shape import check_shape_name, shape_factor
-
-#: How a dense rule orthogonalizes: the exact sign by SVD, or a Newton–Schulz schedule.
-INNER = ("newton_schulz", "exact")
 
 
 @dataclass(frozen=True)
@@ -51,41 +46,30 @@ class StepResult:
 
 def check_momentum(value, name: str = "momentum") -> float:
     """``value`` as a float in ``[0, 1)``, else a ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
+    return check_real(value, name, low=0, high=1, open_high=True)
 
 
-def check_inner(inner, schedule, steps):
-    """Validate the ``inner`` / ``schedule`` / ``steps`` triple of a dense rule."""
-    check_choice(inner, INNER, "inner")
-    get_schedule(schedule)
-    if steps is not None:
-        check_positive_int(steps, "steps")
-        if inner == "exact":
-            raise ValueError("steps applies only to inner='newton_schulz', not inner='exact'")
-    return inner, schedule, steps
-
-
-def orthogonalize(X, inner, schedule, steps):
-    """``msign(X)`` for ``inner="exact"``, else ``newton_schulz(X, schedule, steps=steps)``."""
-    if inner == "exact":
-        return msign(X)
-    return newton_schulz(X, schedule, steps=steps)
+def muon_momentum(buffer, G, momentum: float, nesterov: bool):
+    r"""``(M, T)``: Muon's momentum :math:`M = \mu M_{prev} + G` and the matrix it orthogonalizes,
+    :math:`T = G + \mu M` (Nesterov) or :math:`T = M` (heavy ball) (Jordan et al., 2024)."""
+    M = momentum * buffer + G
+    return M, (G + momentum * M if nesterov else M)
 
 
 class UpdateRule:
-    """Base class: validates each gradient, keeps the step count, applies the shape factor.
+    """Base class: checks each gradient, keeps the step count, applies the shape factor.
 
     Subclasses implement ``_start(xp, G)`` (create buffers from the first gradient) and
     ``_advance(xp, G)`` returning ``(direction, target, extra)``: the direction before the
     shape factor, the matrix whose exact sign it approximates, and the rule's own diagnostics.
     ``target`` and ``extra`` serve only the diagnostics: a rule that must compute its target
     (a product, not a buffer it holds) returns ``None`` and ``{}`` when ``self.diagnostics`` is
-    off. ``_advance`` runs inside :func:`matsign._backend.trusted_values` (``computed_from=G``):
-    the matsign functions it calls skip their NaN/Inf scans, since its arrays come from checked
-    gradients (float16 state is still scanned, as it can overflow); an ``_advance`` that
-    brings in arrays from elsewhere must check them itself.
+    off. Rules with an inner sign keep it with :meth:`_set_inner` and apply it with
+    :meth:`_sign`.
+
+    :meth:`step` is the boundary (:func:`matsign._backend.boundary`): it checks ``G``, and the
+    public functions ``_advance`` calls skip their NaN/Inf scans, since its arrays come from
+    checked gradients. An ``_advance`` that brings in arrays from elsewhere must check them.
 
     Attributes
     ----------
@@ -104,33 +88,42 @@ class UpdateRule:
         self.factor = None
         self._signature = None
 
+    @boundary
     def step(self, G) -> StepResult:
-        """Consume one gradient ``G`` (m × n) and return the update and its diagnostics.
+        """Consume one gradient ``G`` and return the update and its diagnostics.
+
+        Parameters
+        ----------
+        G : array, shape (m, n)
+            A finite real matrix of the first gradient's shape, dtype, library and device.
+
+        Returns
+        -------
+        StepResult
 
         Raises
         ------
         ValueError
             If ``G`` is not a finite real matrix, or differs in shape, dtype, library or device
             from the first gradient; or if the update is not finite: the state, computed from
-            finite gradients, overflowed its dtype (float16 is scanned inside the step; the other
-            dtypes only at gradients near their largest value or extreme hyper-parameters).
+            finite gradients, overflowed its dtype.
+
+        Notes
+        -----
+        A step reads the host twice without diagnostics: the scan of ``G`` and the sum of the
+        update. float16 state (a momentum sum overflows 65504 at realistic sizes) is scanned
+        wherever a public function receives it; the other dtypes overflow only for gradients
+        near their largest value or extreme hyper-parameters, which the check of the update
+        catches.
         """
         xp = check_matrix(G, "G", batched=False)
-        signature = (tuple(int(s) for s in G.shape), str(G.dtype), library(G), str(device(G)))
-        if self._signature is None:
-            self._start(xp, G)
-            self._signature = signature
-            self.factor = shape_factor(signature[0], self.shape)
-        elif signature != self._signature:
-            raise ValueError(
-                f"G must match the first gradient of this {type(self).__name__} "
-                f"(shape, dtype, library, device) = {self._signature}; got {signature}"
-            )
+        self._start_or_match(xp, G)
         self.step_count += 1
-        with trusted_values(computed_from=G):  # the state is built from checked gradients
+        # The state is formed in G's dtype: float16 state is scanned even inside a caller's
+        # trusted_values() block (boundary leaves an enclosing trust as it is).
+        with trusted_values(computed_from=G):
             direction, target, extra = self._advance(xp, G)
-        # One more read (the queue is drained by the next step's check anyway): a state that
-        # overflowed its dtype must not turn into a silent NaN update.
+        # One sum: a state that overflowed its dtype must not become a silent NaN update.
         if not all_finite(direction):
             raise ValueError(
                 f"the update of {type(self).__name__} is not finite: its state, computed from finite "
@@ -142,6 +135,35 @@ class UpdateRule:
             diagnostics.update(extra)
         update = direction if self.factor == 1.0 else direction * self.factor
         return StepResult(update, diagnostics)
+
+    def _start_or_match(self, xp, G):
+        """At the first step, create the state from ``G``; later, check that ``G`` matches it."""
+        signature = (tuple(int(s) for s in G.shape), str(G.dtype), library(G), str(device(G)))
+        if self._signature is None:
+            self._start(xp, G)
+            self._signature = signature
+            self.factor = shape_factor(signature[0], self.shape)
+        elif signature != self._signature:
+            raise ValueError(
+                f"G must match the first gradient of this {type(self).__name__} "
+                f"(shape, dtype, library, device) = {self._signature}; got {signature}"
+            )
+
+    def _set_inner(self, inner, schedule, steps):
+        """Check and keep the ``inner`` / ``schedule`` / ``steps`` of a rule's inner sign.
+
+        ``sign_spec`` is the one inner-sign specification, ``"exact"`` or ``schedule``
+        (:func:`matsign.exact.inner.inner_from_pair`); ``schedule`` is checked even where
+        ``inner="exact"`` leaves it unused.
+        """
+        self.sign_spec = inner_from_pair(inner, schedule)
+        get_schedule(schedule)
+        check_inner(self.sign_spec, steps)
+        self.inner, self.schedule, self.steps = inner, schedule, steps
+
+    def _sign(self, X):
+        """The rule's inner sign of ``X``: :func:`msign` or Newton–Schulz (``self.sign_spec``)."""
+        return inner_sign(X, self.sign_spec, self.steps)
 
     def _start(self, xp, G):
         raise NotImplementedError

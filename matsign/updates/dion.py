@@ -3,10 +3,9 @@ r"""Dion: amortized power iteration on the momentum with error feedback (a rank-
 from __future__ import annotations
 
 import math
-import numbers
 
 from matsign._backend import check_choice
-from matsign._backend.checks import check_positive_int, check_rank
+from matsign._backend.checks import check_positive_int, check_rank, check_real
 from matsign._backend.linalg import cholesky_upper, solve_upper_right
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import eps_of, linalg_dtype
@@ -28,8 +27,8 @@ class Dion(UpdateRule):
     r"""Dion: one warm-started power-iteration step per gradient, with error feedback.
 
     State: the momentum ``M`` (m × n, zero at first) and the right factor ``Q`` (n × r, drawn
-    standard normal from ``rng`` at the first step, as the official ``randn`` start). Per step,
-    with momentum coefficient :math:`\mu`,
+    standard normal from ``rng`` at the first step). Per step, with momentum coefficient
+    :math:`\mu` (Algorithm 1 of [1]_),
 
     .. math::
 
@@ -37,42 +36,8 @@ class Dion(UpdateRule):
         M \leftarrow B - (1 - \mu)\, P R^T, \qquad Q \leftarrow \operatorname{right}(R),
         \qquad \text{update} = s \cdot P Q^T,
 
-    the update using the **new** ``Q`` — the order of the official code
-    (microsoft/dion ``dion_reference.py``, ``dion_simple.py``): weight update ``P @ Q_new.T``
-    after ``Q`` is refreshed. ``right`` normalizes the columns of ``R`` (the paper and the
-    official code) or takes the ``Q`` factor of its QR decomposition with a nonnegative
-    diagonal (``right="qr"``). Neither is the rank-r polar factor ``P·msign(Rᵀ)`` unless the
-    columns of ``R`` are orthogonal, which they become as the power iteration converges to
-    singular vectors (Orth-Dion, arXiv 2605.16341, makes the same point).
-
-    With ``power_iters = k > 1`` the first ``k − 1`` rounds of ``P = orth(BQ)``,
-    ``Q = right(BᵀP)`` are repeated on the same ``B`` before the last one (the official code
-    does one). With ``rank = min(m, n)``, exact orthonormalization, distinct singular values
-    and enough rounds, ``P`` converges to the left singular vectors of ``B`` (orthogonal
-    iteration), ``R`` to :math:`V\Sigma`, and the update to ``msign(B)``.
-
-    ``orth`` is Householder QR; Cholesky-QR2 (:func:`matsign.lowrank.orthonormalize`);
-    or randomized Cholesky-QR: a Gaussian sketch ``S`` with :math:`k = \lceil 1.25\, r /
-    128\rceil\cdot 128` rows (entries :math:`N(0, 1/k)`), capped at the ``m`` rows of ``BQ``
-    so that small matrices get a sketch no larger than the block itself; ``R₁`` from the QR of
-    ``S·BQ``, ``Y = BQ·R₁⁻¹``, then one Cholesky-QR pass ``Y R₂⁻¹`` with ``YᵀY = R₂ᵀR₂``.
-    When ``BQ`` has no more rows than columns (``m ≤ r``) all three use Householder QR, as the
-    official code does. Randomized Cholesky-QR falls back to Householder QR when the sketch
-    factor is numerically singular or the Cholesky pass breaks down (``BQ`` rank deficient);
-    detecting either reads one scalar to the host.
-
-    **Target** of the diagnostics: ``B``. Rule-specific diagnostics: ``captured_energy``
-    :math:`\|P^T B\|_F^2 / \|B\|_F^2` (from the last round) and ``optimal_energy``
-    :math:`\sum_{i \le r} \sigma_i(B)^2 / \sum_i \sigma_i(B)^2`, the largest value any
-    rank-r ``P`` can capture (an SVD of ``B``).
-
-    Deliberate departures from the official code: no transposition of tall matrices (``P``
-    is always m × r and ``Q`` n × r); the column normalization divides by the norm itself
-    instead of ``norm + 1e-8`` (an absolute ε breaks scale invariance), and a column of ``R``
-    that is exactly zero gives a zero column of the update and leaves that column of ``Q``
-    unchanged, so a zero gradient neither produces a step nor kills the warm start (the
-    official code substitutes the old ``Q`` when ``P`` or ``R`` is all zero or NaN); the
-    factorizations run in the gradient's dtype (float32 for 16-bit), not always float32.
+    the update using the **new** ``Q``, as the official code does. ``right`` normalizes the
+    columns of ``R``, or takes the ``Q`` factor of its QR decomposition (``right="qr"``).
 
     Parameters
     ----------
@@ -81,18 +46,22 @@ class Dion(UpdateRule):
     momentum : float, default 0.95
         :math:`\mu`: the fraction of the captured part ``PRᵀ`` kept in ``M``.
     orth : {"qr", "cholesky_qr", "randomized_cholesky_qr"}
+        How ``BQ`` is orthonormalized (see Notes).
     right : {"normalize", "qr"}
+        Column normalization of ``R`` (the paper), or its QR factor with a nonnegative diagonal.
     power_iters : int, default 1
         Rounds of the power iteration per step.
     oversample : float, default 1.25
         Sketch rows per column of the randomized Cholesky-QR, before rounding up to a multiple
-        of 128.
+        of 128; at least 1.
     rng : None, int or generator
         Randomness of the initial ``Q`` and of the sketches; the generator is created at the
         first step.
     shape : {"none", "spectral", "match_rms"}
-        The official code uses ``"spectral"`` (√(fan_out/fan_in)).
+        See :class:`~matsign.updates.Muon`; the official code uses ``"spectral"``.
     diagnostics : bool, default True
+        See :class:`~matsign.updates.Muon`; Dion adds ``captured_energy`` and
+        ``optimal_energy`` (see Notes).
 
     Attributes
     ----------
@@ -101,10 +70,38 @@ class Dion(UpdateRule):
     right_factor : array or None
         ``Q`` (n × r), the warm start of the next step.
 
+    Notes
+    -----
+    Neither ``right`` gives the rank-r polar factor ``P·msign(Rᵀ)`` unless the columns of
+    ``R`` are orthogonal, which they become as the power iteration converges to singular
+    vectors (Orth-Dion, arXiv 2605.16341, makes the same point). With ``power_iters = k > 1``
+    the first ``k − 1`` rounds of ``P = orth(BQ)``, ``Q = right(BᵀP)`` are repeated on the
+    same ``B`` before the last one. With ``rank = min(m, n)``, exact orthonormalization,
+    distinct singular values and enough rounds, ``P`` converges to the left singular vectors
+    of ``B`` (orthogonal iteration), ``R`` to :math:`V\Sigma`, and the update to ``msign(B)``.
+
+    ``orth`` is Householder QR; Cholesky-QR2 (:func:`matsign.lowrank.orthonormalize`); or
+    randomized Cholesky-QR (:func:`randomized_cholesky_qr`) [2]_. When ``BQ`` has no more rows
+    than columns (``m ≤ r``) all three use Householder QR, as the official code does.
+
+    **Target** of the diagnostics: ``B``. ``captured_energy`` is
+    :math:`\|P^T B\|_F^2 / \|B\|_F^2` (from the last round) and ``optimal_energy``
+    :math:`\sum_{i \le r} \sigma_i(B)^2 / \sum_i \sigma_i(B)^2`, the largest value any
+    rank-r ``P`` can capture (an SVD of ``B``).
+
+    Deliberate departures from the official code (microsoft/dion ``dion_reference.py``,
+    ``dion_simple.py``): no transposition of tall matrices (``P`` is always m × r and ``Q``
+    n × r); the column normalization divides by the norm itself instead of ``norm + 1e-8``
+    (an absolute ε breaks scale invariance), and a column of ``R`` that is exactly zero gives
+    a zero column of the update and leaves that column of ``Q`` unchanged, so a zero gradient
+    neither produces a step nor kills the warm start; the factorizations run in the
+    gradient's dtype (float32 for 16-bit), not always float32.
+
     References
     ----------
-    K. Ahn, B. Xu, N. Abreu, J. Langford, *Dion: distributed orthonormalized updates*,
-    arXiv 2504.05295; Y. Fan et al., randomized Cholesky-QR, arXiv 2210.09953.
+    .. [1] K. Ahn, B. Xu, N. Abreu, J. Langford, *Dion: distributed orthonormalized updates*,
+       arXiv 2504.05295.
+    .. [2] O. Balabanov, *Randomized Cholesky QR factorizations*, arXiv 2210.09953.
 
     Examples
     --------
@@ -141,9 +138,7 @@ class Dion(UpdateRule):
         check_choice(right, RIGHT_FACTORS, "right")
         self.orth, self.right = orth, right
         self.power_iters = check_positive_int(power_iters, "power_iters")
-        if isinstance(oversample, bool) or not isinstance(oversample, numbers.Real) or not oversample >= 1:
-            raise ValueError(f"oversample must be a number ≥ 1, got {oversample!r}")
-        self.oversample = float(oversample)
+        self.oversample = check_real(oversample, "oversample", low=1)
         self.rng = rng
         self.buffer = None
         self.right_factor = None
@@ -152,32 +147,41 @@ class Dion(UpdateRule):
     def _start(self, xp, G):
         check_rank(self.rank, G.shape)
         self._generator = generator(self.rng, G)
+        # Alg. 1 (Ahn et al.), initialization: M₀ = 0 and a standard normal Q₀ (n × r).
         self.buffer = xp.zeros_like(G)
         self.right_factor = standard_normal(self._generator, (int(G.shape[1]), self.rank), like=G)
 
     def _advance(self, xp, G):
+        # The factorizations run in G's LAPACK dtype (float32 for 16-bit gradients).
         work = linalg_dtype(G)
+        # Alg. 1: B_t = M_{t−1} + G_t.
         B = xp.astype(self.buffer + G, work, copy=False)
-        Bt = xp.matrix_transpose(B)
         Q = xp.astype(self.right_factor, work, copy=False)
+        # Alg. 1, power iteration from the warm start: P = orth(B Q), R = Bᵀ P, then the next
+        # Q = ColumnNormalize(R). Rounds before the last one refine P on the same B.
         for _ in range(self.power_iters):
             P = self._orthonormalize(xp, B @ Q)
-            R = Bt @ P
+            R = xp.matrix_transpose(B) @ P
             direction_factor, Q = self._right(xp, R, Q)
+        # Alg. 1, error feedback: M_t = B_t − (1 − μ) P Rᵀ.
         self.buffer = xp.astype(B - (1.0 - self.momentum) * (P @ xp.matrix_transpose(R)), G.dtype, copy=False)
         self.right_factor = xp.astype(Q, G.dtype, copy=False)
+        # Alg. 1, the update P Q_tᵀ with the new Q_t (the official code's order).
         direction = xp.astype(P @ xp.matrix_transpose(direction_factor), G.dtype, copy=False)
-        extra = {}
-        if self.diagnostics:
-            total = float(xp.sum(B * B))
-            sigma2 = xp.linalg.svdvals(B) ** 2
-            extra = {
-                "captured_energy": float(xp.sum(R * R)) / total if total > 0 else math.nan,
-                "optimal_energy": float(xp.sum(sigma2[: self.rank])) / total if total > 0 else math.nan,
-            }
+        extra = self._energies(xp, B, R) if self.diagnostics else {}
         return direction, xp.astype(B, G.dtype, copy=False), extra
 
+    def _energies(self, xp, B, R):
+        """``captured_energy`` ‖PᵀB‖²_F/‖B‖²_F (= ‖R‖²_F/‖B‖²_F) and ``optimal_energy``."""
+        total = float(xp.sum(B * B))
+        sigma2 = xp.linalg.svdvals(B) ** 2
+        return {
+            "captured_energy": float(xp.sum(R * R)) / total if total > 0 else math.nan,
+            "optimal_energy": float(xp.sum(sigma2[: self.rank])) / total if total > 0 else math.nan,
+        }
+
     def _orthonormalize(self, xp, Y):
+        """``P = orth(Y)``, Algorithm 1's Orthogonalize, by ``self.orth`` (see the Notes)."""
         if self.orth == "qr" or int(Y.shape[0]) <= int(Y.shape[1]):
             return xp.linalg.qr(Y)[0]
         if self.orth == "cholesky_qr":
@@ -200,29 +204,38 @@ class Dion(UpdateRule):
 
 
 def randomized_cholesky_qr(Y, oversample, g):
-    r"""Orthonormal basis of a tall block ``Y`` (p × k, p > k) by randomized Cholesky-QR.
+    r"""Orthonormal basis ``Y R⁻¹`` of a tall block ``Y`` (p × k, p > k) by randomized Cholesky-QR.
 
     ``S`` Gaussian with ``ℓ = min(⌈oversample·k/128⌉·128, p)`` rows and entries
     :math:`N(0, 1/\ell)`; ``R₁`` from the QR of ``SY`` (an ``ℓ × k`` problem, so ``Y R₁⁻¹``
-    is well conditioned with high probability); then one Cholesky-QR pass. Falls back to
-    Householder QR of ``Y`` when ``R₁`` is numerically singular or the Cholesky pass breaks
-    down; each check reads one scalar to the host.
+    is well conditioned with high probability); then one Cholesky-QR pass ``Y R₂⁻¹`` with
+    ``(Y R₁⁻¹)ᵀ(Y R₁⁻¹) = R₂ᵀR₂``.
 
     Parameters
     ----------
     Y : array, shape (p, k)
         Float32 or float64, ``p > k``.
     oversample : float
+        Sketch rows per column, before rounding up to a multiple of 128.
     g : library generator
+        Source of the sketch.
 
     Returns
     -------
     array, shape (p, k)
 
+    Notes
+    -----
+    Falls back to Householder QR of ``Y`` when ``R₁`` is numerically singular or the
+    Cholesky pass breaks down (``Y`` rank deficient); each check reads one scalar to the host.
+    The sketch is capped at the ``p`` rows of ``Y``, so small blocks get a sketch no larger
+    than themselves.
+
     References
     ----------
-    Y. Fan, Y. Guo, T. Lin, *A novel randomized XR-based preconditioned CholeskyQR algorithm*,
-    arXiv 2111.11148; O. Balabanov, *Randomized Cholesky QR factorizations*, arXiv 2210.09953.
+    .. [1] Y. Fan, Y. Guo, T. Lin, *A novel randomized XR-based preconditioned CholeskyQR
+       algorithm*, arXiv 2111.11148.
+    .. [2] O. Balabanov, *Randomized Cholesky QR factorizations*, arXiv 2210.09953.
 
     Examples
     --------

@@ -15,13 +15,13 @@ from matsign.select import (
     selection_slots,
     slice_count,
 )
-from matsign.updates.base import UpdateRule, check_inner, check_momentum
+from matsign.updates.base import UpdateRule, check_momentum
 
 
 class Dion2(UpdateRule):
-    r"""Dion2 (Ahn, Amsel, Langford): a sparse Muon step on the selected rows or columns.
+    r"""Dion2: a sparse Muon step on the selected rows or columns, with selective decay.
 
-    Per step, with ``M₀ = 0`` and momentum coefficient :math:`\mu`,
+    Per step, with ``M₀ = 0`` and momentum coefficient :math:`\mu` [1]_,
 
     .. math::
 
@@ -30,35 +30,9 @@ class Dion2(UpdateRule):
         \text{update}_K = s \cdot \operatorname{orth}(S), \quad \text{update}_{\bar K} = 0,
 
     where :func:`matsign.select.select_slices` picks ``k = ⌈α·size⌉`` slices ``K`` along the
-    shorter side (rows when ``m ≤ n``, axis ``a``) by L1 norm (the paper's score), L2 norm or
-    at random, ``M_K`` is the selected submatrix taken **before** the decay, and
-    :func:`matsign.select.scatter_sign` orthogonalizes it (exact sign or Newton–Schulz). There
-    is no global decay: a slice that is not selected keeps accumulating, ``M_i ← M_i + G_i``,
-    until it is (the selective decay is Dion2's error feedback).
-
-    **Fraction 1 is heavy-ball Muon.** With every slice selected, the stored buffer after a
-    step is :math:`\tilde M_t = \mu S_t` and :math:`S_t = \tilde M_{t-1} + G_t`, so
-    :math:`S_t = \mu S_{t-1} + G_t` with :math:`S_0 = 0` — Muon's momentum
-    :math:`M_t = \mu M_{t-1} + G_t` without Nesterov — and the update is ``orth(S_t)``. In
-    floating point the two compute the same operations in the same order
-    (``fl(fl(μ·S) + G)``), and the selected submatrix is the whole matrix, so ``Dion2`` with
-    ``fraction=1`` and :class:`Muon` with ``nesterov=False`` and the same schedule return
-    bitwise the same buffers, and the same updates for wide and square matrices. For tall
-    matrices the updates agree to a few units in the last place only: the sign of the selected
-    columns runs on a contiguous copy and Muon's on a transposed view, and BLAS rounds
-    products of the two memory layouts differently.
-
-    **Target** of the diagnostics: ``M`` after the addition and before the decay (so with
-    ``α < 1`` the relative error includes the unselected slices). Rule-specific diagnostics:
-    ``coverage``, the fraction of the slices selected at least once so far; ``unselected_norm``,
-    the Frobenius norm of the slices of ``M`` not selected this step (what keeps accumulating
-    without decay).
-
-    Departures from the official code (microsoft/dion ``dion/dion2.py``): weight decay and the
-    learning rate are the caller's; the official default schedule is Polar Express (the
-    paper's was You's five-step list) while this rule defaults to Muon's quintic, like
-    :class:`Muon`, so the two are comparable; ``k`` is computed by
-    :func:`matsign.select.slice_count`, which does not round ``0.1·30`` up to 4.
+    shorter side (axis ``a``), ``M_K`` is the selected submatrix taken **before** the decay,
+    and :func:`matsign.select.scatter_sign` orthogonalizes it. There is no global decay: a
+    slice that is not selected keeps accumulating until it is (Dion2's error feedback).
 
     Parameters
     ----------
@@ -67,14 +41,16 @@ class Dion2(UpdateRule):
     momentum : float, default 0.95
         :math:`\mu`, the selective decay.
     score : {"l1", "l2", "random"}
-    inner : {"newton_schulz", "exact"}
-    schedule, steps
-        The Newton–Schulz sign of the selected submatrix.
+        How slices are ranked: L1 norm (the paper's), L2 norm, or at random.
+    inner, schedule, steps
+        The sign of the selected submatrix; see :class:`~matsign.updates.Muon`.
     rng : None, int or generator
         Randomness of ``score="random"``; the generator is created at the first step.
     shape : {"none", "spectral", "match_rms"}
-        The official code uses ``"spectral"``.
+        See :class:`~matsign.updates.Muon`; the official code uses ``"spectral"``.
     diagnostics : bool, default True
+        See :class:`~matsign.updates.Muon`; Dion2 adds ``coverage`` and ``unselected_norm``
+        (see Notes).
 
     Attributes
     ----------
@@ -83,10 +59,33 @@ class Dion2(UpdateRule):
     covered : array of bool or None
         Which slices have been selected at least once.
 
+    Notes
+    -----
+    **Fraction 1 is heavy-ball Muon.** With every slice selected, the stored buffer after a
+    step is :math:`\tilde M_t = \mu S_t` and :math:`S_t = \tilde M_{t-1} + G_t`, so
+    :math:`S_t = \mu S_{t-1} + G_t` with :math:`S_0 = 0` — Muon's momentum without Nesterov —
+    and the update is ``orth(S_t)``. In floating point the two compute the same operations in
+    the same order (``fl(fl(μ·S) + G)``), so ``Dion2`` with ``fraction=1`` and :class:`~matsign.updates.Muon`
+    with ``nesterov=False`` and the same schedule return bitwise the same buffers, and the same
+    updates for wide and square matrices. For tall matrices the updates agree to a few units
+    in the last place only: the sign of the selected columns runs on a contiguous copy and
+    Muon's on a transposed view, and BLAS rounds products of the two layouts differently.
+
+    **Target** of the diagnostics: ``M`` after the addition and before the decay (so with
+    ``α < 1`` the relative error includes the unselected slices). ``coverage`` is the fraction
+    of the slices selected at least once so far; ``unselected_norm`` the Frobenius norm of the
+    slices of ``M`` not selected this step (what keeps accumulating without decay).
+
+    Departures from the official code (microsoft/dion ``dion/dion2.py``): weight decay and the
+    learning rate are the caller's; the official default schedule is Polar Express (the
+    paper's was You's five-step list) while this rule defaults to Muon's quintic, like
+    :class:`~matsign.updates.Muon`, so the two are comparable; ``k`` is computed by
+    :func:`matsign.select.slice_count`, which does not round ``0.1·30`` up to 4.
+
     References
     ----------
-    K. Ahn, N. Amsel, J. Langford, *Dion2: a simple method to shrink matrix in Muon*,
-    arXiv 2512.16928.
+    .. [1] K. Ahn, N. Amsel, J. Langford, *Dion2: a simple method to shrink matrix in Muon*,
+       arXiv 2512.16928.
 
     Examples
     --------
@@ -124,7 +123,7 @@ class Dion2(UpdateRule):
         self.momentum = check_momentum(momentum)
         check_choice(score, SCORES, "score")
         self.score = score
-        self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
+        self._set_inner(inner, schedule, steps)
         self.rng = rng
         self.buffer = None
         self.covered = None
@@ -132,15 +131,18 @@ class Dion2(UpdateRule):
 
     def _start(self, xp, G):
         self._generator = generator(self.rng, G)
-        self.buffer = xp.zeros_like(G)
+        self.buffer = xp.zeros_like(G)  # M₀ = 0
         size = min(int(G.shape[0]), int(G.shape[1]))
         self.covered = xp.zeros((size,), dtype=xp.bool, device=device(G))
 
     def _advance(self, xp, G):
+        # Ahn, Amsel, Langford (arXiv 2512.16928): accumulate without decay, M ← M + G.
         M = self.buffer + G
+        # Select k = ⌈α·size⌉ slices K of the shorter side (largest L1 norm by default).
         axis, indices = select_slices(M, self.fraction, score=self.score, rng=self._generator)
-        inner = "exact" if self.inner == "exact" else "newton_schulz"
-        direction = scatter_sign(M, axis, indices, inner=inner, schedule=self.schedule, steps=self.steps)
+        # orth(M_K) on the selected slices, zero elsewhere (M_K taken before the decay).
+        direction = scatter_sign(M, axis, indices, inner=self.inner, schedule=self.schedule, steps=self.steps)
+        # Selective decay, Dion2's error feedback: M_K ← μ M_K; the other slices keep all of M.
         selected, _ = selection_slots(indices, int(self.covered.shape[0]))
         along = selected[:, None] if axis == 0 else selected[None, :]
         one = xp.ones((), dtype=M.dtype, device=device(M))
@@ -154,4 +156,3 @@ class Dion2(UpdateRule):
                 "unselected_norm": math.sqrt(float(xp.sum(rest * rest))),
             }
         return direction, M, extra
-

@@ -6,7 +6,7 @@ from __future__ import annotations
 from matsign._backend.checks import check_positive_int, check_rank, check_unit_interval
 from matsign._backend.random import generator
 from matsign.project import galore_projector, gum_estimate, gum_lift, residual_ratio
-from matsign.updates.base import UpdateRule, check_inner, check_momentum, orthogonalize
+from matsign.updates.base import UpdateRule, check_momentum
 
 
 class GaLoreMuon(UpdateRule):
@@ -14,20 +14,13 @@ class GaLoreMuon(UpdateRule):
 
     Every ``period`` steps (steps 1, K+1, 2K+1, …) the projector is refreshed from the current
     gradient, ``P ← galore_projector(G, rank)`` (top ``rank`` singular vectors on the shorter
-    side); then, with momentum coefficient :math:`\beta`,
+    side); then, with momentum coefficient :math:`\beta` [1]_,
 
     .. math:: R \leftarrow \beta R + \operatorname{down}(G), \qquad
               \text{update} = s \cdot \operatorname{up}(\operatorname{orth}(R)),
 
-    i.e. ``P·orth(PᵀG-momentum)`` on the left (``m ≤ n``) or ``orth(·)·Pᵀ`` on the right. As in
-    the official GaLore code, the projected momentum is **kept across a refresh** without being
-    rotated into the new subspace: right after a refresh ``R`` mixes coordinates of the old and
-    the new ``P`` (the known mismatch that GUM and later work discuss).
-
-    **Target** of the diagnostics: the lifted momentum ``up(R)``, whose exact sign is
-    ``up(msign(R))``; so they measure only the inner Newton–Schulz error — the bias of the
-    projection shows in ``residual_ratio`` :math:`\chi_t = \|G_t - PP^TG_t\|_F / \|G_t\|_F`
-    (:func:`matsign.project.residual_ratio`), which grows within a period as ``P`` goes stale.
+    i.e. ``P·orth(R)`` with ``R`` the momentum of ``PᵀG`` on the left (``m ≤ n``), or
+    ``orth(R)·Pᵀ`` on the right.
 
     Parameters
     ----------
@@ -37,11 +30,10 @@ class GaLoreMuon(UpdateRule):
         ``K``, GaLore's ``update_proj_gap``.
     momentum : float, default 0.95
         :math:`\beta`.
-    inner : {"newton_schulz", "exact"}
-    schedule, steps
-        The Newton–Schulz sign of the small matrix ``R``.
-    shape : {"none", "spectral", "match_rms"}
-    diagnostics : bool, default True
+    inner, schedule, steps
+        The sign of the small matrix ``R``; see :class:`~matsign.updates.Muon`.
+    shape, diagnostics
+        See :class:`~matsign.updates.Muon`; GaLore adds ``residual_ratio`` (see Notes).
 
     Attributes
     ----------
@@ -50,10 +42,22 @@ class GaLoreMuon(UpdateRule):
     buffer : array or None
         ``R``, of shape ``(rank, n)`` (left) or ``(m, rank)`` (right).
 
+    Notes
+    -----
+    As in the official GaLore code, the projected momentum is **kept across a refresh**
+    without being rotated into the new subspace: right after a refresh ``R`` mixes
+    coordinates of the old and the new ``P`` (the known mismatch that GUM [2]_ discusses).
+
+    **Target** of the diagnostics: the lifted momentum ``up(R)``, whose exact sign is
+    ``up(msign(R))``; so they measure only the inner Newton–Schulz error. The bias of the
+    projection shows in ``residual_ratio`` :math:`\chi_t = \|G_t - PP^TG_t\|_F / \|G_t\|_F`
+    (:func:`matsign.project.residual_ratio`), which grows within a period as ``P`` goes stale.
+
     References
     ----------
-    J. Zhao et al., *GaLore: memory-efficient LLM training by gradient low-rank projection*,
-    arXiv 2403.03507; R. Pan et al., *Unbiased gradient low-rank projection*, arXiv 2510.17802.
+    .. [1] J. Zhao et al., *GaLore: memory-efficient LLM training by gradient low-rank
+       projection*, arXiv 2403.03507.
+    .. [2] R. Pan et al., *Unbiased gradient low-rank projection*, arXiv 2510.17802.
 
     Examples
     --------
@@ -83,7 +87,7 @@ class GaLoreMuon(UpdateRule):
         self.rank = check_positive_int(rank, "rank")
         self.period = check_positive_int(period, "period")
         self.momentum = check_momentum(momentum)
-        self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
+        self._set_inner(inner, schedule, steps)
         self.projector = None
         self.buffer = None
 
@@ -91,11 +95,14 @@ class GaLoreMuon(UpdateRule):
         check_rank(self.rank, G.shape)
 
     def _advance(self, xp, G):
+        # GaLore (Zhao et al., arXiv 2403.03507, Alg. 2, Muon for Adam): every K steps, P from SVD(G_t).
         if (self.step_count - 1) % self.period == 0:
             self.projector = galore_projector(G, self.rank)
+        # R_t = PᵀG_t (or G_t P), the inner optimizer's momentum kept across refreshes.
         low = self.projector.down(G)
         self.buffer = low if self.buffer is None else self.momentum * self.buffer + low
-        direction = self.projector.up(orthogonalize(self.buffer, self.inner, self.schedule, self.steps))
+        # Muon as the inner optimizer: the step orth(R), lifted back by P.
+        direction = self.projector.up(self._sign(self.buffer))
         if not self.diagnostics:
             return direction, None, {}
         extra = {"residual_ratio": float(residual_ratio(G, self.projector))}
@@ -106,10 +113,9 @@ class GUM(UpdateRule):
     r"""GUM (GaLore Unbiased with Muon): per period, a low-rank or a full-rank branch.
 
     At the first step of every period of ``K`` steps the projector is refreshed from that
-    gradient, ``P ← galore_projector(G, rank)``, and the period's branch is drawn: full-rank
-    with probability ``q``, low-rank otherwise (one uniform number read to the host, through
-    :func:`matsign.project.gum_estimate`). Within the period, with momentum coefficient
-    :math:`\beta`,
+    gradient, ``P ← galore_projector(G, rank)``, and the period's branch is drawn: full rank
+    with probability ``q``, low rank otherwise (:func:`matsign.project.gum_estimate`). Within
+    the period, with momentum coefficient :math:`\beta` [1]_,
 
     .. math::
 
@@ -117,35 +123,6 @@ class GUM(UpdateRule):
         \qquad \text{update} = s \cdot \operatorname{up}(\operatorname{orth}(R)); \\
         \text{full rank:}\quad R \leftarrow \beta R + \frac{G - \operatorname{up}(\operatorname{down}(G))}{q},
         \qquad \text{update} = s \cdot \big(\operatorname{orth}(R) - \operatorname{up}(\operatorname{down}(\operatorname{orth}(R)))\big).
-
-    In the full-rank branch ``R`` lies in the complement of ``span(P)``, so the projection
-    leaves ``orth(R)`` unchanged in exact arithmetic; it keeps out of ``span(P)`` the rounding
-    noise of ``R`` there, which an exact sign would otherwise raise to unit singular values
-    when :math:`\sigma_1(G)/\sigma_{r+1}(G)` is large.
-
-    The lifted momentum input is unbiased over the draw (:func:`matsign.project.gum_lift`:
-    :math:`E[\hat g] = G`); the update, after the sign, is not.
-
-    **Choices where the paper's recursion leaves room** (its recursion :math:`R_{t,k}` is
-    indexed by the period ``t`` and the step ``k`` inside it; there is no official code):
-
-    - *The branch is drawn once per period, per layer,* not per step. This is the paper's
-      layerwise sampling (``q = γ/N_L``: ``γ`` of the ``N_L`` layers are full-rank in a
-      period), and it is what keeps memory low: only the layers drawn full-rank hold an
-      ``m × n`` buffer, and only for one period.
-    - *The momentum restarts at zero with every period.* The buffer of a period has the shape
-      of its branch (``r × n``/``m × r`` or ``m × n``), and the low-rank coordinates refer to
-      that period's ``P``; carrying a full-rank buffer into a low-rank period (or the reverse)
-      would need both buffers at once. So the two buffers never coexist and never mix.
-
-    A consequence worth knowing: within a period the weight ``1/(1−q)`` or ``1/q`` scales
-    every term of ``R`` alike, and the sign is scale invariant, so the update does not depend
-    on the weights; they make the *estimate* unbiased, and matter to the update only through
-    the branch probabilities.
-
-    **Target** of the diagnostics: the lifted momentum ``up(R)`` (low rank) or ``R`` (full
-    rank). Rule-specific diagnostics: ``residual_ratio`` :math:`\chi_t` of the current gradient
-    against the period's ``P``, and ``full_rank`` (1.0 or 0.0), the branch of this step.
 
     Parameters
     ----------
@@ -159,24 +136,54 @@ class GUM(UpdateRule):
     momentum : float, default 0.95
         :math:`\beta`.
     inner, schedule, steps
-        As in :class:`GaLoreMuon`.
+        See :class:`GaLoreMuon`.
     rng : None, int or generator
         Randomness of the branch draws; the generator is created at the first step.
-    shape : {"none", "spectral", "match_rms"}
-    diagnostics : bool, default True
+    shape, diagnostics
+        See :class:`~matsign.updates.Muon`; GUM adds ``residual_ratio`` and ``full_rank``
+        (see Notes).
 
     Attributes
     ----------
     projector : Projector or None
+        The current period's ``P``.
     branch : {"low_rank", "full_rank"} or None
         The current period's branch.
     buffer : array or None
         The current period's momentum ``R``.
 
+    Notes
+    -----
+    In the full-rank branch ``R`` lies in the complement of ``span(P)``, so the projection
+    leaves ``orth(R)`` unchanged in exact arithmetic; it keeps out of ``span(P)`` the rounding
+    noise of ``R`` there, which an exact sign would otherwise raise to unit singular values
+    when :math:`\sigma_1(G)/\sigma_{r+1}(G)` is large. The lifted momentum input is unbiased
+    over the draw (:func:`matsign.project.gum_lift`: :math:`E[\hat g] = G`); the update,
+    after the sign, is not. The branch draw reads one uniform number to the host.
+
+    **Choices where the paper's recursion leaves room** (its :math:`R_{t,k}` is indexed by
+    the period ``t`` and the step ``k`` inside it; there is no official code):
+
+    - *The branch is drawn once per period, per layer,* not per step: the paper's layerwise
+      sampling (``q = γ/N_L``: ``γ`` of the ``N_L`` layers are full-rank in a period), which
+      keeps memory low: only the layers drawn full-rank hold an ``m × n`` buffer, for one
+      period.
+    - *The momentum restarts at zero with every period.* The buffer of a period has the shape
+      of its branch, and the low-rank coordinates refer to that period's ``P``; carrying a
+      buffer into a period of the other branch would need both buffers at once.
+
+    Within a period the weight ``1/(1−q)`` or ``1/q`` scales every term of ``R`` alike, and
+    the sign is scale invariant, so the update does not depend on the weights; they make the
+    *estimate* unbiased, and matter to the update only through the branch probabilities.
+
+    **Target** of the diagnostics: the lifted momentum ``up(R)`` (low rank) or ``R`` (full
+    rank). ``residual_ratio`` is :math:`\chi_t` of the current gradient against the period's
+    ``P``, and ``full_rank`` (1.0 or 0.0) the branch of this step.
+
     References
     ----------
-    R. Pan, Y. Luo, Y. Liu, Y. You, T. Zhang, *Unbiased gradient low-rank projection*,
-    arXiv 2510.17802.
+    .. [1] R. Pan, Y. Luo, Y. Liu, Y. You, T. Zhang, *Unbiased gradient low-rank projection*,
+       arXiv 2510.17802.
 
     Examples
     --------
@@ -209,7 +216,7 @@ class GUM(UpdateRule):
         self.q = check_unit_interval(q, "q")
         self.period = check_positive_int(period, "period")
         self.momentum = check_momentum(momentum)
-        self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
+        self._set_inner(inner, schedule, steps)
         self.rng = rng
         self.projector = None
         self.branch = None
@@ -221,19 +228,19 @@ class GUM(UpdateRule):
         self._generator = generator(self.rng, G)
 
     def _advance(self, xp, G):
+        # GUM (Pan et al., arXiv 2510.17802): at a period's first step, P from G_t and the
+        # branch drawn (full rank with probability q); the momentum restarts from the estimate.
         if (self.step_count - 1) % self.period == 0:
             self.projector = galore_projector(G, self.rank)
-            estimate, self.branch = gum_estimate(G, self.projector, self.q, rng=self._generator)
-            self.buffer = estimate
+            self.buffer, self.branch = gum_estimate(G, self.projector, self.q, rng=self._generator)
+        # Within the period: R ← βR + (G − PPᵀG)/q (full rank) or βR + PᵀG/(1 − q) (low rank).
+        elif self.branch == "full_rank":
+            self.buffer = self.momentum * self.buffer + self.projector.residual(G) / self.q
         else:
-            if self.branch == "full_rank":
-                estimate = self.projector.residual(G) / self.q
-            else:
-                estimate = self.projector.down(G) / (1.0 - self.q)
-            self.buffer = self.momentum * self.buffer + estimate
-        sign = orthogonalize(self.buffer, self.inner, self.schedule, self.steps)
-        # Full-rank branch: the buffer lies in the complement of span(P); projecting its sign
-        # back keeps rounding noise out of span(P) (see the ``gum`` method in matsign.methods).
+            self.buffer = self.momentum * self.buffer + self.projector.down(G) / (1.0 - self.q)
+        sign = self._sign(self.buffer)
+        # Full rank: orth(R) − PPᵀorth(R); R lies off span(P), and the projection keeps its
+        # rounding noise there out of the step. Low rank: P·orth(R).
         direction = self.projector.residual(sign) if self.branch == "full_rank" else self.projector.up(sign)
         if not self.diagnostics:
             return direction, None, {}

@@ -1,26 +1,54 @@
-r"""Low-rank Muon: Muon's momentum, orthogonalized by the rank-r operator ``Q·msign(QᵀT)``."""
+r"""Low-rank Muon (He, Deng, Lu): Muon's momentum, orthogonalized by the rank-r operator
+``Q·msign(QᵀT)``."""
 
 from __future__ import annotations
 
 from matsign._backend.checks import check_positive_int, check_rank
 from matsign._backend.random import generator
 from matsign.lowrank.sign import check_range_options, lowrank_sign
-from matsign.updates.base import UpdateRule, check_inner, check_momentum
+from matsign.updates.base import UpdateRule, check_momentum, muon_momentum
 
 
 class LowRankMuon(UpdateRule):
-    r"""Low-rank Muon (He, Deng, Lu): momentum as in Muon, then a rank-r sign of it.
+    r"""Low-rank Muon: momentum as in :class:`Muon`, then a rank-r sign of it.
 
     Per step, with :math:`T_t` the Nesterov input ``G_t + μM_t`` (or ``M_t``) of :class:`Muon`,
 
     .. math:: \text{update} = s \cdot Q_t \operatorname{orth}(Q_t^T T_t), \qquad
               Q_t = \operatorname{range}(T_t),
 
-    computed by :func:`matsign.lowrank.lowrank_sign`: ``Q_t`` is a fresh basis each step, from
-    a Gaussian sketch (with ``oversample`` and ``power_iters``) or from ``rank`` selected
-    columns (``strategy``), drawn from the rule's generator; ``orth`` is Newton–Schulz with
-    ``schedule`` on the small ``rank × n`` matrix, or the exact sign.
+    computed by :func:`matsign.lowrank.lowrank_sign`: ``Q_t`` is a fresh basis each step,
+    from a Gaussian sketch or from ``rank`` selected columns, drawn from the rule's generator.
 
+    Parameters
+    ----------
+    rank : int
+        ``1 ≤ rank ≤ min(m, n)``, and ``rank + oversample ≤ min(m, n)`` (checked at the first
+        step, before the momentum is updated).
+    momentum : float, default 0.95
+        See :class:`Muon`.
+    nesterov : bool, default True
+        See :class:`Muon`; the official code uses Nesterov momentum with β = 0.95.
+    range : {"gaussian", "column"}
+        How ``Q_t`` is found (:func:`matsign.lowrank.lowrank_sign`).
+    inner, schedule, steps
+        The sign of the small ``rank × n`` matrix; see :class:`Muon`.
+    rng : None, int or generator
+        Randomness of the range finder; created at the first step and drawn from at every
+        step, so one seed fixes the whole sequence.
+    shape, diagnostics
+        See :class:`Muon`.
+    **options
+        Range-finder options, checked at construction: ``oversample``, ``power_iters``,
+        ``normalizer`` (Gaussian), ``strategy`` (column).
+
+    Attributes
+    ----------
+    buffer : array or None
+        The momentum ``M_t``.
+
+    Notes
+    -----
     **Target** of the diagnostics: ``T_t``; the relative error therefore includes the rank
     floor :math:`\sqrt{\rho - r}/\sqrt{\rho}` (:func:`matsign.metrics.rank_floor`).
 
@@ -29,37 +57,10 @@ class LowRankMuon(UpdateRule):
     Newton–Schulz for matrices with a side ≤ 500; this rule applies the low-rank operator to
     every shape, so small matrices can be studied, and offers the Gaussian range as well.
 
-    Parameters
-    ----------
-    rank : int
-        ``1 ≤ rank ≤ min(m, n)``, and ``rank + oversample ≤ min(m, n)`` (checked at the first
-        step, before the momentum is updated).
-    momentum : float, default 0.95
-    nesterov : bool, default True
-        The official code uses Nesterov momentum with β = 0.95.
-    range : {"gaussian", "column"}
-    inner : {"newton_schulz", "exact"}
-    schedule, steps
-        The Newton–Schulz inner sign (default Muon's quintic, as the official code).
-    rng : None, int or generator
-        Randomness of the range finder; the generator is created at the first step and drawn
-        from at every step, so one seed fixes the whole sequence.
-    shape : {"none", "spectral", "match_rms"}
-    diagnostics : bool, default True
-    **options
-        Passed to the range finder: ``oversample``, ``power_iters``, ``normalizer`` (Gaussian),
-        ``strategy`` (column); checked at construction
-        (:func:`matsign.lowrank.sign.check_range_options`).
-
-    Attributes
-    ----------
-    buffer : array or None
-        The momentum ``M_t``.
-
     References
     ----------
-    C. He, Z. Deng, Z. Lu, *Low-rank orthogonalization for large-scale matrix optimization
-    with applications to foundation model training*, arXiv 2509.11983.
+    .. [1] C. He, Z. Deng, Z. Lu, *Low-rank orthogonalization for large-scale matrix
+       optimization with applications to foundation model training*, arXiv 2509.11983.
 
     Examples
     --------
@@ -97,7 +98,7 @@ class LowRankMuon(UpdateRule):
         self.nesterov = bool(nesterov)
         self.options = check_range_options(range, options)
         self.range = range
-        self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
+        self._set_inner(inner, schedule, steps)
         self.rng = rng
         self.buffer = None
         self._generator = None
@@ -106,14 +107,14 @@ class LowRankMuon(UpdateRule):
         # The sketch width is checked here, before the first step touches the momentum.
         check_rank(self.rank + self.options.get("oversample", 0), G.shape, "rank + oversample")
         self._generator = generator(self.rng, G)
-        self.buffer = xp.zeros_like(G)
+        self.buffer = xp.zeros_like(G)  # M₀ = 0
 
     def _advance(self, xp, G):
-        self.buffer = self.momentum * self.buffer + G
-        target = G + self.momentum * self.buffer if self.nesterov else self.buffer
-        inner = "exact" if self.inner == "exact" else self.schedule
+        # Muon's momentum and its Nesterov input T_t, as the low-rank Muon code (arXiv 2509.11983).
+        self.buffer, target = muon_momentum(self.buffer, G, self.momentum, self.nesterov)
+        # The rank-r sign Q·orth(QᵀT_t), Q a fresh range of T_t (Gaussian sketch or columns).
         direction = lowrank_sign(
-            target, self.rank, range=self.range, inner=inner, steps=self.steps,
+            target, self.rank, range=self.range, inner=self.sign_spec, steps=self.steps,
             rng=self._generator, **self.options,
         )
         return direction, target, {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from matsign._backend import check_choice
 from matsign.equilibration import check_exponent, equilibrate
-from matsign.updates.base import UpdateRule, check_inner, check_momentum, orthogonalize
+from matsign.updates.base import UpdateRule, check_momentum, muon_momentum
 
 #: Pre-orthogonalization scalings of MuonEq (see :func:`matsign.equilibration.equilibrate`).
 EQUILIBRATIONS = ("R", "C", "RC")
@@ -14,7 +14,7 @@ EQUILIBRATIONS = ("R", "C", "RC")
 class Muon(UpdateRule):
     r"""Muon: orthogonalized momentum, with optional MuonEq equilibration.
 
-    Per step, with momentum coefficient :math:`\mu`,
+    Per step, with momentum coefficient :math:`\mu` and ``M₀ = 0``,
 
     .. math::
 
@@ -22,40 +22,27 @@ class Muon(UpdateRule):
         T_t = \begin{cases} G_t + \mu M_t & \text{nesterov} \\ M_t & \text{heavy ball}\end{cases},
         \qquad \text{update} = s \cdot \operatorname{orth}(E(T_t)),
 
-    with ``M₀ = 0``, ``s`` the shape factor, ``orth`` the exact sign or a Newton–Schulz
-    schedule, and ``E`` the identity or MuonEq's row / column / two-sided scaling
-    (:func:`matsign.equilibration.equilibrate`, one pass from the same ``T_t``).
-
-    **Target** of the diagnostics: ``T_t`` (the Nesterov input or the momentum), *not* the
-    equilibrated matrix, so with ``equilibration`` they measure how far the scaling moves the
-    step from ``msign(T_t)``.
-
-    Departures from the official code: Keller Jordan's Muon writes the momentum as an
-    exponential average (``M ← μM + (1−μ)G``, Nesterov input ``(1−μ)G + μM``), which differs
-    from the sum form here only by the factor ``1 − μ`` that every normalization of the sign
-    removes; its shape factor ``max(1, m/n)^{1/2}`` is not one of the named factors (choose
-    ``"spectral"`` or ``"match_rms"``); it orthogonalizes in bfloat16, while this rule works in
-    the gradient's dtype.
+    with ``s`` the shape factor, ``orth`` the exact sign or a Newton–Schulz schedule, and
+    ``E`` the identity or MuonEq's row / column / two-sided scaling.
 
     Parameters
     ----------
     momentum : float, default 0.95
         :math:`\mu \in [0, 1)`.
     nesterov : bool, default True
-        Orthogonalize ``G + μM`` instead of ``M``. ``False`` is heavy-ball Muon, the rule Dion2
-        reduces to with fraction 1.
+        Orthogonalize ``G + μM`` instead of ``M``; ``False`` is heavy-ball Muon.
     inner : {"newton_schulz", "exact"}
-        Newton–Schulz with ``schedule`` and ``steps`` (Frobenius normalization), or the exact
-        sign by SVD.
+        Newton–Schulz with ``schedule`` and ``steps``, or the exact sign by SVD.
     schedule : str, Schedule or triples, default "muon"
         Any schedule :func:`matsign.newton_schulz` accepts.
     steps : int, optional
-        Newton–Schulz steps (default: the schedule's own).
+        Newton–Schulz steps (default: the schedule's own); only with ``inner="newton_schulz"``.
     equilibration : {None, "R", "C", "RC"}
-        MuonEq's scaling applied to ``T_t`` before orthogonalizing; ``None`` is plain Muon.
+        MuonEq's scaling of ``T_t`` (:func:`matsign.equilibration.equilibrate`); ``None`` is
+        plain Muon.
     exponent : float, default -0.5
-        Exponent of the row / column squared norms in the equilibration (MuonEq also uses
-        −0.25); only with ``equilibration``.
+        Exponent of the row / column squared norms (MuonEq also uses −0.25); only with
+        ``equilibration``.
     shape : {"none", "spectral", "match_rms"}
         Learning-rate shape factor (:func:`matsign.updates.shape_factor`).
     diagnostics : bool, default True
@@ -66,11 +53,25 @@ class Muon(UpdateRule):
     buffer : array or None
         The momentum ``M_t`` (created at the first step).
 
+    Notes
+    -----
+    **Target** of the diagnostics: ``T_t`` (the Nesterov input or the momentum), *not* the
+    equilibrated matrix, so with ``equilibration`` they measure how far the scaling moves the
+    step from ``msign(T_t)``. ``nesterov=False`` is the rule Dion2 reduces to with fraction 1.
+
+    Departures from the official code [1]_: it writes the momentum as an exponential average
+    (``M ← μM + (1−μ)G``, Nesterov input ``(1−μ)G + μM``), which differs from the sum form
+    here only by the factor ``1 − μ`` that every normalization of the sign removes; its shape
+    factor ``max(1, m/n)^{1/2}`` is not one of the named factors (choose ``"spectral"`` or
+    ``"match_rms"`` [2]_); it orthogonalizes in bfloat16, while this rule works in the
+    gradient's dtype.
+
     References
     ----------
-    K. Jordan et al., *Muon: an optimizer for hidden layers in neural networks* (2024);
-    J. Liu et al., *Muon is scalable for LLM training*, arXiv 2502.16982;
-    D. Chang et al., *MuonEq*, arXiv 2603.28254.
+    .. [1] K. Jordan et al., *Muon: an optimizer for hidden layers in neural networks* (2024).
+    .. [2] J. Liu et al., *Muon is scalable for LLM training*, arXiv 2502.16982.
+    .. [3] D. Chang et al., *MuonEq: balancing before orthogonalization with lightweight
+       equilibration*, arXiv 2603.28254.
 
     Examples
     --------
@@ -105,7 +106,7 @@ class Muon(UpdateRule):
         super().__init__(shape=shape, diagnostics=diagnostics)
         self.momentum = check_momentum(momentum)
         self.nesterov = bool(nesterov)
-        self.inner, self.schedule, self.steps = check_inner(inner, schedule, steps)
+        self._set_inner(inner, schedule, steps)
         if equilibration is not None and equilibration not in EQUILIBRATIONS:
             raise ValueError(f"equilibration must be None or one of {EQUILIBRATIONS}, got {equilibration!r}")
         if equilibration is None and exponent != -0.5:
@@ -115,15 +116,17 @@ class Muon(UpdateRule):
         self.buffer = None
 
     def _start(self, xp, G):
-        self.buffer = xp.zeros_like(G)
+        self.buffer = xp.zeros_like(G)  # M₀ = 0
 
     def _advance(self, xp, G):
-        self.buffer = self.momentum * self.buffer + G
-        target = G + self.momentum * self.buffer if self.nesterov else self.buffer
+        # Jordan et al. (2024): M_t = μM_{t−1} + G_t; the Nesterov input G_t + μM_t, or M_t.
+        self.buffer, target = muon_momentum(self.buffer, G, self.momentum, self.nesterov)
+        # MuonEq (Chang et al., arXiv 2603.28254): scale the rows / columns of T_t, then NS5.
         scaled = target
         if self.equilibration is not None:
             scaled = equilibrate(target, self.equilibration, exponent=self.exponent)
-        return orthogonalize(scaled, self.inner, self.schedule, self.steps), target, {}
+        # O_t = NS5(scaled) or the exact sign; the diagnostics compare with msign(T_t).
+        return self._sign(scaled), target, {}
 
 
 class MuonEq(Muon):
@@ -131,27 +134,27 @@ class MuonEq(Muon):
 
     ``MuonEq(mode)`` is ``Muon(equilibration=mode)``: with ``T_t`` the Nesterov input
     ``G_t + μM_t``, row squared norms :math:`r_i = \sum_j T_{ij}^2` and column squared norms
-    :math:`c_j = \sum_i T_{ij}^2`,
+    :math:`c_j = \sum_i T_{ij}^2`, the update is ``NS5`` (Muon's quintic) of
 
     - ``"R"``: :math:`\operatorname{diag}((r + \varepsilon)^{e})\, T` (the paper's default
       for hidden weights),
     - ``"C"``: :math:`T\, \operatorname{diag}((c + \varepsilon)^{e})`,
     - ``"RC"``: both, from the same ``T`` in one pass,
 
-    then ``NS5`` with Muon's quintic, as the official MaeChd/muon-eq code does; ``e = −1/2``.
-    The diagnostics compare with ``msign(T_t)``, the sign plain Muon targets.
+    with ``e = −1/2``, as the official MaeChd/muon-eq code does. The diagnostics compare with
+    ``msign(T_t)``, the sign plain Muon targets.
 
     Parameters
     ----------
     mode : {"R", "C", "RC"}, default "R"
+        The equilibration.
     **options
-        Any other :class:`Muon` parameter (``momentum``, ``nesterov``, ``schedule``, ``steps``,
-        ``exponent``, ``shape``, ``diagnostics``, ``inner``).
+        Any other parameter of :class:`Muon` (``equilibration`` excepted).
 
     References
     ----------
-    D. Chang et al., *MuonEq: balancing before orthogonalization with lightweight
-    equilibration*, arXiv 2603.28254.
+    .. [1] D. Chang et al., *MuonEq: balancing before orthogonalization with lightweight
+       equilibration*, arXiv 2603.28254.
 
     Examples
     --------

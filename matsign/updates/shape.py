@@ -44,9 +44,10 @@ def shape_factor(shape, name: str = "none") -> float:
 
     References
     ----------
-    J. Bernstein, L. Newhouse, *Old optimizer, new norm: an anthology*, arXiv 2409.20325;
-    J. Liu et al., *Muon is scalable for LLM training* (Moonlight), arXiv 2502.16982;
-    K. Ahn, B. Xu, N. Abreu, J. Langford, *Dion*, arXiv 2504.05295.
+    .. [1] J. Bernstein, L. Newhouse, *Old optimizer, new norm: an anthology*, arXiv 2409.20325.
+    .. [2] J. Liu et al., *Muon is scalable for LLM training* (Moonlight), arXiv 2502.16982.
+    .. [3] K. Ahn, B. Xu, N. Abreu, J. Langford, *Dion: distributed orthonormalized updates*,
+       arXiv 2504.05295.
 
     Examples
     --------

@@ -1,0 +1,131 @@
+r"""Plain NumPy reference versions of Muon, Dion, Dion2, GaLore-Muon and GUM: each paper's
+step written out.
+
+No checks, no backends, no degenerate cases (a zero column, a rank-deficient block): the
+state goes in and comes out, with the update before any shape factor. The hardened rules of
+:mod:`matsign.updates` are tested against these in float64 (``tests/test_updates_reference.py``).
+
+References
+----------
+.. [1] K. Jordan et al., *Muon: an optimizer for hidden layers in neural networks* (2024).
+.. [2] K. Ahn, B. Xu, N. Abreu, J. Langford, *Dion: distributed orthonormalized updates*,
+   arXiv 2504.05295.
+.. [3] K. Ahn, N. Amsel, J. Langford, *Dion2: a simple method to shrink matrix in Muon*,
+   arXiv 2512.16928.
+.. [4] J. Zhao et al., *GaLore: memory-efficient LLM training by gradient low-rank
+   projection*, arXiv 2403.03507.
+.. [5] R. Pan, Y. Luo, Y. Liu, Y. You, T. Zhang, *Unbiased gradient low-rank projection*,
+   arXiv 2510.17802.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def newton_schulz(X, triples):
+    r"""Muon's odd-polynomial iteration on ``X / ‖X‖_F``: :math:`X \leftarrow aX + (bA + cA^2)X`,
+    :math:`A = XX^T`, one step per ``(a, b, c)`` of ``triples`` (wide orientation)."""
+    tall = X.shape[0] > X.shape[1]
+    X = X.T if tall else X
+    X = X / np.linalg.norm(X)
+    for a, b, c in triples:
+        A = X @ X.T
+        X = a * X + (b * A + c * A @ A) @ X
+    return X.T if tall else X
+
+
+def svd_sign(X):
+    """The exact sign ``U Vᵀ`` of a full-rank ``X = U Σ Vᵀ``."""
+    U, _, Vt = np.linalg.svd(X, full_matrices=False)
+    return U @ Vt
+
+
+def muon_step(M, G, momentum, triples, *, nesterov=True):
+    r"""One Muon step [1]_: ``(M_t, update)``.
+
+    :math:`M_t = \mu M_{t-1} + G_t`; the update is Newton–Schulz of the Nesterov input
+    :math:`G_t + \mu M_t`, or of :math:`M_t` (heavy ball).
+    """
+    M = momentum * M + G
+    T = G + momentum * M if nesterov else M
+    return M, newton_schulz(T, triples)
+
+
+def dion_step(M, Q, G, momentum):
+    r"""One step of Dion's Algorithm 1 [2]_: ``(M_t, Q_t, update)``.
+
+    One power-iteration round from the warm start ``Q_{t−1}`` (n × r), Householder QR for
+    the left factor and column normalization for the right one.
+    """
+    B = M + G  # B_t = M_{t−1} + G_t
+    P = np.linalg.qr(B @ Q)[0]  # P_t = Orthogonalize(B_t Q_{t−1})
+    R = B.T @ P  # R_t = B_tᵀ P_t, so that B_t ≈ P_t R_tᵀ
+    M = B - (1 - momentum) * P @ R.T  # error feedback: M_t = B_t − (1 − μ) P_t R_tᵀ
+    Q = R / np.linalg.norm(R, axis=0)  # Q_t = ColumnNormalize(R_t)
+    return M, Q, P @ Q.T  # the update P_t Q_tᵀ
+
+
+def dion2_step(M, G, fraction, momentum, triples=None):
+    r"""One Dion2 step [3]_: ``(M, update)``, L1 selection along the shorter side.
+
+    :math:`M \leftarrow M + G`; the ``k = ⌈fraction·size⌉`` rows (or columns, for a tall
+    ``M``) of largest L1 norm form ``S``; the update is the sign of ``S`` on those slices
+    (exact with ``triples=None``, else Newton–Schulz) and zero elsewhere; only the selected
+    slices decay, :math:`M_K \leftarrow \mu M_K`.
+    """
+    rows = M.shape[0] <= M.shape[1]
+    X = (M + G) if rows else (M + G).T  # the slices as rows
+    k = math.ceil(fraction * X.shape[0])
+    K = np.argsort(-np.abs(X).sum(axis=1))[:k]
+    S = X[K]  # taken before the decay
+    D = np.zeros_like(X)
+    D[K] = svd_sign(S) if triples is None else newton_schulz(S, triples)
+    X[K] *= momentum  # selective decay
+    return (X, D) if rows else (X.T, D.T)
+
+
+def galore_muon_step(R, P, G, rank, momentum, triples=None, *, refresh):
+    r"""One GaLore step with Muon as the inner optimizer [4]_: ``(R, P, update)``.
+
+    With ``refresh`` (every ``K`` steps, the first included), ``P`` becomes the top ``rank``
+    singular vectors of ``G`` on its shorter side (left when ``m ≤ n``). The projected
+    momentum :math:`R \leftarrow \beta R + P^T G` (or :math:`G P`; ``R = None`` before the
+    first step) is kept across refreshes; the update is :math:`P\,\operatorname{orth}(R)`
+    (or :math:`\operatorname{orth}(R) P^T`), exact with ``triples=None``.
+    """
+    left = G.shape[0] <= G.shape[1]
+    if refresh:
+        U, _, Vt = np.linalg.svd(G, full_matrices=False)
+        P = U[:, :rank] if left else Vt[:rank].T
+    low = P.T @ G if left else G @ P
+    R = low if R is None else momentum * R + low
+    O = svd_sign(R) if triples is None else newton_schulz(R, triples)
+    return R, P, (P @ O if left else O @ P.T)
+
+
+def gum_step(R, P, G, rank, q, momentum, branch, triples=None, *, refresh):
+    r"""One GUM step [5]_ in the period's ``branch`` (drawn by the caller): ``(R, P, update)``.
+
+    With ``refresh`` (a period's first step) ``P`` is GaLore's projector of ``G`` and the
+    momentum restarts. Low rank: :math:`R \leftarrow \beta R + P^T G/(1-q)`, update
+    :math:`P\,\operatorname{orth}(R)`; full rank: :math:`R \leftarrow \beta R + (G - PP^TG)/q`,
+    update :math:`(I - PP^T)\operatorname{orth}(R)` (right-side projectors act on columns).
+    """
+    left = G.shape[0] <= G.shape[1]
+    if refresh:
+        U, _, Vt = np.linalg.svd(G, full_matrices=False)
+        P = U[:, :rank] if left else Vt[:rank].T
+
+    def down(X):
+        return P.T @ X if left else X @ P
+
+    def up(X):
+        return P @ X if left else X @ P.T
+
+    estimate = down(G) / (1 - q) if branch == "low_rank" else (G - up(down(G))) / q
+    R = estimate if refresh else momentum * R + estimate
+    O = svd_sign(R) if triples is None else newton_schulz(R, triples)
+    return R, P, (up(O) if branch == "low_rank" else O - up(down(O)))
