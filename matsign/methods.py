@@ -2,6 +2,8 @@ r"""The built-in methods, declared here until each moves beside its algorithm (s
 
 from __future__ import annotations
 
+import math
+
 from matsign._backend import (
     check_choice,
     check_matrix,
@@ -72,6 +74,48 @@ def _check_schedule(schedule, steps):
 def _check_lowrank(rank, inner, steps):
     check_positive_int(rank, "rank")
     check_inner(inner, steps)
+
+
+# ---------------------------------------------------------------- plot labels (how the papers name each method)
+
+# TEMPORARY until the merge: the schedule labels become Schedule.label (matsign/exact/schedules.py)
+# and the column-strategy labels move to matsign/lowrank/columns.py.
+SCHEDULE_LABELS = {
+    "cubic": "cubic NS",
+    "muon": "Muon quintic",
+    "you5": "You (5 steps)",
+    "polar_express": "Polar Express",
+    "polar_express8": "Polar Express (8)",
+    "cans": "CANS",
+    "aol4": "Turbo-Muon AOL (4)",
+    "deepseek_v4": "DeepSeek-V4",
+}
+
+# TEMPORARY until the merge (see SCHEDULE_LABELS).
+COLUMN_LABELS = {
+    "uniform": "uniform columns (Low-rank Muon)",
+    "norm": "norm² sampling",
+    "l1_topk": "L1 top-k (Dion2 score)",
+    "leverage": "leverage scores",
+    "pivoted_qr": "pivoted QR",
+}
+
+
+def _gaussian_label(params):
+    """He et al.'s sketch, or HMT's with ``q`` power iterations; the oversampling when given."""
+    q = int(params.get("power_iters", 0) or 0)
+    label = "Gaussian sketch (He et al.)" if q == 0 else f"Gaussian sketch + {q} power it{'s' if q > 1 else ''} (HMT)"
+    p = params.get("oversample")
+    given = p is not None and not (isinstance(p, float) and math.isnan(p))  # a table's missing value
+    return label + (f", p = {int(p)}" if given and p else "")
+
+
+def _column_label(params):
+    return COLUMN_LABELS.get(params.get("strategy"), f"columns: {params.get('strategy')}")
+
+
+def _schedule_label(params):
+    return SCHEDULE_LABELS.get(params.get("schedule"), str(params.get("schedule")))
 
 
 # ---------------------------------------------------------------- the built-in methods
@@ -207,30 +251,31 @@ def _check_oracle(*, rank):
 register(
     "exact_svd", _exact_svd,
     description="msign(G) = U Vᵀ from the thin SVD (reference accuracy)", flops=_exact_svd_flops,
+    label="exact (SVD)",
 )
 register(
     "exact_eigh", _exact_eigh,
     description="msign(G) = (GGᵀ)^(-1/2) G from the Gram eigendecomposition (wide orientation)",
-    flops=_exact_eigh_flops,
+    flops=_exact_eigh_flops, label="exact (Gram eigh)",
 )
 register(
     "exact_ns", _exact_ns,
     description="msign(G) to working accuracy by Newton–Schulz alone: a greedy minimax schedule for "
     "σ_min/σ₁ ≥ lower, then Taylor steps to convergence (dtype float64 or float32)",
-    flops=_exact_ns_flops, check=_check_exact_ns,
+    flops=_exact_ns_flops, check=_check_exact_ns, label="exact (NS to convergence)",
 )
 register(
     "qdwh", _qdwh,
     description="msign(G) by the QR-based dynamically weighted Halley iteration (backward stable; "
     "2 QR-form then Cholesky-form steps; dtype float64 or float32)",
-    flops=_qdwh_flops, check=_check_qdwh,
+    flops=_qdwh_flops, check=_check_qdwh, label="exact (QDWH)",
 )
 register(
     "newton_schulz", _newton_schulz,
     description="odd-polynomial Newton–Schulz iteration with a named schedule (Frobenius normalization) "
     "in the working precision dtype (None: the input's; bfloat16/float16 emulated on NumPy and CuPy, "
     "tfloat32 everywhere but PyTorch CUDA)",
-    flops=_newton_schulz_flops, check=_check_newton_schulz,
+    flops=_newton_schulz_flops, check=_check_newton_schulz, label=_schedule_label,
 )
 register(
     "gram_newton_schulz", _gram_newton_schulz,
@@ -242,17 +287,17 @@ register(
     "gaussian", _gaussian,
     description="Q·msign(QᵀG), Q from a Gaussian sketch with oversampling and power iterations, "
     "truncated to rank",
-    flops=_gaussian_flops, check=_check_gaussian,
+    flops=_gaussian_flops, check=_check_gaussian, label=_gaussian_label,
 )
 register(
     "column", _column,
     description="low-rank sign on the span of selected columns of the wide orientation of G",
-    flops=_column_flops, check=_check_column,
+    flops=_column_flops, check=_check_column, label=_column_label,
 )
 register(
     "oracle", _oracle,
     description="U_r V_rᵀ, the best rank-r sign, from the full SVD", flops=_oracle_flops,
-    check=_check_oracle,
+    check=_check_oracle, label=r"oracle $U_rV_r^\top$",
 )
 
 
@@ -351,24 +396,24 @@ register(
     "muoneq", _muoneq,
     description="Newton–Schulz on MuonEq's equilibrated D_r·G·D_c (mode R, C or RC): approximates "
     "msign(D_r G D_c), a different target from msign(G)",
-    flops=_muoneq_flops, check=_check_muoneq,
+    flops=_muoneq_flops, check=_check_muoneq, label=lambda params: f"MuonEq-{params.get('mode')}",
 )
 register(
     "dion2", _dion2,
     description="Dion2: sign of the ⌈fraction·min(m, n)⌉ top-scoring rows (columns if tall) scattered "
     "into place, zero elsewhere; fraction 1 is the exact sign",
-    flops=_dion2_flops, check=_check_dion2,
+    flops=_dion2_flops, check=_check_dion2, label=lambda params: f"Dion2 ({params.get('score')} score)",
 )
 register(
     "galore", _galore,
     description="P·msign(PᵀG) with GaLore's SVD projector P = top-r singular vectors of the shorter side; "
     "inner='exact' equals 'oracle' (U_r V_rᵀ) computed by two SVDs, a schedule gives GaLore-Muon's "
     "projected Newton–Schulz step",
-    flops=_galore_flops, check=_check_galore,
+    flops=_galore_flops, check=_check_galore, label="GaLore projector",
 )
 register(
     "gum", _gum,
     description="msign of one draw of GUM's unbiased estimate (residual/q with probability q, else "
     "PPᵀG/(1−q)); a single-draw update, biased after the sign (flops: expected over the draw)",
-    flops=_gum_flops, check=_check_gum,
+    flops=_gum_flops, check=_check_gum, label="GUM",
 )

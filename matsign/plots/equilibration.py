@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from matsign.plots import (
     ERROR_FLOOR,
-    SCHEDULE_LABELS,
     STYLE,
     configuration_columns,
     labelled_groups,
@@ -12,6 +11,7 @@ from matsign.plots import (
     matrix_title,
     method_label,
     save,
+    schedule_label,
 )
 
 #: Colour per equilibration mode ("none" = plain Newton–Schulz); other methods get C3, C4, ...
@@ -50,7 +50,7 @@ def equilibration_figure(table, stem):
     table = table.assign(marker_index=table.groupby(marker_columns, sort=False, dropna=False).ngroup())
     matrices = labelled_groups(table, matrix_columns, matrix_title, sep="\n")
     variants = [label for _, label, _ in labelled_groups(
-        table, marker_columns, lambda s: SCHEDULE_LABELS.get(s["schedule"], s["schedule"]))]
+        table, marker_columns, lambda s: schedule_label(s["schedule"]))]
     present = [_series(setting) for setting, _, _ in labelled_groups(table, ["method", "mode"], str)]
     series = list(dict.fromkeys([*MODE_COLOURS, *present]))
     colours = {**MODE_COLOURS, **{key: f"C{3 + i}" for i, key in enumerate(k for k in series if k not in MODE_COLOURS)}}

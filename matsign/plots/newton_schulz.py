@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from matsign.plots import ERROR_FLOOR, SCHEDULE_LABELS, STYLE, log_axes, save
+from matsign.plots import ERROR_FLOOR, STYLE, log_axes, save, schedule_label
 
 #: The step count of the spectrum panels (every schedule's budget there).
 BUDGET = 5
@@ -36,7 +36,7 @@ def ns_vs_spectrum_figure(table, stem):
             for name, colour in colours.items():
                 d = mean[(mean["kappa"] == kappa) & (mean["schedule"] == name)]
                 ax.plot(d["steps"], d["predicted_error"].clip(lower=ERROR_FLOOR), "-", color=colour, lw=1.2,
-                        label=SCHEDULE_LABELS.get(name, name))
+                        label=schedule_label(name))
                 ax.plot(d["steps"], d["error"].clip(lower=ERROR_FLOOR), "o", color=colour, ms=3, mfc="none")
             log_axes(ax)
             ax.set_title(f"κ = {kappa:.0e}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matsign.plots import SCHEDULE_LABELS, STYLE, save
+from matsign.plots import STYLE, save, schedule_label
 
 __all__ = ["spectra_figures"]
 
@@ -125,7 +125,7 @@ def ns_error_figure(table, stem):
         for i, schedule in enumerate(schedules):
             for kind, marker in markers.items():
                 d = table[(table["kind"] == kind) & (table[f"ns_error_{schedule}"] > 0) & (table["stable_rank"] > 0)]
-                label = SCHEDULE_LABELS.get(schedule, schedule) + (f" ({kind})" if len(markers) > 1 else "")
+                label = schedule_label(schedule) + (f" ({kind})" if len(markers) > 1 else "")
                 ax.scatter(d["stable_rank"], d[f"ns_error_{schedule}"], s=9, marker=marker, color=f"C{i}", alpha=0.7, label=label)
                 drawn += len(d)
         if drawn:
