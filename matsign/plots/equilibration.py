@@ -31,10 +31,27 @@ def _series_label(key) -> str:
 
 
 def equilibration_figure(table, stem):
-    """Three rows over the matrices (x axis): error against msign(G), error against the target
-    msign(D_r G D_c) the iteration converges to, and alignment ⟨G, X⟩/‖G‖_*; colour = mode,
-    marker = schedule (and every other method parameter that takes several values). Each point
-    is one matrix and method setting, the mean over seeds."""
+    """Error against msign(G), error against msign(D_r G D_c), and alignment, over the matrices.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The equilibration sweep's table (:mod:`matsign.experiments.equilibration`).
+    stem : path-like
+        Writes ``stem.png`` and ``stem.pdf``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG path.
+
+    Notes
+    -----
+    Three rows over the matrices (x axis): error against msign(G), error against the target
+    msign(D_r G D_c) the iteration converges to, and alignment ⟨G, X⟩/‖G‖_*. Colour is the
+    mode, marker the schedule (and every other method parameter that takes several values).
+    Each point is one matrix and method setting, the mean over seeds.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -9,7 +9,23 @@ BUDGET = 5
 
 
 def ns_vs_spectrum_figure(table, stem):
-    """Top: error vs steps per κ, measured (circles) vs predicted by ``scalar_map`` (lines).
+    """Newton–Schulz error against the step count (measured and predicted) and the spectrum.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The ns-vs-spectrum sweep's table (:mod:`matsign.experiments.ns_vs_spectrum`).
+    stem : path-like
+        Writes ``stem.png`` and ``stem.pdf``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG path.
+
+    Notes
+    -----
+    Top: error vs steps per κ, measured (circles) vs predicted by ``scalar_map`` (lines).
     Bottom: error after ``BUDGET`` steps vs κ (full rank), vs stable rank at the fixed κ of the
     rows with ``nonzero`` set, and vs the smallest normalized singular value σ_ρ/‖G‖_F, which
     κ and stable rank together set (all rows).

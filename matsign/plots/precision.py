@@ -13,8 +13,25 @@ PRECISION_COLOURS = {"float64": "C0", "float32": "C1", "tfloat32": "C4", "bfloat
 
 
 def precision_figure(table, stem):
-    """One panel per Newton–Schulz schedule (a line per working precision, dotted: its machine
-    epsilon) and one for the exact sign (a line per method and input precision), error vs κ."""
+    """The sign's error against κ in each working precision, one panel per schedule.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The precision sweep's table (:mod:`matsign.experiments.precision`).
+    stem : path-like
+        Writes ``stem.png`` and ``stem.pdf``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG path.
+
+    Notes
+    -----
+    One panel per Newton–Schulz schedule (a line per working precision, dotted: its machine
+    epsilon) and one for the exact sign (a line per method and input precision).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
