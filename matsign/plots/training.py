@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from matsign.plots import STYLE, log_axes, save
 
@@ -48,7 +48,7 @@ def training_figure(curves, tuning, summary, stem):
     learning rate: seeds as dots, mean and ±1 std as a bar, Muon's mean ± 2 std shaded.
     """
     plt = _pyplot()
-    rules = _RuleStyle.of(summary)
+    rules = _rules(summary)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(2, 3, figsize=(12, 6.6))
         families = _draw_loss_curves(axes.flat, curves, rules)
@@ -62,20 +62,20 @@ def training_figure(curves, tuning, summary, stem):
     return path
 
 
-@dataclass(frozen=True)
-class _RuleStyle:
-    """The rules in drawing order, with a colour (Muon black) and a label each."""
+class _Rules(NamedTuple):
+    """The rules in drawing order, with a colour and a label each."""
 
     order: list
     colours: dict
     labels: dict
 
-    @classmethod
-    def of(cls, summary):
-        order = list(summary["rule"])
-        palette = iter(f"C{i}" for i in (0, 1, 2, 3, 4, 5, 6, 8, 9) * 2)
-        colours = {rule: "k" if rule == "muon" else next(palette) for rule in order}
-        return cls(order, colours, dict(zip(summary["rule"], summary["label"])))
+
+def _rules(summary) -> _Rules:
+    """``summary``'s rules in its order; Muon black, the others in turn from the palette."""
+    order = list(summary["rule"])
+    palette = iter(f"C{i}" for i in (0, 1, 2, 3, 4, 5, 6, 8, 9) * 2)
+    colours = {rule: "k" if rule == "muon" else next(palette) for rule in order}
+    return _Rules(order, colours, dict(zip(summary["rule"], summary["label"])))
 
 
 def _draw_loss_curves(axes, curves, rules) -> list:
