@@ -466,3 +466,24 @@ def test_warnings_are_not_raised_for_good_dumps(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(list(load_gradients(tmp_path, skip_bad=True))) == 1
+
+
+def test_recorded_source_is_one_matrix_of_a_dump_in_float64(tmp_path):
+    from matsign.io.source import find_record
+    from matsign.registry import get_source
+
+    source = get_source("recorded")
+    record = next(iter(load_gradients(RECORDED_DUMP)))
+    params = {"tensor": record.name, "step": record.step, "kind": record.kind}
+    assert source.shape(**source.resolve(params)) == record.shape
+    A = source(*record.shape, rng=0, **params)
+    assert A.dtype == np.float64
+    np.testing.assert_array_equal(A, np.asarray(record.load(), dtype=np.float64))
+    np.testing.assert_array_equal(A, source(*record.shape, rng=7, **params))  # the same for every seed
+    # Another dump, by path.
+    write_step(tmp_path, 3, {"momentum/w": np.arange(6.0).reshape(2, 3)})
+    assert find_record("w", 3, "momentum", tmp_path).shape == (2, 3)
+    # The check (a lookup, no data read) names what the dump holds instead.
+    with pytest.raises(ValueError, match=r"no tensor 'w' of kind 'grad' at step 3 .* it holds w \(momentum, step 3\)"):
+        source.check(2, 3, tensor="w", step=3, kind="grad", path=str(tmp_path))
+    assert source.label({**params, "source": "recorded"}) == f"{record.name}\n{record.kind}, step {record.step}"

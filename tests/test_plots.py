@@ -119,3 +119,60 @@ def test_equilibration_draws_each_matrix_and_exponent_apart(tmp_path, monkeypatc
             assert len({(round(p[0], 6), p[2], p[3]) for p in drawn}) == len(drawn) == 3
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any("exponent = -0.25" in label for label in legend)
+
+
+# ---------------------------------------------------------------- labels come from the declarations
+
+LABELS = [
+    # (method, params, the label figures have always shown)
+    ("gaussian", {"rank": 8}, "Gaussian sketch (He et al.)"),
+    ("gaussian", {"rank": 8, "power_iters": 1, "oversample": 4.0}, "Gaussian sketch + 1 power it (HMT), p = 4"),
+    ("gaussian", {"power_iters": 2, "oversample": float("nan")}, "Gaussian sketch + 2 power its (HMT)"),
+    ("column", {"strategy": "uniform"}, "uniform columns (Low-rank Muon)"),
+    ("column", {"strategy": "norm"}, "norm² sampling"),
+    ("column", {"strategy": "l1_topk"}, "L1 top-k (Dion2 score)"),
+    ("column", {"strategy": "leverage"}, "leverage scores"),
+    ("column", {"strategy": "pivoted_qr"}, "pivoted QR"),
+    ("newton_schulz", {"schedule": "cubic"}, "cubic NS"),
+    ("newton_schulz", {"schedule": "muon"}, "Muon quintic"),
+    ("newton_schulz", {"schedule": "you5"}, "You (5 steps)"),
+    ("newton_schulz", {"schedule": "polar_express"}, "Polar Express"),
+    ("newton_schulz", {"schedule": "polar_express8"}, "Polar Express (8)"),
+    ("newton_schulz", {"schedule": "cans"}, "CANS"),
+    ("newton_schulz", {"schedule": "aol4"}, "Turbo-Muon AOL (4)"),
+    ("newton_schulz", {"schedule": "deepseek_v4"}, "DeepSeek-V4"),
+    ("muoneq", {"mode": "RC"}, "MuonEq-RC"),
+    ("dion2", {"score": "l1"}, "Dion2 (l1 score)"),
+    ("oracle", {"rank": 4}, r"oracle $U_rV_r^\top$"),
+    ("exact_svd", {}, "exact (SVD)"),
+    ("exact_eigh", {}, "exact (Gram eigh)"),
+    ("exact_ns", {}, "exact (NS to convergence)"),
+    ("qdwh", {}, "exact (QDWH)"),
+    ("galore", {"rank": 4}, "GaLore projector"),
+    ("gum", {"rank": 4}, "GUM"),
+    ("gram_newton_schulz", {}, "gram_newton_schulz"),
+    ("not_registered", {}, "not_registered"),
+]
+
+
+@pytest.mark.parametrize("method, params, label", LABELS)
+def test_method_labels_are_the_registered_ones(method, params, label):
+    from matsign.plots import method_label
+    from matsign.registry import METHODS
+
+    assert method_label(method, params) == label
+    if method in METHODS:
+        assert METHODS[method].label(params) == label
+
+
+def test_schedule_and_source_labels_are_the_registered_ones():
+    from matsign import SCHEDULES
+    from matsign.plots import matrix_title, schedule_label, source_label
+    from matsign.registry import SOURCES, get_method
+
+    for name in SCHEDULES:
+        assert schedule_label(name) == get_method("newton_schulz").label({"schedule": name})
+    row = {"source": "log_uniform", "kappa": 1e3, "m": 16, "n": 24}
+    assert source_label(row) == SOURCES["log_uniform"].label(row) == r"log-uniform, $\kappa$ = 1e+03"
+    assert matrix_title(row) == "log-uniform, $\\kappa$ = 1e+03\n16×24"
+    assert source_label({"source": "not_registered"}) == "not_registered"

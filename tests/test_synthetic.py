@@ -150,3 +150,71 @@ def test_spectrum_families_at_the_edges_of_their_domain():
     np.testing.assert_array_equal(low_rank_plus_noise(3, 1, 0.0), [1.0, 0.0, 0.0])
     # A single value has no condition number: [1.] whatever κ (documented).
     np.testing.assert_array_equal(log_uniform(1, 1e6), [1.0])
+
+
+# ---------------------------------------------------------------- the families as sweep sources
+
+SOURCES = {
+    # name: (parameters, the same matrix from the generators)
+    "power_law": ({"alpha": 2.0, "nonzero": 4}, lambda m, n, rng: with_spectrum(power_law(4, 2.0), m, n, rng=rng)),
+    "exponential": ({"rate": 0.3}, lambda m, n, rng: with_spectrum(exponential_decay(min(m, n), 0.3), m, n, rng=rng)),
+    "log_uniform": ({"kappa": 1e3}, lambda m, n, rng: with_spectrum(log_uniform(min(m, n), 1e3), m, n, rng=rng)),
+    "low_rank_noise": ({"signal_rank": 2},
+                       lambda m, n, rng: with_spectrum(low_rank_plus_noise(min(m, n), 2, 0.01), m, n, rng=rng)),
+    "student_t": ({"dof": 4}, lambda m, n, rng: student_t_matrix(m, n, 4, rng=rng)),
+    "scale_mismatch": ({"row_spread": 10.0},
+                       lambda m, n, rng: scale_mismatch(log_uniform(min(m, n), 10.0), m, n, row_spread=10.0, rng=rng)),
+}
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_each_family_is_a_source_of_the_generators_matrix(name):
+    from matsign.registry import get_source
+
+    params, expected = SOURCES[name]
+    for m, n in ((6, 9), (9, 6)):
+        np.testing.assert_array_equal(get_source(name)(m, n, rng=5, **params), expected(m, n, 5))
+
+
+@pytest.mark.parametrize("name, params, generator_call", [
+    ("power_law", {"alpha": -1.0, "nonzero": None}, lambda: power_law(4, -1.0)),
+    ("exponential", {"rate": float("nan"), "nonzero": None}, lambda: exponential_decay(4, float("nan"))),
+    ("log_uniform", {"kappa": 0.5, "nonzero": None}, lambda: log_uniform(4, 0.5)),
+    ("low_rank_noise", {"signal_rank": 2, "noise": 2.0}, lambda: low_rank_plus_noise(4, 2, 2.0)),
+    ("student_t", {"dof": 0}, lambda: student_t_matrix(4, 6, dof=0)),
+    ("scale_mismatch", {"row_spread": 0.5, "col_spread": 1.0, "kappa": 10.0},
+     lambda: scale_mismatch(np.ones(4), 4, 6, row_spread=0.5)),
+])
+def test_a_source_check_is_its_generators_check(name, params, generator_call):
+    from matsign.registry import get_source
+
+    with pytest.raises(ValueError) as by_generator:
+        generator_call()
+    with pytest.raises(ValueError) as by_source:
+        get_source(name).check(4, 6, **params)
+    assert str(by_source.value) == str(by_generator.value)
+
+
+def test_a_source_check_names_its_own_parameters():
+    from matsign.registry import get_source
+
+    with pytest.raises(ValueError, match=r"signal_rank must be at most min\(m, n\) = 4"):
+        get_source("low_rank_noise").check(4, 6, signal_rank=5, noise=0.1)
+    with pytest.raises(ValueError, match=r"nonzero must be at most min\(m, n\) = 4"):
+        get_source("power_law").check(4, 6, alpha=1.0, nonzero=5)
+
+
+def test_source_labels_are_the_figure_titles():
+    from matsign.registry import get_source
+
+    titles = {
+        "power_law": ({"alpha": 0.5}, r"power law $\sigma_i = i^{-0.5}$"),
+        "exponential": ({"rate": 0.05}, r"exponential $\sigma_i = e^{-0.05(i-1)}$"),
+        "log_uniform": ({"kappa": 1e4}, r"log-uniform, $\kappa$ = 1e+04"),
+        "low_rank_noise": ({"signal_rank": 8.0, "noise": 0.01}, "rank 8 + noise 0.01"),
+        "student_t": ({"dof": 3.0}, "Student-t entries, ν = 3"),
+        "scale_mismatch": ({"row_spread": 100.0, "col_spread": 1e3}, "row scales ×1e+02, column scales ×1e+03"),
+    }
+    for name, (row, title) in titles.items():
+        assert get_source(name).label({"source": name, **row}) == title
+    assert get_source("scale_mismatch").label({"row_spread": 1.0, "col_spread": 1.0}) == "no scale mismatch"

@@ -15,6 +15,9 @@ whose ``load()`` reads one tensor. Files from outside are untrusted: nothing is 
 bounds-checked here, and a bad file raises :class:`DumpError` naming it. Reading safetensors
 needs neither ``safetensors`` nor ``torch``; bfloat16 needs ``ml-dtypes`` (``matsign[io]``),
 ``.pt`` files need PyTorch (``matsign[torch]``).
+
+Importing the package declares the ``recorded`` sweep source (:mod:`matsign.io.source`): one
+matrix of a dump as a test matrix.
 """
 
 from matsign.io.dump import (
@@ -27,6 +30,7 @@ from matsign.io.dump import (
     write_step,
 )
 from matsign.io.formats import DumpError
+from matsign.io.source import find_record
 
 __all__ = [
     "KINDS",
@@ -34,6 +38,7 @@ __all__ = [
     "RECORDED_DUMP",
     "DumpError",
     "GradientRecord",
+    "find_record",
     "load_gradients",
     "write_manifest",
     "write_step",

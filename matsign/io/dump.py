@@ -125,18 +125,22 @@ def write_step(directory, step: int, tensors: Mapping, *, format: str = "safeten
         Training step, ≥ 0.
     tensors : mapping of str to array
         Key ``"{kind}/{name}"`` (kind ``"grad"`` or ``"momentum"``, name the parameter's name)
-        to a NumPy, CuPy or PyTorch array; torch bfloat16 is stored bit for bit. Float, integer
-        and bool dtypes (bfloat16 and float8 included) are accepted, in either byte order.
-        ``"__metadata__"`` is refused as a safetensors key: the format reserves it.
+        to a NumPy, CuPy or PyTorch array of a float, integer or bool dtype.
     format : {"safetensors", "npz", "pt"}
-        ``"safetensors"`` (default) needs nothing beyond NumPy (``ml-dtypes`` for bfloat16);
-        ``"npz"`` cannot hold bfloat16 or float8; ``"pt"`` is ``torch.save`` of a plain dict of
-        tensors and needs PyTorch.
+        The file format; see Notes.
 
     Returns
     -------
     pathlib.Path
-        The file written. It appears atomically (written under a temporary name, then renamed).
+        The file written.
+
+    Notes
+    -----
+    ``"safetensors"`` (default) needs nothing beyond NumPy (``ml-dtypes`` for bfloat16);
+    ``"npz"`` cannot hold bfloat16 or float8; ``"pt"`` is ``torch.save`` of a plain dict of
+    tensors and needs PyTorch. Torch bfloat16 is stored bit for bit, either byte order is
+    accepted, and ``"__metadata__"`` is refused as a safetensors key (the format reserves it).
+    The file appears atomically: it is written under a temporary name, then renamed.
 
     Examples
     --------
@@ -167,11 +171,6 @@ def write_step(directory, step: int, tensors: Mapping, *, format: str = "safeten
 def write_manifest(directory, manifest: Mapping) -> Path:
     """Write ``<directory>/manifest.json`` describing a dump.
 
-    The manifest is free-form JSON (model configuration, seed, steps, layer names, shapes, dtypes,
-    format). One entry is read back by :func:`load_gradients`: ``"files"``, a mapping from a
-    file's path relative to the manifest's directory to ``{"step": int or null, "kind": str}``
-    (either optional), which overrides what file names and key prefixes say.
-
     Parameters
     ----------
     directory : str or path-like
@@ -183,6 +182,13 @@ def write_manifest(directory, manifest: Mapping) -> Path:
     -------
     pathlib.Path
         The manifest file.
+
+    Notes
+    -----
+    The manifest is free-form JSON (model configuration, seed, steps, layer names, shapes, dtypes,
+    format). One entry is read back by :func:`load_gradients`: ``"files"``, a mapping from a
+    file's path relative to the manifest's directory to ``{"step": int or null, "kind": str}``
+    (either optional), which overrides what file names and key prefixes say.
 
     Examples
     --------
@@ -293,18 +299,6 @@ def _records(root: Path, matrices_only: bool, skip_bad: bool) -> Iterator[Gradie
 def load_gradients(path, *, matrices_only: bool = True, skip_bad: bool = False) -> Iterator[GradientRecord]:
     """Iterate over the tensors of a dump file or directory without reading their data.
 
-    A directory is scanned recursively for ``.safetensors``, ``.npz``, ``.npy``, ``.pt`` and
-    ``.pth`` files (hidden names skipped), in natural order of their relative paths, and each
-    file's tensors in natural order of their keys — the same order on every run. Only headers
-    are read here; :meth:`GradientRecord.load` reads one tensor. Nothing is unpickled.
-
-    Each tensor's step and kind come from the nearest ``manifest.json`` — in the file's folder,
-    else in the closest folder above it, above ``path`` too, so a file gets the same step and
-    kind whether it is loaded alone or with its dump — when that manifest's ``"files"`` entry (see
-    :func:`write_manifest`) names them; otherwise the step from a ``step-NNNNNN`` file or folder
-    name (None when there is none), the kind from a ``"grad/"`` or ``"momentum/"`` key prefix
-    (``"unknown"`` otherwise). The name is the key without that prefix.
-
     Parameters
     ----------
     path : str or path-like
@@ -326,6 +320,20 @@ def load_gradients(path, *, matrices_only: bool = True, skip_bad: bool = False) 
         If ``path`` does not exist.
     DumpError
         For a bad file, when ``skip_bad`` is False; raised when the iteration reaches it.
+
+    Notes
+    -----
+    A directory is scanned recursively for ``.safetensors``, ``.npz``, ``.npy``, ``.pt`` and
+    ``.pth`` files (hidden names skipped), in natural order of their relative paths, and each
+    file's tensors in natural order of their keys — the same order on every run. Only headers
+    are read here; :meth:`GradientRecord.load` reads one tensor. Nothing is unpickled.
+
+    Each tensor's step and kind come from the nearest ``manifest.json`` — in the file's folder,
+    else in the closest folder above it, above ``path`` too, so a file gets the same step and
+    kind whether it is loaded alone or with its dump — when that manifest's ``"files"`` entry (see
+    :func:`write_manifest`) names them; otherwise the step from a ``step-NNNNNN`` file or folder
+    name (None when there is none), the kind from a ``"grad/"`` or ``"momentum/"`` key prefix
+    (``"unknown"`` otherwise). The name is the key without that prefix.
 
     Examples
     --------

@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matsign.synthetic  # noqa: F401  (declares the synthetic sources; matsign.io declares "recorded")
+from matsign.registry import METHODS, SOURCES
+
 STYLE = {
     "figure.dpi": 110,
     "savefig.dpi": 200,
@@ -19,18 +22,6 @@ STYLE = {
     "axes.spines.right": False,
     "legend.frameon": False,
     "legend.fontsize": 8,
-}
-
-#: How the papers name each schedule.
-SCHEDULE_LABELS = {
-    "cubic": "cubic NS",
-    "muon": "Muon quintic",
-    "you5": "You (5 steps)",
-    "polar_express": "Polar Express",
-    "polar_express8": "Polar Express (8)",
-    "cans": "CANS",
-    "aol4": "Turbo-Muon AOL (4)",
-    "deepseek_v4": "DeepSeek-V4",
 }
 
 
@@ -47,21 +38,21 @@ class _Silent:
 #: Errors at or below this are float64 rounding (or exactly 0); log axes stop there.
 ERROR_FLOOR = 1e-16
 
-COLUMN_LABELS = {
-    "uniform": "uniform columns (Low-rank Muon)",
-    "norm": "norm² sampling",
-    "l1_topk": "L1 top-k (Dion2 score)",
-    "leverage": "leverage scores",
-    "pivoted_qr": "pivoted QR",
-}
-
 
 def _given(value) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def method_label(method: str, params: dict) -> str:
-    """How the papers name a method with these parameters (the rank, swept on an axis, left out).
+def method_label(method: str, params) -> str:
+    """How the papers name a method with these parameters: its registered label.
+
+    Parameters
+    ----------
+    method : str
+        A registered method's name; another name is its own label.
+    params : mapping
+        The method's parameters, as far as known (a table row's values; the rank, swept on an
+        axis, is left out of the label).
 
     Examples
     --------
@@ -70,44 +61,30 @@ def method_label(method: str, params: dict) -> str:
     >>> method_label("newton_schulz", {"schedule": "polar_express"})
     'Polar Express'
     """
-    if method == "gaussian":
-        q = int(params.get("power_iters", 0) or 0)
-        label = "Gaussian sketch (He et al.)" if q == 0 else f"Gaussian sketch + {q} power it{'s' if q > 1 else ''} (HMT)"
-        p = params.get("oversample")
-        return label + (f", p = {int(p)}" if _given(p) and p else "")
-    if method == "column":
-        return COLUMN_LABELS.get(params.get("strategy"), f"columns: {params.get('strategy')}")
-    if method == "newton_schulz":
-        return SCHEDULE_LABELS.get(params.get("schedule"), str(params.get("schedule")))
-    if method == "muoneq":
-        return f"MuonEq-{params.get('mode')}"
-    if method == "dion2":
-        return f"Dion2 ({params.get('score')} score)"
-    return {"oracle": r"oracle $U_rV_r^\top$", "exact_svd": "exact (SVD)", "exact_eigh": "exact (Gram eigh)",
-            "exact_ns": "exact (NS to convergence)", "qdwh": "exact (QDWH)",
-            "galore": "GaLore projector", "gum": "GUM"}.get(method, method)
+    return METHODS[method].label(params) if method in METHODS else method
+
+
+def schedule_label(schedule: str) -> str:
+    """How the papers name a Newton–Schulz schedule (the label of ``newton_schulz`` with it).
+
+    Examples
+    --------
+    >>> schedule_label("muon")
+    'Muon quintic'
+    """
+    return method_label("newton_schulz", {"schedule": schedule})
 
 
 def source_label(row) -> str:
-    """Short title of a matrix source from a table row (a mapping)."""
+    r"""Short title of a matrix from a table row (a mapping): its source's registered label.
+
+    Examples
+    --------
+    >>> print(source_label({"source": "power_law", "alpha": 0.5}))
+    power law $\sigma_i = i^{-0.5}$
+    """
     name = row["source"]
-    if name == "power_law":
-        return rf"power law $\sigma_i = i^{{-{row['alpha']:g}}}$"
-    if name == "exponential":
-        return rf"exponential $\sigma_i = e^{{-{row['rate']:g}(i-1)}}$"
-    if name == "low_rank_noise":
-        return f"rank {int(row['signal_rank'])} + noise {row['noise']:g}"
-    if name == "log_uniform":
-        return rf"log-uniform, $\kappa$ = {row['kappa']:.0e}"
-    if name == "student_t":
-        return f"Student-t entries, ν = {int(row['dof'])}"
-    if name == "scale_mismatch":
-        spreads = [f"{side} scales ×{row[key]:.0e}" for side, key in (("row", "row_spread"), ("column", "col_spread"))
-                   if row[key] > 1]
-        return ", ".join(spreads) or "no scale mismatch"
-    if name == "recorded":
-        return f"{row['tensor']}\n{row['kind']}, step {int(row['step'])}"
-    return name
+    return SOURCES[name].label(row) if name in SOURCES else name
 
 
 def configuration_columns(table) -> tuple[list[str], list[str]]:

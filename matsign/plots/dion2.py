@@ -15,9 +15,26 @@ def _rule_label(setting) -> str:
 
 
 def dion2_fraction_figure(table, stem):
-    """Per matrix (columns): error vs fraction with the rank floor at k slices (grey band), and
-    alignment vs fraction with the Ky Fan ratio at k (dashed); one line per selection rule (per
-    method variant: every method parameter but the fraction). Points are means over seeds only."""
+    """Error and alignment of Dion2's slice sign against the selected fraction, per matrix.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The dion2-fraction sweep's table (:mod:`matsign.experiments.dion2_fraction`).
+    stem : path-like
+        Writes ``stem.png`` and ``stem.pdf``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG path.
+
+    Notes
+    -----
+    One column per matrix: error vs fraction with the rank floor at k slices (grey band), and
+    alignment vs fraction with the Ky Fan ratio at k (dashed). One line per selection rule (per
+    method variant: every method parameter but the fraction); points are means over seeds only.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

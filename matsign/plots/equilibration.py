@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from matsign.plots import (
     ERROR_FLOOR,
-    SCHEDULE_LABELS,
     STYLE,
     configuration_columns,
     labelled_groups,
@@ -12,6 +11,7 @@ from matsign.plots import (
     matrix_title,
     method_label,
     save,
+    schedule_label,
 )
 
 #: Colour per equilibration mode ("none" = plain Newton–Schulz); other methods get C3, C4, ...
@@ -31,10 +31,27 @@ def _series_label(key) -> str:
 
 
 def equilibration_figure(table, stem):
-    """Three rows over the matrices (x axis): error against msign(G), error against the target
-    msign(D_r G D_c) the iteration converges to, and alignment ⟨G, X⟩/‖G‖_*; colour = mode,
-    marker = schedule (and every other method parameter that takes several values). Each point
-    is one matrix and method setting, the mean over seeds."""
+    """Error against msign(G), error against msign(D_r G D_c), and alignment, over the matrices.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The equilibration sweep's table (:mod:`matsign.experiments.equilibration`).
+    stem : path-like
+        Writes ``stem.png`` and ``stem.pdf``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG path.
+
+    Notes
+    -----
+    Three rows over the matrices (x axis): error against msign(G), error against the target
+    msign(D_r G D_c) the iteration converges to, and alignment ⟨G, X⟩/‖G‖_*. Colour is the
+    mode, marker the schedule (and every other method parameter that takes several values).
+    Each point is one matrix and method setting, the mean over seeds.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,31 +60,17 @@ def equilibration_figure(table, stem):
     matrix_columns, method_columns = configuration_columns(table)
     table = table.assign(mode=table["mode"].fillna("none") if "mode" in table.columns else "none")
     method_columns = list(dict.fromkeys([*method_columns, "mode"]))
-    # A marker per value of the schedule and of every other parameter that varies within a method.
-    varying = [c for c in method_columns if c not in ("method", "mode", "schedule")
-               and any(rows[c].nunique(dropna=False) > 1 for _, rows in table.groupby("method"))]
-    marker_columns = ["schedule", *varying]
+    marker_columns = _marker_columns(table, method_columns)
     table = table.assign(marker_index=table.groupby(marker_columns, sort=False, dropna=False).ngroup())
     matrices = labelled_groups(table, matrix_columns, matrix_title, sep="\n")
     variants = [label for _, label, _ in labelled_groups(
-        table, marker_columns, lambda s: SCHEDULE_LABELS.get(s["schedule"], s["schedule"]))]
-    present = [_series(setting) for setting, _, _ in labelled_groups(table, ["method", "mode"], str)]
-    series = list(dict.fromkeys([*MODE_COLOURS, *present]))
-    colours = {**MODE_COLOURS, **{key: f"C{3 + i}" for i, key in enumerate(k for k in series if k not in MODE_COLOURS)}}
+        table, marker_columns, lambda s: schedule_label(s["schedule"]))]
+    series, colours = _series_colours(table)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(3, 1, figsize=(max(6.0, 0.9 * len(matrices) + 2), 8.0), sharex=True,
                                  layout="constrained")
         for x, (_, _, rows) in enumerate(matrices):
-            for setting, _, cell in labelled_groups(rows, method_columns, str):
-                key = _series(setting)
-                offset = (series.index(key) - (len(series) - 1) / 2) * 0.12
-                variant = int(cell["marker_index"].iloc[0])
-                marker = _MARKERS[variant % len(_MARKERS)]
-                mean = cell[["error", "target_error", "alignment"]].mean()
-                for ax, column in zip(axes, ("error", "target_error", "alignment")):
-                    value = max(mean[column], ERROR_FLOOR) if column != "alignment" else mean[column]
-                    ax.plot(x + offset, value, marker, color=colours[key], ms=5,
-                            mfc="none" if variant else colours[key])
+            _draw_matrix(axes, x, rows, method_columns, series, colours)
         for ax in axes[:2]:
             log_axes(ax)
         axes[0].set_ylabel("error vs msign(G)")
@@ -75,13 +78,46 @@ def equilibration_figure(table, stem):
         axes[2].set_ylabel(r"alignment $\langle G, X\rangle / \|G\|_*$")
         axes[2].set_xticks(range(len(matrices)), [title for _, title, _ in matrices], rotation=60, ha="right",
                            fontsize=7)
-        handles = [plt.Line2D([], [], ls="", marker="o", color=colours[key], label=_series_label(key))
-                   for key in series]
-        handles += [plt.Line2D([], [], ls="", marker=_MARKERS[i % len(_MARKERS)], color="0.3",
-                               mfc="0.3" if i == 0 else "none", label=label)
-                    for i, label in enumerate(variants)]
+        handles = _legend_handles(plt, series, colours, variants)
         axes[0].legend(handles=handles, ncol=len(handles), loc="lower left", bbox_to_anchor=(0.0, 1.02))
         fig.suptitle("Equilibration before Newton–Schulz: what it fixes and what it changes")
         path = save(fig, stem)
         plt.close(fig)
     return path
+
+
+def _marker_columns(table, method_columns) -> list:
+    """The schedule and every other method parameter that varies within a method: a marker each."""
+    varying = [c for c in method_columns if c not in ("method", "mode", "schedule")
+               and any(rows[c].nunique(dropna=False) > 1 for _, rows in table.groupby("method"))]
+    return ["schedule", *varying]
+
+
+def _series_colours(table) -> tuple[list, dict]:
+    """The colour keys (every mode, then the other methods present) and their colours."""
+    present = [_series(setting) for setting, _, _ in labelled_groups(table, ["method", "mode"], str)]
+    series = list(dict.fromkeys([*MODE_COLOURS, *present]))
+    others = (key for key in series if key not in MODE_COLOURS)
+    return series, {**MODE_COLOURS, **{key: f"C{3 + i}" for i, key in enumerate(others)}}
+
+
+def _draw_matrix(axes, x, rows, method_columns, series, colours):
+    """One matrix at ``x``: a point per method setting in each row, side by side per colour key."""
+    for setting, _, cell in labelled_groups(rows, method_columns, str):
+        key = _series(setting)
+        offset = (series.index(key) - (len(series) - 1) / 2) * 0.12
+        variant = int(cell["marker_index"].iloc[0])
+        marker = _MARKERS[variant % len(_MARKERS)]
+        mean = cell[["error", "target_error", "alignment"]].mean()
+        for ax, column in zip(axes, ("error", "target_error", "alignment")):
+            value = max(mean[column], ERROR_FLOOR) if column != "alignment" else mean[column]
+            ax.plot(x + offset, value, marker, color=colours[key], ms=5, mfc="none" if variant else colours[key])
+
+
+def _legend_handles(plt, series, colours, variants) -> list:
+    """A filled circle per colour key, then a grey marker per variant (the first one filled)."""
+    handles = [plt.Line2D([], [], ls="", marker="o", color=colours[key], label=_series_label(key))
+               for key in series]
+    return handles + [plt.Line2D([], [], ls="", marker=_MARKERS[i % len(_MARKERS)], color="0.3",
+                                 mfc="0.3" if i == 0 else "none", label=label)
+                      for i, label in enumerate(variants)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matsign._backend import EPS, PRECISIONS
-from matsign.plots import ERROR_FLOOR, SCHEDULE_LABELS, STYLE, log_axes, method_label, save
+from matsign.plots import ERROR_FLOOR, STYLE, log_axes, method_label, save, schedule_label
 
 #: One colour per working precision, shared by every panel.
 #: One marker and line style per exact route.
@@ -13,8 +13,25 @@ PRECISION_COLOURS = {"float64": "C0", "float32": "C1", "tfloat32": "C4", "bfloat
 
 
 def precision_figure(table, stem):
-    """One panel per Newton–Schulz schedule (a line per working precision, dotted: its machine
-    epsilon) and one for the exact sign (a line per method and input precision), error vs κ."""
+    """The sign's error against κ in each working precision, one panel per schedule.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The precision sweep's table (:mod:`matsign.experiments.precision`).
+    stem : path-like
+        Writes ``stem.png`` and ``stem.pdf``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG path.
+
+    Notes
+    -----
+    One panel per Newton–Schulz schedule (a line per working precision, dotted: its machine
+    epsilon) and one for the exact sign (a line per method and input precision).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,7 +53,7 @@ def precision_figure(table, stem):
                     colour = PRECISION_COLOURS[dtype]
                     ax.plot(d["kappa"], d["error"].clip(lower=ERROR_FLOOR), "o-", color=colour, ms=3, lw=1.2, label=dtype)
                     ax.axhline(EPS[dtype], color=colour, ls=":", lw=0.8)
-            ax.set_title(SCHEDULE_LABELS.get(schedule, schedule))
+            ax.set_title(schedule_label(schedule))
         if len(exact):
             ax = axes[-1]
             for (method, input_dtype), rows in exact.groupby(["method", "input_dtype"], sort=False):

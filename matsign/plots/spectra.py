@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matsign.plots import SCHEDULE_LABELS, STYLE, save
+from matsign.plots import STYLE, save, schedule_label
 
 __all__ = ["spectra_figures"]
 
@@ -41,7 +41,20 @@ def _nothing_to_draw(ax, why: str):
 
 
 def decay_figure(singular_values, stem):
-    """Normalised singular values σ_i/σ₁ against i (log–log), one line per layer, one panel per kind."""
+    """Normalised singular values σ_i/σ₁ against i (log–log), one line per layer, one panel per kind.
+
+    Parameters
+    ----------
+    singular_values : pandas.DataFrame
+        The singular values table of :func:`matsign.experiments.spectra.analyse_dump`.
+    stem : path-like
+        Writes ``stem.png`` and ``stem.pdf``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG path.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,7 +89,20 @@ def decay_figure(singular_values, stem):
 
 
 def stable_rank_figure(table, stem):
-    """Heatmap of the stable rank, layers × steps (log colour scale), one panel per kind."""
+    """Heatmap of the stable rank, layers × steps (log colour scale), one panel per kind.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The per-matrix table of :func:`matsign.experiments.spectra.analyse_dump`.
+    stem : path-like
+        Writes ``stem.png`` and ``stem.pdf``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG path.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,7 +137,21 @@ def stable_rank_figure(table, stem):
 
 
 def ns_error_figure(table, stem):
-    """Predicted Newton–Schulz error against stable rank, one colour per schedule (log–log)."""
+    """Predicted Newton–Schulz error against stable rank, one colour per schedule (log–log).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The per-matrix table of :func:`matsign.experiments.spectra.analyse_dump`, with a column
+        ``ns_error_<schedule>`` per schedule.
+    stem : path-like
+        Writes ``stem.png`` and ``stem.pdf``.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG path.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -125,7 +165,7 @@ def ns_error_figure(table, stem):
         for i, schedule in enumerate(schedules):
             for kind, marker in markers.items():
                 d = table[(table["kind"] == kind) & (table[f"ns_error_{schedule}"] > 0) & (table["stable_rank"] > 0)]
-                label = SCHEDULE_LABELS.get(schedule, schedule) + (f" ({kind})" if len(markers) > 1 else "")
+                label = schedule_label(schedule) + (f" ({kind})" if len(markers) > 1 else "")
                 ax.scatter(d["stable_rank"], d[f"ns_error_{schedule}"], s=9, marker=marker, color=f"C{i}", alpha=0.7, label=label)
                 drawn += len(d)
         if drawn:
@@ -145,6 +185,15 @@ def ns_error_figure(table, stem):
 def spectra_figures(table, singular_values, figure_dir) -> list[Path]:
     """Write the three spectra figures (PNG and PDF) under ``figure_dir``; return the PNG paths.
 
+    Parameters
+    ----------
+    table, singular_values : pandas.DataFrame
+        The two tables of :func:`matsign.experiments.spectra.analyse_dump`.
+    figure_dir : path-like
+        Where ``spectra-decay``, ``spectra-stable-rank`` and ``spectra-ns-error`` are written.
+
+    Notes
+    -----
     ``spectra-decay``: σ_i/σ₁ of every layer at its last step; ``spectra-stable-rank``: stable
     rank heatmap, layers × steps; ``spectra-ns-error``: predicted Newton–Schulz error against
     stable rank, per schedule.
