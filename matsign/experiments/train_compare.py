@@ -222,62 +222,97 @@ class _Timed:
         self.seconds.append(time.perf_counter() - start)
 
 
+class _Curve:
+    """The validation curve and per-step wall times of one run, filled by the training hooks."""
+
+    def __init__(self, model, corpus, settings: Settings, sync):
+        self.model, self.corpus, self.settings, self.sync = model, corpus, settings, sync
+        self.points = []  # (step, validation loss, mean training loss since the last point)
+        self.step_seconds = []
+        self._losses = []
+        self._validation_steps = set(settings.validation_steps())
+        self._clock = 0.0
+
+    def validate(self, step: int, recent: list) -> None:
+        from matsign.recorder.training import evaluate
+
+        s = self.settings
+        loss = evaluate(self.model, self.corpus, batch=s.batch, batches=s.eval_batches, seed=0)
+        self.points.append((step, loss, float(np.mean(recent)) if recent else math.nan))
+
+    def start_clock(self) -> None:
+        self._clock = time.perf_counter()
+
+    def after_step(self, state) -> None:
+        """Training hook: time the step (validation excluded), validate at the validation steps."""
+        self.sync()
+        self.step_seconds.append(time.perf_counter() - self._clock)
+        self._losses.append(state.loss)
+        if state.step in self._validation_steps:
+            self.validate(state.step, self._losses[-self.settings.eval_every:])
+        self.start_clock()
+
+
+def _check_finite(state) -> None:
+    """Training hook: stop a run whose loss is no longer finite."""
+    if not math.isfinite(state.loss):
+        raise _Diverged
+
+
+def _mean_ms(seconds: list) -> float:
+    """Mean over all but the first step (which allocates the states), in milliseconds."""
+    return 1000 * float(np.mean(seconds[1:])) if len(seconds) > 1 else math.nan
+
+
 def train_one(rule: str, lr: float, seed: int, settings: Settings, corpus, device="cpu") -> list:
-    """Train one run and return its rows (one per validation point); see the module docstring."""
+    """Train one run and return its rows, one per validation point (see the module docstring).
+
+    Parameters
+    ----------
+    rule : str
+        A name of :data:`RULES`.
+    lr : float
+        The learning rate of the rule and of AdamW.
+    seed : int
+        Seeds the initialization, the batches and the rule's randomness.
+    settings : Settings
+        The model, budget and rule hyper-parameters.
+    corpus : Corpus
+        From :func:`~matsign.recorder.data.load_corpus`.
+    device : str or torch.device
+        Where the model trains.
+    """
     import torch
 
     from matsign.recorder.model import GPT, GPTConfig
     from matsign.recorder.optimizer import make_rule_optimizers
-    from matsign.recorder.training import evaluate, train
+    from matsign.recorder.training import train
 
     s = settings
     config = GPTConfig(width=s.width, depth=s.depth, heads=s.heads, context=s.context)
     model = GPT(config, generator=torch.Generator().manual_seed(seed)).to(device)
     rule_opt, adamw = make_rule_optimizers(model, make_rule(rule, s, seed), lr=lr)
-    on_gpu = torch.device(device).type == "cuda"
-    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     timed = _Timed(rule_opt, sync)
-    step_seconds, curve = [], []
-
-    def validate(step, recent):
-        loss = evaluate(model, corpus, batch=s.batch, batches=s.eval_batches, seed=0)
-        curve.append((step, loss, float(np.mean(recent)) if recent else math.nan))
-
-    def check_finite(state):
-        if not math.isfinite(state.loss):
-            raise _Diverged
-
-    losses = []
-    clock = [0.0]
-    validation_steps = set(s.validation_steps())
-
-    def after_step(state):
-        sync()
-        step_seconds.append(time.perf_counter() - clock[0])
-        losses.append(state.loss)
-        if state.step in validation_steps:
-            validate(state.step, losses[-s.eval_every:])
-        clock[0] = time.perf_counter()
-
+    curve = _Curve(model, corpus, s, sync)
     started = time.perf_counter()
-    validate(0, [])
+    curve.validate(0, [])
     diverged = False
-    clock[0] = time.perf_counter()
+    curve.start_clock()
     try:
         train(model, (timed, adamw), corpus, steps=s.steps, batch=s.batch, generator=torch.Generator().manual_seed(seed),
-              after_backward=[check_finite], after_step=[after_step], progress=False)
+              after_backward=[_check_finite], after_step=[curve.after_step], progress=False)
     except _Diverged:
         diverged = True
-        curve.append((s.steps, math.nan, math.nan))
+        curve.points.append((s.steps, math.nan, math.nan))
     label, family = RULES[rule]
     run = {
         "rule": rule, "label": label, "family": family, "lr": lr, "seed": seed, "diverged": diverged,
-        "rule_ms": 1000 * float(np.mean(timed.seconds[1:])) if len(timed.seconds) > 1 else math.nan,
-        "step_ms": 1000 * float(np.mean(step_seconds[1:])) if len(step_seconds) > 1 else math.nan,
+        "rule_ms": _mean_ms(timed.seconds), "step_ms": _mean_ms(curve.step_seconds),
         "run_s": time.perf_counter() - started,
         **s.columns(), "device": str(device), "torch": torch.__version__,
     }
-    return [{**run, "step": step, "val_loss": val, "train_loss": train_loss} for step, val, train_loss in curve]
+    return [{**run, "step": step, "val_loss": val, "train_loss": train_loss} for step, val, train_loss in curve.points]
 
 
 def _final(table):
