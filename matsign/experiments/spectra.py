@@ -112,13 +112,13 @@ def _analyse(record, ranks, schedules, skip_bad: bool):
     except DumpError as exc:
         if not skip_bad:
             raise
-        warnings.warn(f"skipped: {exc}", stacklevel=3)
+        warnings.warn(f"skipped: {exc}", stacklevel=4)
         return None
     if not np.all(np.isfinite(G)):
         error = DumpError(f"{record.path}: tensor {record.key!r} has non-finite entries")
         if not skip_bad:
             raise error
-        warnings.warn(f"skipped: {error}", stacklevel=3)
+        warnings.warn(f"skipped: {error}", stacklevel=4)
         return None
     summary, s = _summary(G, record.dtype, ranks)
     row = {
@@ -198,20 +198,30 @@ def analyse_dump(
     >>> sigma["singular_value"].tolist()
     [4.0, 3.0, 0.0]
     """
-    import pandas as pd
-
-    from matsign.plots import progress_bar
-
     ranks = _check_ranks(ranks)
     schedules = [get_schedule(s).name for s in schedules]
+    records = _selected_records(path, kind, steps, skip_bad)
+    rows, last = _analyse_all(records, ranks, schedules, skip_bad, progress)
+    return Spectra(_summary_table(rows), _singular_value_table(last))
+
+
+def _selected_records(path, kind: str, steps, skip_bad: bool) -> list:
+    """The records of the dump at ``path`` of ``kind`` and ``steps`` (headers only, nothing loaded)."""
     if kind != "all" and kind not in KINDS:
         raise ValueError(f"kind must be 'all' or one of {KINDS}, got {kind!r}")
     wanted_steps = None if steps is None else {check_nonnegative_int(s, "steps") for s in steps}
-    records = [
+    return [
         r
         for r in load_gradients(path, skip_bad=skip_bad)
         if (kind == "all" or r.kind == kind) and (wanted_steps is None or r.step in wanted_steps)
     ]
+
+
+def _analyse_all(records, ranks, schedules, skip_bad: bool, progress: bool) -> tuple[list, dict]:
+    """The table rows of ``records``, one matrix in memory at a time, and the singular values of
+    each layer's last step."""
+    from matsign.plots import progress_bar
+
     rows, last = [], {}
     bar = progress_bar(len(records), desc=NAME, disable=not progress)
     try:
@@ -223,10 +233,24 @@ def analyse_dump(
                 _keep_last(last, record, analysed[1])
     finally:
         bar.close()
+    return rows, last
+
+
+def _summary_table(rows: list):
+    """The rows as a DataFrame, identification columns first."""
+    import pandas as pd
+
     columns = ["kind", "name", "step", "m", "n", "dtype", "file", "key"]
     table = pd.DataFrame(rows)
     table = table[columns + [c for c in table.columns if c not in columns]] if rows else pd.DataFrame(columns=columns)
     table["step"] = table["step"].astype("Int64")
+    return table
+
+
+def _singular_value_table(last: dict):
+    """The long table ``kind, name, step, index, singular_value`` of each layer's last step."""
+    import pandas as pd
+
     sigma = pd.DataFrame(
         [
             {"kind": k, "name": name, "step": step, "index": i + 1, "singular_value": float(v)}
@@ -236,7 +260,7 @@ def analyse_dump(
         columns=["kind", "name", "step", "index", "singular_value"],
     )
     sigma["step"] = sigma["step"].astype("Int64")
-    return Spectra(table, sigma)
+    return sigma
 
 
 def write_spectra(table, singular_values, *, out_dir="results", figure_dir="figures") -> tuple:
