@@ -322,3 +322,40 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path):
     with pytest.raises(GridError, match="backend must be one of"):
         build_cells(SPEC, backend="jax")
     assert not (tmp_path / "t.csv").exists()
+
+
+# ---------------------------------------------------------------- the results store
+
+
+def _store(path, **kwargs):
+    from matsign.experiments.store import ResultsStore
+
+    return ResultsStore(path, ["run", "step", "value"], key=lambda row: row["run"],
+                        complete=lambda rows: [r["step"] for r in rows] == ["0", "1"], **kwargs)
+
+
+def test_the_store_resumes_complete_groups_and_drops_what_a_crash_cut_short(tmp_path):
+    path = tmp_path / "s.csv"
+    store = _store(path)
+    store.append([{"run": "a", "step": 0, "value": 0.1}, {"run": "a", "step": 1, "value": None}])
+    store.append([{"run": "b", "step": 0, "value": 1e30}, {"run": "b", "step": 1, "value": math.nan}])
+    store.close()
+    assert path.read_text() == "run,step,value\na,0,0.1\na,1,\nb,0,1e+30\nb,1,nan\n"
+    path.write_text(path.read_text() + "c,0,0.5\nc,1,0.")  # run c: its last line cut short
+    again = _store(path)
+    assert "a" in again and "b" in again and "c" not in again
+    again.finish(["b", "a"])  # the given keys last, in that order
+    assert path.read_text() == "run,step,value\nb,0,1e+30\nb,1,nan\na,0,0.1\na,1,\n"
+
+
+def test_the_store_lets_its_check_refuse_a_file_untouched(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("run,step\nx,0\n")  # incomplete group, which a rewrite would drop
+
+    def check(header, rows):
+        if "value" not in header:
+            raise ResultsError("no 'value' column")
+
+    with pytest.raises(ResultsError, match="value"):
+        _store(path, check=check)
+    assert path.read_text() == "run,step\nx,0\n"

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from matsign.io import RECORDED_DUMP, load_gradients  # noqa: E402
-from matsign.recorder.command import add_record_arguments, record_command  # noqa: E402
+from matsign.cli.record import add_record_arguments, record_command  # noqa: E402
 from matsign.recorder.data import decode, encode, load_corpus, load_text  # noqa: E402
 from matsign.recorder.model import GPT, GPTConfig, hidden_weights  # noqa: E402
 from matsign.recorder.recording import record  # noqa: E402

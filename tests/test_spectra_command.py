@@ -14,7 +14,8 @@ pytest.importorskip("matplotlib")
 
 from matsign.exact import SCHEDULES, scalar_map  # noqa: E402
 from matsign.cli import main  # noqa: E402
-from matsign.experiments.spectra import add_spectra_arguments, analyse_dump, spectra_command  # noqa: E402
+from matsign.cli.spectra import add_spectra_arguments, spectra_command  # noqa: E402
+from matsign.experiments.spectra import analyse_dump  # noqa: E402
 from matsign.io import DumpError, GradientRecord, write_step  # noqa: E402
 from matsign.spectral import spectral_summary  # noqa: E402
 from matsign.synthetic import log_uniform, power_law, with_spectrum  # noqa: E402

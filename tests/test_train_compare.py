@@ -12,16 +12,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from matsign.cli.train_compare import add_train_compare_arguments, train_compare_command
 from matsign.experiments import train_compare
-from matsign.experiments.train_compare import (
-    QUICK,
-    RULES,
-    add_train_compare_arguments,
-    comparison,
-    final_losses,
-    run,
-    train_compare_command,
-)
+from matsign.experiments.train_compare import QUICK, RULES, comparison, final_losses, run
 from matsign.recorder.data import load_corpus
 from matsign.recorder.model import GPT, GPTConfig, hidden_weights
 from matsign.recorder.optimizer import RuleOptimizer, make_rule_optimizers

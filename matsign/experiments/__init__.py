@@ -2,8 +2,11 @@
 
 ``EXPERIMENTS`` maps a name to an :class:`~matsign.experiments.runner.Experiment`; run one with
 :func:`~matsign.experiments.runner.run_experiment` (``matsign run NAME`` on the command line).
-The sweep engine is :mod:`matsign.experiments.engine`, grids :mod:`~matsign.experiments.grid`,
-configs :mod:`~matsign.experiments.config`, matrix sources :mod:`~matsign.experiments.sources`.
+The sweep engine is :mod:`matsign.experiments.engine` (one cell's row in
+:mod:`~matsign.experiments.measure`, executors in :mod:`~matsign.experiments.executors`, the
+resumable results file in :mod:`~matsign.experiments.store`), grids
+:mod:`~matsign.experiments.grid`, configs :mod:`~matsign.experiments.config`, matrix sources
+:mod:`~matsign.experiments.sources`.
 """
 
 from matsign.experiments import dion2_fraction, equilibration, error_vs_rank, ns_vs_spectrum, precision

@@ -37,6 +37,24 @@ def default_config(name: str) -> Path:
 def load_config(path, *, quick: bool = False) -> dict:
     """Read a config file; with ``quick``, apply its ``[quick]`` table.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The TOML file.
+    quick : bool
+        Replace the top-level keys by those of the ``[quick]`` table (a ``sweeps`` list there
+        replaces ``sources`` and ``methods``, and the other way round).
+
+    Returns
+    -------
+    dict
+        The grid spec for :func:`~matsign.experiments.grid.build_cells`.
+
+    Raises
+    ------
+    ConfigError
+        For a missing file, invalid TOML, an unknown key or a missing ``[quick]`` table.
+
     Examples
     --------
     >>> spec = load_config(default_config("error-vs-rank"), quick=True)

@@ -33,7 +33,7 @@ import json
 import numbers
 from dataclasses import dataclass
 
-from matsign._backend import ARRAY_DTYPES, LIBRARIES
+from matsign._backend import ARRAY_DTYPES, LIBRARIES, check_nonnegative_int, check_positive_int
 from matsign.experiments.sources import get_source
 from matsign.methods import get_method
 
@@ -133,15 +133,22 @@ def _axes(entry: dict, where: str, fixed: tuple) -> list[dict]:
     return [dict(zip(names, combo)) for combo in itertools.product(*values)]
 
 
+def _integer(check, value, name: str, where: str) -> int:
+    """``check(value, name)`` (an integer check of :mod:`matsign._backend`), its error a
+    :class:`GridError` naming ``where``."""
+    try:
+        return check(value, name)
+    except ValueError as exc:
+        raise GridError(f"{where}: {exc}") from None
+
+
 def _check_seeds(seeds, where):
     if not isinstance(seeds, list) or not seeds:
         raise GridError(f"{where}: seeds must be a non-empty list of integers, got {seeds!r}")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
-            raise GridError(f"{where}: seeds must be non-negative integers, got {s!r}")
+    seeds = [_integer(check_nonnegative_int, s, "seeds", where) for s in seeds]
     if len(set(seeds)) != len(seeds):
         raise GridError(f"{where}: seeds {seeds} repeat a value")
-    return [int(s) for s in seeds]
+    return seeds
 
 
 def _entries(block: dict, key: str, where: str) -> list[dict]:
@@ -175,9 +182,7 @@ def _source_sets(entries, where, backend):
                     m, n = source.shape(**source.resolve(combo))
                 except (ValueError, TypeError, OSError) as exc:
                     raise GridError(f"{label}: {exc}") from None
-            for name, value in (("m", m), ("n", n)):
-                if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                    raise GridError(f"{label}: {name} must be a positive integer, got {value!r}")
+            m, n = _integer(check_positive_int, m, "m", label), _integer(check_positive_int, n, "n", label)
             input_dtype = combo.pop("input_dtype", "float64")
             if input_dtype not in STORABLE[backend]:
                 raise GridError(
@@ -219,8 +224,7 @@ def _check_fits(method_label, params, source_label, m, n):
     rank = params.get("rank")
     if rank is None:
         return
-    if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or rank < 1:
-        raise GridError(f"{method_label}: rank must be a positive integer, got {rank!r}")
+    rank = _integer(check_positive_int, rank, "rank", method_label)
     oversample = params.get("oversample", 0)
     width = rank + (oversample if isinstance(oversample, numbers.Integral) else 0)
     what = "rank" if width == rank else "rank + oversample"

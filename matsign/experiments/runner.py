@@ -177,17 +177,38 @@ def run_experiment(
 ) -> Outputs:
     """Run ``experiment`` on its default config (or ``config``) and draw its figure.
 
+    Parameters
+    ----------
+    experiment : Experiment
+        The named experiment (its columns, checks and figure).
+    config : str or path-like, optional
+        A TOML grid to run instead of the experiment's default.
+    out_dir : str or path-like, optional
+        Directory of ``STEM.csv`` (default ``results``).
+    figure_dir : str or path-like, optional
+        Directory of ``STEM.png`` and ``STEM.pdf`` (default ``figures``, or ``out_dir`` when
+        that is given, so a run written elsewhere keeps its table and figures together).
+    quick : bool
+        Run the config's ``[quick]`` grid.
+    workers, scheduler, progress, parquet
+        See :func:`~matsign.experiments.engine.sweep`.
+    backend : {"numpy", "torch", "cupy"}
+        Array library the methods run on.
+    device : str, optional
+        Device for torch or cupy.
+
+    Returns
+    -------
+    Outputs
+        The table (this grid's cells only) and the paths of the CSV file and the figure.
+
+    Notes
+    -----
     The whole grid is checked before any cell runs, including what the experiment's columns
-    and figure need (:meth:`Experiment.check`). Outputs are ``out_dir/STEM.csv`` and
-    ``figure_dir/STEM.png`` / ``.pdf``, ``STEM`` from :func:`output_stem` (``NAME``;
-    ``NAME-FILE`` for another config ``FILE.toml``; ``-BACKEND`` appended for torch or cupy,
-    ``-DEVICE`` for an explicit device and ``-quick`` with ``quick``), so neither a quick run,
-    nor a run on another grid, backend or device, overwrites the default run's files.
-    ``out_dir`` defaults to ``results``; ``figure_dir`` to ``figures``, or to ``out_dir`` when
-    that is given, so a run written elsewhere keeps its table and figures together. The table
-    holds this grid's cells only; rows of other grids in the same CSV file (e.g. after the
-    config file was edited) stay on disk. Rerunning resumes: finished cells are read back, not re-run. Other arguments
-    as in :func:`~matsign.experiments.engine.sweep`.
+    and figure need (:meth:`Experiment.check`). ``STEM`` is :func:`output_stem`, so neither a
+    quick run, nor a run on another grid, backend or device, overwrites the default run's
+    files. Rows of other grids in the same CSV file (e.g. after the config file was edited)
+    stay on disk. Rerunning resumes: finished cells are read back, not re-run.
     """
     spec = load_config(config if config is not None else experiment.config, quick=quick)
     cells = build_cells(spec, backend=backend, device=device)

@@ -27,19 +27,18 @@ recorded step are kept, for the decay figure.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from matsign._backend import check_nonnegative_int, check_positive_int, integer_argument
+from matsign._backend import check_nonnegative_int, check_positive_int
 from matsign.exact.schedules import SCHEDULES, get_schedule, scalar_map
 from matsign.io import KINDS, DumpError, load_gradients
 from matsign.spectral import singular_value_summary, singular_values
 
-__all__ = ["Spectra", "add_spectra_arguments", "analyse_dump", "predicted_ns_error", "spectra_command"]
+__all__ = ["RANKS", "Spectra", "analyse_dump", "predicted_ns_error", "write_spectra"]
 
 NAME = "spectra"
 
@@ -113,13 +112,13 @@ def _analyse(record, ranks, schedules, skip_bad: bool):
     except DumpError as exc:
         if not skip_bad:
             raise
-        warnings.warn(f"skipped: {exc}", stacklevel=3)
+        warnings.warn(f"skipped: {exc}", stacklevel=4)
         return None
     if not np.all(np.isfinite(G)):
         error = DumpError(f"{record.path}: tensor {record.key!r} has non-finite entries")
         if not skip_bad:
             raise error
-        warnings.warn(f"skipped: {error}", stacklevel=3)
+        warnings.warn(f"skipped: {error}", stacklevel=4)
         return None
     summary, s = _summary(G, record.dtype, ranks)
     row = {
@@ -199,20 +198,30 @@ def analyse_dump(
     >>> sigma["singular_value"].tolist()
     [4.0, 3.0, 0.0]
     """
-    import pandas as pd
-
-    from matsign.plots import progress_bar
-
     ranks = _check_ranks(ranks)
     schedules = [get_schedule(s).name for s in schedules]
+    records = _selected_records(path, kind, steps, skip_bad)
+    rows, last = _analyse_all(records, ranks, schedules, skip_bad, progress)
+    return Spectra(_summary_table(rows), _singular_value_table(last))
+
+
+def _selected_records(path, kind: str, steps, skip_bad: bool) -> list:
+    """The records of the dump at ``path`` of ``kind`` and ``steps`` (headers only, nothing loaded)."""
     if kind != "all" and kind not in KINDS:
         raise ValueError(f"kind must be 'all' or one of {KINDS}, got {kind!r}")
     wanted_steps = None if steps is None else {check_nonnegative_int(s, "steps") for s in steps}
-    records = [
+    return [
         r
         for r in load_gradients(path, skip_bad=skip_bad)
         if (kind == "all" or r.kind == kind) and (wanted_steps is None or r.step in wanted_steps)
     ]
+
+
+def _analyse_all(records, ranks, schedules, skip_bad: bool, progress: bool) -> tuple[list, dict]:
+    """The table rows of ``records``, one matrix in memory at a time, and the singular values of
+    each layer's last step."""
+    from matsign.plots import progress_bar
+
     rows, last = [], {}
     bar = progress_bar(len(records), desc=NAME, disable=not progress)
     try:
@@ -224,10 +233,24 @@ def analyse_dump(
                 _keep_last(last, record, analysed[1])
     finally:
         bar.close()
+    return rows, last
+
+
+def _summary_table(rows: list):
+    """The rows as a DataFrame, identification columns first."""
+    import pandas as pd
+
     columns = ["kind", "name", "step", "m", "n", "dtype", "file", "key"]
     table = pd.DataFrame(rows)
     table = table[columns + [c for c in table.columns if c not in columns]] if rows else pd.DataFrame(columns=columns)
     table["step"] = table["step"].astype("Int64")
+    return table
+
+
+def _singular_value_table(last: dict):
+    """The long table ``kind, name, step, index, singular_value`` of each layer's last step."""
+    import pandas as pd
+
     sigma = pd.DataFrame(
         [
             {"kind": k, "name": name, "step": step, "index": i + 1, "singular_value": float(v)}
@@ -237,58 +260,31 @@ def analyse_dump(
         columns=["kind", "name", "step", "index", "singular_value"],
     )
     sigma["step"] = sigma["step"].astype("Int64")
-    return Spectra(table, sigma)
+    return sigma
 
 
-def add_spectra_arguments(parser) -> None:
-    """Add the arguments of ``matsign spectra PATH`` to an ``argparse`` parser.
+def write_spectra(table, singular_values, *, out_dir="results", figure_dir="figures") -> tuple:
+    """Write the tables of :func:`analyse_dump` and draw their figures.
 
-    Examples
-    --------
-    >>> import argparse
-    >>> parser = argparse.ArgumentParser()
-    >>> add_spectra_arguments(parser)
-    >>> parser.parse_args(["dump", "--ranks", "1", "8", "--steps", "0"]).ranks
-    [1, 8]
+    Parameters
+    ----------
+    table, singular_values : pandas.DataFrame
+        The two tables of :func:`analyse_dump`.
+    out_dir : str or path-like
+        Directory (created if missing) of ``spectra.csv`` and ``spectra-singular-values.csv``.
+    figure_dir : str or path-like
+        Directory of the figures (:func:`matsign.plots.spectra.spectra_figures`).
+
+    Returns
+    -------
+    tuple
+        The paths of the two CSV files and the list of PNG figures (each with a ``.pdf`` beside it).
     """
-    parser.add_argument("path", metavar="PATH", help="gradient dump: a file or a directory of step files")
-    parser.add_argument("--out", default="results", help="directory for spectra.csv (default: results)")
-    parser.add_argument("--figures", default="figures", help="directory for the figures (default: figures)")
-    parser.add_argument(
-        "--ranks", type=integer_argument(check_positive_int, "positive integer"), nargs="+", default=list(RANKS),
-        metavar="R",
-        help=f"ranks of the tail-energy columns (default: {' '.join(map(str, RANKS))})",
-    )
-    parser.add_argument("--kind", choices=("all", *KINDS), default="all", help="which tensors (default: all)")
-    parser.add_argument("--steps", type=integer_argument(check_nonnegative_int, "non-negative integer"), nargs="+",
-                        metavar="STEP", help="only these steps (default: all)")
-    parser.add_argument("--skip-bad", action="store_true", help="skip corrupt files with a warning instead of stopping")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def spectra_command(args) -> int:
-    """Run ``matsign spectra``: write ``<out>/spectra.csv``, the singular values and the figures."""
     from matsign.plots.spectra import spectra_figures
 
-    try:
-        table, sigma = analyse_dump(
-            args.path, ranks=args.ranks, kind=args.kind, steps=args.steps,
-            skip_bad=args.skip_bad, progress=not args.no_progress,
-        )
-    except FileNotFoundError as exc:
-        print(f"matsign spectra: {exc}", file=sys.stderr)
-        return 2
-    except DumpError as exc:
-        print(f"matsign spectra: {exc} (--skip-bad skips such files)", file=sys.stderr)
-        return 1
-    if table.empty:
-        print(f"matsign spectra: no matrices in {args.path} (kind={args.kind}, steps={args.steps})", file=sys.stderr)
-        return 1
-    out = Path(args.out)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / f"{NAME}.csv", index=False)
-    sigma.to_csv(out / f"{NAME}-singular-values.csv", index=False)
-    figures = spectra_figures(table, sigma, args.figures)
-    print(f"wrote {len(table)} rows to {out / f'{NAME}.csv'}, the last step's singular values to "
-          f"{out / f'{NAME}-singular-values.csv'}, and figures {', '.join(str(p) for p in figures)} (+ .pdf)")
-    return 0
+    table_csv, values_csv = out / f"{NAME}.csv", out / f"{NAME}-singular-values.csv"
+    table.to_csv(table_csv, index=False)
+    singular_values.to_csv(values_csv, index=False)
+    return table_csv, values_csv, spectra_figures(table, singular_values, figure_dir)

@@ -34,29 +34,27 @@ stay stable when the cores are shared.
 by more than twice the larger of the two seed standard deviations (:func:`comparison`).
 
 The table (``results/train-compare.csv``; ``-quick`` and ``-large`` for the other sizes) has one
-row per run and validation point; every run's rows are appended when it finishes, and a restart
-skips the runs already in the file (a run whose rows a crash cut short trains again).
+row per run and validation point. It is a :class:`~matsign.experiments.store.ResultsStore` keyed
+by run: every run's rows are appended when it finishes, and a restart skips the runs already in
+the file (a run whose rows a crash cut short trains again).
 """
 
 from __future__ import annotations
 
-import argparse
-import io
 import math
-import os
-import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from matsign._backend import check_positive_int
+from matsign._backend import check_positive_int, check_real
 from matsign.experiments.config import ConfigError
+from matsign.experiments.store import ResultsStore, parse_column
 
 __all__ = [
-    "DEFAULT", "DESCRIPTION", "LARGE", "NAME", "QUICK", "RULES", "Settings", "add_train_compare_arguments",
-    "comparison", "final_losses", "markdown", "run", "selected_lr", "train_compare_command",
+    "DEFAULT", "DESCRIPTION", "LARGE", "NAME", "QUICK", "RULES", "Settings", "comparison", "final_losses",
+    "markdown", "run", "selected_lr",
 ]
 
 NAME = "train-compare"
@@ -134,8 +132,10 @@ class Settings:
         for name in ("width", "depth", "heads", "context", "batch", "steps", "eval_every", "eval_batches",
                      "rank", "period"):
             check_positive_int(getattr(self, name), name)
-        if not self.lrs or any(not lr > 0 for lr in self.lrs):
+        if not self.lrs:
             raise ValueError(f"lrs must be positive learning rates, got {self.lrs!r}")
+        for lr in self.lrs:
+            check_real(lr, "lrs", low=0, open_low=True)
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds!r}")
         unknown = [r for r in self.rules if r not in RULES]
@@ -222,62 +222,97 @@ class _Timed:
         self.seconds.append(time.perf_counter() - start)
 
 
+class _Curve:
+    """The validation curve and per-step wall times of one run, filled by the training hooks."""
+
+    def __init__(self, model, corpus, settings: Settings, sync):
+        self.model, self.corpus, self.settings, self.sync = model, corpus, settings, sync
+        self.points = []  # (step, validation loss, mean training loss since the last point)
+        self.step_seconds = []
+        self._losses = []
+        self._validation_steps = set(settings.validation_steps())
+        self._clock = 0.0
+
+    def validate(self, step: int, recent: list) -> None:
+        from matsign.recorder.training import evaluate
+
+        s = self.settings
+        loss = evaluate(self.model, self.corpus, batch=s.batch, batches=s.eval_batches, seed=0)
+        self.points.append((step, loss, float(np.mean(recent)) if recent else math.nan))
+
+    def start_clock(self) -> None:
+        self._clock = time.perf_counter()
+
+    def after_step(self, state) -> None:
+        """Training hook: time the step (validation excluded), validate at the validation steps."""
+        self.sync()
+        self.step_seconds.append(time.perf_counter() - self._clock)
+        self._losses.append(state.loss)
+        if state.step in self._validation_steps:
+            self.validate(state.step, self._losses[-self.settings.eval_every:])
+        self.start_clock()
+
+
+def _check_finite(state) -> None:
+    """Training hook: stop a run whose loss is no longer finite."""
+    if not math.isfinite(state.loss):
+        raise _Diverged
+
+
+def _mean_ms(seconds: list) -> float:
+    """Mean over all but the first step (which allocates the states), in milliseconds."""
+    return 1000 * float(np.mean(seconds[1:])) if len(seconds) > 1 else math.nan
+
+
 def train_one(rule: str, lr: float, seed: int, settings: Settings, corpus, device="cpu") -> list:
-    """Train one run and return its rows (one per validation point); see the module docstring."""
+    """Train one run and return its rows, one per validation point (see the module docstring).
+
+    Parameters
+    ----------
+    rule : str
+        A name of :data:`RULES`.
+    lr : float
+        The learning rate of the rule and of AdamW.
+    seed : int
+        Seeds the initialization, the batches and the rule's randomness.
+    settings : Settings
+        The model, budget and rule hyper-parameters.
+    corpus : Corpus
+        From :func:`~matsign.recorder.data.load_corpus`.
+    device : str or torch.device
+        Where the model trains.
+    """
     import torch
 
     from matsign.recorder.model import GPT, GPTConfig
     from matsign.recorder.optimizer import make_rule_optimizers
-    from matsign.recorder.training import evaluate, train
+    from matsign.recorder.training import train
 
     s = settings
     config = GPTConfig(width=s.width, depth=s.depth, heads=s.heads, context=s.context)
     model = GPT(config, generator=torch.Generator().manual_seed(seed)).to(device)
     rule_opt, adamw = make_rule_optimizers(model, make_rule(rule, s, seed), lr=lr)
-    on_gpu = torch.device(device).type == "cuda"
-    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     timed = _Timed(rule_opt, sync)
-    step_seconds, curve = [], []
-
-    def validate(step, recent):
-        loss = evaluate(model, corpus, batch=s.batch, batches=s.eval_batches, seed=0)
-        curve.append((step, loss, float(np.mean(recent)) if recent else math.nan))
-
-    def check_finite(state):
-        if not math.isfinite(state.loss):
-            raise _Diverged
-
-    losses = []
-    clock = [0.0]
-    validation_steps = set(s.validation_steps())
-
-    def after_step(state):
-        sync()
-        step_seconds.append(time.perf_counter() - clock[0])
-        losses.append(state.loss)
-        if state.step in validation_steps:
-            validate(state.step, losses[-s.eval_every:])
-        clock[0] = time.perf_counter()
-
+    curve = _Curve(model, corpus, s, sync)
     started = time.perf_counter()
-    validate(0, [])
+    curve.validate(0, [])
     diverged = False
-    clock[0] = time.perf_counter()
+    curve.start_clock()
     try:
         train(model, (timed, adamw), corpus, steps=s.steps, batch=s.batch, generator=torch.Generator().manual_seed(seed),
-              after_backward=[check_finite], after_step=[after_step], progress=False)
+              after_backward=[_check_finite], after_step=[curve.after_step], progress=False)
     except _Diverged:
         diverged = True
-        curve.append((s.steps, math.nan, math.nan))
+        curve.points.append((s.steps, math.nan, math.nan))
     label, family = RULES[rule]
     run = {
         "rule": rule, "label": label, "family": family, "lr": lr, "seed": seed, "diverged": diverged,
-        "rule_ms": 1000 * float(np.mean(timed.seconds[1:])) if len(timed.seconds) > 1 else math.nan,
-        "step_ms": 1000 * float(np.mean(step_seconds[1:])) if len(step_seconds) > 1 else math.nan,
+        "rule_ms": _mean_ms(timed.seconds), "step_ms": _mean_ms(curve.step_seconds),
         "run_s": time.perf_counter() - started,
         **s.columns(), "device": str(device), "torch": torch.__version__,
     }
-    return [{**run, "step": step, "val_loss": val, "train_loss": train_loss} for step, val, train_loss in curve]
+    return [{**run, "step": step, "val_loss": val, "train_loss": train_loss} for step, val, train_loss in curve.points]
 
 
 def _final(table):
@@ -367,47 +402,52 @@ def markdown(table, tuning_seed: int) -> str:
     return "\n".join(lines)
 
 
-def _complete(rows, settings: Settings) -> bool:
+def _columns(settings: Settings) -> list[str]:
+    """The table's columns, in the order of :func:`train_one`'s rows."""
+    return ["rule", "label", "family", "lr", "seed", "diverged", "rule_ms", "step_ms", "run_s",
+            *settings.columns(), "device", "torch", "step", "val_loss", "train_loss"]
+
+
+def _run_key(row) -> tuple:
+    """``(rule, lr, seed)`` of a row as read from the file."""
+    return row["rule"], float(row["lr"]), int(row["seed"])
+
+
+def _complete(rows: list[dict], settings: Settings) -> bool:
     """Whether the rows of one run (in file order) are all it writes: every validation step, or,
     for a diverged run, those before it diverged and the last step."""
-    steps, expected = list(rows["step"]), list(settings.validation_steps())
+    steps, expected = [int(row["step"]) for row in rows], list(settings.validation_steps())
     if steps == expected:
         return True
-    return bool(rows["diverged"].all()) and steps[-1:] == expected[-1:] and steps[:-1] == expected[: len(steps) - 1]
+    diverged = all(row["diverged"] == "True" for row in rows)
+    return diverged and steps[-1:] == expected[-1:] and steps[:-1] == expected[: len(steps) - 1]
 
 
-def _load(csv: Path, settings: Settings, device):
-    """The complete runs already in ``csv``, after checking that they were run with ``settings``.
+def _open_results(csv: Path, settings: Settings, device) -> ResultsStore:
+    """The results file, refused if it holds runs with other settings or device; runs a crash
+    cut short are dropped from it, so they train again."""
+    expected = {**settings.columns(), "device": str(device)}
 
-    A crash while a run's rows were appended leaves a line cut short or a run without its last
-    rows: both are dropped (the file is rewritten without them), so the run trains again.
-    """
+    def check(header, rows):
+        for key, value in expected.items():
+            if key not in header:
+                raise ConfigError(f"{csv} is not a table of this comparison (no {key!r} column); "
+                                  "remove it or write to another directory")
+            seen = list(dict.fromkeys(parse_column(key, [row[key] for row in rows])))
+            same = seen == [value] or (value is None and all(v is None or v != v for v in seen))
+            if seen and not same:
+                raise ConfigError(f"{csv} holds runs with other settings ({key} = {seen}, now {value!r}); "
+                                  "remove it or write to another directory")
+
+    return ResultsStore(csv, _columns(settings), key=_run_key, complete=lambda rows: _complete(rows, settings),
+                        check=check)
+
+
+def _read_table(csv: Path):
+    """The results file as a DataFrame."""
     import pandas as pd
 
-    if not csv.exists():
-        return pd.DataFrame()
-    text = csv.read_text(encoding="utf-8")
-    complete = text[: text.rfind("\n") + 1]  # without a last line cut short
-    if not complete:
-        csv.unlink()
-        return pd.DataFrame()
-    table = pd.read_csv(io.StringIO(complete))
-    for key, value in {**settings.columns(), "device": str(device)}.items():
-        if key not in table.columns:
-            raise ConfigError(f"{csv} is not a table of this comparison (no {key!r} column); "
-                              "remove it or write to another directory")
-        seen = table[key].unique()
-        if len(seen) > 1 or (len(seen) == 1 and seen[0] != value and not (value is None and pd.isna(seen[0]))):
-            raise ConfigError(f"{csv} holds runs with other settings ({key} = {seen.tolist()}, now {value!r}); "
-                              "remove it or write to another directory")
-    whole = {run for run, rows in table.groupby(list(RUN_KEY), sort=False) if _complete(rows, settings)}
-    keep = [run in whole for run in table[list(RUN_KEY)].itertuples(index=False, name=None)]
-    if complete != text or not all(keep):
-        table = table[keep].reset_index(drop=True)
-        tmp = csv.with_name(csv.name + ".tmp")
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, csv)
-    return table
+    return pd.read_csv(csv)
 
 
 def run(out_dir="results", figure_dir="figures", *, quick: bool = False, large: bool = False, progress: bool = True,
@@ -442,94 +482,62 @@ def run(out_dir="results", figure_dir="figures", *, quick: bool = False, large: 
     ConfigError
         If the CSV file holds runs with other settings or device.
     """
-    import pandas as pd
-    import torch
-
-    from matsign.plots import progress_bar
-    from matsign.plots.training import time_figure, training_figure
-    from matsign.recorder.data import load_corpus
-
     if quick and large:
         raise ValueError("choose quick or large, not both")
     settings = settings or (QUICK if quick else LARGE if large else DEFAULT)
     stem = f"{NAME}-quick" if quick else f"{NAME}-large" if large else NAME
     csv = Path(out_dir) / f"{stem}.csv"
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    table = _load(csv, settings, device)
-    done = set() if table.empty else set(table[list(RUN_KEY)].itertuples(index=False, name=None))
+    results = _open_results(csv, settings, device)
+    try:
+        _train_missing_runs(results, settings, device, progress)
+    finally:
+        results.close()
+    table = _read_table(csv)
+    mine = table["rule"].isin(settings.rules) & table["lr"].isin(settings.lrs) & table["seed"].isin(settings.seeds)
+    table = table[mine].reset_index(drop=True)
+    _draw(table, settings.seeds[0], Path(figure_dir) / stem)
+    return table
+
+
+def _train_missing_runs(results: ResultsStore, settings: Settings, device, progress: bool) -> None:
+    """Train the protocol's runs not yet in ``results``: every learning rate on the tuning seed,
+    then the other seeds at the selected learning rate."""
+    import torch
+
+    from matsign.plots import progress_bar
+    from matsign.recorder.data import load_corpus
+
     corpus = load_corpus()
     tuning_seed, other_seeds = settings.seeds[0], settings.seeds[1:]
-    total = len(settings.rules) * (len(settings.lrs) + len(other_seeds))
-    bar = progress_bar(total, desc=NAME, disable=not progress)
+    bar = progress_bar(len(settings.rules) * (len(settings.lrs) + len(other_seeds)), desc=NAME, disable=not progress)
     threads = torch.get_num_threads()
     if settings.threads is not None and torch.device(device).type == "cpu":
         torch.set_num_threads(settings.threads)
 
     def ensure(rule, lr, seed):
-        nonlocal table
-        if (rule, float(lr), seed) not in done:
-            rows = pd.DataFrame(train_one(rule, lr, seed, settings, corpus, device))
-            rows.to_csv(csv, mode="a", header=not csv.exists(), index=False)
-            table = pd.concat([table, rows], ignore_index=True)
+        if (rule, float(lr), seed) not in results:
+            results.append(train_one(rule, lr, seed, settings, corpus, device))
         bar.update()
 
     try:
         for rule in settings.rules:
             for lr in settings.lrs:
                 ensure(rule, lr, tuning_seed)
-        best = selected_lr(table, tuning_seed)
+        best = selected_lr(_read_table(results.path), tuning_seed)
         for rule in settings.rules:
             for seed in other_seeds:
                 ensure(rule, best[rule], seed)
     finally:
         bar.close()
         torch.set_num_threads(threads)
-    mine = table["rule"].isin(settings.rules) & table["lr"].isin(settings.lrs) & table["seed"].isin(settings.seeds)
-    table = table[mine].reset_index(drop=True)
+
+
+def _draw(table, tuning_seed: int, stem: Path) -> None:
+    """The training-curve figure ``stem`` and the time figure ``stem-time``."""
+    from matsign.plots.training import time_figure, training_figure
+
     best = selected_lr(table, tuning_seed)
     curves = table[table["lr"] == table["rule"].map(best)]
-    training_figure(curves, _final(table[table["seed"] == tuning_seed]), comparison(table, tuning_seed),
-                    Path(figure_dir) / stem)
-    time_figure(comparison(table, tuning_seed), Path(figure_dir) / f"{stem}-time")
-    return table
-
-
-def add_train_compare_arguments(parser) -> None:
-    """Add the arguments of ``matsign train-compare`` (also ``python -m matsign.experiments.train_compare``).
-
-    Examples
-    --------
-    >>> parser = argparse.ArgumentParser()
-    >>> add_train_compare_arguments(parser)
-    >>> args = parser.parse_args(["--quick"])
-    >>> args.quick, args.large, args.device, args.out
-    (True, False, 'cpu', 'results')
-    """
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="a tiny model for a few steps, written as NAME-quick.* (seconds)")
-    size.add_argument("--large", action="store_true",
-                      help="the larger settings meant for a GPU, written as NAME-large.*")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    parser.add_argument("--out", default="results", help="directory for the table (default: results)")
-    parser.add_argument("--figures", default="figures", help="directory for the figures (default: figures)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def train_compare_command(args) -> int:
-    """Run the comparison with parsed ``args``; print the settings, the Markdown tables and the time taken."""
-    start = time.perf_counter()
-    settings = LARGE if args.large else (QUICK if args.quick else DEFAULT)
-    table = run(args.out, args.figures, quick=args.quick, large=args.large, progress=not args.no_progress,
-                settings=settings, device=args.device)
-    print(f"settings: {asdict(settings)}")
-    print(markdown(table, settings.seeds[0]))
-    runs = table.drop_duplicates(list(RUN_KEY))
-    print(f"{len(runs)} runs, {runs['run_s'].sum():.0f} s of training in all; this call took "
-          f"{time.perf_counter() - start:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m matsign.experiments.train_compare", description=DESCRIPTION)
-    add_train_compare_arguments(parser)
-    sys.exit(train_compare_command(parser.parse_args()))
+    rows = comparison(table, tuning_seed)
+    training_figure(curves, _final(table[table["seed"] == tuning_seed]), rows, stem)
+    time_figure(rows, stem.with_name(f"{stem.name}-time"))

@@ -1,9 +1,9 @@
 """Record real gradients: train a small GPT on the Python documentation and dump its hidden weights'
 gradients and optimizer momenta (``matsign record``).
 
-PyTorch is optional for matsign and needed here only. This package and
-:mod:`matsign.recorder.command` import without it; the names below load their submodule (and
-PyTorch) on first use:
+PyTorch is optional for matsign and needed here only. This package (and the command line's
+:mod:`matsign.cli.record`) import without it; the names below load their submodule (and PyTorch)
+on first use:
 
 - :mod:`~matsign.recorder.data`: ``load_text``, ``encode``, ``decode``, ``load_corpus``, ``Corpus``;
 - :mod:`~matsign.recorder.model`: ``GPT``, ``GPTConfig``, ``hidden_weights``;

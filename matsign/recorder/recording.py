@@ -113,9 +113,38 @@ def record(out_dir="results/recorded", *, width: int = 128, depth: int = 2, head
     >>> manifest["dump_steps"], [layer["shape"] for layer in manifest["layers"]]
     ([2], [[96, 32], [32, 32], [128, 32], [32, 128]])
     """
-    import matsign
-
     config = GPTConfig(width=width, depth=depth, heads=heads, context=context)
+    batch, steps, seed, dump_steps, device = _checked(batch, steps, seed, dump_steps, optimizer, dtype, format, device)
+    init_seed, data_seed = _seeds(seed)
+    corpus = load_corpus()
+    model = GPT(config, generator=torch.Generator().manual_seed(init_seed)).to(device=device, dtype=DTYPES[dtype])
+    optimizers = make_optimizers(model, optimizer, lr)
+    hidden = hidden_weights(model)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dump_gradients, dump_momenta = _dump_hooks(out, hidden, optimizers, set(dump_steps), format)
+    start = time.perf_counter()
+    losses = train(
+        model, optimizers, corpus, steps=steps, batch=batch, generator=torch.Generator().manual_seed(data_seed),
+        after_backward=[dump_gradients, *([after_backward] if after_backward else [])],
+        after_step=[dump_momenta, *([after_step] if after_step else [])],
+        progress=progress, desc=f"record {width}x{depth}",
+    )
+    seconds = time.perf_counter() - start
+    write_manifest(out, {
+        **_run_description(model, config, corpus, optimizers, optimizer, hidden, dtype),
+        "seed": seed, "steps": steps, "batch": batch, "dump_steps": dump_steps, "format": format,
+        "device": str(device), "train_loss": losses,
+        "final_train_loss": evaluate(model, corpus, split="train", batch=batch),
+        "final_validation_loss": evaluate(model, corpus, split="validation", batch=batch),
+        "seconds": seconds,
+    })
+    return out
+
+
+def _checked(batch, steps, seed, dump_steps, optimizer, dtype, format, device):
+    """The checked ``batch, steps, seed``, the sorted distinct ``dump_steps`` and the
+    ``torch.device``; a ``ValueError`` naming the first bad argument."""
     batch = check_positive_int(batch, "batch")
     steps = check_positive_int(steps, "steps")
     seed = check_nonnegative_int(seed, "seed")
@@ -133,61 +162,44 @@ def record(out_dir="results/recorded", *, width: int = 128, depth: int = 2, head
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} but PyTorch finds no CUDA device")
+    return batch, steps, seed, dump_steps, device
 
-    init_seed, data_seed = _seeds(seed)
-    corpus = load_corpus()
-    model = GPT(config, generator=torch.Generator().manual_seed(init_seed)).to(device=device, dtype=DTYPES[dtype])
-    optimizers = make_optimizers(model, optimizer, lr)
-    hidden = hidden_weights(model)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    pending = set(dump_steps)
+
+def _dump_hooks(out: Path, hidden: dict, optimizers, dump_steps: set, format: str):
+    """The two training hooks of a dump: one keeps host copies of the gradients after the
+    backward pass of a dump step, the other writes them with the momenta after its optimizer step."""
     grads = {}
 
     def dump_gradients(state):
-        if state.step in pending:
+        if state.step in dump_steps:
             grads.update({f"grad/{name}": _host_copy(p.grad) for name, p in hidden.items()})
 
     def dump_momenta(state):
-        if state.step in pending:
+        if state.step in dump_steps:
             momenta = {f"momentum/{name}": _host_copy(momentum_of(optimizers, p)) for name, p in hidden.items()}
             write_step(out, state.step, {**grads, **momenta}, format=format)
             grads.clear()
 
-    start = time.perf_counter()
-    losses = train(
-        model, optimizers, corpus, steps=steps, batch=batch, generator=torch.Generator().manual_seed(data_seed),
-        after_backward=[dump_gradients, *([after_backward] if after_backward else [])],
-        after_step=[dump_momenta, *([after_step] if after_step else [])],
-        progress=progress, desc=f"record {width}x{depth}",
-    )
-    seconds = time.perf_counter() - start
-    train_loss = evaluate(model, corpus, split="train", batch=batch)
-    validation_loss = evaluate(model, corpus, split="validation", batch=batch)
+    return dump_gradients, dump_momenta
+
+
+def _run_description(model, config: GPTConfig, corpus, optimizers, optimizer: str, hidden: dict, dtype: str) -> dict:
+    """The manifest's description of the model, optimizer, layers, data and versions."""
+    import matsign
+
     settings = optimizer_settings(optimizers[0])
     if optimizer == "muon":
         settings["other_parameters"] = optimizer_settings(optimizers[1])
-    write_manifest(out, {
+    return {
         "description": "gradients (before the optimizer step) and optimizer momenta (after it) of the hidden "
                        "weights of a GPT trained on the Python documentation (pydoc_data.topics)",
         "model": {**asdict(config), "tied_head": False, "parameters": sum(p.numel() for p in model.parameters())},
-        "seed": seed,
         "optimizer": settings,
-        "steps": steps,
-        "batch": batch,
-        "dump_steps": dump_steps,
         "kinds": list(KINDS),
         "dtype": dtype,
-        "format": format,
-        "device": str(device),
         "layers": [{"name": name, "shape": list(p.shape), "dtype": dtype} for name, p in hidden.items()],
         "data": {"source": "pydoc_data.topics", "tokenizer": "utf-8 bytes", "vocab": config.vocab,
                  "train_tokens": corpus.train.numel(), "validation_tokens": corpus.validation.numel()},
         "versions": {"matsign": matsign.__version__, "torch": torch.__version__,
                      "python": platform.python_version()},
-        "train_loss": losses,
-        "final_train_loss": train_loss,
-        "final_validation_loss": validation_loss,
-        "seconds": seconds,
-    })
-    return out
+    }

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from matsign._backend import check_choice, check_positive_int
+from matsign._backend import check_choice, check_positive_int, check_real
 from matsign.recorder.model import hidden_weights
 
 __all__ = [
@@ -93,8 +93,8 @@ def make_optimizers(model, optimizer: str = "muon", lr: float | None = None) -> 
     ['Muon', 'AdamW']
     """
     check_choice(optimizer, OPTIMIZERS, "optimizer")
-    if lr is not None and not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if lr is not None:
+        check_real(lr, "lr", low=0, open_low=True)
     if optimizer == "adamw":
         return (torch.optim.AdamW(model.parameters(), lr=lr or ADAMW_LR, betas=ADAMW_BETAS, weight_decay=0.0),)
     hidden = list(hidden_weights(model).values())

@@ -1,0 +1,57 @@
+"""``matsign spectra PATH``: spectral summary of the matrices of a gradient dump."""
+
+from __future__ import annotations
+
+import sys
+
+from matsign._backend import check_nonnegative_int, check_positive_int, integer_argument
+from matsign.experiments.spectra import RANKS, analyse_dump, write_spectra
+from matsign.io import KINDS, DumpError
+
+
+def add_spectra_arguments(parser) -> None:
+    """Add the arguments of ``matsign spectra PATH`` to an ``argparse`` parser.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_spectra_arguments(parser)
+    >>> parser.parse_args(["dump", "--ranks", "1", "8", "--steps", "0"]).ranks
+    [1, 8]
+    """
+    parser.add_argument("path", metavar="PATH", help="gradient dump: a file or a directory of step files")
+    parser.add_argument("--out", default="results", help="directory for spectra.csv (default: results)")
+    parser.add_argument("--figures", default="figures", help="directory for the figures (default: figures)")
+    parser.add_argument(
+        "--ranks", type=integer_argument(check_positive_int, "positive integer"), nargs="+", default=list(RANKS),
+        metavar="R",
+        help=f"ranks of the tail-energy columns (default: {' '.join(map(str, RANKS))})",
+    )
+    parser.add_argument("--kind", choices=("all", *KINDS), default="all", help="which tensors (default: all)")
+    parser.add_argument("--steps", type=integer_argument(check_nonnegative_int, "non-negative integer"), nargs="+",
+                        metavar="STEP", help="only these steps (default: all)")
+    parser.add_argument("--skip-bad", action="store_true", help="skip corrupt files with a warning instead of stopping")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def spectra_command(args) -> int:
+    """Run ``matsign spectra``: write ``<out>/spectra.csv``, the singular values and the figures."""
+    try:
+        table, sigma = analyse_dump(
+            args.path, ranks=args.ranks, kind=args.kind, steps=args.steps,
+            skip_bad=args.skip_bad, progress=not args.no_progress,
+        )
+    except FileNotFoundError as exc:
+        print(f"matsign spectra: {exc}", file=sys.stderr)
+        return 2
+    except DumpError as exc:
+        print(f"matsign spectra: {exc} (--skip-bad skips such files)", file=sys.stderr)
+        return 1
+    if table.empty:
+        print(f"matsign spectra: no matrices in {args.path} (kind={args.kind}, steps={args.steps})", file=sys.stderr)
+        return 1
+    table_csv, values_csv, figures = write_spectra(table, sigma, out_dir=args.out, figure_dir=args.figures)
+    print(f"wrote {len(table)} rows to {table_csv}, the last step's singular values to "
+          f"{values_csv}, and figures {', '.join(str(p) for p in figures)} (+ .pdf)")
+    return 0
