@@ -2,7 +2,7 @@
 
 Every row times one approximation of the sign of the same ``s × N`` matrix (float32, the wide
 orientation) and divides by the time of Muon's 5-step quintic on the whole matrix, measured in
-the same run; the flop ratio from :data:`matsign.METHODS` stands beside it.
+the same run; the flop ratio from :data:`matsign.registry.METHODS` stands beside it.
 
 1. Dion2 (arXiv 2512.16928): select ``k = ⌈α·s⌉`` rows by L1 norm, 5 Muon steps on the
    ``k × N`` submatrix, scatter back. The Gram work of a step is ``4k²N``, so the cost should
@@ -62,7 +62,7 @@ def interleaved_ratios(fns, repeats):
 
 def cases(s, N):
     """(label, callable on G, flops) for every approximation, Muon's full iteration first."""
-    methods = matsign.METHODS
+    methods = matsign.registry.METHODS
     rows = [("Muon: NS5 on the whole matrix", lambda G: matsign.newton_schulz(G, "muon", steps=STEPS),
              methods["newton_schulz"].flops(s, N, schedule="muon", steps=STEPS))]
     for alpha in (1.0, 0.5, 0.25, 0.125):
@@ -70,7 +70,7 @@ def cases(s, N):
         rows.append((f"Dion2 α = {alpha}: L1 rows, NS5 on k × N", _bind(methods["dion2"], params, 0),
                      methods["dion2"].flops(s, N, **params)))
     for alpha in (0.5, 0.25, 0.125):
-        k = matsign.slice_count(alpha, s)
+        k = matsign.transforms.slice_count(alpha, s)
         rows.append((f"NS5 on the first k = {k} rows alone (α = {alpha}; no selection, no scatter)",
                      lambda G, k=k: matsign.newton_schulz(G[:k], "muon", steps=STEPS),
                      methods["newton_schulz"].flops(k, N, schedule="muon", steps=STEPS)))
@@ -89,8 +89,8 @@ def cases(s, N):
     params = dict(mode="R", schedule="muon", steps=STEPS)
     rows.append(("MuonEq R: row scaling + NS5", _bind(methods["muoneq"], params, None),
                  methods["muoneq"].flops(s, N, **params)))
-    rows.append(("GaLore/GUM projector refresh (thin SVD)", lambda G: matsign.galore_projector(G, max(RANKS)),
-                 6 * N * s * s + 20 * s**3))  # R-SVD, the flop model of matsign.methods
+    rows.append(("GaLore/GUM projector refresh (thin SVD)", lambda G: matsign.transforms.galore_projector(G, max(RANKS)),
+                 6 * N * s * s + 20 * s**3))  # R-SVD, the flop model of matsign.registry
     return rows
 
 

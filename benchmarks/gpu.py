@@ -21,11 +21,11 @@ Routines (``lib`` column):
   inner sign; its error is measured against the *full* sign, so it is large by construction;
 - ``msign_eigh`` (torch fp32): :func:`matsign.msign` with ``method="eigh"``;
 - ``exact_ns`` (torch and CuPy fp32) and ``exact_ns_fp64`` (torch, float32 in and out, float64
-  work): :func:`matsign.converged_newton_schulz`, the exact sign by matrix products alone;
-- ``qdwh`` (torch fp32): :func:`matsign.qdwh_sign`, QR- and Cholesky-form Halley steps;
+  work): :func:`matsign.exact.converged_newton_schulz`, the exact sign by matrix products alone;
+- ``qdwh`` (torch fp32): :func:`matsign.exact.qdwh_sign`, QR- and Cholesky-form Halley steps;
 - ``svd_polar`` (torch fp32): ``U Vᵀ`` from ``torch.linalg.svd`` (the exact-sign peer).
 
-Columns: milliseconds, TFLOP/s (flop models of :data:`matsign.METHODS` and
+Columns: milliseconds, TFLOP/s (flop models of :data:`matsign.registry.METHODS` and
 :func:`gram_newton_schulz_flops`; a GEMM counts ``2m²n``), the percentage of the same-dtype
 GEMM rate, and the relative Frobenius and max-entry errors against ``U Vᵀ``. A Markdown table
 goes to stdout, the same rows to ``--csv``, then a table of the issue's target ratios.
@@ -66,7 +66,7 @@ from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.qdwh import qdwh_sign
 from matsign.exact.sign import msign
 from matsign.lowrank.sign import lowrank_sign
-from matsign.methods import METHODS
+from matsign.registry import METHODS
 from timing import condition_number, dimension, muon_loop, positive_int, table
 
 SCHEDULE = "muon"

@@ -19,7 +19,7 @@ import numpy as np
 from matsign._backend import from_numpy
 from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_schulz_flops
 from matsign.exact.newton_schulz import newton_schulz
-from matsign.methods import METHODS
+from matsign.registry import METHODS
 from matsign.synthetic import log_uniform, with_spectrum
 from timing import cpu_libraries, matrix_shape, median_time, positive_int, table
 

@@ -1,16 +1,25 @@
 """matsign — the matrix sign (polar factor) of gradient matrices and its cheap approximations.
 
-Layers, lowest first (lower layers never import higher ones):
+The top level holds what a researcher types: compute a sign, look at a spectrum, measure an
+approximation, load gradients, run any registered method by name. Everything else lives in its
+package, layers lowest first (a module imports only from layers below it):
 
-- ``_backend``: array namespace (NumPy, CuPy, PyTorch), rng, precision, validation;
-- ``spectral``, ``metrics``, ``synthetic``, ``io``: diagnostics, error measures, test matrices,
-  gradient dumps (written and read without pickle);
-- ``exact``: ``msign``, ``newton_schulz`` and its schedules, ``converged_newton_schulz``, ``qdwh_sign``;
-- ``lowrank``: range finders, column selection, ``Q · msign(QᵀG)``; ``bounds``: the error bounds;
-- ``equilibration``, ``select``, ``project``: MuonEq scaling, Dion2 slice selection, GaLore/GUM
-  projection;
-- ``methods``: the registry sweeps draw from (name → callable with a FLOP estimate);
-- ``updates``: stateful per-step rules (Muon, MuonEq, low-rank Muon, Dion, Dion2, GaLore-Muon, GUM).
+- ``_backend``: arrays (NumPy, CuPy, PyTorch): namespace, dtypes and working precisions, rng,
+  input checks (:func:`~matsign._backend.boundary`), BLAS kernels, thread limits;
+- ``registry``, ``flops``: where methods and matrix sources are declared, and kernel flop counts;
+- ``spectral``, ``metrics``, ``synthetic``, ``io``: singular-value diagnostics, error measures,
+  test matrices, gradient dumps (read without pickle);
+- ``exact``: ``msign``, ``newton_schulz`` and its schedules, Gram Newton–Schulz, Newton–Schulz to
+  convergence, QDWH;
+- ``lowrank``: range finders, the low-rank sign ``Q·msign(QᵀG)``, the oracle; ``bounds``: its
+  error bounds;
+- ``transforms``: what is done to ``G`` around the sign: MuonEq equilibration, Dion2 slices,
+  GaLore/GUM projection;
+- ``updates``: stateful per-step rules (Muon, MuonEq, low-rank Muon, Dion, Dion2, GaLore-Muon, GUM);
+- ``experiments``, ``plots``, ``cli``, ``recorder``: sweeps, figures, the ``matsign`` command, the
+  small model that records gradients.
+
+Each algorithm family keeps a plain NumPy version of its update in ``reference.py`` beside it.
 
 >>> import numpy as np, matsign
 >>> G = np.array([[2.0, 0.0], [0.0, 0.5]])
@@ -19,136 +28,77 @@ array([[1., 0.],
        [0., 1.]])
 """
 
-from matsign.exact import (
-    NORMALIZATIONS,
-    SCHEDULES,
-    Schedule,
-    converged_newton_schulz,
-    get_schedule,
-    gram_newton_schulz,
-    msign,
-    newton_schulz,
-    polar_express_coefficients,
-    polar_express_schedule,
-    qdwh_sign,
-    scalar_map,
-)
-from matsign.bounds import (
-    hmt_frobenius_bound,
-    hmt_spectral_bound,
-    lowrank_sign_bound,
-    optimal_residual,
-    oracle_alignment,
-)
-from matsign.lowrank import (
-    column_range,
-    gaussian_range,
-    lowrank_msign,
-    lowrank_sign,
-    oracle_lowrank_sign,
-    select_columns,
-)
-from matsign.equilibration import equilibrate, equilibration_factors
-from matsign.io import RECORDED_DUMP, DumpError, GradientRecord, load_gradients, write_manifest, write_step
-from matsign.methods import METHODS, get_method, register
-from matsign.project import Projector, galore_projector, gum_estimate, gum_lift, residual_ratio
-from matsign.select import scatter_sign, select_slices, slice_count, slice_sign
-from matsign.updates import (
-    GUM,
-    UPDATE_RULES,
-    Dion,
-    Dion2,
-    GaLoreMuon,
-    LowRankMuon,
-    Muon,
-    MuonEq,
-    StepResult,
-    shape_factor,
-)
+import importlib
+import warnings
+
+# Importing the declaring modules fills the registries (methods, sources, update rules), in this order.
+from matsign import registry, spectral, metrics, synthetic, io, exact, lowrank, bounds, transforms, updates  # noqa: I001
+from matsign.exact import SCHEDULES, get_schedule, msign, newton_schulz, polar_express_schedule, scalar_map
+from matsign.io import load_gradients
+from matsign.lowrank import column_range, gaussian_range, lowrank_msign, lowrank_sign
 from matsign.metrics import alignment, orthogonality_error, rank_floor, relative_error
-from matsign.spectral import (
-    condition_number,
-    effective_rank,
-    nuclear_norm,
-    numerical_rank,
-    power_law_exponent,
-    singular_value_summary,
-    singular_values,
-    spectral_norm,
-    spectral_summary,
-    stable_rank,
-    tail_energy,
-)
+from matsign.registry import get_method
+from matsign.spectral import condition_number, effective_rank, numerical_rank, singular_values, stable_rank
+from matsign.transforms import equilibrate, select_slices
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Dion",
-    "Dion2",
-    "DumpError",
-    "GUM",
-    "GaLoreMuon",
-    "GradientRecord",
-    "LowRankMuon",
-    "METHODS",
-    "Muon",
-    "MuonEq",
-    "NORMALIZATIONS",
-    "Projector",
-    "RECORDED_DUMP",
     "SCHEDULES",
-    "Schedule",
-    "StepResult",
-    "UPDATE_RULES",
     "alignment",
     "column_range",
     "condition_number",
     "effective_rank",
     "equilibrate",
-    "equilibration_factors",
-    "galore_projector",
     "gaussian_range",
     "get_method",
     "get_schedule",
-    "converged_newton_schulz",
-    "gram_newton_schulz",
-    "gum_estimate",
-    "gum_lift",
-    "hmt_frobenius_bound",
-    "hmt_spectral_bound",
     "load_gradients",
     "lowrank_msign",
     "lowrank_sign",
-    "lowrank_sign_bound",
     "msign",
     "newton_schulz",
-    "nuclear_norm",
     "numerical_rank",
-    "optimal_residual",
-    "oracle_alignment",
-    "oracle_lowrank_sign",
     "orthogonality_error",
-    "polar_express_coefficients",
     "polar_express_schedule",
-    "qdwh_sign",
-    "power_law_exponent",
     "rank_floor",
-    "register",
     "relative_error",
-    "residual_ratio",
     "scalar_map",
-    "scatter_sign",
-    "select_columns",
     "select_slices",
-    "shape_factor",
-    "singular_value_summary",
     "singular_values",
-    "slice_count",
-    "slice_sign",
-    "spectral_norm",
-    "spectral_summary",
     "stable_rank",
-    "tail_energy",
-    "write_manifest",
-    "write_step",
 ]
+
+#: Names the top level exported before it was narrowed → the module that holds them now.
+MOVED = {
+    **dict.fromkeys(
+        ["NORMALIZATIONS", "Schedule", "converged_newton_schulz", "gram_newton_schulz", "qdwh_sign",
+         "polar_express_coefficients"], "matsign.exact"),
+    **dict.fromkeys(["select_columns", "oracle_lowrank_sign"], "matsign.lowrank"),
+    **dict.fromkeys(
+        ["hmt_frobenius_bound", "hmt_spectral_bound", "lowrank_sign_bound", "optimal_residual", "oracle_alignment"],
+        "matsign.bounds"),
+    **dict.fromkeys(
+        ["nuclear_norm", "power_law_exponent", "spectral_norm", "tail_energy", "spectral_summary",
+         "singular_value_summary"], "matsign.spectral"),
+    **dict.fromkeys(
+        ["equilibration_factors", "scatter_sign", "slice_count", "slice_sign", "Projector", "galore_projector",
+         "gum_estimate", "gum_lift", "residual_ratio"], "matsign.transforms"),
+    **dict.fromkeys(
+        ["Dion", "Dion2", "GUM", "GaLoreMuon", "LowRankMuon", "Muon", "MuonEq", "StepResult", "UPDATE_RULES",
+         "shape_factor"], "matsign.updates"),
+    **dict.fromkeys(["DumpError", "GradientRecord", "RECORDED_DUMP", "write_manifest", "write_step"], "matsign.io"),
+    **dict.fromkeys(["METHODS", "register"], "matsign.registry"),
+}
+
+
+def __getattr__(name):
+    """The names :data:`MOVED` out of the top level, for one release, with a DeprecationWarning."""
+    if name in MOVED:
+        warnings.warn(
+            f"matsign.{name} moved to {MOVED[name]}.{name}; the top-level name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(MOVED[name]), name)
+    raise AttributeError(f"module 'matsign' has no attribute {name!r}")

@@ -68,18 +68,6 @@ def _in_precision(x, dtype):
     return round_to(y, name) if emulated else y
 
 
-def _in_range(value, name: str, low: float, high: float = math.inf) -> float:
-    """``value`` as a float if :func:`~matsign._backend.check_real` accepts it and it lies in
-    ``[low, high]``, else a ``ValueError`` naming ``name``."""
-    value = check_real(value, name)
-    if not low <= value <= high:
-        # Worded as sweep grids have always reported these bounds.
-        bounds = (f"a number in [{low:g}, {high:g}]" if high < math.inf
-                  else "non-negative" if low == 0 else f"at least {low:g}")
-        raise ValueError(f"{name} must be {bounds}, got {value!r}")
-    return value
-
-
 def haar_orthogonal(m: int, k: int, *, rng=None, like="numpy", dtype: str = "float64"):
     """Haar-distributed ``m × k`` matrix with orthonormal columns (``k ≤ m``): ``Q·diag(sign(diag R))``.
 
@@ -171,7 +159,7 @@ def power_law(k: int, alpha: float = 1.0):
     array([1.        , 0.25      , 0.11111111])
     """
     k = check_positive_int(k, "k")
-    alpha = _in_range(alpha, "alpha", 0.0)
+    alpha = check_real(alpha, "alpha", low=0.0)
     return np.arange(1, k + 1, dtype=np.float64) ** -alpha
 
 
@@ -184,7 +172,7 @@ def exponential_decay(k: int, rate: float = 0.1):
     array([1.        , 0.36787944, 0.13533528])
     """
     k = check_positive_int(k, "k")
-    rate = _in_range(rate, "rate", 0.0)
+    rate = check_real(rate, "rate", low=0.0)
     return np.exp(-rate * np.arange(k, dtype=np.float64))
 
 
@@ -199,7 +187,7 @@ def log_uniform(k: int, kappa: float):
     array([1.  , 0.1 , 0.01])
     """
     k = check_positive_int(k, "k")
-    kappa = _in_range(kappa, "kappa", 1.0)
+    kappa = check_real(kappa, "kappa", low=1.0)
     return np.logspace(0.0, -math.log10(kappa), k)
 
 
@@ -216,7 +204,7 @@ def low_rank_plus_noise(k: int, rank: int, noise: float = 1e-2):
     k, rank = check_positive_int(k, "k"), check_positive_int(rank, "rank")
     if rank > k:
         raise ValueError(f"rank must be at most k = {k}, got {rank}")
-    noise = _in_range(noise, "noise", 0.0, 1.0)
+    noise = check_real(noise, "noise", low=0.0, high=1.0)
     return np.concatenate([np.ones(rank), np.full(k - rank, noise)])
 
 
@@ -263,7 +251,7 @@ def student_t_matrix(m: int, n: int, dof: int = 3, *, rng=None, like="numpy", dt
 
 def _check_spreads(row_spread, col_spread) -> tuple[float, float]:
     """``(row_spread, col_spread)`` as floats if both are finite numbers ``≥ 1``, else ``ValueError``."""
-    return _in_range(row_spread, "row_spread", 1.0), _in_range(col_spread, "col_spread", 1.0)
+    return check_real(row_spread, "row_spread", low=1.0), check_real(col_spread, "col_spread", low=1.0)
 
 
 def scale_mismatch(

@@ -7,8 +7,8 @@ from matsign._backend.checks import check_matrix, check_same_library
 from matsign.exact.sign import msign
 from matsign.lowrank.sign import lowrank_msign
 from matsign.metrics import alignment, relative_error
-from matsign.project import Projector, gum_estimate, gum_lift, residual_ratio
-from matsign.select import scatter_sign
+from matsign.transforms.projection import Projector, gum_estimate, gum_lift, residual_ratio
+from matsign.transforms.slices import scatter_sign
 
 
 def _other_library(backend, a):

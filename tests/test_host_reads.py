@@ -29,7 +29,7 @@ from torch.overrides import TorchFunctionMode  # noqa: E402
 
 import matsign  # noqa: E402
 from matsign._backend import check_matrix, trusted_values, values_trusted  # noqa: E402
-from matsign.methods import METHODS, REQUIRED  # noqa: E402
+from matsign.registry import METHODS, REQUIRED  # noqa: E402
 from matsign.updates import UPDATE_RULES  # noqa: E402
 
 #: Tensor methods that move values to the host.
@@ -113,12 +113,12 @@ def test_each_update_rule_step_reads_twice(name, G):
         lambda G: matsign.newton_schulz(G, "muon", steps=3),
         lambda G: matsign.newton_schulz(G, "muon", steps=12),
         lambda G: matsign.newton_schulz(torch.stack([G] * 4), "polar_express"),
-        lambda G: matsign.gram_newton_schulz(G.T, "polar_express", steps=8),
+        lambda G: matsign.exact.gram_newton_schulz(G.T, "polar_express", steps=8),
         lambda G: matsign.lowrank_sign(G, 8, power_iters=4, rng=0),
         lambda G: matsign.lowrank_sign(G, 8, inner="muon", oversample=4, power_iters=2, rng=0),
         lambda G: matsign.lowrank_sign(torch.stack([G] * 3), 8, power_iters=1, rng=0),
         lambda G: matsign.lowrank_sign(G, 8, range="column", strategy="leverage", rng=0),
-        lambda G: matsign.slice_sign(G, 0.5, inner="newton_schulz"),
+        lambda G: matsign.transforms.slice_sign(G, 0.5, inner="newton_schulz"),
         lambda G: matsign.equilibrate(G, "RC"),
     ],
     ids=["ns3", "ns12", "ns-stack", "gram-ns", "lowrank-q4", "lowrank-inner-ns", "lowrank-stack",
@@ -132,7 +132,7 @@ def test_two_inputs_are_checked_once_each(G):
     Q = torch.linalg.qr(G[:, :8])[0]
     assert reads(lambda: matsign.lowrank_msign(G, Q)) == (2, 2)
     # M's scan, then the range and distinctness of the indices in one transfer.
-    assert reads(lambda: matsign.scatter_sign(G, 1, torch.tensor([5, 1, 3]))) == (2, 2)
+    assert reads(lambda: matsign.transforms.scatter_sign(G, 1, torch.tensor([5, 1, 3]))) == (2, 2)
 
 
 def test_bad_input_is_still_named_through_every_layer(G):
@@ -142,19 +142,19 @@ def test_bad_input_is_still_named_through_every_layer(G):
         matsign.lowrank_sign(bad, 8, rng=0)
     with pytest.raises(ValueError, match="G contains NaN"):
         METHODS["gum"](bad, rank=8, rng=0)
-    rule = matsign.Muon(diagnostics=False)
+    rule = matsign.updates.Muon(diagnostics=False)
     rule.step(G)
     with pytest.raises(ValueError, match="G contains NaN"):
         rule.step(bad)
     with pytest.raises(ValueError, match="indices must be distinct"):
-        matsign.scatter_sign(G, 0, torch.tensor([2, 2]))
+        matsign.transforms.scatter_sign(G, 0, torch.tensor([2, 2]))
 
 
 def test_rule_optimizer_reads_twice_per_gradient():
     from matsign.recorder.optimizer import RuleOptimizer
 
     weights = {"a": torch.nn.Parameter(torch.randn(6, 4)), "b": torch.nn.Parameter(torch.randn(5, 7))}
-    optimizer = RuleOptimizer(weights, {name: matsign.Muon() for name in weights}, lr=0.01)
+    optimizer = RuleOptimizer(weights, {name: matsign.updates.Muon() for name in weights}, lr=0.01)
     for p in weights.values():
         p.grad = torch.randn_like(p)
     assert reads(optimizer.step) == (4, 4)  # each gradient once, each update once
@@ -170,10 +170,10 @@ def _float16_overflow_cases():
     normal = np.clip(np.random.default_rng(0).standard_normal((8, 6)), -4.0, 4.0)
     scaled = torch.as_tensor(normal * 1.5e4).to(torch.float16)  # finite: |entries| ≤ 6e4
     return {
-        "muon momentum": steps(matsign.Muon(diagnostics=False)),
-        "muon momentum, exact sign": steps(matsign.Muon(inner="exact", diagnostics=False)),
-        "low-rank muon momentum": steps(matsign.LowRankMuon(2, diagnostics=False)),
-        "dion2 momentum": steps(matsign.Dion2(fraction=0.5, diagnostics=False)),
+        "muon momentum": steps(matsign.updates.Muon(diagnostics=False)),
+        "muon momentum, exact sign": steps(matsign.updates.Muon(inner="exact", diagnostics=False)),
+        "low-rank muon momentum": steps(matsign.updates.LowRankMuon(2, diagnostics=False)),
+        "dion2 momentum": steps(matsign.updates.Dion2(fraction=0.5, diagnostics=False)),
         # (r + ε)^e with e = −2 scales the row of norm 1e-3 by 1e12
         "muoneq scaled rows": lambda: METHODS["muoneq"](rows, exponent=-2.0),
         # PᵀG/(1 − q) (low rank) or the residual / q (full rank): both past 65504
@@ -195,7 +195,7 @@ def test_an_update_that_overflowed_a_wider_dtype_is_an_error(dtype):
     the momentum sum, and the check of the update catches it."""
     largest = torch.finfo(getattr(torch, dtype)).max
     big = torch.full((4, 3), largest / 2, dtype=getattr(torch, dtype))
-    rule = matsign.Muon(diagnostics=False)
+    rule = matsign.updates.Muon(diagnostics=False)
     with pytest.raises(ValueError, match=f"update of Muon is not finite.*finite {dtype} gradients"):
         for _ in range(3):
             rule.step(big)
@@ -204,13 +204,13 @@ def test_an_update_that_overflowed_a_wider_dtype_is_an_error(dtype):
 def test_muoneq_scaling_that_overflows_float32_is_an_error():
     """(r + ε)^e with e = −5 scales a row of norm 1e-5 past float32's range."""
     G = torch.tensor([[1e-5, 0.0, 0.0], [0.0, 1.0, 2.0], [0.5, 0.5, 0.5]])
-    rule = matsign.MuonEq("R", exponent=-5.0, diagnostics=False)
+    rule = matsign.updates.MuonEq("R", exponent=-5.0, diagnostics=False)
     with pytest.raises(ValueError, match="update of MuonEq is not finite"):
         rule.step(G)
 
 
 def test_float16_state_is_scanned_inside_an_enclosing_trusted_block():
-    rule = matsign.Muon(diagnostics=False)
+    rule = matsign.updates.Muon(diagnostics=False)
     big = torch.full((4, 3), 3.0e4, dtype=torch.float16)
     with trusted_values(), pytest.raises(ValueError, match="contains NaN or Inf"):
         for _ in range(3):

@@ -232,5 +232,5 @@ def test_bad_cushion(cushion):
 
 @pytest.mark.parametrize("name", ["lower", "safety", "cushion"])
 def test_non_numeric_parameters(name):
-    with pytest.raises(ValueError, match=f"{name} must be a finite number"):
+    with pytest.raises(ValueError, match=f"{name} must be a (finite )?number"):
         polar_express_coefficients(5, **{name: "0.1"})

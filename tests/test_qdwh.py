@@ -257,7 +257,7 @@ def test_weights_are_accurate_on_the_stated_domain(ell):
 
 @pytest.mark.parametrize("ell", [1e-77, 1e-100, 0.0, -0.1, 1.5, True, "0.5"])
 def test_weights_outside_the_domain_name_the_argument(ell):
-    with pytest.raises(ValueError, match="ell must be a finite number in"):
+    with pytest.raises(ValueError, match="ell must be a number in"):
         dwh_weights(ell)
 
 

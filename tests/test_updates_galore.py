@@ -133,7 +133,7 @@ def test_gum_full_rank_exact_sign_stays_out_of_the_projector_span():
     """Regression: with σ₁/σ_{r+1} large, the rounding noise (≈ eps·σ₁) that the full-rank
     residual keeps inside span(P) lies above msign's threshold relative to σ_{r+1}; unprojected,
     it became an extra unit singular value. The oracle is U_⊥V_⊥ᵀ, of rank min(m, n) − r."""
-    from matsign.methods import METHODS
+    from matsign.registry import METHODS
     from matsign.synthetic import with_spectrum
 
     r = 5

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from matsign.equilibration import equilibrate
+from matsign.transforms.equilibration import equilibrate
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.synthetic import log_uniform, with_spectrum
 from matsign.updates import (

@@ -26,7 +26,7 @@ import math
 from matsign.bounds import oracle_alignment
 from matsign.experiments.engine import Extra
 from matsign.experiments.runner import Experiment
-from matsign.select import slice_count
+from matsign.transforms.slices import slice_count
 
 NAME = "dion2-fraction"
 

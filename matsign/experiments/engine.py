@@ -2,7 +2,7 @@ r"""The sweep engine: run every cell of a grid, append one row per cell to disk,
 
 :func:`sweep` maps a list of :class:`~matsign.experiments.grid.Cell` to a tidy table: one row per
 cell with its coordinates, every parameter (defaults filled in), the metrics of
-:mod:`matsign.experiments.measure`, the flop estimate of :data:`matsign.METHODS`, the wall time,
+:mod:`matsign.experiments.measure`, the flop estimate of :data:`matsign.registry.METHODS`, the wall time,
 backend, device and seeds. Its parts:
 
 - :mod:`~matsign.experiments.measure` runs one cell and measures its row;

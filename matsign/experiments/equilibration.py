@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from matsign._backend import namespace, to_numpy
-from matsign.equilibration import equilibrate
+from matsign.transforms.equilibration import equilibrate
 from matsign.exact.sign import msign
 from matsign.experiments.engine import Extra
 from matsign.experiments.runner import Experiment

@@ -11,7 +11,7 @@ exponential and low-rank-plus-noise spectra. Besides the engine's metrics each r
 - ``residual`` — :math:`\varepsilon_F = \|(I - P)G\|_F` for ``P`` the projector on the range
   of ``X`` (on its row space for column selection on a tall ``G``, where the methods project on
   the right); ``X`` is the rank-r sign of ``PG``, so the deterministic bound applies:
-- ``bound`` — :func:`matsign.lowrank_sign_bound` on the oracle distance,
+- ``bound`` — :func:`matsign.bounds.lowrank_sign_bound` on the oracle distance,
   :math:`\sqrt2\,\varepsilon_F / (\sigma_r - \sigma_{r+1} - \varepsilon_F) / \sqrt r` (``inf``
   when the residual exceeds the gap), and ``error_bound`` — the bound it implies on ``error``,
   :math:`(\sqrt{\rho - r} + \sqrt r\cdot\text{bound}) / \sqrt\rho`;

@@ -8,7 +8,7 @@ A grid specification is a mapping (usually read from TOML, see :mod:`matsign.exp
     m = 256
     n = 512
     alpha = [0.5, 1.0]                   # a list is an axis: every value is swept
-    [[methods]]                          # one entry per method of matsign.METHODS
+    [[methods]]                          # one entry per method of matsign.registry.METHODS
     name = "gaussian"
     rank = [8, 32]
     power_iters = [0, 2]
@@ -20,7 +20,7 @@ its own ``sources``, ``methods`` and (optionally) ``seeds``, and no other key. A
 
 :func:`build_cells` checks the whole grid before any work starts: unknown sources, methods or
 parameters, parameter values the source or method would reject (the source's ``check``,
-:meth:`Method.check_params <matsign.methods.Method.check_params>`), empty lists, a ``rank`` (or ``rank + oversample``) above
+:meth:`Method.check_params <matsign.registry.Method.check_params>`), empty lists, a ``rank`` (or ``rank + oversample``) above
 ``min(m, n)``, precisions the backend cannot store, duplicate cells. Each error names the entry, e.g.
 ``methods[1] (gaussian): rank 300 exceeds min(m, n) = 256 of sources[0] (power_law 256×512)``.
 """
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from matsign._backend import ARRAY_DTYPES, LIBRARIES, check_nonnegative_int, check_positive_int
 from matsign.experiments.sources import get_source
-from matsign.methods import get_method
+from matsign.registry import get_method
 
 __all__ = ["Cell", "GridError", "build_cells"]
 
@@ -205,7 +205,7 @@ def _method_sets(entries, where):
     for i, entry in enumerate(entries):
         label = f"{where}methods[{i}]"
         if "name" not in entry:
-            raise GridError(f"{label}: missing 'name' (one of matsign.METHODS)")
+            raise GridError(f"{label}: missing 'name' (one of matsign.registry.METHODS)")
         try:
             method = get_method(entry["name"])
         except ValueError as exc:

@@ -30,7 +30,7 @@ import numpy as np
 
 from matsign._backend import from_numpy, namespace, placeholder, to_numpy
 from matsign.experiments.grid import Cell, GridError
-from matsign.methods import get_method
+from matsign.registry import get_method
 from matsign.metrics import orthogonality_error, relative_error
 from matsign.spectral import singular_value_summary
 

@@ -32,7 +32,7 @@ from matsign._backend.checks import (
 )
 from matsign._backend.precision import linalg_dtype
 from matsign.exact.inner import check_inner, inner_sign
-from matsign.exact.schedules import get_schedule
+from matsign.exact.newton_schulz import newton_schulz_flops
 from matsign.flops import gemm, svd, svd_sign
 from matsign.registry import REQUIRED, register
 
@@ -180,15 +180,8 @@ def lowrank_sign_flops(rows, cols, width, rank, inner, steps):
     total = gemm(width, rows, cols)
     if rank < width:
         total += svd(width, cols) + gemm(rows, width, rank) + gemm(rank, width, cols)
-    total += svd_sign(rank, cols) if inner == "exact" else _newton_schulz_flops(rank, cols, inner, steps)
+    total += svd_sign(rank, cols) if inner == "exact" else newton_schulz_flops(rank, cols, inner, steps)
     return total + gemm(rows, rank, cols)
-
-
-def _newton_schulz_flops(p, q, schedule, steps):
-    """Newton–Schulz on ``p × q``: ``4s²N`` per step, ``2s³`` more where the quintic term is used."""
-    s, N = min(p, q), max(p, q)
-    triples = get_schedule(schedule).steps_coefficients(steps)
-    return sum(4 * s * s * N + (2 * s**3 if c != 0 else 0) for _, _, c in triples)
 
 
 # ---------------------------------------------------------------- range finders, declared once

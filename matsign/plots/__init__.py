@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matsign.synthetic  # noqa: F401  (declares the synthetic sources; matsign.io declares "recorded")
 from matsign.registry import METHODS, SOURCES
 
 STYLE = {

@@ -9,14 +9,11 @@ the end) returns an approximation of ``msign(D_r G D_c)``, not of ``msign(G)``.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 from matsign._backend import boundary, check_choice, check_matrix, check_real, linalg_dtype
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.schedules import get_schedule
 from matsign.registry import register
-from matsign.transforms._pending_flops import newton_schulz_flops  # TODO(merge): matsign.exact.newton_schulz
+from matsign.exact.newton_schulz import newton_schulz_flops
 
 __all__ = [
     "MODES",
@@ -37,13 +34,7 @@ def check_exponent(exponent) -> float:
     Finite and negative: a positive exponent would amplify the heavy rows instead of balancing
     them.
     """
-    # TODO(merge): check_real(exponent, "exponent", high=0, open_high=True) once the tests that
-    # match this wording are updated (patch in the transforms report).
-    if isinstance(exponent, bool) or not isinstance(exponent, numbers.Real) or not (
-        math.isfinite(exponent) and exponent < 0
-    ):
-        raise ValueError(f"exponent must be a finite negative number (e.g. -0.5 or -0.25), got {exponent!r}")
-    return float(exponent)
+    return check_real(exponent, "exponent", high=0, open_high=True)
 
 
 def check_equilibration_params(mode, exponent, eps=1e-8) -> None:

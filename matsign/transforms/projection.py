@@ -37,8 +37,8 @@ from matsign.exact.inner import check_inner, inner_sign
 from matsign.flops import gemm, svd, svd_sign
 from matsign.lowrank import lowrank_msign
 from matsign.registry import register
-from matsign.transforms._pending_flops import lowrank_sign_flops  # TODO(merge): matsign.lowrank
-from matsign.transforms._pending_flops import newton_schulz_flops  # TODO(merge): matsign.exact.newton_schulz
+from matsign.lowrank.sign import lowrank_sign_flops
+from matsign.exact.newton_schulz import newton_schulz_flops
 
 __all__ = [
     "BRANCHES",

@@ -13,13 +13,13 @@ and declares the method ``dion2`` (:func:`slice_sign` of ``G``).
 from __future__ import annotations
 
 import math
-import numbers
 import sys
 
 from matsign._backend import (
     boundary,
     check_choice,
     check_matrix,
+    check_real,
     check_same_library,
     device,
     generator,
@@ -33,7 +33,7 @@ from matsign.exact.inner import PAIR_INNER, check_inner, inner_sign
 from matsign.exact.schedules import get_schedule
 from matsign.flops import svd_sign
 from matsign.registry import register
-from matsign.transforms._pending_flops import newton_schulz_flops  # TODO(merge): matsign.exact.newton_schulz
+from matsign.exact.newton_schulz import newton_schulz_flops
 
 __all__ = [
     "SCORES",
@@ -282,11 +282,7 @@ def slice_sign(M, fraction, *, score="l1", rng=None, inner="exact", schedule="mu
 
 def check_fraction(fraction) -> float:
     """The Dion2 ``fraction`` as a float in ``(0, 1]``, else a ``ValueError`` naming it."""
-    # TODO(merge): check_real(fraction, "fraction", low=0, high=1, open_low=True) once the tests
-    # that match this wording are updated (patch in the transforms report).
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be a number in (0, 1], got {fraction!r}")
-    return float(fraction)
+    return check_real(fraction, "fraction", low=0, high=1, open_low=True)
 
 
 def slice_inner(inner, schedule, steps):

@@ -8,7 +8,7 @@ import math
 from matsign._backend import check_choice
 from matsign._backend.namespace import device
 from matsign._backend.random import generator
-from matsign.select import (
+from matsign.transforms.slices import (
     SCORES,
     scatter_sign,
     select_slices,
@@ -29,9 +29,9 @@ class Dion2(UpdateRule):
         S = M_K, \qquad M_K \leftarrow \mu\, M_K, \qquad
         \text{update}_K = s \cdot \operatorname{orth}(S), \quad \text{update}_{\bar K} = 0,
 
-    where :func:`matsign.select.select_slices` picks ``k = ⌈α·size⌉`` slices ``K`` along the
+    where :func:`matsign.transforms.slices.select_slices` picks ``k = ⌈α·size⌉`` slices ``K`` along the
     shorter side (axis ``a``), ``M_K`` is the selected submatrix taken **before** the decay,
-    and :func:`matsign.select.scatter_sign` orthogonalizes it. There is no global decay: a
+    and :func:`matsign.transforms.slices.scatter_sign` orthogonalizes it. There is no global decay: a
     slice that is not selected keeps accumulating until it is (Dion2's error feedback).
 
     Parameters
@@ -80,7 +80,7 @@ class Dion2(UpdateRule):
     learning rate are the caller's; the official default schedule is Polar Express (the
     paper's was You's five-step list) while this rule defaults to Muon's quintic, like
     :class:`~matsign.updates.Muon`, so the two are comparable; ``k`` is computed by
-    :func:`matsign.select.slice_count`, which does not round ``0.1·30`` up to 4.
+    :func:`matsign.transforms.slices.slice_count`, which does not round ``0.1·30`` up to 4.
 
     References
     ----------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from matsign._backend.checks import check_positive_int, check_rank, check_unit_interval
 from matsign._backend.random import generator
-from matsign.project import galore_projector, gum_estimate, gum_lift, residual_ratio
+from matsign.transforms.projection import galore_projector, gum_estimate, gum_lift, residual_ratio
 from matsign.updates.base import UpdateRule, check_momentum
 
 
@@ -51,7 +51,7 @@ class GaLoreMuon(UpdateRule):
     **Target** of the diagnostics: the lifted momentum ``up(R)``, whose exact sign is
     ``up(msign(R))``; so they measure only the inner Newton–Schulz error. The bias of the
     projection shows in ``residual_ratio`` :math:`\chi_t = \|G_t - PP^TG_t\|_F / \|G_t\|_F`
-    (:func:`matsign.project.residual_ratio`), which grows within a period as ``P`` goes stale.
+    (:func:`matsign.transforms.projection.residual_ratio`), which grows within a period as ``P`` goes stale.
 
     References
     ----------
@@ -114,7 +114,7 @@ class GUM(UpdateRule):
 
     At the first step of every period of ``K`` steps the projector is refreshed from that
     gradient, ``P ← galore_projector(G, rank)``, and the period's branch is drawn: full rank
-    with probability ``q``, low rank otherwise (:func:`matsign.project.gum_estimate`). Within
+    with probability ``q``, low rank otherwise (:func:`matsign.transforms.projection.gum_estimate`). Within
     the period, with momentum coefficient :math:`\beta` [1]_,
 
     .. math::
@@ -158,7 +158,7 @@ class GUM(UpdateRule):
     leaves ``orth(R)`` unchanged in exact arithmetic; it keeps out of ``span(P)`` the rounding
     noise of ``R`` there, which an exact sign would otherwise raise to unit singular values
     when :math:`\sigma_1(G)/\sigma_{r+1}(G)` is large. The lifted momentum input is unbiased
-    over the draw (:func:`matsign.project.gum_lift`: :math:`E[\hat g] = G`); the update,
+    over the draw (:func:`matsign.transforms.projection.gum_lift`: :math:`E[\hat g] = G`); the update,
     after the sign, is not. The branch draw reads one uniform number to the host.
 
     **Choices where the paper's recursion leaves room** (its :math:`R_{t,k}` is indexed by

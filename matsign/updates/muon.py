@@ -4,10 +4,10 @@ orthogonalization of the whole matrix."""
 from __future__ import annotations
 
 from matsign._backend import check_choice
-from matsign.equilibration import check_exponent, equilibrate
+from matsign.transforms.equilibration import check_exponent, equilibrate
 from matsign.updates.base import UpdateRule, check_momentum, muon_momentum
 
-#: Pre-orthogonalization scalings of MuonEq (see :func:`matsign.equilibration.equilibrate`).
+#: Pre-orthogonalization scalings of MuonEq (see :func:`matsign.transforms.equilibration.equilibrate`).
 EQUILIBRATIONS = ("R", "C", "RC")
 
 
@@ -38,7 +38,7 @@ class Muon(UpdateRule):
     steps : int, optional
         Newton–Schulz steps (default: the schedule's own); only with ``inner="newton_schulz"``.
     equilibration : {None, "R", "C", "RC"}
-        MuonEq's scaling of ``T_t`` (:func:`matsign.equilibration.equilibrate`); ``None`` is
+        MuonEq's scaling of ``T_t`` (:func:`matsign.transforms.equilibration.equilibrate`); ``None`` is
         plain Muon.
     exponent : float, default -0.5
         Exponent of the row / column squared norms (MuonEq also uses −0.25); only with
