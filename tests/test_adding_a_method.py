@@ -118,3 +118,25 @@ def test_declaration_errors_name_the_problem():
     with pytest.raises(ValueError, match="named 'gaussian' is already registered"):
         register_range("gaussian", first_columns, options={}, flops=first_columns_flops, description="")
     assert "bad" not in _METHODS and "bad" not in _RANGES
+
+
+def test_the_readme_example_runs(capsys):
+    """The README's "Adding a method" block, run as written, declares a working method."""
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Adding a method"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    try:
+        exec(compile(code, "README.md", "exec"), {})
+        printed = capsys.readouterr().out
+        assert "'offset': 0" in printed and "'rank': REQUIRED" in printed
+        G = np.random.default_rng(0).standard_normal((64, 128))
+        X = lowrank_sign(G, 8, range=NAME, offset=4)
+        Q = np.linalg.qr(G[:, 4:12])[0]
+        U, _, Vt = np.linalg.svd(Q.T @ G, full_matrices=False)
+        np.testing.assert_allclose(X, Q @ U @ Vt, atol=1e-12)  # float64 rounding of two QRs and SVDs
+    finally:
+        _METHODS.pop(NAME, None)
+        _RANGES.pop(NAME, None)
