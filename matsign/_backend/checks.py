@@ -148,9 +148,8 @@ def trusted_values(computed_from=None):
     Parameters
     ----------
     computed_from : array, optional
-        The checked array that the trusted arrays were computed from by sums or scalings in its
-        own dtype. If it is float16, the block scans instead of trusting, also inside an
-        enclosing trusted block, and a failed scan says that float16 overflowed.
+        The checked array the trusted ones were summed or scaled from in its own dtype; if it is
+        float16 the block scans instead (also inside a trusted block) and names the overflow.
 
     Notes
     -----

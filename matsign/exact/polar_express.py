@@ -140,9 +140,8 @@ def polar_express_coefficients(
         Safety margin :math:`\varepsilon \ge 0` against singular values slightly
         above 1 (e.g. from low-precision arithmetic); not applied to the last step.
     cushion : float, default 0.02
-        Relative floor :math:`\gamma`, ``0 <= cushion < 1``, of the interval
-        each quintic is fitted on; it keeps the first steps from over-fitting
-        tiny singular values at the expense of the rest.
+        Relative floor :math:`\gamma \in [0, 1)` of the interval each quintic is fitted on
+        (keeps the first steps from over-fitting tiny singular values).
 
     Returns
     -------

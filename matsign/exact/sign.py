@@ -40,9 +40,8 @@ def msign(G, *, rtol=None, method: str = "svd"):
         Relative threshold; default :func:`matsign._backend.default_rtol`: ``max(m, n)·eps`` of
         the dtype the SVD runs in, at least the epsilon of ``G``'s own dtype.
     method : {"svd", "eigh"}
-        ``"svd"``: ``U sign(Σ) Vᵀ`` from the thin SVD (backward stable; reference accuracy).
-        ``"eigh"``: ``V diag(λ^{-1/2}) Vᵀ G`` from ``G Gᵀ = V diag(λ) Vᵀ`` (wide orientation);
-        cheaper, for well-conditioned inputs (Notes).
+        ``"svd"``: ``U sign(Σ) Vᵀ`` from the thin SVD (backward stable); ``"eigh"``:
+        ``V diag(λ^{-1/2}) Vᵀ G`` from ``G Gᵀ = V diag(λ) Vᵀ``, cheaper, well-conditioned G (Notes).
 
     Returns
     -------

@@ -457,10 +457,8 @@ def run(out_dir="results", figure_dir="figures", *, quick: bool = False, large: 
     Parameters
     ----------
     out_dir, figure_dir : str or path-like
-        ``out_dir/train-compare.csv``; ``figure_dir/train-compare.png`` and
-        ``figure_dir/train-compare-time.png`` (and ``.pdf``). With ``quick`` the stem is
-        ``train-compare-quick``, with ``large`` ``train-compare-large``, so each size has its
-        own files.
+        ``out_dir/STEM.csv``; ``figure_dir/STEM.png``, ``STEM-time.png`` (and ``.pdf``), with
+        ``STEM`` ``train-compare``, ``train-compare-quick`` or ``train-compare-large`` by size.
     quick : bool
         Use :data:`QUICK` (seconds) instead of :data:`DEFAULT`.
     large : bool

@@ -244,9 +244,8 @@ def register_range(name, function, *, options, flops, description, label=None):
     name : str
         New name, neither a range finder nor a method yet.
     function : callable
-        ``function(G, rank, *, rng=None, **options)`` → ``Q`` with orthonormal (or zero) columns
-        and ``m`` rows, or ``n`` rows for tall ``G`` (see :func:`lowrank_msign`); each option
-        keyword-only with a default.
+        ``function(G, rank, *, rng=None, **options)`` → ``Q``, orthonormal (or zero) columns on
+        either side of ``G`` (see :func:`lowrank_msign`); options keyword-only with defaults.
     options : mapping
         Option name → ``check(value, name)`` returning the checked value (e.g.
         :func:`matsign._backend.check_nonnegative_int`), in the method's parameter order.

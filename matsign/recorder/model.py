@@ -125,10 +125,8 @@ class GPT(nn.Module):
     ----------
     config : GPTConfig
     generator : torch.Generator, optional
-        CPU generator for the initialization (normal, std 0.02; the residual projections
-        ``attn.out`` and ``mlp.down`` std ``0.02/√(2·depth)``; LayerNorms one and zero). The model
-        is built on the CPU in float32, so a seed gives the same weights whatever device and
-        dtype it is moved to afterwards.
+        CPU generator of the initialization (normal, std 0.02; ``attn.out``, ``mlp.down``
+        ``0.02/√(2·depth)``; LayerNorms 1 and 0), in float32: one seed, one model on any device.
 
     Examples
     --------

@@ -53,10 +53,8 @@ class RuleOptimizer:
     weight_decay : float, default 0
         :math:`\lambda \ge 0`, finite, decoupled (``W ← W − ηλW`` before the update).
     diagnostics_every : int, optional
-        Collect the rules' diagnostics (:class:`~matsign.updates.StepResult`) at steps
-        ``k, 2k, …`` into :attr:`records`; they cost an SVD per weight, so by default no step
-        computes them. The optimizer sets each rule's ``diagnostics`` flag before every step,
-        overriding the rule's own.
+        Collect the rules' diagnostics at steps ``k, 2k, …`` into :attr:`records` (an SVD per
+        weight; default never). Overrides each rule's own ``diagnostics`` flag.
 
     Attributes
     ----------
@@ -157,9 +155,8 @@ def make_rule_optimizers(model, make_rule, *, lr: float, weight_decay: float = 0
     ----------
     model : GPT
     make_rule : callable
-        ``make_rule(name, index)`` returns a fresh :class:`~matsign.updates.UpdateRule` for the
-        hidden weight ``name``, the ``index``-th of :func:`~matsign.recorder.model.hidden_weights`
-        (so rules with randomness can draw a different stream per weight).
+        ``make_rule(name, index)`` → a fresh :class:`~matsign.updates.UpdateRule` for the
+        ``index``-th hidden weight ``name`` (the index lets rules draw a stream per weight).
     lr, weight_decay, diagnostics_every
         As in :class:`RuleOptimizer`.
 
