@@ -5,7 +5,7 @@ entrywise scan only when the sum is not finite). This script times, per library 
 finite float32 matrix:
 
 - the sum-first check against the entrywise scan ``all(isfinite(G))`` it replaced;
-- the check against the calls it guards: ``lowrank_sign`` at rank 64 (the cheapest sign here,
+- the check against the calls it guards: ``sketched_msign`` at rank 64 (the cheapest sign here,
   two thin products) and ``newton_schulz`` (5 Muon steps).
 
 Usage: ``python benchmarks/checks.py [--sizes 1024 4096] [--repeats 5]``; prints a Markdown table.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from matsign import lowrank_sign, newton_schulz
+from matsign import sketched_msign, newton_schulz
 from matsign._backend import all_finite, from_numpy, namespace
 from timing import median_time, start_cpu_benchmark, table
 
@@ -24,7 +24,7 @@ RANK = 64
 
 def check_costs(n, repeats, libs):
     """Rows ``(size, library, sum-first ms, scan ms, scan / sum-first, sum-first as % of
-    lowrank_sign and of newton_schulz)``."""
+    sketched_msign and of newton_schulz)``."""
     G64 = np.random.default_rng(0).standard_normal((n, n))
     rows = []
     for lib in libs:
@@ -32,7 +32,7 @@ def check_costs(n, repeats, libs):
         xp = namespace(G)
         # The products first: right after another library's BLAS work, the first calls of the
         # next library meet its spinning threads (on 2 cores, +7 ms per call measured).
-        lowrank = median_time(lambda: lowrank_sign(G, min(RANK, n), rng=0), repeats)
+        lowrank = median_time(lambda: sketched_msign(G, min(RANK, n), rng=0), repeats)
         ns = median_time(lambda: newton_schulz(G, "muon", steps=5), repeats)
         check = median_time(lambda: all_finite(G), repeats)
         scan = median_time(lambda: bool(xp.all(xp.isfinite(G))), repeats)
@@ -45,7 +45,7 @@ def main():
     rows = [r for n in args.sizes for r in check_costs(n, args.repeats, libs)]
     print("NaN/Inf check of a float32 input: sum first vs entrywise scan, and its share of a call\n")
     print(table(["size", "library", "check ms (sum first)", "scan ms (isfinite)", "scan / check",
-                 f"check, % of lowrank_sign r={RANK}", "check, % of newton_schulz"],
+                 f"check, % of sketched_msign r={RANK}", "check, % of newton_schulz"],
                 rows, ["{}", "{}", "{:.2f}", "{:.2f}", "{:.1f}", "{:.1f}", "{:.2f}"]))
 
 

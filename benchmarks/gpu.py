@@ -16,7 +16,7 @@ Routines (``lib`` column):
 - ``newton_schulz`` (torch bf16/fp16/fp32 and ``dtype="tfloat32"`` on CUDA; CuPy fp16/fp32 —
   CuPy's bf16 and TF32 are emulated, so they are left out): :func:`matsign.newton_schulz`;
 - ``gram_newton_schulz`` (torch bf16/fp16/fp32): :func:`matsign.exact.gram_newton_schulz`;
-- ``lowrank_sign`` (torch fp32): :func:`matsign.lowrank.lowrank_sign` at rank ``--rank``
+- ``sketched_msign`` (torch fp32): :func:`matsign.lowrank.sketched_msign` at rank ``--rank``
   (capped at ``min(m, n)/2``), Gaussian range with the Cholesky-QR normalizer, Newton–Schulz
   inner sign; its error is measured against the *full* sign, so it is large by construction;
 - ``msign_eigh`` (torch fp32): :func:`matsign.msign` with ``method="eigh"``;
@@ -36,14 +36,14 @@ What to run on a GPU machine (H100), and the targets::
 
 - ``newton_schulz`` bf16 / ``muon_ns`` bf16 time ≤ 1.1 at 4096² and 8192²;
 - ``newton_schulz`` fp32 at ≥ 90 % of the fp32 GEMM rate (the ``% GEMM`` column);
-- ``lowrank_sign`` rank 256 at 8192² ≥ 10× faster than ``newton_schulz`` fp32 (and bf16);
+- ``sketched_msign`` rank 256 at 8192² ≥ 10× faster than ``newton_schulz`` fp32 (and bf16);
 - an exact-accuracy sign (rel. error ≤ 1e-5 in fp32) ≥ 5× faster than ``svd_polar`` at 4096²:
   the targets table names the fastest of ``msign_eigh``, ``exact_ns``, ``exact_ns_fp64`` and
   ``qdwh`` whose error is within 1e-5 (``msign_eigh`` squares κ: about κ²·eps_fp32 ≈ 0.1 at κ = 1e3, so
   run ``--kappa 10`` as well).
 
 A size ``BxMxN`` times a stack of ``B`` matrices (batched products; every routine takes stacks).
-Matrix dimensions are at least 2 (``lowrank_sign`` needs a rank ``min(m, n)/2 ≥ 1``) and
+Matrix dimensions are at least 2 (``sketched_msign`` needs a rank ``min(m, n)/2 ≥ 1``) and
 ``--kappa`` at least 1; a bad value is a usage error before any work starts.
 
 Smoke test without a GPU: ``python benchmarks/gpu.py --device cpu --sizes 128,256``.
@@ -65,7 +65,7 @@ from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_sch
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.qdwh import qdwh_sign
 from matsign.exact.sign import msign
-from matsign.lowrank.sign import lowrank_sign
+from matsign.lowrank.sign import sketched_msign
 from matsign.registry import METHODS
 from timing import condition_number, dimension, muon_loop, positive_int, table
 
@@ -76,7 +76,7 @@ EXACT_ACCURACY = 1e-5
 #: Above this warm-up time (seconds) a routine is timed once.
 SLOW_S = 2.0
 COLUMNS = ("shape", "lib", "routine", "dtype", "ms", "TFLOP/s", "% GEMM", "rel. error", "max error")
-#: The smallest matrix dimension: lowrank_sign's rank, capped at min(m, n)/2, must be at least 1.
+#: The smallest matrix dimension: sketched_msign's rank, capped at min(m, n)/2, must be at least 1.
 MIN_DIMENSION = 2
 
 
@@ -177,8 +177,8 @@ def routines(m, n, batch, rank, device, with_cupy):
     gram_flops = count * gram_newton_schulz_flops(m, n, SCHEDULE)
     out += [("torch", "gram_newton_schulz", dt, _gram_ns, gram_flops) for dt in half_and_single]
     r = min(rank, min(m, n) // 2)
-    out.append(("torch", f"lowrank_sign r={r}", "float32",
-                lambda X: lowrank_sign(X, r, normalizer="cholesky_qr", inner=SCHEDULE, rng=0),
+    out.append(("torch", f"sketched_msign r={r}", "float32",
+                lambda X: sketched_msign(X, r, normalizer="cholesky_qr", inner=SCHEDULE, rng=0),
                 count * METHODS["gaussian"].flops(m, n, rank=r, normalizer="cholesky_qr", inner=SCHEDULE)))
     out.append(("torch", "msign_eigh", "float32", lambda X: msign(X, method="eigh"),
                 count * METHODS["exact_eigh"].flops(m, n)))
@@ -271,8 +271,8 @@ def targets(rows):
                     ms("torch", "newton_schulz", "bfloat16") / ms("torch", "muon_ns", "bfloat16")))
         out.append((shape, "newton_schulz fp32, % of fp32 GEMM rate (≥ 90)",
                     by[(shape, "torch", "newton_schulz", "float32")][6]))
-        out.append((shape, "newton_schulz fp32 / lowrank_sign fp32 (≥ 10 at 8192²)",
-                    ms("torch", "newton_schulz", "float32") / ms("torch", "lowrank_sign", "float32")))
+        out.append((shape, "newton_schulz fp32 / sketched_msign fp32 (≥ 10 at 8192²)",
+                    ms("torch", "newton_schulz", "float32") / ms("torch", "sketched_msign", "float32")))
         accurate = [by[(shape, "torch", name, "float32")] for name in EXACT_ROUTES
                     if by[(shape, "torch", name, "float32")][7] <= EXACT_ACCURACY]
         fastest = min(accurate, key=lambda row: row[4]) if accurate else None

@@ -35,7 +35,7 @@ import warnings
 from matsign import registry, spectral, metrics, synthetic, io, exact, lowrank, bounds, transforms, updates  # noqa: I001
 from matsign.exact import SCHEDULES, get_schedule, msign, newton_schulz, polar_express_schedule, scalar_map
 from matsign.io import load_gradients
-from matsign.lowrank import column_range, gaussian_range, lowrank_msign, lowrank_sign
+from matsign.lowrank import column_range, gaussian_range, lowrank_msign, sketched_msign
 from matsign.metrics import alignment, orthogonality_error, rank_floor, relative_error
 from matsign.registry import get_method
 from matsign.spectral import condition_number, effective_rank, numerical_rank, singular_values, stable_rank
@@ -55,7 +55,7 @@ __all__ = [
     "get_schedule",
     "load_gradients",
     "lowrank_msign",
-    "lowrank_sign",
+    "sketched_msign",
     "msign",
     "newton_schulz",
     "numerical_rank",
@@ -69,12 +69,13 @@ __all__ = [
     "stable_rank",
 ]
 
-#: Names the top level exported before it was narrowed → the module that holds them now.
+#: Names the top level exported before it was narrowed → the module that holds them now
+#: (``lowrank_sign``, ``slice_sign`` and ``scatter_sign`` there as deprecated aliases of their new names).
 MOVED = {
     **dict.fromkeys(
         ["NORMALIZATIONS", "Schedule", "converged_newton_schulz", "gram_newton_schulz", "qdwh_sign",
          "polar_express_coefficients"], "matsign.exact"),
-    **dict.fromkeys(["select_columns", "oracle_lowrank_sign"], "matsign.lowrank"),
+    **dict.fromkeys(["select_columns", "oracle_lowrank_sign", "lowrank_sign"], "matsign.lowrank"),
     **dict.fromkeys(
         ["hmt_frobenius_bound", "hmt_spectral_bound", "lowrank_sign_bound", "optimal_residual", "oracle_alignment"],
         "matsign.bounds"),

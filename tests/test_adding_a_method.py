@@ -1,4 +1,4 @@
-"""Adding a method: a range finder declared in one call runs in lowrank_sign and in sweeps.
+"""Adding a method: a range finder declared in one call runs in sketched_msign and in sweeps.
 
 The toy range finder takes ``rank`` consecutive columns of the wide orientation of ``G``,
 orthonormalized. It is declared inside the test with :func:`matsign.lowrank.register_range`,
@@ -19,7 +19,7 @@ from matsign._backend import check_nonnegative_int  # noqa: E402
 from matsign.experiments.engine import sweep  # noqa: E402
 from matsign.experiments.grid import GridError, build_cells  # noqa: E402
 from matsign.flops import qr  # noqa: E402
-from matsign.lowrank import BasisCost, lowrank_sign, lowrank_sign_flops, register_range  # noqa: E402
+from matsign.lowrank import BasisCost, sketched_msign, lowrank_sign_flops, register_range  # noqa: E402
 from matsign.lowrank.sign import _RANGES  # noqa: E402
 from matsign.registry import _METHODS, get_method, get_source  # noqa: E402
 
@@ -69,9 +69,9 @@ def test_the_declared_range_finder_is_a_method_and_a_range(declared):
     assert declared.label({"rank": 4}) == "first columns"
     assert declared.flops(24, 40, rank=4) == qr(24, 4) + lowrank_sign_flops(24, 40, 4, 4, "exact", None)
     G = np.random.default_rng(0).standard_normal((12, 20))
-    np.testing.assert_allclose(lowrank_sign(G, 3, range=NAME, offset=2), _oracle(G, 3, 2), atol=1e-12)
+    np.testing.assert_allclose(sketched_msign(G, 3, range=NAME, offset=2), _oracle(G, 3, 2), atol=1e-12)
     with pytest.raises(ValueError, match="offset must be a non-negative integer"):
-        lowrank_sign(G, 3, range=NAME, offset=-1)
+        sketched_msign(G, 3, range=NAME, offset=-1)
 
 
 def test_a_sweep_runs_it_against_the_oracle(declared, tmp_path):
@@ -133,7 +133,7 @@ def test_the_readme_example_runs(capsys):
         printed = capsys.readouterr().out
         assert "'offset': 0" in printed and "'rank': REQUIRED" in printed
         G = np.random.default_rng(0).standard_normal((64, 128))
-        X = lowrank_sign(G, 8, range=NAME, offset=4)
+        X = sketched_msign(G, 8, range=NAME, offset=4)
         Q = np.linalg.qr(G[:, 4:12])[0]
         U, _, Vt = np.linalg.svd(Q.T @ G, full_matrices=False)
         np.testing.assert_allclose(X, Q @ U @ Vt, atol=1e-12)  # float64 rounding of two QRs and SVDs

@@ -8,7 +8,7 @@ from matsign.exact.sign import msign
 from matsign.lowrank.sign import lowrank_msign
 from matsign.metrics import alignment, relative_error
 from matsign.transforms.projection import Projector, gum_estimate, gum_lift, residual_ratio
-from matsign.transforms.slices import scatter_sign
+from matsign.transforms.slices import slices_msign
 
 
 def _other_library(backend, a):
@@ -34,7 +34,7 @@ def test_a_list_is_rejected_naming_the_argument():
     with pytest.raises(TypeError, match="^Y must be a NumPy, CuPy or PyTorch array"):
         relative_error(np.eye(2), listed)
     with pytest.raises(TypeError, match="^indices must be a NumPy, CuPy or PyTorch array"):
-        scatter_sign(np.eye(2), 0, [0])
+        slices_msign(np.eye(2), 0, [0])
 
 
 def test_check_same_library_names_every_argument(backend):
@@ -79,4 +79,4 @@ def test_scatter_sign_names_m_and_indices(backend):
     M = backend.asarray(np.eye(3))
     indices = _other_library(backend, np.array([0, 2]))
     with pytest.raises(TypeError, match=rf"M \({backend.lib}\) and indices \({_library_name(backend)}\)"):
-        scatter_sign(M, 0, indices)
+        slices_msign(M, 0, indices)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import gpu  # noqa: E402
 import timing  # noqa: E402
-ROUTINES = {"gemm", "muon_ns", "newton_schulz", "gram_newton_schulz", "lowrank_sign", "msign_eigh", "exact_ns",
+ROUTINES = {"gemm", "muon_ns", "newton_schulz", "gram_newton_schulz", "sketched_msign", "msign_eigh", "exact_ns",
             "exact_ns_fp64", "qdwh", "svd_polar"}
 SHAPES = ("32×32", "16×48", "2×16×24")
 
@@ -111,7 +111,7 @@ def test_spectral_matrix_has_haar_factors(batch, m, n):
         (timing.matrix_shape, "32"),
         (timing.matrix_shape, "0x8"),
         (timing.matrix_shape, "8xa"),
-        (gpu.parse_sizes, "1"),  # lowrank_sign's rank min(m, n)/2 would be 0
+        (gpu.parse_sizes, "1"),  # sketched_msign's rank min(m, n)/2 would be 0
         (gpu.parse_sizes, "8x1"),
         (gpu.parse_sizes, "0x8x8"),
         (gpu.parse_sizes, "2x2x8x8"),

@@ -114,11 +114,11 @@ def test_each_update_rule_step_reads_twice(name, G):
         lambda G: matsign.newton_schulz(G, "muon", steps=12),
         lambda G: matsign.newton_schulz(torch.stack([G] * 4), "polar_express"),
         lambda G: matsign.exact.gram_newton_schulz(G.T, "polar_express", steps=8),
-        lambda G: matsign.lowrank_sign(G, 8, power_iters=4, rng=0),
-        lambda G: matsign.lowrank_sign(G, 8, inner="muon", oversample=4, power_iters=2, rng=0),
-        lambda G: matsign.lowrank_sign(torch.stack([G] * 3), 8, power_iters=1, rng=0),
-        lambda G: matsign.lowrank_sign(G, 8, range="column", strategy="leverage", rng=0),
-        lambda G: matsign.transforms.slice_sign(G, 0.5, inner="newton_schulz"),
+        lambda G: matsign.sketched_msign(G, 8, power_iters=4, rng=0),
+        lambda G: matsign.sketched_msign(G, 8, inner="muon", oversample=4, power_iters=2, rng=0),
+        lambda G: matsign.sketched_msign(torch.stack([G] * 3), 8, power_iters=1, rng=0),
+        lambda G: matsign.sketched_msign(G, 8, range="column", strategy="leverage", rng=0),
+        lambda G: matsign.transforms.dion2_msign(G, 0.5, inner="newton_schulz"),
         lambda G: matsign.equilibrate(G, "RC"),
     ],
     ids=["ns3", "ns12", "ns-stack", "gram-ns", "lowrank-q4", "lowrank-inner-ns", "lowrank-stack",
@@ -132,14 +132,14 @@ def test_two_inputs_are_checked_once_each(G):
     Q = torch.linalg.qr(G[:, :8])[0]
     assert reads(lambda: matsign.lowrank_msign(G, Q)) == (2, 2)
     # M's scan, then the range and distinctness of the indices in one transfer.
-    assert reads(lambda: matsign.transforms.scatter_sign(G, 1, torch.tensor([5, 1, 3]))) == (2, 2)
+    assert reads(lambda: matsign.transforms.slices_msign(G, 1, torch.tensor([5, 1, 3]))) == (2, 2)
 
 
 def test_bad_input_is_still_named_through_every_layer(G):
     bad = G.clone()
     bad[3, 4] = float("nan")
     with pytest.raises(ValueError, match="G contains NaN"):
-        matsign.lowrank_sign(bad, 8, rng=0)
+        matsign.sketched_msign(bad, 8, rng=0)
     with pytest.raises(ValueError, match="G contains NaN"):
         METHODS["gum"](bad, rank=8, rng=0)
     rule = matsign.updates.Muon(diagnostics=False)
@@ -147,7 +147,7 @@ def test_bad_input_is_still_named_through_every_layer(G):
     with pytest.raises(ValueError, match="G contains NaN"):
         rule.step(bad)
     with pytest.raises(ValueError, match="indices must be distinct"):
-        matsign.transforms.scatter_sign(G, 0, torch.tensor([2, 2]))
+        matsign.transforms.slices_msign(G, 0, torch.tensor([2, 2]))
 
 
 def test_rule_optimizer_reads_twice_per_gradient():

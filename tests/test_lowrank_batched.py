@@ -8,7 +8,7 @@ from matsign._backend.linalg import cholesky_upper
 from matsign.lowrank.orth import orthonormalize
 from matsign.lowrank.ranges import gaussian_range, subspace_iteration
 from matsign.lowrank.oracle import oracle_lowrank_sign
-from matsign.lowrank.sign import lowrank_msign, lowrank_sign
+from matsign.lowrank.sign import lowrank_msign, sketched_msign
 from matsign.synthetic import haar_orthogonal, power_law, with_spectrum
 
 LEAD = (2, 3)
@@ -46,7 +46,7 @@ def test_each_member_equals_the_2d_computation_with_its_own_draw(backend, shape,
     A = backend.asarray(G)
     k, p, q = 3, 2, 1
     Q = gaussian_range(A, k, oversample=p, power_iters=q, normalizer=normalizer, rng=5)
-    X = lowrank_sign(A, k, oversample=p, power_iters=q, normalizer=normalizer, inner=inner, rng=5)
+    X = sketched_msign(A, k, oversample=p, power_iters=q, normalizer=normalizer, inner=inner, rng=5)
     # The documented draw: one standard Gaussian array (..., n, ℓ) from the seed; member idx
     # is sketched with Ω[idx].
     Omega = standard_normal(generator(5, A), (*LEAD, shape[1], k + p), like=A)
@@ -72,11 +72,11 @@ def test_numpy_stack_equals_successive_2d_calls_sharing_one_generator():
     G = _stack((12, 20), seed=2)
     options = {"oversample": 2, "power_iters": 1}
     Q = gaussian_range(G, 3, rng=np.random.default_rng(11), **options)
-    X = lowrank_sign(G, 3, rng=np.random.default_rng(11), **options)
+    X = sketched_msign(G, 3, rng=np.random.default_rng(11), **options)
     shared_q, shared_x = np.random.default_rng(11), np.random.default_rng(11)
     for idx in np.ndindex(*LEAD):
         np.testing.assert_allclose(Q[idx], gaussian_range(G[idx], 3, rng=shared_q, **options), atol=1e-12)
-        np.testing.assert_allclose(X[idx], lowrank_sign(G[idx], 3, rng=shared_x, **options), atol=1e-12)
+        np.testing.assert_allclose(X[idx], sketched_msign(G[idx], 3, rng=shared_x, **options), atol=1e-12)
 
 
 def test_members_get_independent_draws(backend):
@@ -101,7 +101,7 @@ def test_exact_rank_members_give_the_exact_sign(backend, shape, rank, oversample
     G = G.reshape(*LEAD, *shape)
     U, _, Vt = np.linalg.svd(G, full_matrices=False)
     oracle = U[..., :3] @ Vt[..., :3, :]
-    X = lowrank_sign(backend.asarray(G, dtype=dtype), rank, oversample=oversample, power_iters=1,
+    X = sketched_msign(backend.asarray(G, dtype=dtype), rank, oversample=oversample, power_iters=1,
                      normalizer=normalizer, rng=6)
     assert tuple(X.shape) == G.shape and dtype in str(X.dtype)
     tol = 1e-12 if dtype == "float64" else 2e-5
@@ -144,7 +144,7 @@ def test_rank_deficient_member_with_cholesky_qr(backend):
     assert _orth_error(Q) <= 1e-12
     residual = np.linalg.norm(G[1] - Q[1] @ (Q[1].T @ G[1]))
     assert residual <= 1e-12 * np.linalg.norm(G[1])
-    X = backend.to_numpy(lowrank_sign(A, 3, oversample=2, power_iters=1, normalizer="cholesky_qr", rng=7))
+    X = backend.to_numpy(sketched_msign(A, 3, oversample=2, power_iters=1, normalizer="cholesky_qr", rng=7))
     for i in range(3):
         Qi = subspace_iteration(A[i], Omega[i], 1, "cholesky_qr")
         np.testing.assert_allclose(X[i], backend.to_numpy(lowrank_msign(A[i], Qi, rank=3)), atol=1e-10)
@@ -158,7 +158,7 @@ def test_shapes_dtypes_and_the_oracle_on_two_leading_dims(backend, shape):
     for dtype in ("float64", "float32", "bfloat16"):
         A = backend.asarray(G, dtype=dtype)
         Q = gaussian_range(A, 4, oversample=1, rng=0)
-        X = lowrank_sign(A, 4, power_iters=1, rng=0, inner="polar_express")
+        X = sketched_msign(A, 4, power_iters=1, rng=0, inner="polar_express")
         assert tuple(Q.shape) == (*LEAD, shape[0], 5) and Q.dtype == A.dtype
         assert tuple(X.shape) == G.shape and X.dtype == A.dtype
         assert np.all(np.isfinite(backend.to_numpy(X).astype(np.float64)))
@@ -175,7 +175,7 @@ def test_shapes_dtypes_and_the_oracle_on_two_leading_dims(backend, shape):
 def test_zero_member_gives_zero(backend):
     G = _stack((8, 12), lead=(3,), seed=40)
     G[2] = 0.0
-    X = backend.to_numpy(lowrank_sign(backend.asarray(G), 3, power_iters=1, normalizer="cholesky_qr", rng=0))
+    X = backend.to_numpy(sketched_msign(backend.asarray(G), 3, power_iters=1, normalizer="cholesky_qr", rng=0))
     np.testing.assert_array_equal(X[2], 0.0)
     s = np.linalg.svd(X[:2], compute_uv=False)  # the other members: rank-3 partial isometries
     np.testing.assert_allclose(s[:, :3], 1.0, atol=1e-12)
@@ -185,9 +185,9 @@ def test_zero_member_gives_zero(backend):
 def test_bad_stack_arguments_name_themselves(backend):
     A = backend.asarray(_stack((12, 20), seed=50))
     with pytest.raises(ValueError, match="range='column' selects columns of a single matrix"):
-        lowrank_sign(A, 3, range="column")
+        sketched_msign(A, 3, range="column")
     with pytest.raises(ValueError, match=r"rank must be at most min\(m, n\) = 12 for shape \(2, 3, 12, 20\)"):
-        lowrank_sign(A, 13)
+        sketched_msign(A, 13)
     with pytest.raises(ValueError, match=r"rank \+ oversample = 10 \+ 3 = 13 exceeds min\(m, n\) = 12"):
         gaussian_range(A, 10, oversample=3)
     Q = gaussian_range(A, 3, rng=0)

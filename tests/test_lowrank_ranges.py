@@ -8,7 +8,7 @@ from matsign._backend.linalg import cholesky_upper, column_pivots, solve_upper_r
 from matsign.lowrank.orth import orthonormalize
 from matsign.lowrank.ranges import NORMALIZERS, gaussian_range
 from matsign.lowrank.oracle import oracle_lowrank_sign
-from matsign.lowrank.sign import lowrank_sign
+from matsign.lowrank.sign import sketched_msign
 from matsign.synthetic import haar_orthogonal, power_law, with_spectrum
 
 SHAPES = [(30, 50), (50, 30), (40, 40)]
@@ -115,7 +115,7 @@ def test_alignment_with_two_power_iterations_reaches_the_oracle(backend):
     oracle = sigma[:32].sum() / nuclear
 
     def ratio(power_iters, seed):
-        X = backend.to_numpy(lowrank_sign(backend.asarray(G), 32, power_iters=power_iters, rng=seed))
+        X = backend.to_numpy(sketched_msign(backend.asarray(G), 32, power_iters=power_iters, rng=seed))
         return np.sum(G * X) / nuclear
 
     oracle_x = backend.to_numpy(oracle_lowrank_sign(backend.asarray(G), 32))
@@ -197,7 +197,7 @@ def test_orthonormalize_computes_16_bit_blocks_in_float32(backend, dtype, method
 
 @pytest.mark.parametrize("dtype, scales", [("float64", (1e300, 1e-300)), ("float32", (1e30, 1e-30))])
 def test_normalizer_none_is_scale_free(backend, dtype, scales):
-    # G of exact rank 2: the sketch spans its column space, so lowrank_sign returns U₂V₂ᵀ at
+    # G of exact rank 2: the sketch spans its column space, so sketched_msign returns U₂V₂ᵀ at
     # any scale; without rescaling, σ₁³ overflows at the large scale and underflows at the small.
     U = haar_orthogonal(6, 2, rng=7)
     V = haar_orthogonal(5, 2, rng=8)
@@ -205,7 +205,7 @@ def test_normalizer_none_is_scale_free(backend, dtype, scales):
     oracle = U @ V.T
     tol = 1e-4 if dtype == "float32" else 1e-10  # a few hundred ulps of the working precision
     for scale in scales:
-        X = lowrank_sign(backend.asarray(scale * G, dtype=dtype), 2, power_iters=1, normalizer="none", rng=0)
+        X = sketched_msign(backend.asarray(scale * G, dtype=dtype), 2, power_iters=1, normalizer="none", rng=0)
         assert np.abs(backend.to_numpy(X).astype(np.float64) - oracle).max() <= tol
 
 

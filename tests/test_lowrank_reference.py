@@ -17,7 +17,7 @@ from matsign.lowrank import reference
 from matsign.lowrank.columns import STRATEGIES, column_range, select_columns
 from matsign.lowrank.oracle import oracle_lowrank_sign
 from matsign.lowrank.ranges import gaussian_range, subspace_iteration
-from matsign.lowrank.sign import lowrank_msign, lowrank_sign
+from matsign.lowrank.sign import lowrank_msign, sketched_msign
 from matsign.synthetic import haar_orthogonal, log_uniform, with_spectrum
 
 SHAPES = [(24, 40), (40, 24), (32, 32)]
@@ -57,32 +57,32 @@ def test_lowrank_msign_is_the_rayleigh_ritz_sign(backend, shape, rank, width):
     G = _matrix(shape, 3)
     Q = haar_orthogonal(shape[0], width, rng=4)
     X = lowrank_msign(backend.asarray(G), backend.asarray(Q), rank=rank)
-    backend.assert_close(X, reference.lowrank_sign(G, Q, rank), rtol=0, atol=TOL)
+    backend.assert_close(X, reference.sketched_msign(G, Q, rank), rtol=0, atol=TOL)
 
 
 def test_lowrank_msign_right_projection_is_the_reference_on_the_transpose(backend):
     G = _matrix((40, 24), 5)
     Q = haar_orthogonal(24, 6, rng=6)  # a row-space basis of the tall G
     X = lowrank_msign(backend.asarray(G), backend.asarray(Q), rank=4)
-    backend.assert_close(X, reference.lowrank_sign(G.T, Q, 4).T, rtol=0, atol=TOL)
+    backend.assert_close(X, reference.sketched_msign(G.T, Q, 4).T, rtol=0, atol=TOL)
 
 
 @pytest.mark.parametrize("options", [{}, {"oversample": 4, "power_iters": 2}])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_gaussian_lowrank_sign_end_to_end(shape, options):
     G = _matrix(shape, 7)
-    X = lowrank_sign(G, 5, rng=8, **options)
+    X = sketched_msign(G, 5, rng=8, **options)
     Omega = np.random.default_rng(8).standard_normal((shape[1], 5 + options.get("oversample", 0)))
     Q = reference.range_finder(G, Omega, options.get("power_iters", 0))
-    np.testing.assert_allclose(X, reference.lowrank_sign(G, Q, 5), atol=TOL)
+    np.testing.assert_allclose(X, reference.sketched_msign(G, Q, 5), atol=TOL)
 
 
 def test_a_numpy_stack_takes_its_test_matrices_in_c_order():
     G = np.stack([_matrix((16, 24), s) for s in (9, 10, 11)])
-    X = lowrank_sign(G, 4, oversample=2, power_iters=1, rng=12)
+    X = sketched_msign(G, 4, oversample=2, power_iters=1, rng=12)
     Omega = np.random.default_rng(12).standard_normal((3, 24, 6))
     for i in range(3):
-        expected = reference.lowrank_sign(G[i], reference.range_finder(G[i], Omega[i], 1), 4)
+        expected = reference.sketched_msign(G[i], reference.range_finder(G[i], Omega[i], 1), 4)
         np.testing.assert_allclose(X[i], expected, atol=TOL)
 
 
@@ -109,8 +109,8 @@ def test_column_range_spans_the_selected_columns_and_signs_like_the_reference(ba
     Q = backend.to_numpy(column_range(A, 6, strategy=strategy, rng=16))
     expected = reference.column_basis(_wide(G), J)
     np.testing.assert_allclose(_projector(Q), _projector(expected), atol=TOL)
-    X = lowrank_sign(A, 6, range="column", strategy=strategy, rng=16)
-    oracle = reference.lowrank_sign(_wide(G), expected, 6)
+    X = sketched_msign(A, 6, range="column", strategy=strategy, rng=16)
+    oracle = reference.sketched_msign(_wide(G), expected, 6)
     backend.assert_close(X, oracle if shape[0] <= shape[1] else oracle.T, rtol=0, atol=TOL)
 
 

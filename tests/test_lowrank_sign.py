@@ -1,4 +1,4 @@
-"""lowrank_msign = msign of the projected matrix; lowrank_sign; the oracle U_r V_rᵀ."""
+"""lowrank_msign = msign of the projected matrix; sketched_msign; the oracle U_r V_rᵀ."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from matsign.exact.sign import msign
 from matsign.lowrank.columns import STRATEGIES, column_range
 from matsign.lowrank.ranges import gaussian_range
 from matsign.lowrank.oracle import oracle_lowrank_sign
-from matsign.lowrank.sign import lowrank_msign, lowrank_sign
+from matsign.lowrank.sign import lowrank_msign, sketched_msign
 from matsign.synthetic import haar_orthogonal, log_uniform, power_law, with_spectrum
 
 SHAPES = [(20, 30), (30, 20), (25, 25)]
@@ -87,8 +87,8 @@ def test_full_rank_range_gives_the_exact_sign(backend, shape):
     G = _matrix(shape, 12)
     A = backend.asarray(G)
     s = min(shape)
-    backend.assert_close(lowrank_sign(A, s, rng=0), msign(G), rtol=0, atol=1e-9)
-    backend.assert_close(lowrank_sign(A, s, range="column", strategy="pivoted_qr", rng=0), msign(G), rtol=0, atol=1e-9)
+    backend.assert_close(sketched_msign(A, s, rng=0), msign(G), rtol=0, atol=1e-9)
+    backend.assert_close(sketched_msign(A, s, range="column", strategy="pivoted_qr", rng=0), msign(G), rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("options", [
@@ -99,7 +99,7 @@ def test_full_rank_range_gives_the_exact_sign(backend, shape):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_lowrank_sign_has_the_requested_rank_and_is_a_partial_isometry(backend, shape, options):
     G = with_spectrum(power_law(min(shape)), *shape, rng=13)
-    X = backend.to_numpy(lowrank_sign(backend.asarray(G), 5, rng=14, **options))
+    X = backend.to_numpy(sketched_msign(backend.asarray(G), 5, rng=14, **options))
     assert X.shape == shape
     s = np.linalg.svd(X, compute_uv=False)
     np.testing.assert_allclose(s[:5], 1.0, atol=1e-10)
@@ -109,8 +109,8 @@ def test_lowrank_sign_has_the_requested_rank_and_is_a_partial_isometry(backend, 
 @pytest.mark.parametrize("range_", ["gaussian", "column"])
 def test_lowrank_sign_seeded_runs_are_reproducible(backend, range_):
     A = backend.asarray(with_spectrum(power_law(20), 20, 30, rng=15))
-    first = backend.to_numpy(lowrank_sign(A, 4, range=range_, rng=16))
-    again = backend.to_numpy(lowrank_sign(A, 4, range=range_, rng=16))
+    first = backend.to_numpy(sketched_msign(A, 4, range=range_, rng=16))
+    again = backend.to_numpy(sketched_msign(A, 4, range=range_, rng=16))
     np.testing.assert_array_equal(first, again)
 
 
@@ -118,18 +118,18 @@ def test_lowrank_sign_matches_its_two_steps(backend):
     A = backend.asarray(with_spectrum(power_law(20), 20, 30, rng=17))
     Q = gaussian_range(A, 4, oversample=3, power_iters=1, rng=18)
     expected = backend.to_numpy(lowrank_msign(A, Q, rank=4))
-    X = backend.to_numpy(lowrank_sign(A, 4, oversample=3, power_iters=1, rng=18))
+    X = backend.to_numpy(sketched_msign(A, 4, oversample=3, power_iters=1, rng=18))
     np.testing.assert_array_equal(X, expected)
     Q = column_range(A.T, 4, strategy="norm", rng=19)  # tall: row-space basis
     expected = backend.to_numpy(lowrank_msign(A.T, Q))
-    X = backend.to_numpy(lowrank_sign(A.T, 4, range="column", strategy="norm", rng=19))
+    X = backend.to_numpy(sketched_msign(A.T, 4, range="column", strategy="norm", rng=19))
     np.testing.assert_array_equal(X, expected)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_dtype_is_preserved(backend, dtype):
     G = backend.asarray(with_spectrum(power_law(16), 16, 24, rng=20), dtype=dtype)
-    for X in (lowrank_sign(G, 4, rng=0), lowrank_sign(G, 4, range="column", rng=0, inner="muon"),
+    for X in (sketched_msign(G, 4, rng=0), sketched_msign(G, 4, range="column", rng=0, inner="muon"),
               oracle_lowrank_sign(G, 4)):
         assert X.dtype == G.dtype
         assert np.all(np.isfinite(backend.to_numpy(X)))
@@ -138,7 +138,7 @@ def test_dtype_is_preserved(backend, dtype):
 @pytest.mark.parametrize("options", [{"range": "gaussian", "normalizer": "cholesky_qr"}, {"range": "gaussian"},
                                      *({"range": "column", "strategy": s} for s in STRATEGIES)])
 def test_zero_matrix_gives_zero(backend, options):
-    X = backend.to_numpy(lowrank_sign(backend.asarray(np.zeros((6, 9))), 3, rng=0, **options))
+    X = backend.to_numpy(sketched_msign(backend.asarray(np.zeros((6, 9))), 3, rng=0, **options))
     np.testing.assert_array_equal(X, 0.0)
 
 
@@ -196,13 +196,13 @@ def test_bad_arguments_name_themselves(backend):
     with pytest.raises(ValueError, match="steps applies only to a Newton–Schulz inner sign"):
         lowrank_msign(G, Q, steps=3)
     with pytest.raises(ValueError, match="range must be one of"):
-        lowrank_sign(G, 2, range="sketch")
+        sketched_msign(G, 2, range="sketch")
     with pytest.raises(ValueError, match="range=.gaussian. takes the options .* got strategy"):
-        lowrank_sign(G, 2, strategy="norm")  # a column option given to the Gaussian finder
+        sketched_msign(G, 2, strategy="norm")  # a column option given to the Gaussian finder
     with pytest.raises(ValueError, match="rank must be at most min"):
         oracle_lowrank_sign(G, 7)
     with pytest.raises(ValueError, match="rank must be a positive integer"):
-        lowrank_sign(G, 0)
+        sketched_msign(G, 0)
 
 
 def test_mixed_libraries_are_rejected():

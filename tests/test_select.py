@@ -8,7 +8,7 @@ import pytest
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
 from matsign.synthetic import log_uniform, with_spectrum
-from matsign.transforms.slices import SCORES, scatter_sign, select_slices, slice_count, slice_sign
+from matsign.transforms.slices import SCORES, slices_msign, select_slices, slice_count, dion2_msign
 
 # Rows: L1 norms 3, 4, 1, 2.5 and L2 norms 3, 2, 0.71, 2.5 — the two scores order them differently.
 HAND = np.array(
@@ -116,7 +116,7 @@ def test_random_selection_is_uniform():
 @pytest.mark.parametrize("shape", [(12, 18), (18, 12), (15, 15)])
 def test_fraction_one_gives_the_exact_sign(backend, shape):
     G = with_spectrum(log_uniform(min(shape), 100.0), *shape, rng=3)
-    X = slice_sign(backend.asarray(G), 1.0)
+    X = dion2_msign(backend.asarray(G), 1.0)
     # Same SVD-based sign of the same matrix, rows only permuted by the gather: rounding level.
     backend.assert_close(X, msign(G), rtol=1e-7, atol=1e-12)
 
@@ -128,7 +128,7 @@ def test_slice_sign_is_the_sign_of_the_submatrix_scattered(backend, shape, score
     A = backend.asarray(G)
     axis, idx = select_slices(A, 0.4, score=score, rng=7)
     idx = backend.to_numpy(idx)
-    X = backend.to_numpy(slice_sign(A, 0.4, score=score, rng=7))
+    X = backend.to_numpy(dion2_msign(A, 0.4, score=score, rng=7))
     expected = np.zeros(shape)
     if axis == 0:
         expected[idx] = msign(G[idx])
@@ -143,7 +143,7 @@ def test_slice_sign_is_the_sign_of_the_submatrix_scattered(backend, shape, score
 def test_scatter_sign_with_newton_schulz_and_any_index_order(backend, np_rng):
     G = np_rng.standard_normal((6, 9))
     A = backend.asarray(G)
-    X = scatter_sign(A, 1, backend.asarray(np.array([7, 2, 4])), inner="newton_schulz", schedule="cubic", steps=4)
+    X = slices_msign(A, 1, backend.asarray(np.array([7, 2, 4])), inner="newton_schulz", schedule="cubic", steps=4)
     expected = np.zeros_like(G)
     expected[:, [2, 4, 7]] = newton_schulz(G[:, [2, 4, 7]], "cubic", steps=4)
     backend.assert_close(X, expected, rtol=1e-7, atol=1e-12)
@@ -151,7 +151,7 @@ def test_scatter_sign_with_newton_schulz_and_any_index_order(backend, np_rng):
 
 def test_output_keeps_library_and_dtype(backend, np_rng):
     A = backend.asarray(np_rng.standard_normal((5, 7)), dtype="float32")
-    X = slice_sign(A, 0.6, inner="newton_schulz")
+    X = dion2_msign(A, 0.6, inner="newton_schulz")
     assert type(X) is type(A) and X.dtype == A.dtype and tuple(X.shape) == (5, 7)
 
 
@@ -166,20 +166,20 @@ def test_bad_arguments_are_rejected(np_rng):
     with pytest.raises(ValueError, match="score must be one of"):
         select_slices(M, 0.5, score="l_inf")
     with pytest.raises(ValueError, match="inner must be one of"):
-        slice_sign(M, 0.5, inner="svd")
+        dion2_msign(M, 0.5, inner="svd")
     with pytest.raises(ValueError, match="steps applies only to a Newton–Schulz inner sign"):
-        slice_sign(M, 0.5, steps=3)
+        dion2_msign(M, 0.5, steps=3)
     with pytest.raises(ValueError, match="axis must be 0"):
-        scatter_sign(M, 2, np.array([0]))
+        slices_msign(M, 2, np.array([0]))
     with pytest.raises(ValueError, match=r"indices must lie in \[0, 4\)"):
-        scatter_sign(M, 0, np.array([1, 4]))
+        slices_msign(M, 0, np.array([1, 4]))
     with pytest.raises(ValueError, match=r"indices must lie in \[0, 6\)"):
-        scatter_sign(M, 1, np.array([-1, 2]))
+        slices_msign(M, 1, np.array([-1, 2]))
     with pytest.raises(ValueError, match="indices must be distinct"):
-        scatter_sign(M, 0, np.array([1, 1]))
+        slices_msign(M, 0, np.array([1, 1]))
     with pytest.raises(ValueError, match="non-empty 1-D"):
-        scatter_sign(M, 0, np.array([], dtype=np.int64))
+        slices_msign(M, 0, np.array([], dtype=np.int64))
     with pytest.raises(TypeError, match="indices must be an integer array"):
-        scatter_sign(M, 0, np.array([1.0]))
+        slices_msign(M, 0, np.array([1.0]))
     with pytest.raises(ValueError, match="M must be a single matrix"):
         select_slices(np.ones((2, 3, 4)), 0.5)

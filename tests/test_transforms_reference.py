@@ -16,9 +16,9 @@ from matsign.transforms import (
     equilibrate,
     galore_projector,
     gum_estimate,
-    scatter_sign,
+    slices_msign,
     select_slices,
-    slice_sign,
+    dion2_msign,
 )
 from matsign.transforms import reference
 
@@ -63,10 +63,10 @@ def test_dion2_matches_the_reference(backend, shape, fraction, np_rng):
     expected = reference.dion2(G, fraction)
     A = backend.asarray(G)
     # The same selection, then the SVD sign of a well-conditioned submatrix: rounding (seen: 2e-15).
-    backend.assert_close(slice_sign(A, fraction), expected, rtol=0.0, atol=1e-12)
+    backend.assert_close(dion2_msign(A, fraction), expected, rtol=0.0, atol=1e-12)
     backend.assert_close(get_method("dion2")(A, fraction=fraction), expected, rtol=0.0, atol=1e-12)
     axis, indices = select_slices(A, fraction)
-    backend.assert_close(scatter_sign(A, axis, indices), expected, rtol=0.0, atol=1e-12)
+    backend.assert_close(slices_msign(A, axis, indices), expected, rtol=0.0, atol=1e-12)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -26,7 +26,7 @@ def test_fraction_one_is_heavy_ball_muon_exactly(backend, shape, schedule):
     mu = 0.95
     dion2 = Dion2(1.0, mu, score="l1", schedule=schedule)
     muon = Muon(mu, nesterov=False, schedule=schedule)
-    # Tall inputs: scatter_sign orthogonalizes a contiguous copy of the selected columns,
+    # Tall inputs: slices_msign orthogonalizes a contiguous copy of the selected columns,
     # newton_schulz a transposed view of the whole matrix, and BLAS may round products of the
     # two layouts differently in the last bits (NumPy does at 9 × 6); otherwise bit for bit.
     layout_ulps = shape[0] > shape[1]

@@ -83,14 +83,13 @@ def msign(G, *, rtol=None, method: str = "svd"):
     m, n = int(G.shape[-2]), int(G.shape[-1])
     tol = default_rtol(m, n, G.dtype) if rtol is None else rtol
     if method == "svd":
-        X = svd_sign(xp, work, tol)
+        X = truncated_svd_sign(xp, work, tol)
     else:
         X = _sign_eigh(xp, work, max(tol, math.sqrt(max(m, n) * eps_of(work))))
     return xp.astype(X, G.dtype)
 
 
-@boundary
-def svd_sign(xp, G, tol, rank=None):
+def truncated_svd_sign(xp, G, tol, rank=None):
     """``U_r sign(Σ_r) V_rᵀ`` from the thin SVD of ``G`` (a LAPACK dtype): the top ``rank``
     pairs (all by default), with σ ≤ ``tol``·σ₁ mapped to zero. Shared with the rank-r oracle."""
     U, S, Vh = xp.linalg.svd(G, full_matrices=False)

@@ -3,7 +3,7 @@
 
 - :mod:`.orth` — orthonormal bases of tall blocks (Householder QR, Cholesky-QR2);
 - :mod:`.sign` — the low-rank sign, its one-call form, its flops, and :func:`register_range`,
-  which declares a range finder (for :func:`lowrank_sign` and the sweeps) in one call;
+  which declares a range finder (for :func:`sketched_msign` and the sweeps) in one call;
 - :mod:`.ranges` — the randomized range finder with power iterations (HMT Alg. 4.4), ``"gaussian"``;
 - :mod:`.columns` — column selection (uniform, length-squared, L1 top-k, leverage, pivoted QR),
   ``"column"``;
@@ -25,6 +25,7 @@ from matsign.lowrank.sign import (
     lowrank_sign_flops,
     one_of,
     register_range,
+    sketched_msign,
 )
 from matsign.lowrank.ranges import NORMALIZERS, gaussian_range
 from matsign.lowrank.columns import STRATEGIES, column_range, select_columns
@@ -40,6 +41,7 @@ __all__ = [
     "gaussian_range",
     "lowrank_msign",
     "lowrank_sign",
+    "sketched_msign",
     "lowrank_sign_flops",
     "one_of",
     "oracle_lowrank_sign",

@@ -1,5 +1,5 @@
 r"""Range bases from selected columns of the wide orientation of ``G``, declared as the range
-``"column"`` of :func:`matsign.lowrank.lowrank_sign` and its sweep method.
+``"column"`` of :func:`matsign.lowrank.sketched_msign` and its sweep method.
 
 **What "columns" means.** Like the official Low-rank-Muon code, selection works on the wide
 orientation ``X`` (``s × N``, ``s = min(m, n) ≤ N``): ``X = G`` when ``m ≤ n``, ``X = Gᵀ`` when

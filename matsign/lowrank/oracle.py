@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matsign._backend.checks import boundary, check_matrix, check_positive_int, check_rank, check_rtol
 from matsign._backend.precision import default_rtol, linalg_dtype
-from matsign.exact.sign import svd_sign
+from matsign.exact.sign import truncated_svd_sign
 from matsign.flops import gemm, svd
 from matsign.registry import register
 
@@ -52,7 +52,7 @@ def oracle_lowrank_sign(G, rank, *, rtol=None):
     rtol = check_rtol(rtol)
     A = xp.astype(G, linalg_dtype(G), copy=False)
     tol = default_rtol(G.shape[-2], G.shape[-1], G.dtype) if rtol is None else rtol
-    return xp.astype(svd_sign(xp, A, tol, rank), G.dtype, copy=False)
+    return xp.astype(truncated_svd_sign(xp, A, tol, rank), G.dtype, copy=False)
 
 
 def _oracle(G, *, rng=None, rank):

@@ -1,5 +1,5 @@
 r"""The randomized range finder with power iterations (Halko, Martinsson, Tropp, Alg. 4.3/4.4),
-declared as the range ``"gaussian"`` of :func:`matsign.lowrank.lowrank_sign` and its sweep method."""
+declared as the range ``"gaussian"`` of :func:`matsign.lowrank.sketched_msign` and its sweep method."""
 
 from __future__ import annotations
 

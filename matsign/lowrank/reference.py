@@ -32,7 +32,7 @@ def range_finder(G, Omega, power_iters):
     return Q
 
 
-def lowrank_sign(G, Q, rank):
+def sketched_msign(G, Q, rank):
     """He–Deng–Lu: ``Q_r · msign(Q_rᵀ G)``, ``Q_r = Q U_r`` the Rayleigh–Ritz reduction of ``Q``
     to the top-``rank`` left singular vectors of ``QᵀG``."""
     U = np.linalg.svd(Q.T @ G)[0][:, :rank]

@@ -1,7 +1,7 @@
 r"""The low-rank sign ``Q · msign(Qᵀ G)``, its one-call form, and the declaration of range finders.
 
 A range finder is declared once, with :func:`register_range`, in its own module: that makes it
-a ``range=`` of :func:`lowrank_sign` (its options checked by :func:`check_range_options`) and
+a ``range=`` of :func:`sketched_msign` (its options checked by :func:`check_range_options`) and
 the sweep method of the same name (``matsign.get_method(name)``), whose flops add the basis's
 to :func:`lowrank_sign_flops`. The built-in ones are ``"gaussian"`` (:mod:`.ranges`) and
 ``"column"`` (:mod:`.columns`).
@@ -16,6 +16,8 @@ References
 """
 
 from __future__ import annotations
+
+import warnings
 
 import inspect
 import numbers
@@ -43,7 +45,7 @@ __all__ = [
     "check_basis",
     "check_range_options",
     "lowrank_msign",
-    "lowrank_sign",
+    "sketched_msign",
     "lowrank_sign_flops",
     "one_of",
     "register_range",
@@ -200,7 +202,7 @@ class BasisCost(NamedTuple):
 
 @dataclass(frozen=True)
 class RangeFinder:
-    """One range finder of :func:`lowrank_sign` (declared by :func:`register_range`).
+    """One range finder of :func:`sketched_msign` (declared by :func:`register_range`).
 
     Attributes
     ----------
@@ -227,14 +229,14 @@ class RangeFinder:
 
 _RANGES: dict[str, RangeFinder] = {}
 
-#: Read-only view of the range finders of :func:`lowrank_sign`, by name.
+#: Read-only view of the range finders of :func:`sketched_msign`, by name.
 RANGES = MappingProxyType(_RANGES)
 
 
 def register_range(name, function, *, options, flops, description, label=None):
-    r"""Declare a range finder: ``lowrank_sign(G, rank, range=name)`` and the sweep method ``name``.
+    r"""Declare a range finder: ``sketched_msign(G, rank, range=name)`` and the sweep method ``name``.
 
-    The method computes ``lowrank_sign(G, rank, range=name, inner=inner, steps=steps, rng=rng,
+    The method computes ``sketched_msign(G, rank, range=name, inner=inner, steps=steps, rng=rng,
     **options)``; its parameters are ``rank``, the options (defaults from ``function``), then
     ``inner="exact"`` and ``steps=None``; its flops are ``flops``'s plus
     :func:`lowrank_sign_flops`; its check is ``rank``'s, :func:`check_inner`'s and the options'.
@@ -338,7 +340,7 @@ def _method_params(finder):
 
 def _sweep_method(finder):
     def method(G, *, rng=None, rank, inner="exact", steps=None, **options):
-        return lowrank_sign(G, rank, range=finder.name, inner=inner, steps=steps, rng=rng, **options)
+        return sketched_msign(G, rank, range=finder.name, inner=inner, steps=steps, rng=rng, **options)
 
     method.__signature__ = _keyword_only({"rng": None, **_method_params(finder)}, first=("G",))
     return method
@@ -365,7 +367,7 @@ def _sweep_check(finder):
 
 
 @boundary
-def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=None, **options):
+def sketched_msign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=None, **options):
     r"""Rank-r approximation of ``msign(G)`` in one call: ``Q = range finder(G)``, then ``Q · msign(QᵀG)``.
 
     The basis comes from the range finder ``range`` (``Q = gaussian_range(G, rank, rng=rng,
@@ -406,12 +408,12 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
     --------
     >>> import numpy as np
     >>> G = np.diag([3.0, 2.0, 1.0])
-    >>> X = lowrank_sign(G, 2, oversample=1, power_iters=2, rng=0)
+    >>> X = sketched_msign(G, 2, oversample=1, power_iters=2, rng=0)
     >>> np.round(X, 6) + 0.0
     array([[1., 0., 0.],
            [0., 1., 0.],
            [0., 0., 0.]])
-    >>> lowrank_sign(np.stack([G, 2.0 * G]), 2, power_iters=2, rng=0).shape  # a stack
+    >>> sketched_msign(np.stack([G, 2.0 * G]), 2, power_iters=2, rng=0).shape  # a stack
     (2, 3, 3)
     """
     check_matrix(G, "G")
@@ -420,7 +422,13 @@ def lowrank_sign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=No
     if range == "column" and getattr(G, "ndim", 2) > 2:
         raise ValueError(
             f"range='column' selects columns of a single matrix (m, n); G of shape {tuple(G.shape)} "
-            "is a stack: use range='gaussian', or call lowrank_sign on each member"
+            "is a stack: use range='gaussian', or call sketched_msign on each member"
         )
     Q = RANGES[range](G, rank, rng=rng, **options)
     return lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps)
+
+
+def lowrank_sign(*args, **kwargs):
+    """Deprecated name of :func:`sketched_msign` (renamed: the old name goes in the next release)."""
+    warnings.warn("lowrank_sign was renamed sketched_msign; the old name goes in the next release", DeprecationWarning, stacklevel=2)
+    return sketched_msign(*args, **kwargs)

@@ -25,14 +25,16 @@ from matsign.transforms.equilibration import (
 )
 from matsign.transforms.slices import (
     SCORES,
+    check_dion2_msign_params,
     check_fraction,
-    check_slice_sign_params,
+    dion2_msign,
     scatter_sign,
     select_slices,
     selection_slots,
     slice_count,
     slice_inner,
     slice_sign,
+    slices_msign,
 )
 from matsign.transforms.projection import (
     BRANCHES,
@@ -58,7 +60,7 @@ __all__ = [
     "check_galore_params",
     "check_gum_params",
     "check_muoneq_params",
-    "check_slice_sign_params",
+    "check_dion2_msign_params",
     "equilibrate",
     "equilibration_factors",
     "galore_projector",
@@ -66,9 +68,11 @@ __all__ = [
     "gum_lift",
     "residual_ratio",
     "scatter_sign",
+    "slices_msign",
     "select_slices",
     "selection_slots",
     "slice_count",
     "slice_inner",
+    "dion2_msign",
     "slice_sign",
 ]

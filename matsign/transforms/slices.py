@@ -7,10 +7,12 @@ replaces only those slices by the sign of the selected submatrix; the other slic
 update this step. The sign of a ``k × n`` submatrix costs about ``α²`` of the Gram work of
 Muon's. The stateful parts of Dion2 (momentum accumulation, the selective decay of the
 selected slices) belong to :mod:`matsign.updates`; this module holds the one-shot primitives
-and declares the method ``dion2`` (:func:`slice_sign` of ``G``).
+and declares the method ``dion2`` (:func:`dion2_msign` of ``G``).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import math
 import sys
@@ -38,13 +40,13 @@ from matsign.exact.newton_schulz import newton_schulz_flops
 __all__ = [
     "SCORES",
     "check_fraction",
-    "check_slice_sign_params",
-    "scatter_sign",
+    "check_dion2_msign_params",
+    "slices_msign",
     "select_slices",
     "selection_slots",
     "slice_count",
     "slice_inner",
-    "slice_sign",
+    "dion2_msign",
 ]
 
 #: How slices are ranked: largest L1 norm (Dion2's choice), largest L2 norm, uniformly at random.
@@ -156,7 +158,7 @@ def select_slices(M, fraction, *, score="l1", rng=None):
 
 
 @boundary
-def scatter_sign(M, axis, indices, *, inner="exact", schedule="muon", steps=None):
+def slices_msign(M, axis, indices, *, inner="exact", schedule="muon", steps=None):
     r"""The sign of the selected slices of ``M``, in place of those slices; zeros elsewhere.
 
     For rows (``axis = 0``) and the selected index set ``K``,
@@ -202,7 +204,7 @@ def scatter_sign(M, axis, indices, *, inner="exact", schedule="muon", steps=None
     --------
     >>> import numpy as np
     >>> M = np.array([[3.0, 0.0, 0.0], [0.0, 0.0, 2.0], [0.0, -1.0, 0.0]])
-    >>> scatter_sign(M, 0, np.array([2, 0]))
+    >>> slices_msign(M, 0, np.array([2, 0]))
     array([[ 1.,  0.,  0.],
            [ 0.,  0.,  0.],
            [ 0., -1.,  0.]])
@@ -234,8 +236,8 @@ def selection_slots(indices, size: int):
 
 
 @boundary
-def slice_sign(M, fraction, *, score="l1", rng=None, inner="exact", schedule="muon", steps=None):
-    r"""Dion2's one-shot sign: :func:`select_slices`, then :func:`scatter_sign`.
+def dion2_msign(M, fraction, *, score="l1", rng=None, inner="exact", schedule="muon", steps=None):
+    r"""Dion2's one-shot sign: :func:`select_slices`, then :func:`slices_msign`.
 
     ``X`` is zero outside the ``k = ⌈fraction·size⌉`` selected slices ``K`` of the shorter side
     and holds the sign of the selected submatrix on them: ``X[K, :] = msign(M[K, :])`` for rows.
@@ -253,7 +255,7 @@ def slice_sign(M, fraction, *, score="l1", rng=None, inner="exact", schedule="mu
     rng : None, int or generator
         Randomness of ``score="random"``.
     inner, schedule, steps
-        See :func:`scatter_sign`.
+        See :func:`slices_msign`.
 
     Returns
     -------
@@ -269,15 +271,15 @@ def slice_sign(M, fraction, *, score="l1", rng=None, inner="exact", schedule="mu
     --------
     >>> import numpy as np
     >>> M = np.array([[3.0, 0.0, 0.0], [0.0, 0.0, 2.0], [0.0, -1.0, 0.0]])
-    >>> slice_sign(M, 0.5)  # k = 2 rows of largest L1 norm: 0 and 1
+    >>> dion2_msign(M, 0.5)  # k = 2 rows of largest L1 norm: 0 and 1
     array([[1., 0., 0.],
            [0., 0., 1.],
            [0., 0., 0.]])
     """
     check_matrix(M, "M", batched=False)
-    check_slice_sign_params(fraction=fraction, score=score, inner=inner, schedule=schedule, steps=steps)
+    check_dion2_msign_params(fraction=fraction, score=score, inner=inner, schedule=schedule, steps=steps)
     axis, indices = select_slices(M, fraction, score=score, rng=rng)
-    return scatter_sign(M, axis, indices, inner=inner, schedule=schedule, steps=steps)
+    return slices_msign(M, axis, indices, inner=inner, schedule=schedule, steps=steps)
 
 
 def check_fraction(fraction) -> float:
@@ -295,8 +297,8 @@ def slice_inner(inner, schedule, steps):
     return spec
 
 
-def check_slice_sign_params(*, fraction, score, inner, schedule, steps) -> None:
-    """Check the options of :func:`slice_sign` (and of the method ``dion2``) before any matrix."""
+def check_dion2_msign_params(*, fraction, score, inner, schedule, steps) -> None:
+    """Check the options of :func:`dion2_msign` (and of the method ``dion2``) before any matrix."""
     check_fraction(fraction)
     check_choice(score, SCORES, "score")
     slice_inner(inner, schedule, steps)
@@ -332,9 +334,9 @@ def _checked_indices(xp, M, indices, size, axis):
 
 
 def _dion2(G, *, rng=None, fraction=0.25, score="l1", inner="exact", schedule="muon", steps=None):
-    """:func:`slice_sign` of ``G``."""
-    check_matrix(G, "G", batched=False, finite=False)  # slice_sign would name its argument M
-    return slice_sign(G, fraction, score=score, rng=rng, inner=inner, schedule=schedule, steps=steps)
+    """:func:`dion2_msign` of ``G``."""
+    check_matrix(G, "G", batched=False, finite=False)  # dion2_msign would name its argument M
+    return dion2_msign(G, fraction, score=score, rng=rng, inner=inner, schedule=schedule, steps=steps)
 
 
 def _dion2_flops(m, n, *, fraction, score, inner, schedule, steps):
@@ -347,5 +349,17 @@ register(
     "dion2", _dion2,
     description="Dion2: sign of the ⌈fraction·min(m, n)⌉ top-scoring rows (columns if tall) scattered "
     "into place, zero elsewhere; fraction 1 is the exact sign",
-    flops=_dion2_flops, check=check_slice_sign_params, label=lambda params: f"Dion2 ({params.get('score')} score)",
+    flops=_dion2_flops, check=check_dion2_msign_params, label=lambda params: f"Dion2 ({params.get('score')} score)",
 )
+
+
+def scatter_sign(*args, **kwargs):
+    """Deprecated name of :func:`slices_msign` (renamed: the old name goes in the next release)."""
+    warnings.warn("scatter_sign was renamed slices_msign; the old name goes in the next release", DeprecationWarning, stacklevel=2)
+    return slices_msign(*args, **kwargs)
+
+
+def slice_sign(*args, **kwargs):
+    """Deprecated name of :func:`dion2_msign` (renamed: the old name goes in the next release)."""
+    warnings.warn("slice_sign was renamed dion2_msign; the old name goes in the next release", DeprecationWarning, stacklevel=2)
+    return dion2_msign(*args, **kwargs)

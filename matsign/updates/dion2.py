@@ -10,7 +10,7 @@ from matsign._backend.namespace import device
 from matsign._backend.random import generator
 from matsign.transforms.slices import (
     SCORES,
-    scatter_sign,
+    slices_msign,
     select_slices,
     selection_slots,
     slice_count,
@@ -31,7 +31,7 @@ class Dion2(UpdateRule):
 
     where :func:`matsign.transforms.slices.select_slices` picks ``k = ⌈α·size⌉`` slices ``K`` along the
     shorter side (axis ``a``), ``M_K`` is the selected submatrix taken **before** the decay,
-    and :func:`matsign.transforms.slices.scatter_sign` orthogonalizes it. There is no global decay: a
+    and :func:`matsign.transforms.slices.slices_msign` orthogonalizes it. There is no global decay: a
     slice that is not selected keeps accumulating until it is (Dion2's error feedback).
 
     Parameters
@@ -141,7 +141,7 @@ class Dion2(UpdateRule):
         # Select k = ⌈α·size⌉ slices K of the shorter side (largest L1 norm by default).
         axis, indices = select_slices(M, self.fraction, score=self.score, rng=self._generator)
         # orth(M_K) on the selected slices, zero elsewhere (M_K taken before the decay).
-        direction = scatter_sign(M, axis, indices, inner=self.inner, schedule=self.schedule, steps=self.steps)
+        direction = slices_msign(M, axis, indices, inner=self.inner, schedule=self.schedule, steps=self.steps)
         # Selective decay, Dion2's error feedback: M_K ← μ M_K; the other slices keep all of M.
         selected, _ = selection_slots(indices, int(self.covered.shape[0]))
         along = selected[:, None] if axis == 0 else selected[None, :]

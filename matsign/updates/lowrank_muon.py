@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from matsign._backend.checks import check_positive_int, check_rank
 from matsign._backend.random import generator
-from matsign.lowrank.sign import check_range_options, lowrank_sign
+from matsign.lowrank.sign import check_range_options, sketched_msign
 from matsign.updates.base import UpdateRule, check_momentum, muon_momentum
 
 
@@ -17,7 +17,7 @@ class LowRankMuon(UpdateRule):
     .. math:: \text{update} = s \cdot Q_t \operatorname{orth}(Q_t^T T_t), \qquad
               Q_t = \operatorname{range}(T_t),
 
-    computed by :func:`matsign.lowrank.lowrank_sign`: ``Q_t`` is a fresh basis each step,
+    computed by :func:`matsign.lowrank.sketched_msign`: ``Q_t`` is a fresh basis each step,
     from a Gaussian sketch or from ``rank`` selected columns, drawn from the rule's generator.
 
     Parameters
@@ -30,7 +30,7 @@ class LowRankMuon(UpdateRule):
     nesterov : bool, default True
         See :class:`Muon`; the official code uses Nesterov momentum with β = 0.95.
     range : {"gaussian", "column"}
-        How ``Q_t`` is found (:func:`matsign.lowrank.lowrank_sign`).
+        How ``Q_t`` is found (:func:`matsign.lowrank.sketched_msign`).
     inner, schedule, steps
         The sign of the small ``rank × n`` matrix; see :class:`Muon`.
     rng : None, int or generator
@@ -113,7 +113,7 @@ class LowRankMuon(UpdateRule):
         # Muon's momentum and its Nesterov input T_t, as the low-rank Muon code (arXiv 2509.11983).
         self.buffer, target = muon_momentum(self.buffer, G, self.momentum, self.nesterov)
         # The rank-r sign Q·orth(QᵀT_t), Q a fresh range of T_t (Gaussian sketch or columns).
-        direction = lowrank_sign(
+        direction = sketched_msign(
             target, self.rank, range=self.range, inner=self.sign_spec, steps=self.steps,
             rng=self._generator, **self.options,
         )
