@@ -176,6 +176,16 @@ def progress_bar(total: int, *, desc: str, initial: int = 0, disable: bool = Fal
     return tqdm(total=total, initial=initial, desc=desc, disable=disable, unit="cell")
 
 
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (figures are only written to files)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def log_axes(ax, *, x: bool = False, y: bool = True):
     """Log scale on the chosen axes of ``ax``; a log x axis is labelled on its decades only."""
     from matplotlib.ticker import NullFormatter

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from matsign.plots import STYLE, configuration_columns, labelled_groups, log_axes, matrix_title, method_label, save
+from matsign.plots import STYLE, configuration_columns, labelled_groups, log_axes, matrix_title, method_label, pyplot, save
 
 #: How the rules are named: Dion2 selects by L1 norm.
 SCORE_LABELS = {"l1": "L1 norm (Dion2)", "l2": "L2 norm", "random": "uniformly random"}
@@ -35,10 +35,7 @@ def dion2_fraction_figure(table, stem):
     alignment vs fraction with the Ky Fan ratio at k (dashed). One line per selection rule (per
     method variant: every method parameter but the fraction); points are means over seeds only.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     matrix_columns, method_columns = configuration_columns(table)
     matrices = labelled_groups(table, matrix_columns, matrix_title, sep="\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from matsign.plots import (
+    pyplot,
     ERROR_FLOOR,
     STYLE,
     configuration_columns,
@@ -52,10 +53,7 @@ def equilibration_figure(table, stem):
     mode, marker the schedule (and every other method parameter that takes several values).
     Each point is one matrix and method setting, the mean over seeds.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     matrix_columns, method_columns = configuration_columns(table)
     table = table.assign(mode=table["mode"].fillna("none") if "mode" in table.columns else "none")

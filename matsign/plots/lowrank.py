@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from matsign.plots import STYLE, configuration_columns, labelled_groups, matrix_title, method_label, save
+from matsign.plots import STYLE, configuration_columns, labelled_groups, matrix_title, method_label, pyplot, save
 
 #: Colours: Gaussian variants in blues, column strategies in warm colours, the oracle in black.
 _COLOURS = {
@@ -44,10 +44,7 @@ def error_vs_rank_figure(table, stem):
     line per method variant (every method parameter but the rank): points are means over seeds
     only. Rank on a log₂ axis; distances on a log axis.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     matrix_columns, method_columns = configuration_columns(table)
     variant_columns = [c for c in method_columns if c != "rank"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from matsign.plots import ERROR_FLOOR, STYLE, log_axes, save, schedule_label
+from matsign.plots import ERROR_FLOOR, STYLE, log_axes, pyplot, save, schedule_label
 
 #: The step count of the spectrum panels (every schedule's budget there).
 BUDGET = 5
@@ -30,10 +30,7 @@ def ns_vs_spectrum_figure(table, stem):
     rows with ``nonzero`` set, and vs the smallest normalized singular value σ_ρ/‖G‖_F, which
     κ and stable rank together set (all rows).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     colours = {name: f"C{i}" for i, name in enumerate(table["schedule"].unique())}
     partial = table["nonzero"].notna() if "nonzero" in table.columns else table["m"] < 0

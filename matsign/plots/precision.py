@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matsign._backend import EPS, PRECISIONS
-from matsign.plots import ERROR_FLOOR, STYLE, log_axes, method_label, save, schedule_label
+from matsign.plots import ERROR_FLOOR, STYLE, log_axes, method_label, pyplot, save, schedule_label
 
 #: One colour per working precision, shared by every panel.
 #: One marker and line style per exact route.
@@ -32,10 +32,7 @@ def precision_figure(table, stem):
     One panel per Newton–Schulz schedule (a line per working precision, dotted: its machine
     epsilon) and one for the exact sign (a line per method and input precision).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ns = table[table["method"] == "newton_schulz"]
     exact = table[table["method"] != "newton_schulz"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matsign.plots import STYLE, save, schedule_label
+from matsign.plots import STYLE, pyplot, save, schedule_label
 
 __all__ = ["spectra_figures"]
 
@@ -55,10 +55,7 @@ def decay_figure(singular_values, stem):
     pathlib.Path
         The PNG path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     kinds = _kinds(singular_values)
     with plt.rc_context(STYLE):
@@ -103,10 +100,7 @@ def stable_rank_figure(table, stem):
     pathlib.Path
         The PNG path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.colors import LogNorm
 
     kinds = _kinds(table)
@@ -152,10 +146,7 @@ def ns_error_figure(table, stem):
     pathlib.Path
         The PNG path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     schedules = [c.removeprefix("ns_error_") for c in table.columns if c.startswith("ns_error_")]
     markers = dict(zip(_kinds(table), "o^sv"))

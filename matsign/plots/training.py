@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from matsign.plots import STYLE, log_axes, save
+from matsign.plots import STYLE, log_axes, pyplot, save
 
 #: Loss curves start at this fraction of the run on the y range (the first steps drop by nats).
 ZOOM_FROM = 0.2
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def training_figure(curves, tuning, summary, stem):
@@ -47,7 +38,7 @@ def training_figure(curves, tuning, summary, stem):
     tuning seed (a diverged run is not drawn), and the final loss of each rule at its selected
     learning rate: seeds as dots, mean and ±1 std as a bar, Muon's mean ± 2 std shaded.
     """
-    plt = _pyplot()
+    plt = pyplot()
     rules = _rules(summary)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(2, 3, figsize=(12, 6.6))
@@ -156,7 +147,7 @@ def time_figure(summary, stem):
     pathlib.Path
         The PNG path.
     """
-    plt = _pyplot()
+    plt = pyplot()
     y = range(len(summary))
     rest = (summary["step_ms"] - summary["rule_ms"]).clip(lower=0)
     with plt.rc_context(STYLE):
