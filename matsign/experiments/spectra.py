@@ -36,6 +36,7 @@ import numpy as np
 from matsign._backend import check_nonnegative_int, check_positive_int
 from matsign.exact.schedules import SCHEDULES, get_schedule, scalar_map
 from matsign.io import KINDS, DumpError, load_gradients
+from matsign.io.formats import FLOAT_DTYPE_NAMES
 from matsign.spectral import singular_value_summary, singular_values
 
 __all__ = ["RANKS", "Spectra", "analyse_dump", "predicted_ns_error", "write_spectra"]
@@ -107,6 +108,11 @@ def _keep_last(last: dict, record, s: np.ndarray) -> None:
 
 def _analyse(record, ranks, schedules, skip_bad: bool):
     """The table row and singular values of one record, or None when it is skipped."""
+    if record.dtype not in FLOAT_DTYPE_NAMES:
+        # Step counters and masks sit beside gradients in real checkpoints: skipped, always.
+        warnings.warn(f"skipped: {record.path}: tensor {record.key!r} is {record.dtype}, not floating point",
+                      stacklevel=4)
+        return None
     try:
         G = np.asarray(record.load(), dtype=np.float64)
     except DumpError as exc:

@@ -20,6 +20,7 @@ from matsign.io.formats import (
     SAFETENSORS_METADATA,
     DumpError,
     list_tensors,
+    parse_json,
     read_tensor,
     torch_to_numpy,
     write_tensors,
@@ -215,11 +216,10 @@ def write_manifest(directory, manifest: Mapping) -> Path:
 def _read_manifest(path: Path) -> dict[str, dict]:
     """The validated ``"files"`` entry of the manifest at ``path`` (empty when it has none)."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DumpError(f"{path}: unreadable manifest ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise DumpError(f"{path}: manifest is a {type(manifest).__name__}, not an object")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DumpError(f"{path}: unreadable manifest ({type(exc).__name__})") from None
+    manifest = parse_json(path, data, "manifest")
     files = manifest.get("files", {})
     if not isinstance(files, dict):
         raise DumpError(f"{path}: manifest 'files' must be an object")

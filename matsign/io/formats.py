@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DTYPE_NAMES", "EXTENSIONS", "DumpError", "TensorInfo", "list_tensors", "read_tensor", "write_tensors"]
+__all__ = ["DTYPE_NAMES", "EXTENSIONS", "FLOAT_DTYPE_NAMES", "DumpError", "TensorInfo", "check_allocation", "list_tensors", "parse_json", "read_tensor", "write_tensors"]
 
 #: File suffix of each writable format.
 EXTENSIONS = {"safetensors": ".safetensors", "npz": ".npz", "pt": ".pt"}
@@ -62,6 +62,10 @@ _SAFETENSORS_CODES = {name: code for code, (name, _) in _SAFETENSORS_DTYPES.item
 #: NumPy dtype names a dump can hold (those safetensors has a code for).
 DTYPE_NAMES = frozenset(_SAFETENSORS_CODES)
 
+#: The floating-point ones among them: a gradient is one of these; integer and bool tensors
+#: (step counters, masks) are listed but not analysed.
+FLOAT_DTYPE_NAMES = frozenset({"float64", "float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"})
+
 # Dtypes NumPy itself lacks; ml_dtypes provides them under these names.
 _ML_DTYPES = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
 
@@ -74,6 +78,55 @@ _MAX_HEADER_BYTES = 100_000_000
 
 class DumpError(ValueError):
     """A dump file is corrupt, truncated, needs pickle, or holds something other than tensors."""
+
+
+def parse_json(path: Path, data: bytes, what: str) -> dict:
+    """The JSON object in ``data``, else a :class:`DumpError` naming ``path``.
+
+    Refused: text that is not UTF-8 or not JSON, nesting deep enough to exhaust the parser's
+    recursion, duplicate keys (the reference readers would keep one silently) and a top level
+    that is not an object. The file's bytes are never echoed.
+    """
+
+    def unique(pairs):
+        keys = [key for key, _ in pairs]
+        if len(set(keys)) != len(keys):
+            duplicate = next(key for key in keys if keys.count(key) > 1)
+            raise DumpError(f"{path}: {what} repeats the key {duplicate!r}")
+        return dict(pairs)
+
+    try:
+        value = json.loads(data.decode("utf-8"), object_pairs_hook=unique)
+    except UnicodeDecodeError:
+        raise DumpError(f"{path}: {what} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise DumpError(f"{path}: {what} is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise DumpError(f"{path}: {what} is nested too deeply to parse") from None
+    if not isinstance(value, dict):
+        raise DumpError(f"{path}: {what} is a {type(value).__name__}, not an object")
+    return value
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_allocation(path: Path, key: str, nbytes: int) -> None:
+    """A :class:`DumpError` if tensor ``key`` claims more bytes than the memory available."""
+    available = _available_memory()
+    if available is not None and nbytes > available:
+        raise DumpError(
+            f"{path}: tensor {key!r} needs {nbytes} bytes, more than the {available} bytes of memory available"
+        )
 
 
 @dataclass(frozen=True)
@@ -118,6 +171,8 @@ def read_tensor(path: Path, key: str) -> np.ndarray:
         return _READERS[reader](path, key)
     except DumpError:
         raise
+    except MemoryError:
+        raise DumpError(f"{path}: not enough memory to read {key!r}") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DumpError(f"{path}: cannot read {key!r} ({type(exc).__name__}: {exc})") from exc
 
@@ -136,12 +191,7 @@ def _safetensors_header(path: Path, f) -> tuple[dict, int]:
         raise DumpError(f"{path}: header length {length} runs past the end of the file ({size} bytes)")
     if length > _MAX_HEADER_BYTES:
         raise DumpError(f"{path}: header of {length} bytes exceeds the {_MAX_HEADER_BYTES}-byte limit")
-    try:
-        header = json.loads(f.read(length).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DumpError(f"{path}: safetensors header is not valid JSON ({exc})") from None
-    if not isinstance(header, dict):
-        raise DumpError(f"{path}: safetensors header is a {type(header).__name__}, not an object")
+    header = parse_json(path, f.read(length), "safetensors header")
     buffer = size - 8 - length
     entries = {}
     for key, entry in header.items():
@@ -172,6 +222,10 @@ def _safetensors_header(path: Path, f) -> tuple[dict, int]:
                 f"of {name} needs {math.prod(shape) * itemsize}"
             )
         entries[key] = (name, tuple(shape), offsets[0], offsets[1])
+    spans = sorted((begin, end, key) for key, (_, _, begin, end) in entries.items())
+    for (_, end, first), (begin, _, second) in zip(spans, spans[1:]):
+        if begin < end:
+            raise DumpError(f"{path}: tensors {first!r} and {second!r} overlap in the data buffer")
     return entries, 8 + length
 
 
@@ -187,6 +241,7 @@ def _read_safetensors(path: Path, key: str) -> np.ndarray:
         if key not in entries:
             raise DumpError(f"{path}: no tensor {key!r}")
         name, shape, begin, end = entries[key]
+        check_allocation(path, key, end - begin)
         out = np.empty(math.prod(shape), dtype=numpy_dtype(name).newbyteorder("<"))
         f.seek(start + begin)
         got = f.readinto(out.view(np.uint8))
@@ -257,7 +312,14 @@ def _read_npz(path: Path, key: str) -> np.ndarray:
         members = _npz_members(path, zf)
         if key not in members:
             raise DumpError(f"{path}: no array {key!r}")
-        with zf.open(members[key]) as fp:
+        info = members[key]
+        with zf.open(info) as fp:
+            shape, dtype = _npy_header(path, fp, f"array {key!r}")
+            claimed, held = math.prod(shape) * dtype.itemsize, info.file_size - fp.tell()
+        if claimed > held:
+            raise DumpError(f"{path}: array {key!r} claims {claimed} bytes but its member holds {held}")
+        check_allocation(path, key, claimed)
+        with zf.open(info) as fp:
             return np.lib.format.read_array(fp, allow_pickle=False)
 
 
@@ -299,13 +361,20 @@ def _torch():
 
 def _load_pt(path: Path) -> dict:
     torch = _torch()
+    archive = zipfile.is_zipfile(path)
+    if not archive:
+        with open(path, "rb") as f:
+            if f.read(4) == b"PK\x03\x04":
+                raise DumpError(f"{path}: truncated or corrupt .pt file (a zip archive without its directory)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=archive)
     except Exception as exc:  # torch raises pickle, zip and runtime errors for bad files
-        raise DumpError(
-            f"{path}: not loadable with weights_only=True; pickled objects are refused "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from None
+        message = str(exc)
+        if "Weights only load failed" in message:
+            # torch names the refused global; the rest of its message is advice, not the file's bytes.
+            refused = next((line.strip() for line in message.splitlines() if "Unsupported" in line), "")
+            raise DumpError(f"{path}: needs pickle beyond weights_only=True; refused. {refused}".rstrip()) from None
+        raise DumpError(f"{path}: not a PyTorch tensor file ({type(exc).__name__})") from None
     if not isinstance(obj, dict):
         raise DumpError(f"{path}: holds a {type(obj).__name__}, not a dict of tensors")
     for key, value in obj.items():
