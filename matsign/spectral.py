@@ -245,6 +245,10 @@ def _spectral_norm(xp, A, method, rng, tol, max_iters):
         )
     if A.shape[0] > A.shape[1]:
         A = xp.matrix_transpose(A)  # wide orientation: the basis Q lives on the short side
+    # σ₁(A) = c·σ₁(A/c): with c a power of two near max|A|, the products A Aᵀ Q cannot over- or
+    # underflow at any scale of A.
+    scale = binary_scale(xp, xp.max(xp.abs(A)))
+    A = A / scale
     m, n = int(A.shape[0]), int(A.shape[1])
     omega = standard_normal(generator(rng, A), (n, min(_BLOCK, m)), like=A)
     q = xp.linalg.qr(A @ omega).Q
@@ -259,7 +263,7 @@ def _spectral_norm(xp, A, method, rng, tol, max_iters):
         if abs(current - previous) <= tol * current:
             break
         previous = current
-    return xp.asarray(estimate)
+    return xp.asarray(estimate * scale)
 
 
 @boundary
