@@ -5,6 +5,12 @@ shape (a 0-D array for a matrix) on the inputs' library and device. Computations
 inputs' dtypes (16-bit inputs in float32; mixed inputs in the promoted dtype). Singular values
 count as nonzero above ``rtol·σ₁``, default :func:`matsign._backend.default_rtol` as in
 :mod:`matsign.spectral`.
+
+Undefined values follow the policy of :mod:`matsign.spectral`: they are returned, not raised,
+so that sweeps keep going, and each Returns section names them. The alignment against a zero
+``G`` is NaN; the relative error against a zero reference is 0 if ``X`` is zero too and
+``inf`` otherwise, and ``inf`` for an ``X`` with NaN/Inf entries (a diverged approximation is a
+measurement). Invalid input (a non-finite ``G`` or ``Y``, mismatched shapes) raises.
 """
 
 from __future__ import annotations
@@ -79,7 +85,8 @@ def relative_error(X, Y, *, ord="fro"):
     Returns
     -------
     array, shape (...)
-        In the promoted dtype of ``X`` and ``Y`` (float32 for 16-bit inputs).
+        In the promoted dtype of ``X`` and ``Y`` (float32 for 16-bit inputs); ``inf`` where
+        ``X`` has NaN/Inf entries or ``Y`` is zero and ``X`` is not (Notes).
 
     Notes
     -----
@@ -129,7 +136,8 @@ def alignment(X, G):
     Returns
     -------
     array, shape (...)
-        In the promoted dtype of ``X`` and ``G`` (float32 for 16-bit inputs).
+        In the promoted dtype of ``X`` and ``G`` (float32 for 16-bit inputs); NaN where ``G``
+        is zero (module docstring).
 
     Examples
     --------

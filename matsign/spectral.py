@@ -13,8 +13,18 @@ and returned in float32, since no backend has a 16-bit SVD.
 :func:`matsign._backend.default_rtol` ``= max(max(m, n)·ε_w, ε_s)``, the threshold ``msign``
 uses (``ε_w``: epsilon of the dtype the SVD runs in; ``ε_s``: of ``G``'s own dtype).
 
-**The zero matrix** has numerical rank 0, stable rank 0, effective rank 0 and tail energy 0; its
-condition number and power-law exponent are undefined and returned as NaN (no warnings raised).
+**Undefined quantities are NaN.** A quantity that is undefined for a valid input is returned
+as NaN, without an exception or a warning, so that a sweep over a grid that contains such a
+matrix records the row and goes on; each function's Returns section names its cases. Here: the
+condition number of the zero matrix, and the power-law exponent of a matrix with fewer than two
+nonzero singular values (the zero matrix, any rank-1 matrix, a 1×1 or 1×n matrix). Invalid
+input (non-finite entries, bad shapes, out-of-range options) raises instead. Where a limit is
+natural the value is defined: the zero matrix has numerical rank 0, stable rank 0, effective
+rank 0 and tail energy 0.
+
+**Any scale.** Results do not under- or overflow for finite inputs of any magnitude whose
+result is representable: squares are formed on values divided by a power of two near their
+largest one (:func:`binary_scale`), which changes no digit of an ordinary result.
 """
 
 from __future__ import annotations
@@ -82,6 +92,24 @@ def nonzero_mask(s, rtol):
     array([ True,  True, False])
     """
     return s > rtol * s[..., :1]
+
+
+def binary_scale(xp, peak):
+    """``2^⌊log₂ p⌋`` for each ``p > 0`` of ``peak``, 1 elsewhere: a scale within a factor 2 of ``p``.
+
+    Dividing by it brings values of magnitude up to ``p`` into ``[0, 2)`` exactly (a power of
+    two changes no digit), so norms and Gram sums of the result neither over- nor underflow and
+    their ratios are bit for bit those of the unscaled values wherever those are representable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> binary_scale(np, np.array([3.0, 0.75, 0.0]))
+    array([2. , 0.5, 1. ])
+    """
+    ok = peak > 0
+    exponent = xp.floor(xp.log2(_safe(xp, peak, ok)))
+    return _safe(xp, xp.pow(xp.full_like(exponent, 2.0), exponent), ok)
 
 
 def _rtol(G, rtol):
@@ -217,6 +245,10 @@ def _spectral_norm(xp, A, method, rng, tol, max_iters):
         )
     if A.shape[0] > A.shape[1]:
         A = xp.matrix_transpose(A)  # wide orientation: the basis Q lives on the short side
+    # σ₁(A) = c·σ₁(A/c): with c a power of two near max|A|, the products A Aᵀ Q cannot over- or
+    # underflow at any scale of A.
+    scale = binary_scale(xp, xp.max(xp.abs(A)))
+    A = A / scale
     m, n = int(A.shape[0]), int(A.shape[1])
     omega = standard_normal(generator(rng, A), (n, min(_BLOCK, m)), like=A)
     q = xp.linalg.qr(A @ omega).Q
@@ -231,7 +263,7 @@ def _spectral_norm(xp, A, method, rng, tol, max_iters):
         if abs(current - previous) <= tol * current:
             break
         previous = current
-    return xp.asarray(estimate)
+    return xp.asarray(estimate * scale)
 
 
 @boundary
@@ -361,7 +393,12 @@ def stable_rank(G, *, method: str = "auto", rng=None):
     A = as_linalg_dtype(G)
     s1 = _spectral_norm(xp, A, method, rng, _DEFAULT_TOL, _DEFAULT_MAX_ITERS)
     nonzero = s1 > 0
-    ratio = xp.linalg.vector_norm(A, axis=(-2, -1)) / _safe(xp, s1, nonzero)
+    # ‖G‖_F of G/2^k with 2^k ≤ σ₁ < 2^(k+1): the entries are below 2, so the squares neither
+    # overflow nor underflow at any scale, and the power of two makes the ratio exactly the
+    # unscaled one wherever that one is representable.
+    scale = binary_scale(xp, s1)
+    fro = xp.linalg.vector_norm(A / scale[..., None, None], axis=(-2, -1))
+    ratio = fro / (_safe(xp, s1, nonzero) / scale)
     return xp.asarray(xp.where(nonzero, ratio * ratio, 0.0))
 
 
@@ -408,7 +445,7 @@ def condition_number(G, *, rtol=None):
     Returns
     -------
     array, shape (...)
-        In ``G``'s dtype (float32 for 16-bit inputs).
+        In ``G``'s dtype (float32 for 16-bit inputs); NaN for a zero matrix (module docstring).
 
     Examples
     --------
@@ -509,7 +546,8 @@ def power_law_exponent(G, *, rtol=None):
     Returns
     -------
     array, shape (...)
-        In ``G``'s dtype (float32 for 16-bit inputs).
+        In ``G``'s dtype (float32 for 16-bit inputs); NaN where fewer than two singular values
+        are nonzero, e.g. for a zero, rank-1 or 1×1 matrix (module docstring).
 
     Examples
     --------
@@ -543,8 +581,8 @@ def spectral_summary(G, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
         ``m``, ``n`` and ``numerical_rank`` (int); ``frobenius_norm``, ``spectral_norm``
         (exact), ``nuclear_norm``, ``stable_rank``, ``condition_number``, ``effective_rank``,
         ``power_law_exponent`` and ``tail_energy_r{r}`` (float), as defined by the functions of
-        the same names. The singular values stay on the device; only these scalars are read
-        back.
+        the same names (``condition_number`` and ``power_law_exponent`` NaN where those return
+        NaN). The singular values stay on the device; only these scalars are read back.
 
     Examples
     --------

@@ -234,3 +234,35 @@ def test_bad_cushion(cushion):
 def test_non_numeric_parameters(name):
     with pytest.raises(ValueError, match=f"{name} must be a (finite )?number"):
         polar_express_coefficients(5, **{name: "0.1"})
+
+
+# Ratios l/u just below the 1 − 5e-6 cut-off where this machine's LAPACK left the Remez
+# exchange with p' lacking two real critical points ("math domain error" before the fallback);
+# other builds fail at other such ratios, among them the 12-step example below.
+BREAKDOWN_RATIOS = (0.9999932445611402, 0.9999941222805702, 0.9999946586646661, 0.9999949512378095)
+
+
+@pytest.mark.parametrize("ratio", BREAKDOWN_RATIOS)
+def test_breakdown_below_the_cut_off_falls_back_to_taylor(ratio):
+    got = minimax_quintic(ratio, 1.0)
+    assert got == TAYLOR
+    # The Taylor quintic's error on [t0, 1] is 1 − p(t0) = O((1 − t0)³) ≈ 1e-15 here, within
+    # rounding of the (unreachable) minimax error.
+    s = np.linspace(ratio, 1.0, 1001)
+    assert np.max(np.abs(_p(got, s) - 1.0)) <= 1e-14
+
+
+def test_authors_twelve_step_example_converges():
+    # The Polar Express authors' example: l = 1e-4, 1% safety, 2% cushion, 12 steps. Its
+    # interval ratio ends just under the cut-off, where the exchange is unstable.
+    got = polar_express_coefficients(12, lower=1e-4, safety=0.01, cushion=0.02)
+    assert len(got) == 12 and all(math.isfinite(x) for triple in got for x in triple)
+    s = np.geomspace(1e-4, 1.0, 100_001)
+    for coeffs in got:
+        s = _p(coeffs, s)
+    # The composed map sends [l, 1] into the final [l_K, 2 − l_K] the generator tracks
+    # (claimed error 1 − l_K, plus rounding); after 12 steps from 1e-4 that is rounding itself.
+    last_lo = _intervals(got, 1e-4)[-1][0]
+    claimed = 1.0 - _p(got[-1], last_lo)
+    assert np.max(np.abs(s - 1.0)) <= max(claimed, 0.0) + 1e-14
+    assert np.max(np.abs(s - 1.0)) <= 1e-13

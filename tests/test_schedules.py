@@ -162,3 +162,16 @@ def test_labels_are_the_papers_names():
     assert {name: s.label for name, s in SCHEDULES.items()} == PAPER_NAMES
     assert get_schedule([(1.5, -0.5, 0.0)]).label == "custom"
     assert polar_express_schedule(3).label == polar_express_schedule(3).name
+
+
+@pytest.mark.parametrize("sigma", [np.nan, np.inf, -np.inf, -0.5, [0.2, -1e-300], [0.5, np.nan]])
+def test_scalar_map_rejects_values_that_are_not_normalized_singular_values(backend, sigma):
+    with pytest.raises(ValueError, match="sigma"):
+        scalar_map(backend.asarray(np.asarray(sigma, dtype=np.float64)), "muon")
+    with pytest.raises(ValueError, match="sigma"):
+        scalar_map(np.asarray(sigma).tolist() if np.ndim(sigma) else float(sigma), "muon")
+
+
+def test_scalar_map_accepts_zero_and_values_above_one():
+    assert scalar_map(0.0, "muon") == 0.0
+    assert np.isfinite(scalar_map(np.array([0.0, 1.0, 1.2]), "muon")).all()

@@ -344,3 +344,16 @@ def test_summary_from_singular_values_matches_the_matrix_summary_for_16_bit_stor
     assert spectral_summary(G)["numerical_rank"] == 1
     assert singular_value_summary(s, 2, 2, dtype=G.dtype)["numerical_rank"] == 1
     assert singular_value_summary(s, 2, 2)["numerical_rank"] == 2  # s itself is float32
+
+
+@pytest.mark.parametrize("dtype, c", [("float64", 1e-300), ("float64", 1e300), ("float32", 1e-30), ("float32", 1e30)])
+def test_subspace_spectral_norm_at_extreme_scales(backend, dtype, c):
+    # A A^T Q of entries near 1e±300 (1e±30 in float32) over- or underflows unless A is scaled
+    # first. The block (min(8, m) = 6 = m columns) spans the whole range, so the estimate is σ₁
+    # itself up to rounding: 100 units of roundoff of the dtype.
+    G = np.random.default_rng(3).standard_normal((6, 9))
+    expected = np.linalg.svd(G, compute_uv=False)[0] * c
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        estimate = spectral_norm(backend.asarray(G * c, dtype=dtype), method="subspace", rng=0)
+    backend.assert_close(estimate, expected, rtol={"float64": 1e-13, "float32": 1e-5}[dtype], dtype=dtype)

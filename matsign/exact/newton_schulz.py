@@ -8,6 +8,7 @@ from matsign.exact.schedules import SCHEDULES, get_schedule
 from matsign.registry import register
 
 __all__ = [
+    "DIVERGED",
     "NORMALIZATIONS",
     "SPECTRAL_POWER_STEPS",
     "check_newton_schulz_params",
@@ -15,6 +16,11 @@ __all__ = [
     "newton_schulz_flops",
     "newton_schulz_step",
 ]
+
+#: With ``normalize="none"``, a result entry above this magnitude means the iteration diverged:
+#: a convergent schedule maps every singular value into a neighbourhood of [0, 1] (Muon's into
+#: [0.7, 1.2]), and an entry of ``X`` is at most ``σ₁(X)``.
+DIVERGED = 1e3
 
 
 @boundary
@@ -48,6 +54,12 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
     array, shape (..., m, n)
         Same library, device and dtype as ``G``. The zero matrix gives the zero matrix.
 
+    Raises
+    ------
+    ValueError
+        For bad ``G`` or parameters; with ``normalize="none"``, when the iteration diverged to
+        a non-finite result (Notes).
+
     Notes
     -----
     A quintic step costs ``4m²n + 2m³`` flops, a cubic one (``c_k = 0``) ``4m²n``
@@ -60,6 +72,12 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
     may start slightly above 1: Muon-type schedules tolerate it, the aggressive first steps of
     ``polar_express``/``cans`` amplify it (prefer ``frobenius`` or ``schatten4`` with those).
     ``"aol"`` changes the target to ``msign(DG)``.
+
+    ``"none"`` leaves convergence to the caller: each step maps ``s ↦ p_k(s)``, which grows
+    without bound above a schedule-dependent threshold (``√3`` for the cubic), so a ``G``
+    with too large a spectral norm diverges, to huge entries or to NaN/Inf once they overflow.
+    The result is then checked (one more read to the host): an entry that is not finite or
+    exceeds :data:`DIVERGED` in magnitude raises a ``ValueError`` that says to normalize.
 
     References
     ----------
@@ -86,6 +104,13 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
         B = ar.matmul_add(b, A, c, A, A) if c != 0 else ar.round(b * A)  # B_k = b_k A_k + c_k A_k²
         X = ar.matmul_add(a, X, 1.0, B, X)  # X_{k+1} = a_k X_k + B_k X_k
         A = None
+    if normalize == "none" and not bool(xp.all(xp.abs(X) <= DIVERGED)):  # False for NaN too
+        raise ValueError(
+            "newton_schulz with normalize='none' diverged (an entry of the result is non-finite or "
+            f"above {DIVERGED:g} in magnitude): the singular "
+            "values of G/c were beyond the schedule's convergence region (for the cubic σ₁ > √3); "
+            "normalize G first, e.g. normalize='frobenius'"
+        )
     X = xp.matrix_transpose(X) if tall else X
     return xp.astype(X, G.dtype, copy=False)
 

@@ -49,7 +49,8 @@ def minimax_quintic(lo: float, hi: float) -> tuple[float, float, float]:
     tuple of float
         ``(a, b, c)`` of ``p(s) = a s + b s^3 + c s^5``; when ``lo/hi`` is
         within ``5e-6`` of 1, the Taylor quintic ``(15/8, -10/8, 3/8)``
-        rescaled to ``[0, hi]``.
+        rescaled to ``[0, hi]``; the same where the exchange breaks down just
+        below that cut-off (:func:`_remez_unit`).
     """
     ratio = lo / hi
     if ratio >= _DEGENERATE_RATIO:
@@ -71,7 +72,9 @@ def _remez_unit(t0: float) -> tuple[float, float, float]:
     conditioning as they close in: κ ≈ 60 for ``t0 = 0.02``, 211 at 0.78,
     2.0e6 at ``1 − 2.4e-3``. LU then gives ``(a, b, c)`` to about κ·u, so
     near-degenerate steps differ between LAPACK builds at the 1e-10 level
-    (``tests/test_polar_express.py``).
+    (``tests/test_polar_express.py``). Just below the ``1 − 5e-6`` cut-off the rounded
+    solution may leave ``p'`` without two real roots in (0, 1); the exchange then returns the
+    Taylor quintic, the step the official generator takes from the cut-off on.
     """
     # Chebyshev extrema of a cubic mapped to [t0, 1]: exact in the limit t0 -> 1.
     q = (3.0 * t0 + 1.0) / 4.0
@@ -84,9 +87,15 @@ def _remez_unit(t0: float) -> tuple[float, float, float]:
         system = np.column_stack([nodes, nodes**3, nodes**5, signs])
         a, b, c, err = np.linalg.solve(system, np.ones(4))
         # New interior nodes: the roots of p'(t) = a + 3 b t^2 + 5 c t^4.
-        root = math.sqrt(9.0 * b * b - 20.0 * a * c)
-        q = math.sqrt((-3.0 * b - root) / (10.0 * c))
-        r = math.sqrt((-3.0 * b + root) / (10.0 * c))
+        disc = 9.0 * b * b - 20.0 * a * c
+        q2 = (-3.0 * b - math.sqrt(max(disc, 0.0))) / (10.0 * c)
+        if not (disc >= 0.0 and q2 >= 0.0):
+            # Breakdown just below the cut-off: rounding left p' without two real critical points
+            # in (0, 1). The nodes have merged numerically, so the optimum is the Taylor quintic
+            # to float64 precision (its error 1 − p(t0) is O((1 − t0)³)).
+            return _TAYLOR_QUINTIC
+        q = math.sqrt(q2)
+        r = math.sqrt((-3.0 * b + math.sqrt(disc)) / (10.0 * c))
         if abs(err - err_prev) <= _REMEZ_TOL:
             return (float(a), float(b), float(c))
         err_prev = err

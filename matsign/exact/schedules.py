@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from matsign._backend import check_nonnegative_int, check_positive_int, check_real, library
+from matsign._backend import check_nonnegative_int, check_positive_int, check_real, library, namespace
 from matsign.exact.polar_express import polar_express_coefficients
 
 Triple = tuple[float, float, float]
@@ -307,6 +307,12 @@ def scalar_map(sigma, schedule="muon", *, steps: int | None = None):
     float array
         ``φ(σ)``, shaped like ``sigma``.
 
+    Raises
+    ------
+    ValueError
+        If ``sigma`` holds a NaN, an infinity or a negative value (normalized singular values
+        are finite and nonnegative; one boolean is read back to check).
+
     Examples
     --------
     >>> round(float(scalar_map(0.5, "cubic", steps=1)), 6)
@@ -322,6 +328,9 @@ def scalar_map(sigma, schedule="muon", *, steps: int | None = None):
         raise TypeError(f"sigma must be a number or an array, got {type(sigma).__name__}") from None
     # NumPy is evaluated in float64; CuPy/PyTorch arrays stay in their dtype and on their device.
     s = np.asarray(sigma, dtype=np.float64) if lib == "numpy" else sigma
+    xp = namespace(s)
+    if not bool(xp.all(xp.isfinite(s) & (s >= 0))):
+        raise ValueError("sigma must hold finite nonnegative values (singular values divided by a norm)")
     s = s / sched.prescale
     for a, b, c in triples:
         s2 = s * s

@@ -9,6 +9,8 @@ the end) returns an approximation of ``msign(D_r G D_c)``, not of ``msign(G)``.
 
 from __future__ import annotations
 
+import math
+
 from matsign._backend import boundary, check_choice, check_matrix, check_real, linalg_dtype
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.schedules import get_schedule
@@ -68,6 +70,13 @@ def equilibration_factors(G, mode="R", *, exponent=-0.5, eps=1e-8):
         ``None`` when ``mode`` does not scale the columns. Both in ``G``'s dtype, or float32
         for 16-bit inputs (the squared norms are summed there).
 
+    Notes
+    -----
+    A row or column whose squared norm would overflow is summed divided by its largest entry
+    and combined with ``ε`` in the log domain, so the factors are right (to about ``1e-13``
+    relative in float64) wherever they are representable: no scale of ``G`` turns them into
+    zeros. The others are computed as written.
+
     Examples
     --------
     >>> import numpy as np
@@ -78,10 +87,28 @@ def equilibration_factors(G, mode="R", *, exponent=-0.5, eps=1e-8):
     xp = check_matrix(G, "G")
     check_equilibration_params(mode, exponent, eps)
     A = xp.astype(G, linalg_dtype(G), copy=False)
-    squares = A * A
-    row_scale = (xp.sum(squares, axis=-1) + eps) ** exponent if mode in ("R", "RC") else None
-    col_scale = (xp.sum(squares, axis=-2) + eps) ** exponent if mode in ("C", "RC") else None
+    row_scale = _scale(xp, A, -1, exponent, eps) if mode in ("R", "RC") else None
+    col_scale = _scale(xp, A, -2, exponent, eps) if mode in ("C", "RC") else None
     return row_scale, col_scale
+
+
+def _scale(xp, A, axis, exponent, eps):
+    """``(Σ A² + ε)^e`` along ``axis``, for every row or column whatever its scale.
+
+    A row whose squared norm cannot overflow (largest entry at most ``√(max / length)``) is
+    computed as written; any other in the log domain on the row divided by its largest entry
+    ``q``: ``log(Σ A² + ε) = logaddexp(2 log q + log Σ (A/q)², log ε)``, with ``Σ (A/q)²`` in
+    ``[1, length]``. So a huge row gets its true, representable scale instead of ``inf^e = 0``.
+    """
+    peak = xp.max(xp.abs(A), axis=axis, keepdims=True)
+    plain = peak <= math.sqrt(xp.finfo(A.dtype).max / A.shape[axis])
+    B = xp.where(plain, A, 0.0)
+    scale = (xp.sum(B * B, axis=axis) + eps) ** exponent
+    C = xp.where(plain, 1.0, A / xp.where(plain, 1.0, peak))
+    log_r = 2.0 * xp.log(xp.where(plain, 1.0, peak)) + xp.log(xp.sum(C * C, axis=axis, keepdims=True))
+    log_r = xp.squeeze(log_r, axis=axis)
+    robust = xp.exp(exponent * xp.logaddexp(log_r, xp.full_like(log_r, math.log(eps))))
+    return xp.where(xp.squeeze(plain, axis=axis), scale, robust)
 
 
 @boundary

@@ -11,6 +11,7 @@ from matsign._backend.namespace import namespace
 from matsign._backend.precision import eps_of, linalg_dtype
 from matsign._backend.random import generator, standard_normal
 from matsign.lowrank.orth import orthonormal_basis
+from matsign.spectral import binary_scale
 from matsign.updates.base import UpdateRule, check_momentum
 
 #: How Dion orthonormalizes the left factor ``B Q``.
@@ -173,8 +174,12 @@ class Dion(UpdateRule):
 
     def _energies(self, xp, B, R):
         """``captured_energy`` ‖PᵀB‖²_F/‖B‖²_F (= ‖R‖²_F/‖B‖²_F) and ``optimal_energy``."""
+        # Ratios of squares, formed on B, R and σ(B) divided by one power of two near max|B|:
+        # no square over- or underflows at any scale of B, and no digit changes.
+        scale = binary_scale(xp, xp.max(xp.abs(B)))
+        B, R = B / scale, R / scale
         total = float(xp.sum(B * B))
-        sigma2 = xp.linalg.svdvals(B) ** 2
+        sigma2 = (xp.linalg.svdvals(B * scale) / scale) ** 2
         return {
             "captured_energy": float(xp.sum(R * R)) / total if total > 0 else math.nan,
             "optimal_energy": float(xp.sum(sigma2[: self.rank])) / total if total > 0 else math.nan,
@@ -184,6 +189,8 @@ class Dion(UpdateRule):
         """``P = orth(Y)``, Algorithm 1's Orthogonalize, by ``self.orth`` (see the Notes)."""
         if self.orth == "qr" or int(Y.shape[0]) <= int(Y.shape[1]):
             return xp.linalg.qr(Y)[0]
+        # orth(Y) = orth(Y/c): the Cholesky variants form YᵀY, which must not over- or underflow.
+        Y = Y / binary_scale(xp, xp.max(xp.abs(Y)))
         if self.orth == "cholesky_qr":
             return orthonormal_basis(Y, "cholesky_qr")
         return randomized_cholesky_qr(Y, self.oversample, self._generator)
@@ -192,6 +199,9 @@ class Dion(UpdateRule):
         """``(factor, warm_start)``: the right factor of the update, and the next ``Q``, which
         keeps the old column wherever the new one is degenerate (a zero column of ``R``)."""
         if self.right == "normalize":
+            # Each column divided by a power of two near its largest entry before squaring: the
+            # norm cannot over- or underflow and R/‖R‖ keeps every digit.
+            R = R / binary_scale(xp, xp.max(xp.abs(R), axis=0, keepdims=True))
             norms = xp.sqrt(xp.sum(R * R, axis=0, keepdims=True))
             kept = norms > 0
             factor = R / xp.where(kept, norms, xp.ones_like(norms))

@@ -1,0 +1,137 @@
+"""No silent zero, inf or NaN at extreme scales: results for ``c·G`` against the float64 oracle of ``G``.
+
+Each quantity here is scale invariant (stable rank, Dion's update, MuonEq's update, the
+"R"/"C" equilibration with a negligible ``eps``) or scales in a known way ("RC": by ``1/c``).
+The scales are chosen where the unguarded code failed: squares of entries past
+``√max`` overflow (1e156 in float64, 1e20 in float32) and squares below ``√tiny`` underflow
+(1e-300 in float64, 1e-25 in float32).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from matsign import alignment, condition_number, equilibrate, newton_schulz, stable_rank
+from matsign.spectral import power_law_exponent
+from matsign.transforms.equilibration import equilibration_factors
+from matsign.updates import Dion, MuonEq
+
+# Scales per dtype, each past the over- or underflow of a square of the entries.
+SCALES = {"float64": (1e-300, 1e-150, 1e156, 1e200, 1e300), "float32": (1e-30, 1e-25, 1e20, 1e25, 1e30)}
+# c·G is rounded once to the dtype (relative 1.1e-16 / 6e-8) and the computation adds a few
+# roundings of the same size on a well-conditioned 6×9 matrix: 100 units of roundoff suffice.
+RTOL = {"float64": 1e-13, "float32": 1e-5}
+CASES = [(dtype, c) for dtype, scales in SCALES.items() for c in scales]
+
+
+def _gradient():
+    return np.random.default_rng(7).standard_normal((6, 9))
+
+
+@pytest.mark.parametrize("dtype, c", CASES)
+def test_stable_rank_is_scale_free(backend, dtype, c):
+    G = _gradient()
+    s = np.linalg.svd(G, compute_uv=False)
+    expected = np.sum(s**2) / s[0] ** 2
+    result = stable_rank(backend.asarray(G * c, dtype=dtype))
+    backend.assert_close(result, expected, rtol=RTOL[dtype], dtype=dtype)
+
+
+def test_stable_rank_of_a_stack_mixes_scales_and_zero(backend):
+    G = _gradient()
+    s = np.linalg.svd(G, compute_uv=False)
+    expected = np.sum(s**2) / s[0] ** 2
+    result = stable_rank(backend.asarray(np.stack([G * 1e-300, np.zeros_like(G), G * 1e300])))
+    backend.assert_close(result, [expected, 0.0, expected], rtol=RTOL["float64"])
+
+
+def _equilibrated(G, mode):
+    """Float64 oracle of MuonEq's scaling of ``G`` with ``eps = 0``."""
+    rows = np.sum(G * G, axis=1, keepdims=True) ** -0.5 if mode in ("R", "RC") else 1.0
+    cols = np.sum(G * G, axis=0, keepdims=True) ** -0.5 if mode in ("C", "RC") else 1.0
+    return rows * G * cols
+
+
+@pytest.mark.parametrize("mode", ["R", "C", "RC"])
+@pytest.mark.parametrize("dtype, c", [case for case in CASES if case[1] > 1])
+def test_equilibrate_does_not_overflow_to_zero(backend, mode, dtype, c):
+    G = _gradient()
+    # "R"/"C" are scale free; "RC" scales both sides by 1/c, so the result is RC(G)/c. The
+    # default eps = 1e-8 is below 1e-40 relative to the squared norms at these scales. The
+    # overflowing rows go through the log domain: exp of a number near 0.5·log(c²) ≤ 700 adds
+    # ~700 units of roundoff (70 in float32 at log(c²) ≤ 140).
+    expected = _equilibrated(G, mode) / (c if mode == "RC" else 1.0)
+    rtol = {"float64": 1e-12, "float32": 3e-5}[dtype]
+    result = equilibrate(backend.asarray(G * c, dtype=dtype), mode)
+    backend.assert_close(result, expected, rtol=rtol, dtype=dtype)
+    rows, cols = equilibration_factors(backend.asarray(G * c, dtype=dtype), "RC")
+    backend.assert_close(rows, np.sum(G * G, axis=1) ** -0.5 / c, rtol=rtol, dtype=dtype)
+    backend.assert_close(cols, np.sum(G * G, axis=0) ** -0.5 / c, rtol=rtol, dtype=dtype)
+
+
+def test_equilibrate_keeps_zero_rows_zero_at_huge_scale(backend):
+    G = _gradient()
+    G[2] = 0.0
+    expected = _equilibrated(np.delete(G, 2, axis=0), "R")
+    result = backend.to_numpy(equilibrate(backend.asarray(G * 1e200), "R"))
+    np.testing.assert_array_equal(result[2], 0.0)
+    np.testing.assert_allclose(np.delete(result, 2, axis=0), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, c", [case for case in CASES if case[1] > 1])
+def test_muoneq_step_is_scale_free(backend, dtype, c):
+    G = _gradient()
+    # The oracle is the same rule on G itself: at scale 1 eps = 1e-8 shifts the row scales by
+    # ≤ 1e-9 relative (squared row norms ≥ 1 here), and Newton–Schulz is Frobenius-normalized.
+    expected = backend.to_numpy(MuonEq().step(backend.asarray(G, dtype="float64")).update)
+    result = MuonEq().step(backend.asarray(G * c, dtype=dtype)).update
+    backend.assert_close(result, expected, rtol=0.0, atol={"float64": 1e-8, "float32": 1e-4}[dtype], dtype=dtype)
+
+
+@pytest.mark.parametrize("orth", ["qr", "cholesky_qr", "randomized_cholesky_qr"])
+@pytest.mark.parametrize("dtype, c", CASES)
+def test_dion_update_is_scale_free(backend, orth, dtype, c):
+    G = _gradient()
+    # Dion is scale invariant (orth, column normalization and error feedback all commute with
+    # c > 0); the oracle is two steps on G itself in the same dtype (Q₀ is drawn in it) from
+    # the same seed. The update has entries ≤ 1: an absolute tolerance of 100 units of roundoff
+    # in float64; float32's Cholesky variants square the condition number of BQ, so 1e-4.
+    reference, rule = Dion(2, orth=orth, rng=0), Dion(2, orth=orth, rng=0)
+    for t in range(2):
+        step = G * (1.0 + t)
+        expected = reference.step(backend.asarray(step, dtype=dtype))
+        result = rule.step(backend.asarray(step * c, dtype=dtype))
+        atol = {"float64": 1e-13, "float32": 1e-4}[dtype]
+        backend.assert_close(result.update, backend.to_numpy(expected.update), rtol=0.0, atol=atol, dtype=dtype)
+        for key in ("captured_energy", "optimal_energy"):
+            assert result.diagnostics[key] == pytest.approx(expected.diagnostics[key], rel=RTOL[dtype] * 10)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy reports the overflow it then raises on
+@pytest.mark.parametrize("schedule, sigma1", [("muon", 1.5), ("polar_express", 2.0), ("cubic", 2.5), ("cubic", 10.0)])
+def test_newton_schulz_without_normalization_raises_when_it_diverges(backend, schedule, sigma1):
+    G = _gradient()
+    G = G / np.linalg.norm(G, 2) * sigma1
+    with pytest.raises(ValueError, match="normalize"):
+        newton_schulz(backend.asarray(G), schedule, normalize="none")
+
+
+def test_newton_schulz_without_normalization_converges_from_below_one(backend):
+    G = _gradient()
+    G = G / np.linalg.norm(G, 2) * 0.9
+    U, _, Vt = np.linalg.svd(G, full_matrices=False)
+    # The cubic from σ ∈ [σ_min/σ₁·0.9, 0.9] converges quadratically: 30 steps reach rounding.
+    result = newton_schulz(backend.asarray(G), "cubic", steps=30, normalize="none")
+    backend.assert_close(result, U @ Vt, rtol=0.0, atol=1e-12)
+
+
+def test_undefined_values_are_nan_without_warnings(backend):
+    zero = backend.asarray(np.zeros((3, 4)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(backend.to_numpy(condition_number(zero)))
+        assert np.isnan(backend.to_numpy(power_law_exponent(backend.asarray(np.array([[2.0]])))))
+        assert np.isnan(backend.to_numpy(alignment(backend.asarray(np.ones((3, 4))), zero)))
