@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -20,6 +21,10 @@ from matsign.io import RECORDED_DUMP, DumpError, GradientRecord, load_gradients,
 ml_dtypes = pytest.importorskip("ml_dtypes")
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
+#: The ``pt`` format needs PyTorch; without it those cases skip with the reason.
+PT = pytest.param("pt", marks=pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                                 reason="PyTorch is not installed"))
+
 
 def _tensors(rng):
     return {
@@ -36,7 +41,7 @@ def _records(path, **kwargs) -> dict[str, GradientRecord]:
 # -- round trips ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["safetensors", "npz", "pt"])
+@pytest.mark.parametrize("fmt", ["safetensors", "npz", PT])
 def test_big_endian_arrays_round_trip(tmp_path, fmt):
     rng = np.random.default_rng(5)
     tensors = {
@@ -52,10 +57,8 @@ def test_big_endian_arrays_round_trip(tmp_path, fmt):
         np.testing.assert_array_equal(loaded, value)  # compares values, whatever the byte order
 
 
-@pytest.mark.parametrize("fmt", ["safetensors", "npz", "pt"])
+@pytest.mark.parametrize("fmt", ["safetensors", "npz", PT])
 def test_round_trip_float32_float64(tmp_path, fmt):
-    if fmt == "pt":
-        pytest.importorskip("torch")
     tensors = _tensors(np.random.default_rng(0))
     path = write_step(tmp_path, 42, tensors, format=fmt)
     assert path == tmp_path / f"step-000042.{fmt}"
@@ -70,10 +73,8 @@ def test_round_trip_float32_float64(tmp_path, fmt):
         np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("fmt", ["safetensors", "npz", "pt"])
+@pytest.mark.parametrize("fmt", ["safetensors", "npz", PT])
 def test_keys_that_look_like_arguments_round_trip(tmp_path, fmt):
-    if fmt == "pt":
-        pytest.importorskip("torch")
     tensors = {"file": np.eye(2), "allow_pickle": np.ones((2, 3)), "format": np.zeros((3, 2))}
     write_step(tmp_path, 0, tensors, format=fmt)
     records = _records(tmp_path)
@@ -85,10 +86,8 @@ def test_keys_that_look_like_arguments_round_trip(tmp_path, fmt):
             np.testing.assert_array_equal(npz["allow_pickle"], tensors["allow_pickle"])
 
 
-@pytest.mark.parametrize("fmt", ["safetensors", "pt"])
+@pytest.mark.parametrize("fmt", ["safetensors", PT])
 def test_bfloat16_round_trip_is_bit_exact(tmp_path, fmt):
-    if fmt == "pt":
-        pytest.importorskip("torch")
     bits = np.random.default_rng(1).integers(0, 2**15, size=(7, 5), dtype=np.uint16)
     bits[bits & 0x7F80 == 0x7F80] = 0x3F80  # no Inf/NaN patterns: keep to finite values
     a = bits.view(BF16)
