@@ -19,7 +19,9 @@ from matsign.synthetic import (
 @pytest.mark.parametrize("shape", [(20, 30), (30, 20), (25, 25)])
 def test_with_spectrum_has_the_prescribed_singular_values(backend, shape):
     sigma = log_uniform(min(shape), 1e4)
-    G = backend.to_numpy(with_spectrum(sigma, *shape, rng=3, like=backend.like))
+    generated = with_spectrum(sigma, *shape, rng=3, like=backend.like)
+    G = backend.to_numpy(generated)
+    backend.assert_close(generated, G, rtol=0, dtype="float64")  # like's library, device and dtype
     # float64 throughout: the Haar factors are orthonormal to ~1e-15, so σ is exact to ~1e-13.
     np.testing.assert_allclose(np.linalg.svd(G, compute_uv=False), sigma, rtol=1e-12, atol=1e-14)
 
