@@ -3,16 +3,15 @@
 One sweep over the registered methods and the public functions of :mod:`matsign.exact`,
 :mod:`matsign.lowrank`, :mod:`matsign.transforms`, :mod:`matsign.spectral` and
 :mod:`matsign.metrics`, on every backend of the fixture, for float64 and float32 inputs and,
-where the docstring says the function takes ``(..., m, n)``, for a ``(2, m, n)`` stack. Values
+where the docstring says the function takes ``(..., m, n)``, for a ``(2, m, n)`` stack; and for
+the 16-bit formats each library stores natively (float16 everywhere, bfloat16 on PyTorch). Values
 are not checked here (the per-module tests compare them with float64 oracles); what is checked
 is that a float32 PyTorch input never comes back as NumPy, float64, or on another device.
 
 Each function's documented dtype rule is one of
 
 - ``"same"``: the input's dtype;
-- ``"real"``: the input's dtype, float32 for 16-bit inputs (spectra, metrics, scales) — the
-  same as ``"same"`` for the float32 and float64 inputs swept here, kept apart so that a
-  16-bit row added later checks the documented rule;
+- ``"real"``: the input's dtype, float32 for 16-bit inputs (spectra, metrics, scales);
 - ``"int64"``: indices and ranks.
 
 Skipped on purpose (no array result, or no array input):
@@ -122,9 +121,19 @@ FUNCTIONS = {
 }
 
 
+DTYPES = ["float64", "float32", "float16", "bfloat16"]
+
+
 def _inputs(backend, dtype, stacked):
+    """Test data in ``dtype`` as a user would hold it (NumPy float16 as itself, not emulated)."""
+    if dtype == "bfloat16" and backend.lib != "torch":
+        pytest.skip(f"{backend.lib} has no bfloat16 dtype (bfloat16 is emulated in float32 storage)")
     data = np.random.default_rng(7).standard_normal(((2,) if stacked else ()) + SHAPE)
-    return backend.asarray(data, dtype=dtype)
+    if backend.lib == "numpy" and dtype == "float16":
+        return data.astype(np.float16)
+    G = backend.asarray(data, dtype=dtype)
+    assert dtype_name(G.dtype) == dtype
+    return G
 
 
 def _assert_preserved(backend, result, dtype, what):
@@ -139,7 +148,7 @@ def _assert_preserved(backend, result, dtype, what):
 
 
 @pytest.mark.parametrize("stacked", [False, True], ids=["matrix", "stack"])
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_public_functions_preserve_library_device_and_dtype(backend, name, dtype, stacked):
     call, takes_stacks, rule = FUNCTIONS[name]
@@ -158,7 +167,7 @@ def test_scalar_map_follows_its_documented_rule(backend, dtype):
 
 
 @pytest.mark.parametrize("stacked", [False, True], ids=["matrix", "stack"])
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_registered_methods_preserve_library_device_and_dtype(backend, name, dtype, stacked):
     method = METHODS[name]
