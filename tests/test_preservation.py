@@ -1,6 +1,7 @@
 """Every array-returning public function keeps its input's library, device and dtype.
 
-One sweep over the registered methods and the public functions of :mod:`matsign.exact`,
+One sweep over the registered methods, the update rules (update and buffer) and the public
+functions of :mod:`matsign.exact`,
 :mod:`matsign.lowrank`, :mod:`matsign.transforms`, :mod:`matsign.spectral` and
 :mod:`matsign.metrics`, on every backend of the fixture, for float64 and float32 inputs and,
 where the docstring says the function takes ``(..., m, n)``, for a ``(2, m, n)`` stack; and for
@@ -33,6 +34,7 @@ import pytest
 from matsign import exact, lowrank, metrics, spectral, transforms
 from matsign._backend import device, dtype_name, library
 from matsign.registry import METHODS, REQUIRED
+from matsign.updates import UPDATE_RULES
 
 SHAPE = (12, 8)
 RANK = 3
@@ -178,6 +180,22 @@ def test_registered_methods_preserve_library_device_and_dtype(backend, name, dty
         return
     result = method(_inputs(backend, dtype, stacked), rng=0, **params)
     _assert_preserved(backend, result, dtype, f"method {name}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(UPDATE_RULES))
+def test_update_rules_keep_the_gradient_library_device_and_dtype(backend, name, dtype):
+    """Buffers are created from the first gradient (shape, library, device, dtype), and each
+    step's update is of that kind too (:mod:`matsign.updates`); two steps, so the second
+    reads the state the first wrote."""
+    rule_class = UPDATE_RULES[name]
+    options = {"rank": RANK} if "rank" in rule_class.__init__.__code__.co_varnames else {}
+    rule = rule_class(**options)
+    G = _inputs(backend, dtype, False)
+    for step in (1, 2):
+        out = rule.step(G)
+        _assert_preserved(backend, out.update, dtype, f"{name} update, step {step}")
+        _assert_preserved(backend, rule.buffer, dtype, f"{name} buffer, step {step}")
 
 
 def test_the_check_fails_on_a_numpy_result_for_a_torch_input():
