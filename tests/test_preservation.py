@@ -1,12 +1,11 @@
 """Every array-returning public function keeps its input's library, device and dtype.
 
 One sweep over the registered methods, the update rules (update and buffer) and the public
-functions of :mod:`matsign.exact`,
-:mod:`matsign.lowrank`, :mod:`matsign.transforms`, :mod:`matsign.spectral` and
-:mod:`matsign.metrics`, on every backend of the fixture, for float64 and float32 inputs and,
-where the docstring says the function takes ``(..., m, n)``, for a ``(2, m, n)`` stack; and for
-the 16-bit formats each library stores natively (float16 everywhere, bfloat16 on PyTorch). Values
-are not checked here (the per-module tests compare them with float64 oracles); what is checked
+functions of :mod:`matsign.exact`, :mod:`matsign.lowrank`, :mod:`matsign.transforms`,
+:mod:`matsign.spectral` and :mod:`matsign.metrics`, on every backend of the fixture, for
+float64 and float32 inputs, the 16-bit formats each library stores natively (float16
+everywhere, bfloat16 on PyTorch) and, where the docstring says the function takes
+``(..., m, n)``, a ``(2, m, n)`` stack. Values are not checked here (the per-module tests compare them with float64 oracles); what is checked
 is that a float32 PyTorch input never comes back as NumPy, float64, or on another device.
 
 Each function's documented dtype rule is one of
