@@ -5,8 +5,9 @@ functions of :mod:`matsign.exact`, :mod:`matsign.lowrank`, :mod:`matsign.transfo
 :mod:`matsign.spectral` and :mod:`matsign.metrics`, on every backend of the fixture, for
 float64 and float32 inputs, the 16-bit formats each library stores natively (float16
 everywhere, bfloat16 on PyTorch) and, where the docstring says the function takes
-``(..., m, n)``, a ``(2, m, n)`` stack. Values are not checked here (the per-module tests compare them with float64 oracles); what is checked
-is that a float32 PyTorch input never comes back as NumPy, float64, or on another device.
+``(..., m, n)``, a ``(2, m, n)`` stack. Values are not checked here (the per-module tests
+compare them with float64 oracles); what is checked is that a float32 PyTorch input never
+comes back as NumPy, float64, or on another device.
 
 Each function's documented dtype rule is one of
 
@@ -22,7 +23,10 @@ tables); ``check_*``, ``one_of``, ``register_range``, ``slice_count``, ``slice_i
 ``selection_slots`` (argument checks and bookkeeping on Python values);
 ``spectral_summary`` and ``singular_value_summary`` (documented to return a dict of Python
 floats); ``lowrank_sign``, ``scatter_sign``, ``slice_sign`` (deprecated aliases of
-``sketched_msign``, ``slices_msign``, ``dion2_msign``, swept under their new names).
+``sketched_msign``, ``slices_msign``, ``dion2_msign``, swept under their new names); the
+classes ``Schedule``, ``Projector`` and ``BasisCost`` (the projector's ``P`` is swept through
+``galore_projector``; its maps are compared by ``backend.assert_close`` in test_project.py).
+``scalar_map`` has its own rule (NumPy σ in float64) and its own test below.
 """
 
 from __future__ import annotations
