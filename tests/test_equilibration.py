@@ -42,10 +42,13 @@ def test_row_and_column_modes_give_unit_norms(backend, np_rng):
     G = np_rng.standard_normal((6, 9)) * np.logspace(-3, 3, 6)[:, None]
     A = backend.asarray(G)
     # eps = 1e-300 is negligible against every squared norm (≥ 1e-6·O(1)): unit norms to rounding.
-    R = backend.to_numpy(equilibrate(A, "R", eps=1e-300))
-    np.testing.assert_allclose(np.linalg.norm(R, axis=1), 1.0, rtol=1e-14)
-    C = backend.to_numpy(equilibrate(A, "C", eps=1e-300))
-    np.testing.assert_allclose(np.linalg.norm(C, axis=0), 1.0, rtol=1e-14)
+    R = equilibrate(A, "R", eps=1e-300)
+    np.testing.assert_allclose(np.linalg.norm(backend.to_numpy(R), axis=1), 1.0, rtol=1e-14)
+    C = equilibrate(A, "C", eps=1e-300)
+    np.testing.assert_allclose(np.linalg.norm(backend.to_numpy(C), axis=0), 1.0, rtol=1e-14)
+    # Elementwise: the float64 row and column scalings of G (rounding, as above).
+    backend.assert_close(R, G / np.linalg.norm(G, axis=1, keepdims=True), rtol=1e-14)
+    backend.assert_close(C, G / np.linalg.norm(G, axis=0, keepdims=True), rtol=1e-14)
 
 
 def test_two_sided_mode_is_one_pass_not_sinkhorn(np_rng):
@@ -79,19 +82,20 @@ def test_batched_equals_per_slice(backend, np_rng):
         batched = backend.to_numpy(equilibrate(A, mode))
         for i in range(3):
             for j in range(2):
-                single = backend.to_numpy(equilibrate(backend.asarray(G[i, j]), mode))
-                np.testing.assert_allclose(batched[i, j], single, rtol=1e-14)
+                single = equilibrate(backend.asarray(G[i, j]), mode)
+                backend.assert_close(single, batched[i, j], rtol=1e-14)
 
 
 def test_zero_rows_and_columns_stay_zero(backend):
     G = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 2.0]])
     A = backend.asarray(G)
     for mode in MODES:
-        out = backend.to_numpy(equilibrate(A, mode))
+        result = equilibrate(A, mode)
+        out = backend.to_numpy(result)
         assert np.all(np.isfinite(out))
-        np.testing.assert_array_equal(out[0], 0.0)
-        np.testing.assert_array_equal(out[:, 1], 0.0)
-    np.testing.assert_array_equal(backend.to_numpy(equilibrate(backend.asarray(np.zeros((3, 4))), "RC")), 0.0)
+        backend.assert_close(result[0], np.zeros(3), rtol=0)
+        backend.assert_close(result[:, 1], np.zeros(2), rtol=0)
+    backend.assert_close(equilibrate(backend.asarray(np.zeros((3, 4))), "RC"), np.zeros((3, 4)), rtol=0)
 
 
 def test_row_mode_is_exact_whitening_for_orthogonal_rows(np_rng):

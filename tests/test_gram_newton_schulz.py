@@ -25,12 +25,11 @@ def G():
 def test_equals_standard_newton_schulz_in_float64(backend, G, name, orientation, restarts):
     A = {"wide": G, "tall": G.T, "square": G[:, :24]}[orientation]
     Ab = backend.asarray(A)
-    X = backend.to_numpy(gram_newton_schulz(Ab, name, restarts=restarts))
+    X = gram_newton_schulz(Ab, name, restarts=restarts)
     ref = backend.to_numpy(newton_schulz(Ab, name))
-    assert X.shape == A.shape
     # Same polynomial, evaluated in a different order: float64 roundoff (≈1e-16) amplified by
     # the schedules' slopes (≤ 8 per step over ≤ 10 steps on ≤ 80 columns).
-    np.testing.assert_allclose(X, ref, atol=1e-12)
+    backend.assert_close(X, ref, rtol=1e-7, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", list(SCHEDULES))
@@ -43,28 +42,28 @@ def test_singular_values_follow_scalar_map(G, name):
 @pytest.mark.parametrize("normalize", NORMALIZATIONS)
 def test_every_normalization_matches_standard(backend, G, normalize):
     Gb = backend.asarray(G)
-    X = backend.to_numpy(gram_newton_schulz(Gb, "polar_express", normalize=normalize))
+    X = gram_newton_schulz(Gb, "polar_express", normalize=normalize)
     ref = backend.to_numpy(newton_schulz(Gb, "polar_express", normalize=normalize))
-    np.testing.assert_allclose(X, ref, atol=1e-12)
+    backend.assert_close(X, ref, rtol=1e-7, atol=1e-12)
 
 
 def test_batched_equals_per_slice(backend):
     S = np.stack([with_spectrum(log_uniform(8, 30.0), 8, 20, rng=k) for k in range(3)])
-    X = backend.to_numpy(gram_newton_schulz(backend.asarray(S), "you5"))
-    for k in range(3):
-        np.testing.assert_allclose(X[k], gram_newton_schulz(S[k], "you5"), atol=1e-13)
+    X = gram_newton_schulz(backend.asarray(S), "you5")
+    per_slice = np.stack([gram_newton_schulz(S[k], "you5") for k in range(3)])
+    backend.assert_close(X, per_slice, rtol=1e-7, atol=1e-13)
 
 
 def test_float32_against_float64_oracle(backend, G):
     G32 = backend.asarray(G, "float32")
-    X = backend.to_numpy(gram_newton_schulz(G32, "polar_express"))
+    result = gram_newton_schulz(G32, "polar_express")
+    X = backend.to_numpy(result)
     ref = newton_schulz(G, "polar_express")
     err_std = np.abs(backend.to_numpy(newton_schulz(G32, "polar_express")) - ref).max()
-    assert X.dtype == np.float32
     # κ = 1e3. Measured 8.1e-6 against 3.1e-6 for the standard iteration: float32 eps 1.2e-7
     # amplified by the schedule, more so on σ² ≈ 1e-6 held by the Gram matrix.
     assert np.abs(X - ref).max() < max(5 * err_std, 1e-6)
-    assert np.abs(X - ref).max() < 1e-4
+    backend.assert_close(result, ref, rtol=0, atol=1e-4, dtype="float32")
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
@@ -73,9 +72,10 @@ def test_low_precision_within_factor_of_standard_on_well_conditioned_input(backe
     Gb = backend.asarray(G)
     ref = newton_schulz(G, "polar_express")
     err_std = np.abs(backend.to_numpy(newton_schulz(Gb, "polar_express", dtype=dtype)).astype(np.float64) - ref).max()
-    err_gram = np.abs(
-        backend.to_numpy(gram_newton_schulz(Gb, "polar_express", dtype=dtype)).astype(np.float64) - ref
-    ).max()
+    X = gram_newton_schulz(Gb, "polar_express", dtype=dtype)
+    err_gram = np.abs(backend.to_numpy(X) - ref).max()
+    # A 16-bit working precision on float64 storage returns float64 (elementwise, within err_gram).
+    backend.assert_close(X, ref, rtol=0, atol=err_gram)
     # Measured ratios 1.5–2.3 (32 × 128, κ = 10): the Gram matrix holds σ², whose rounding is
     # relative to σ₁² rather than σ₁; 4× leaves room for other seeds and accumulation orders.
     assert err_gram < 4 * err_std
@@ -125,7 +125,7 @@ def test_float16_gram_normalizations_do_not_overflow_on_long_rows(backend, norma
     G = np.stack([np.ones(n), 0.5 * (-1.0) ** np.arange(n)])
     oracle = G / np.linalg.norm(G, axis=1, keepdims=True)
     X = gram_newton_schulz(backend.asarray(G), "cubic", steps=30, normalize=normalize, dtype="float16")
-    np.testing.assert_allclose(backend.to_numpy(X), oracle, rtol=4 * 2.0**-10, atol=0)
+    backend.assert_close(X, oracle, rtol=4 * 2.0**-10, atol=0)
 
 
 @pytest.mark.parametrize("m, n, name", [(0, 5, "m"), (5, -2, "n"), (2.5, 5, "m")])

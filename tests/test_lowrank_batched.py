@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from matsign._backend import generator, standard_normal
+from matsign._backend import dtype_name, generator, standard_normal
 from matsign._backend.linalg import cholesky_upper
 from matsign.lowrank.orth import orthonormalize
 from matsign.lowrank.ranges import gaussian_range, subspace_iteration
@@ -56,14 +56,12 @@ def test_each_member_equals_the_2d_computation_with_its_own_draw(backend, shape,
         # No breakdown here (full-rank members, κ(sketch) ≤ 6e2 ≪ u^{-1/2}), so every member takes
         # the path of its 2-D call; batched and single kernels differ in summation order only:
         # float64 roundoff times modest condition numbers.
-        np.testing.assert_allclose(backend.to_numpy(Q[idx]), backend.to_numpy(Qi), atol=1e-11)
-        np.testing.assert_allclose(backend.to_numpy(X[idx]), backend.to_numpy(Xi), atol=1e-11)
+        backend.assert_close(Q[idx], backend.to_numpy(Qi), rtol=1e-7, atol=1e-11)
+        backend.assert_close(X[idx], backend.to_numpy(Xi), rtol=1e-7, atol=1e-11)
     # The 2-D public call is that same computation with its own (n, ℓ) draw.
     Q2 = gaussian_range(A[0, 1], k, oversample=p, power_iters=q, normalizer=normalizer, rng=9)
     Omega2 = standard_normal(generator(9, A), (shape[1], k + p), like=A)
-    np.testing.assert_array_equal(
-        backend.to_numpy(Q2), backend.to_numpy(subspace_iteration(A[0, 1], Omega2, q, normalizer))
-    )
+    backend.assert_close(Q2, backend.to_numpy(subspace_iteration(A[0, 1], Omega2, q, normalizer)), rtol=0)
 
 
 def test_numpy_stack_equals_successive_2d_calls_sharing_one_generator():
@@ -82,7 +80,9 @@ def test_numpy_stack_equals_successive_2d_calls_sharing_one_generator():
 def test_members_get_independent_draws(backend):
     # Two identical members: with the same Ω they would get the same basis.
     G = with_spectrum(power_law(12), 12, 20, rng=3)
-    Q = backend.to_numpy(gaussian_range(backend.asarray(np.stack([G, G])), 3, rng=4))
+    basis = gaussian_range(backend.asarray(np.stack([G, G])), 3, rng=4)
+    Q = backend.to_numpy(basis)
+    backend.assert_close(basis, Q, rtol=0, dtype="float64")  # library, device and dtype kept
     assert np.abs(Q[0] - Q[1]).max() > 1e-2
 
 
@@ -103,9 +103,8 @@ def test_exact_rank_members_give_the_exact_sign(backend, shape, rank, oversample
     oracle = U[..., :3] @ Vt[..., :3, :]
     X = sketched_msign(backend.asarray(G, dtype=dtype), rank, oversample=oversample, power_iters=1,
                      normalizer=normalizer, rng=6)
-    assert tuple(X.shape) == G.shape and dtype in str(X.dtype)
     tol = 1e-12 if dtype == "float64" else 2e-5
-    assert np.abs(backend.to_numpy(X).astype(np.float64) - oracle).max() <= tol
+    backend.assert_close(X, oracle, rtol=0, atol=tol, dtype=dtype)
 
 
 def test_cholesky_qr_falls_back_for_the_whole_stack(backend):
@@ -119,13 +118,13 @@ def test_cholesky_qr_falls_back_for_the_whole_stack(backend):
     Q = backend.to_numpy(orthonormalize(B, "cholesky_qr"))
     assert _orth_error(Q) <= 1e-12
     np.testing.assert_allclose(Q @ (_transpose(Q) @ Y), Y, atol=1e-12)
-    np.testing.assert_array_equal(Q, backend.to_numpy(orthonormalize(B, "qr")))
+    backend.assert_close(orthonormalize(B, "qr"), Q, rtol=0)
     # A healthy stack stays on Cholesky-QR2, member by member.
     Y[1, :, 3] = rng.standard_normal(10)
     B = backend.asarray(Y)
     Q = backend.to_numpy(orthonormalize(B, "cholesky_qr"))
     for i in range(3):
-        np.testing.assert_allclose(Q[i], backend.to_numpy(orthonormalize(B[i], "cholesky_qr")), atol=1e-13)
+        backend.assert_close(orthonormalize(B[i], "cholesky_qr"), Q[i], rtol=1e-7, atol=1e-13)
 
 
 def test_rank_deficient_member_with_cholesky_qr(backend):
@@ -144,10 +143,11 @@ def test_rank_deficient_member_with_cholesky_qr(backend):
     assert _orth_error(Q) <= 1e-12
     residual = np.linalg.norm(G[1] - Q[1] @ (Q[1].T @ G[1]))
     assert residual <= 1e-12 * np.linalg.norm(G[1])
-    X = backend.to_numpy(sketched_msign(A, 3, oversample=2, power_iters=1, normalizer="cholesky_qr", rng=7))
+    result = sketched_msign(A, 3, oversample=2, power_iters=1, normalizer="cholesky_qr", rng=7)
+    X = backend.to_numpy(result)
     for i in range(3):
         Qi = subspace_iteration(A[i], Omega[i], 1, "cholesky_qr")
-        np.testing.assert_allclose(X[i], backend.to_numpy(lowrank_msign(A[i], Qi, rank=3)), atol=1e-10)
+        backend.assert_close(result[i], backend.to_numpy(lowrank_msign(A[i], Qi, rank=3)), rtol=1e-7, atol=1e-10)
     U, _, Vt = np.linalg.svd(G[1])
     np.testing.assert_allclose(X[1], U[:, :2] @ Vt[:2], atol=1e-12)  # rank 2 ≤ 3: the exact sign
 
@@ -159,12 +159,14 @@ def test_shapes_dtypes_and_the_oracle_on_two_leading_dims(backend, shape):
         A = backend.asarray(G, dtype=dtype)
         Q = gaussian_range(A, 4, oversample=1, rng=0)
         X = sketched_msign(A, 4, power_iters=1, rng=0, inner="polar_express")
-        assert tuple(Q.shape) == (*LEAD, shape[0], 5) and Q.dtype == A.dtype
-        assert tuple(X.shape) == G.shape and X.dtype == A.dtype
-        assert np.all(np.isfinite(backend.to_numpy(X).astype(np.float64)))
+        assert tuple(Q.shape) == (*LEAD, shape[0], 5) and tuple(X.shape) == G.shape
+        for result in (Q, X):  # library, device and A's dtype kept, values finite
+            values = backend.to_numpy(result).astype(np.float64)
+            assert np.all(np.isfinite(values))
+            backend.assert_close(result, values, rtol=0, dtype=dtype_name(A.dtype))
     U, _, Vt = np.linalg.svd(G, full_matrices=False)
-    oracle = backend.to_numpy(oracle_lowrank_sign(backend.asarray(G), 4))
-    np.testing.assert_allclose(oracle, U[..., :4] @ Vt[..., :4, :], atol=1e-12)
+    oracle = oracle_lowrank_sign(backend.asarray(G), 4)
+    backend.assert_close(oracle, U[..., :4] @ Vt[..., :4, :], rtol=1e-7, atol=1e-12)
     # The right projection of a tall stack with a stack of row-space bases.
     if shape[0] > shape[1]:
         V4 = np.ascontiguousarray(_transpose(Vt[..., :4, :]))
@@ -175,8 +177,9 @@ def test_shapes_dtypes_and_the_oracle_on_two_leading_dims(backend, shape):
 def test_zero_member_gives_zero(backend):
     G = _stack((8, 12), lead=(3,), seed=40)
     G[2] = 0.0
-    X = backend.to_numpy(sketched_msign(backend.asarray(G), 3, power_iters=1, normalizer="cholesky_qr", rng=0))
-    np.testing.assert_array_equal(X[2], 0.0)
+    result = sketched_msign(backend.asarray(G), 3, power_iters=1, normalizer="cholesky_qr", rng=0)
+    backend.assert_close(result[2], np.zeros((8, 12)), rtol=0)
+    X = backend.to_numpy(result)
     s = np.linalg.svd(X[:2], compute_uv=False)  # the other members: rank-3 partial isometries
     np.testing.assert_allclose(s[:, :3], 1.0, atol=1e-12)
     assert np.all(s[:, 3:] <= 1e-12)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from matsign._backend import dtype_name
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.sign import msign
 from matsign.lowrank.columns import STRATEGIES, column_range
@@ -77,9 +78,9 @@ def test_newton_schulz_inner_sign(backend, schedule):
 def test_newton_schulz_inner_sign_after_truncation(backend):
     G = _matrix((20, 30), 10)
     Q = haar_orthogonal(20, 8, rng=11)
-    X = backend.to_numpy(lowrank_msign(backend.asarray(G), backend.asarray(Q), rank=3, inner="deepseek_v4"))
-    np.testing.assert_allclose(X, _svd_sign_rank(Q @ (Q.T @ G), 3), atol=2e-3)
-    assert np.linalg.svd(X, compute_uv=False)[3] <= 1e-10
+    result = lowrank_msign(backend.asarray(G), backend.asarray(Q), rank=3, inner="deepseek_v4")
+    backend.assert_close(result, _svd_sign_rank(Q @ (Q.T @ G), 3), rtol=1e-7, atol=2e-3)
+    assert np.linalg.svd(backend.to_numpy(result), compute_uv=False)[3] <= 1e-10
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -99,7 +100,9 @@ def test_full_rank_range_gives_the_exact_sign(backend, shape):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_lowrank_sign_has_the_requested_rank_and_is_a_partial_isometry(backend, shape, options):
     G = with_spectrum(power_law(min(shape)), *shape, rng=13)
-    X = backend.to_numpy(sketched_msign(backend.asarray(G), 5, rng=14, **options))
+    result = sketched_msign(backend.asarray(G), 5, rng=14, **options)
+    X = backend.to_numpy(result)
+    backend.assert_close(result, X, rtol=0, dtype="float64")  # library, device and dtype kept
     assert X.shape == shape
     s = np.linalg.svd(X, compute_uv=False)
     np.testing.assert_allclose(s[:5], 1.0, atol=1e-10)
@@ -110,20 +113,17 @@ def test_lowrank_sign_has_the_requested_rank_and_is_a_partial_isometry(backend, 
 def test_lowrank_sign_seeded_runs_are_reproducible(backend, range_):
     A = backend.asarray(with_spectrum(power_law(20), 20, 30, rng=15))
     first = backend.to_numpy(sketched_msign(A, 4, range=range_, rng=16))
-    again = backend.to_numpy(sketched_msign(A, 4, range=range_, rng=16))
-    np.testing.assert_array_equal(first, again)
+    backend.assert_close(sketched_msign(A, 4, range=range_, rng=16), first, rtol=0)
 
 
 def test_lowrank_sign_matches_its_two_steps(backend):
     A = backend.asarray(with_spectrum(power_law(20), 20, 30, rng=17))
     Q = gaussian_range(A, 4, oversample=3, power_iters=1, rng=18)
     expected = backend.to_numpy(lowrank_msign(A, Q, rank=4))
-    X = backend.to_numpy(sketched_msign(A, 4, oversample=3, power_iters=1, rng=18))
-    np.testing.assert_array_equal(X, expected)
+    backend.assert_close(sketched_msign(A, 4, oversample=3, power_iters=1, rng=18), expected, rtol=0)
     Q = column_range(A.T, 4, strategy="norm", rng=19)  # tall: row-space basis
     expected = backend.to_numpy(lowrank_msign(A.T, Q))
-    X = backend.to_numpy(sketched_msign(A.T, 4, range="column", strategy="norm", rng=19))
-    np.testing.assert_array_equal(X, expected)
+    backend.assert_close(sketched_msign(A.T, 4, range="column", strategy="norm", rng=19), expected, rtol=0)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
@@ -131,15 +131,16 @@ def test_dtype_is_preserved(backend, dtype):
     G = backend.asarray(with_spectrum(power_law(16), 16, 24, rng=20), dtype=dtype)
     for X in (sketched_msign(G, 4, rng=0), sketched_msign(G, 4, range="column", rng=0, inner="muon"),
               oracle_lowrank_sign(G, 4)):
-        assert X.dtype == G.dtype
-        assert np.all(np.isfinite(backend.to_numpy(X)))
+        values = backend.to_numpy(X).astype(np.float64)
+        assert np.all(np.isfinite(values))
+        backend.assert_close(X, values, rtol=0, dtype=dtype_name(G.dtype))  # library, device, dtype
 
 
 @pytest.mark.parametrize("options", [{"range": "gaussian", "normalizer": "cholesky_qr"}, {"range": "gaussian"},
                                      *({"range": "column", "strategy": s} for s in STRATEGIES)])
 def test_zero_matrix_gives_zero(backend, options):
-    X = backend.to_numpy(sketched_msign(backend.asarray(np.zeros((6, 9))), 3, rng=0, **options))
-    np.testing.assert_array_equal(X, 0.0)
+    X = sketched_msign(backend.asarray(np.zeros((6, 9))), 3, rng=0, **options)
+    backend.assert_close(X, np.zeros((6, 9)), rtol=0)
 
 
 def test_oracle_of_a_rank_deficient_matrix_maps_zero_singular_values_to_zero(backend):
@@ -156,26 +157,27 @@ def test_oracle_of_a_rank_one_float16_matrix_has_rank_one(backend):
     u, v = rng.standard_normal((8, 1)), rng.standard_normal((1, 8))
     # The fixture stores NumPy float16 as float32 (emulated precision); a user's array is float16.
     G = (u @ v).astype(np.float16) if backend.lib == "numpy" else backend.asarray(u @ v, "float16")
-    X = backend.to_numpy(oracle_lowrank_sign(G, 4)).astype(np.float64)
+    X = oracle_lowrank_sign(G, 4)
     expected = (u / np.linalg.norm(u)) @ (v / np.linalg.norm(v))
     # The float16 result itself is rounded to eps₁₆/2 ≈ 5e-4 relative to entries ≤ 1.
-    np.testing.assert_allclose(X, expected, atol=2e-3)
+    backend.assert_close(X, expected, rtol=1e-7, atol=2e-3, dtype=dtype_name(G.dtype))
 
 
 def test_oracle_of_a_large_bfloat16_matrix_keeps_its_top_directions(backend):
     """max(m, n)·eps_bf16 = 2 at 256 × 256 would zero every singular value; the default keeps
     the 16-bit epsilon as a floor only, so the rank-4 oracle has four unit singular values."""
     G = backend.asarray(with_spectrum(log_uniform(256, 2.0), 256, 256, rng=3), "bfloat16")
-    X = backend.to_numpy(oracle_lowrank_sign(G, 4)).astype(np.float64)
+    result = oracle_lowrank_sign(G, 4)
+    X = backend.to_numpy(result).astype(np.float64)
+    backend.assert_close(result, X, rtol=0, dtype=dtype_name(G.dtype))  # library, device and dtype kept
     # bfloat16 output: unit singular values to a few 2⁻⁸.
     np.testing.assert_allclose(np.linalg.svd(X, compute_uv=False)[:5], [1, 1, 1, 1, 0], atol=0.03)
 
 
 def test_oracle_batched_equals_per_slice(backend):
     G = np.stack([_matrix((6, 9), s) for s in range(3)])
-    X = backend.to_numpy(oracle_lowrank_sign(backend.asarray(G), 2))
-    for i in range(3):
-        np.testing.assert_allclose(X[i], _svd_sign_rank(G[i], 2), atol=1e-12)
+    X = oracle_lowrank_sign(backend.asarray(G), 2)
+    backend.assert_close(X, np.stack([_svd_sign_rank(G[i], 2) for i in range(3)]), rtol=1e-7, atol=1e-12)
 
 
 def test_bad_arguments_name_themselves(backend):

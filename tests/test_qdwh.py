@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
+from matsign._backend import dtype_name
 from matsign.exact import qdwh
 from matsign.exact.qdwh import dwh_weights, qdwh_flops, qdwh_sign
 from matsign.exact.sign import msign
@@ -31,9 +32,8 @@ def _tall(A):
 @pytest.mark.parametrize("orientation", list(SHAPES))
 def test_float64_backward_stable_and_close_to_svd_polar(backend, orientation, kappa):
     G = with_spectrum(log_uniform(min(SHAPES[orientation]), kappa), *SHAPES[orientation], rng=1)
-    X, forms = qdwh_sign(backend.asarray(G), return_forms=True)
-    X = backend.to_numpy(X)
-    assert X.shape == G.shape and X.dtype == np.float64
+    result, forms = qdwh_sign(backend.asarray(G), return_forms=True)
+    X = backend.to_numpy(result)
     # The default ℓ₀ = eps takes the fixed 2 QR-form + 4 Cholesky-form steps at every κ.
     assert forms == ["qr", "qr", "cholesky", "cholesky", "cholesky", "cholesky"]
     # Backward stability, independent of κ: X is orthogonal and G = X H with H symmetric
@@ -47,6 +47,8 @@ def test_float64_backward_stable_and_close_to_svd_polar(backend, orientation, ka
     # (≤ ~2κ relative to σ₁) for QDWH and for the SVD oracle alike, so it is not κ-independent:
     # measured 0.9 κ·eps at κ = 10 (the eps floor) and 0.003–0.1 κ·eps beyond.
     assert _relative_error(X, _svd_polar(G)) <= (20 + kappa) * EPS64
+    # Elementwise (implied by the relative bound), with library, device, dtype and shape.
+    backend.assert_close(result, _svd_polar(G), rtol=0, atol=(20 + kappa) * EPS64 * np.linalg.norm(_svd_polar(G)))
 
 
 @pytest.mark.parametrize("kappa", [1e3, 1e6])
@@ -54,9 +56,8 @@ def test_float32_within_factor_of_float32_svd_polar(backend, kappa):
     G = with_spectrum(log_uniform(64, kappa), 96, 64, rng=2)
     ref = _svd_polar(G)
     G32 = backend.asarray(G, "float32")
-    X, forms = qdwh_sign(G32, return_forms=True)
-    X = backend.to_numpy(X)
-    assert X.dtype == np.float32
+    result, forms = qdwh_sign(G32, return_forms=True)
+    X = backend.to_numpy(result)
     assert forms == ["qr", "qr", "cholesky", "cholesky"]  # ℓ₀ = eps32 needs 4 steps
     # The same library's float32 SVD polar factor (rtol=0: no truncation at κ = 1e6).
     err_svd = _relative_error(backend.to_numpy(msign(G32, rtol=0.0)), ref)
@@ -64,6 +65,7 @@ def test_float32_within_factor_of_float32_svd_polar(backend, kappa):
     # on PyTorch CPU, whose float32 SVD is itself 3–10× less accurate than NumPy's. Both
     # methods are backward stable; 4× leaves room for other seeds and builds.
     assert _relative_error(X, ref) <= 4 * err_svd
+    backend.assert_close(result, ref, rtol=0, atol=4 * err_svd * np.linalg.norm(ref), dtype="float32")
 
 
 def test_working_precision_is_independent_of_storage():
@@ -84,12 +86,11 @@ def test_16bit_input_works_in_float32_and_returns_its_dtype(backend, dtype):
     G = with_spectrum(log_uniform(16, 10.0), 24, 16, rng=4)
     Gb = backend.asarray(G, dtype)
     X = qdwh_sign(Gb)
-    assert X.dtype == Gb.dtype
     G16 = backend.to_numpy(Gb).astype(np.float64)
     # Entries below 1 round to the 16-bit grid with error ≤ 2⁻⁹ (bfloat16) or 2⁻¹² (float16);
     # allow one full spacing, plus the float32 iteration's own error at κ = 10.
     ulp = 2.0**-8 if dtype == "bfloat16" else 2.0**-11
-    assert np.abs(backend.to_numpy(X).astype(np.float64) - _svd_polar(G16)).max() <= ulp + 1e-5
+    backend.assert_close(X, _svd_polar(G16), rtol=0, atol=ulp + 1e-5, dtype=dtype_name(Gb.dtype))
 
 
 def test_correct_lower_saves_steps():
@@ -122,8 +123,9 @@ def test_rank_deficient_agrees_with_msign_on_the_range_only(backend, shape):
     U = haar_orthogonal(shape[0], 3, rng=3)
     V = haar_orthogonal(shape[1], 3, rng=4)
     G = (U * np.array([3.0, 2.0, 1.0])) @ V.T
-    X, forms = qdwh_sign(backend.asarray(G), return_forms=True)
-    X = backend.to_numpy(X)
+    result, forms = qdwh_sign(backend.asarray(G), return_forms=True)
+    X = backend.to_numpy(result)
+    backend.assert_close(result, X, rtol=0, dtype="float64")  # library, device and dtype kept
     assert len(forms) == 6
     np.testing.assert_allclose(U @ U.T @ X @ V @ V.T, U @ V.T, atol=1e-13)
     np.testing.assert_allclose(U @ U.T @ X @ V @ V.T, msign(G), atol=1e-13)
@@ -155,8 +157,7 @@ def test_lower_for_singular_input_warns():
 @pytest.mark.parametrize("lower", [None, 0.5])
 def test_zero_matrix_gives_zero(backend, lower):
     X = qdwh_sign(backend.asarray(np.zeros((5, 3))), lower=lower)
-    assert X.shape == (5, 3)
-    assert np.all(backend.to_numpy(X) == 0)
+    backend.assert_close(X, np.zeros((5, 3)), rtol=0)
 
 
 def test_batched_equals_per_slice(backend):
@@ -166,8 +167,8 @@ def test_batched_equals_per_slice(backend):
         X = backend.to_numpy(qdwh_sign(backend.asarray(stack)))
         for i in range(2):
             for j in range(2):
-                single = backend.to_numpy(qdwh_sign(backend.asarray(stack[i, j])))
-                np.testing.assert_allclose(X[i, j], single, atol=1e-13)
+                single = qdwh_sign(backend.asarray(stack[i, j]))
+                backend.assert_close(single, X[i, j], rtol=1e-7, atol=1e-13)
 
 
 def test_scale_invariant_without_overflow():

@@ -20,8 +20,8 @@ def test_matches_scipy_polar_float64(backend, method, shape):
     # κ = 10: the eigh route's error grows like κ²·eps ≈ 2e-14, far below the 1e-10 target.
     G = _full_rank(*shape, kappa=10.0, seed=1)
     oracle, _ = scipy.linalg.polar(G)
-    X = backend.to_numpy(msign(backend.asarray(G), method=method))
-    assert np.abs(X - oracle).max() <= 1e-10
+    X = msign(backend.asarray(G), method=method)
+    backend.assert_close(X, oracle, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("method, tol", [("svd", 1e-5), ("eigh", 5e-4)])
@@ -30,8 +30,7 @@ def test_float32_accuracy(backend, method, tol):
     G = _full_rank(40, 60, kappa=10.0, seed=2)
     oracle, _ = scipy.linalg.polar(G)
     X = msign(backend.asarray(G, dtype="float32"), method=method)
-    assert "float32" in str(X.dtype)
-    assert np.abs(backend.to_numpy(X) - oracle).max() <= tol
+    backend.assert_close(X, oracle, rtol=0, atol=tol, dtype="float32")
 
 
 @pytest.mark.parametrize("method", ["svd", "eigh"])
@@ -39,8 +38,8 @@ def test_batched_equals_per_slice(backend, method):
     G = np.stack([_full_rank(5, 8, 10.0, s) for s in range(3)]).reshape(3, 1, 5, 8)
     X = backend.to_numpy(msign(backend.asarray(G), method=method))
     for i in range(3):
-        single = backend.to_numpy(msign(backend.asarray(G[i, 0]), method=method))
-        np.testing.assert_allclose(X[i, 0], single, atol=1e-12)
+        single = msign(backend.asarray(G[i, 0]), method=method)
+        backend.assert_close(single, X[i, 0], rtol=1e-7, atol=1e-12)
 
 
 @pytest.mark.parametrize("method", ["svd", "eigh"])
@@ -50,9 +49,9 @@ def test_rank_deficient_keeps_zero_singular_values(backend, method, shape):
     U = haar_orthogonal(shape[0], 3, rng=3)
     V = haar_orthogonal(shape[1], 3, rng=4)
     G = (U * sigma) @ V.T
-    X = backend.to_numpy(msign(backend.asarray(G), method=method))
-    np.testing.assert_allclose(X, U @ V.T, atol=1e-12)
-    s = np.linalg.svd(X, compute_uv=False)
+    result = msign(backend.asarray(G), method=method)
+    backend.assert_close(result, U @ V.T, rtol=1e-7, atol=1e-12)
+    s = np.linalg.svd(backend.to_numpy(result), compute_uv=False)
     np.testing.assert_allclose(s[:3], 1.0, atol=1e-12)
     assert np.all(s[3:] <= 1e-12)
 
@@ -61,30 +60,30 @@ def test_rtol_truncates_small_singular_values(backend):
     U = haar_orthogonal(5, 3, rng=5)
     V = haar_orthogonal(7, 3, rng=6)
     G = (U * np.array([1.0, 1e-2, 1e-9])) @ V.T
-    keep_all = backend.to_numpy(msign(backend.asarray(G)))
-    keep_two = backend.to_numpy(msign(backend.asarray(G), rtol=1e-6))
-    np.testing.assert_allclose(keep_all, U @ V.T, atol=1e-6)
-    np.testing.assert_allclose(keep_two, U[:, :2] @ V[:, :2].T, atol=1e-12)
+    keep_all = msign(backend.asarray(G))
+    keep_two = msign(backend.asarray(G), rtol=1e-6)
+    backend.assert_close(keep_all, U @ V.T, rtol=1e-7, atol=1e-6)
+    backend.assert_close(keep_two, U[:, :2] @ V[:, :2].T, rtol=1e-7, atol=1e-12)
 
 
 @pytest.mark.parametrize("method", ["svd", "eigh"])
 def test_invariances(backend, method):
     G = _full_rank(7, 10, kappa=30.0, seed=7)
-    sign = lambda A: backend.to_numpy(msign(backend.asarray(A), method=method))  # noqa: E731
-    X = sign(G)
+    sign = lambda A: msign(backend.asarray(A), method=method)  # noqa: E731
+    X = backend.to_numpy(sign(G))
     P = haar_orthogonal(7, 7, rng=8)
     R = haar_orthogonal(10, 10, rng=9)
-    np.testing.assert_allclose(sign(1e-5 * G), X, atol=1e-11)
-    np.testing.assert_allclose(sign(1e5 * G), X, atol=1e-11)
-    np.testing.assert_allclose(sign(G.T), X.T, atol=1e-11)
-    np.testing.assert_allclose(sign(P @ G @ R), P @ X @ R, atol=1e-11)
-    np.testing.assert_allclose(sign(X), X, atol=1e-11)
+    backend.assert_close(sign(1e-5 * G), X, rtol=1e-7, atol=1e-11)
+    backend.assert_close(sign(1e5 * G), X, rtol=1e-7, atol=1e-11)
+    backend.assert_close(sign(G.T), X.T, rtol=1e-7, atol=1e-11)
+    backend.assert_close(sign(P @ G @ R), P @ X @ R, rtol=1e-7, atol=1e-11)
+    backend.assert_close(sign(X), X, rtol=1e-7, atol=1e-11)
 
 
 def test_zero_matrix_gives_zero(backend):
     for method in ("svd", "eigh"):
-        X = backend.to_numpy(msign(backend.asarray(np.zeros((4, 6))), method=method))
-        assert np.all(X == 0)
+        X = msign(backend.asarray(np.zeros((4, 6))), method=method)
+        backend.assert_close(X, np.zeros((4, 6)), rtol=0)
 
 
 def test_sixteen_bit_input_keeps_dtype():
@@ -134,11 +133,10 @@ def test_eigh_is_scale_invariant_without_under_or_overflow(backend, dtype, scale
     polar = np.array([[2.0, -1.0], [1.0, 2.0]]) / np.sqrt(5.0)
     tol = 1e-5 if dtype == "float32" else 1e-13
     stack = np.stack([scale * G for scale in scales])  # one stack, a different scale per member
-    X = backend.to_numpy(msign(backend.asarray(stack, dtype=dtype), method="eigh"))
-    Xt = backend.to_numpy(msign(backend.asarray(np.swapaxes(stack, -1, -2), dtype=dtype), method="eigh"))
-    for i in range(len(scales)):
-        np.testing.assert_allclose(X[i], polar, rtol=0, atol=tol)
-        np.testing.assert_allclose(Xt[i], polar.T, rtol=0, atol=tol)
+    X = msign(backend.asarray(stack, dtype=dtype), method="eigh")
+    Xt = msign(backend.asarray(np.swapaxes(stack, -1, -2), dtype=dtype), method="eigh")
+    backend.assert_close(X, np.stack([polar] * len(scales)), rtol=0, atol=tol, dtype=dtype)
+    backend.assert_close(Xt, np.stack([polar.T] * len(scales)), rtol=0, atol=tol, dtype=dtype)
 
 
 @pytest.mark.parametrize("method", ["svd", "eigh"])
@@ -153,15 +151,13 @@ def test_default_rtol_of_sixteen_bit_input_has_its_epsilon_as_floor(backend, met
     for dtype in dtypes:
         # from_numpy stores 16-bit data in float32 on NumPy (emulation); msign takes float16 itself.
         G = np.outer(u, v).astype(np.float16) if backend.lib == "numpy" else backend.asarray(np.outer(u, v), dtype)
-        X = msign(G, method=method)
-        assert dtype in str(X.dtype)
-        X = backend.to_numpy(X).astype(np.float64)
+        result = msign(G, method=method)
         # Input rounding (‖E‖ ≤ unit·σ₁) turns the top singular vectors by ≲ unit (Wedin), and
         # the output is rounded to the 16-bit grid once more: a few units of rounding each.
         unit = 2.0**-8 if dtype == "bfloat16" else 2.0**-11
-        s = np.linalg.svd(X, compute_uv=False)
+        s = np.linalg.svd(backend.to_numpy(result).astype(np.float64), compute_uv=False)
         assert abs(s[0] - 1) <= 3 * unit and s[1] <= 3 * unit, (dtype, s)
-        np.testing.assert_allclose(X, oracle, rtol=0, atol=6 * unit)
+        backend.assert_close(result, oracle, rtol=0, atol=6 * unit, dtype=dtype)
 
 
 @pytest.mark.parametrize("method", ["svd", "eigh"])
@@ -175,11 +171,14 @@ def test_default_rtol_of_a_large_sixteen_bit_matrix_keeps_every_direction(backen
         G = G64.astype(np.float16) if backend.lib == "numpy" else backend.asarray(G64, dtype)
         stored = backend.to_numpy(G).astype(np.float64)
         U, _, Vt = np.linalg.svd(stored, full_matrices=False)
-        X = backend.to_numpy(msign(G, method=method)).astype(np.float64)
+        result = msign(G, method=method)
+        X = backend.to_numpy(result).astype(np.float64)
         # The sign of κ = 2 input is computed in float32 (errors ≲ κ·1e-6) and rounded to the
         # 16-bit grid: relative Frobenius error about the 16-bit unit roundoff.
         unit = 2.0**-8 if dtype == "bfloat16" else 2.0**-11
         assert np.linalg.norm(X - U @ Vt) / np.sqrt(256) <= 2 * unit, dtype
+        # Elementwise, implied by the Frobenius bound; and the result keeps G's backend and dtype.
+        backend.assert_close(result, U @ Vt, rtol=0, atol=2 * unit * np.sqrt(256), dtype=dtype)
 
 
 def test_exact_family_methods_are_declared_with_labels_and_checks():

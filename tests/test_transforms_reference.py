@@ -75,7 +75,9 @@ def test_galore_projector_and_method_match_the_reference(backend, shape, rank):
     G = with_spectrum(log_uniform(min(shape), 10.0), *shape, rng=3)
     P = reference.galore_projector(G, rank)
     A = backend.asarray(G)
-    P_hardened = backend.to_numpy(galore_projector(A, rank).P)
+    hardened = galore_projector(A, rank).P
+    P_hardened = backend.to_numpy(hardened)
+    backend.assert_close(hardened, P_hardened, rtol=0, dtype="float64")  # library, device and dtype kept
     # Singular values spaced by 10^(1/11) or more: the subspace, hence PPᵀ, is determined to
     # rounding whatever the SVD's signs (seen: 6e-15).
     np.testing.assert_allclose(P_hardened @ P_hardened.T, P @ P.T, atol=1e-12)

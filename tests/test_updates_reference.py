@@ -62,6 +62,7 @@ def test_dion_matches_algorithm_1(backend, shape, orth):
         backend.assert_close(out.update, expected, rtol=0, atol=1e-12)
     backend.assert_close(rule.buffer, M, rtol=0, atol=1e-12)
     right = backend.to_numpy(rule.right_factor)
+    backend.assert_close(rule.right_factor, right, rtol=0, dtype="float64")  # library, device and dtype kept
     np.testing.assert_allclose(right @ right.T, Q @ Q.T, rtol=0, atol=1e-12)  # Q up to column signs
 
 
