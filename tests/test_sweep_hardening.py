@@ -1,0 +1,167 @@
+"""Sweeps and the command line against hostile use: two runs on one file, garbage rows, output
+paths that cannot be written, unreadable configs and addresses, grids too large to start."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pandas")
+pytest.importorskip("threadpoolctl")
+
+from matsign.cli import main  # noqa: E402
+from matsign.experiments import executors  # noqa: E402
+from matsign.experiments.engine import sweep  # noqa: E402
+from matsign.experiments.grid import build_cells  # noqa: E402
+from matsign.experiments.store import ResultsLocked, ResultsStore  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = {"seeds": [0, 1], "sources": [{"family": "log_uniform", "m": 6, "n": 8, "kappa": 10.0}],
+        "methods": [{"name": "exact_svd"}, {"name": "oracle", "rank": 2}]}
+TINY = ('seeds = [0]\n[[sources]]\nfamily = "power_law"\nm = 8\nn = 12\n'
+        '[[methods]]\nname = "oracle"\nrank = [2, 4]\n')
+
+
+def _run(tmp_path, *args):
+    return main(["run", *args, "--no-progress", "--out", str(tmp_path / "r"), "--figures", str(tmp_path / "f")])
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """The list of the keys of the cells run in this process."""
+    ran = []
+    run_cell = executors.run_cell
+
+    def counting(cell, extra):
+        ran.append(cell.key)
+        return run_cell(cell, extra)
+
+    monkeypatch.setattr(executors, "run_cell", counting)
+    return ran
+
+
+# ---------------------------------------------------------------- one writer per file
+
+
+@pytest.fixture
+def holder(tmp_path):
+    """Start a process holding the results store of ``path`` open; yields its Popen."""
+    procs = []
+
+    def start(path):
+        code = textwrap.dedent(f"""
+            import sys
+            from matsign.experiments.store import ResultsStore
+            store = ResultsStore({str(path)!r}, ["key"], key=lambda row: row["key"])
+            print("ready", flush=True)
+            sys.stdin.read()
+            store.close()
+        """)
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline() == "ready\n"
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the lock is POSIX flock")
+def test_a_second_run_on_the_same_file_refuses_naming_the_lock_and_its_holder(tmp_path, holder, counted, capsys):
+    path = tmp_path / "t.csv"
+    proc = holder(path)
+    lock = tmp_path / "t.csv.lock"
+    with pytest.raises(ResultsLocked, match=f"PID {proc.pid}, lock file {lock}"):
+        sweep(build_cells(SPEC), path, progress=False)
+    assert counted == []
+    proc.stdin.close()
+    proc.wait(timeout=30)
+    assert not lock.exists()  # released and removed on closing
+    path.unlink()  # the holder's one-column table
+    assert len(sweep(build_cells(SPEC), path, progress=False)) == 4
+    assert not lock.exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the lock is POSIX flock")
+def test_the_command_line_refuses_in_one_line_while_another_run_writes(tmp_path, holder, capsys):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    proc = holder(tmp_path / "r" / "error-vs-rank-tiny.csv")
+    assert _run(tmp_path, "error-vs-rank", "--config", str(tmp_path / "tiny.toml")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"PID {proc.pid}" in err and "error-vs-rank-tiny.csv.lock" in err
+
+
+def test_a_lock_file_left_by_a_killed_run_holds_no_lock(tmp_path):
+    (tmp_path / "t.csv.lock").write_text("999999\n")
+    assert len(sweep(build_cells(SPEC), tmp_path / "t.csv", progress=False)) == 4
+    assert not (tmp_path / "t.csv.lock").exists()
+
+
+def test_a_store_refusing_its_file_releases_the_lock(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2\n")
+
+    def refuse(header, rows):
+        raise ValueError("not mine")
+
+    with pytest.raises(ValueError, match="not mine"):
+        ResultsStore(path, ["key"], key=lambda row: row["key"], check=refuse)
+    ResultsStore(path, ["a", "b"], key=lambda row: row["a"]).close()
+
+
+# ---------------------------------------------------------------- rows validated on read-back
+
+
+def _corrupt(path, line, edit):
+    lines = path.read_text().splitlines(keepends=True)
+    lines[line - 1] = edit(lines[line - 1])
+    path.write_text("".join(lines))
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda row: "garbage\n", "1 fields, the header has"),
+    (lambda row: row.rstrip("\n") + ",1.0\n", "25 fields, the header has 24"),
+    (lambda row: row.replace("exact_svd", "oracle"), "its method is 'oracle', its key's cell has 'exact_svd'"),
+    (lambda row: "zz" + row[2:], "key 'zz"),
+    (lambda row: "0123" + row[4:], "key '0123.* is not its cell's"),
+])
+def test_a_garbage_row_is_dropped_with_its_line_and_its_cell_runs_again(tmp_path, counted, edit, reason):
+    path = tmp_path / "t.csv"
+    cells = build_cells(SPEC)
+    before = sweep(cells, path, progress=False)
+    _corrupt(path, 2, edit)  # the first row: the exact_svd cell of seed 0
+    counted.clear()
+    with pytest.warns(UserWarning, match=f"{path}, line 2: dropped a row that does not parse \\({reason}"):
+        after = sweep(cells, path, progress=False)
+    assert counted == [cells[0].key]
+    assert after.drop(columns="seconds").equals(before.drop(columns="seconds"))
+    assert "garbage" not in path.read_text() and path.read_text().count("\n") == 5
+
+
+def test_a_metric_that_is_not_a_number_is_dropped(tmp_path, counted):
+    path = tmp_path / "t.csv"
+    cells = build_cells(SPEC)
+    before = sweep(cells, path, progress=False)
+    error = repr(float(before["error"][1]))
+    _corrupt(path, 3, lambda row: row.replace(error, "abc"))
+    counted.clear()
+    with pytest.warns(UserWarning, match="line 3: dropped a row that does not parse \\(error 'abc' is not a number"):
+        sweep(cells, path, progress=False)
+    assert counted == [cells[1].key]
+
+
+def test_a_binary_results_file_is_refused_untouched(tmp_path, capsys):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    (tmp_path / "r").mkdir()
+    binary = tmp_path / "r" / "error-vs-rank-tiny.csv"
+    binary.write_bytes(b"\xff\xfe\x00key\n")
+    assert _run(tmp_path, "error-vs-rank", "--config", str(tmp_path / "tiny.toml")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not UTF-8" in err
+    assert binary.read_bytes() == b"\xff\xfe\x00key\n"
