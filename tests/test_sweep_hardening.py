@@ -165,3 +165,39 @@ def test_a_binary_results_file_is_refused_untouched(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not UTF-8" in err
     assert binary.read_bytes() == b"\xff\xfe\x00key\n"
+
+
+# ---------------------------------------------------------------- output paths before any work
+
+
+@pytest.mark.parametrize("where, message", [
+    ("--figures", "figure directory {file}: {file} is a file, not a directory"),
+    ("--out", "output directory {file}: {file} is a file, not a directory"),
+])
+def test_an_output_path_that_is_a_file_fails_before_any_work(tmp_path, counted, capsys, where, message):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    file = tmp_path / "file"
+    file.write_text("x")
+    other = "--out" if where == "--figures" else "--figures"
+    assert main(["run", "error-vs-rank", "--config", str(tmp_path / "tiny.toml"), "--no-progress",
+                 where, str(file), other, str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(file=file) in err
+    assert counted == [] and not (tmp_path / "d").exists()
+
+
+def test_a_directory_where_the_table_goes_fails_before_any_work(tmp_path, counted, capsys):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    (tmp_path / "r" / "error-vs-rank-tiny.csv").mkdir(parents=True)
+    assert _run(tmp_path, "error-vs-rank", "--config", str(tmp_path / "tiny.toml")) == 2
+    assert "error-vs-rank-tiny.csv is a directory" in capsys.readouterr().err
+    assert counted == []
+
+
+def test_spectra_checks_its_output_directories_before_reading_the_dump(tmp_path, capsys):
+    file = tmp_path / "file"
+    file.write_text("x")
+    assert main(["spectra", str(tmp_path / "no-such-dump"), "--no-progress", "--out", str(tmp_path / "r"),
+                 "--figures", str(file / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--figures {file / 'sub'}: {file} is a file, not a directory" in err

@@ -6,6 +6,7 @@ import sys
 
 from matsign._backend import check_nonnegative_int, check_positive_int, integer_argument
 from matsign.experiments.spectra import RANKS, analyse_dump, write_spectra
+from matsign.experiments.store import ResultsError, check_directory
 from matsign.io import KINDS, DumpError
 
 
@@ -37,6 +38,12 @@ def add_spectra_arguments(parser) -> None:
 
 def spectra_command(args) -> int:
     """Run ``matsign spectra``: write ``<out>/spectra.csv``, the singular values and the figures."""
+    try:
+        check_directory(args.out, "--out")
+        check_directory(args.figures, "--figures")
+    except ResultsError as exc:
+        print(f"matsign spectra: {exc}", file=sys.stderr)
+        return 2
     try:
         table, sigma = analyse_dump(
             args.path, ranks=args.ranks, kind=args.kind, steps=args.steps,

@@ -33,7 +33,8 @@ try:
 except ImportError:  # not POSIX: no lock
     fcntl = None
 
-__all__ = ["ResultsError", "ResultsLocked", "ResultsStore", "format_value", "parse_column", "read_table"]
+__all__ = ["ResultsError", "ResultsLocked", "ResultsStore", "check_directory", "format_value", "parse_column",
+           "read_table"]
 
 
 class ResultsError(ValueError):
@@ -81,6 +82,21 @@ def _unlock(path: Path, fd) -> None:
     if fd is not None:
         path.unlink(missing_ok=True)
         os.close(fd)
+
+
+def check_directory(path, what: str) -> None:
+    """Raise a :class:`ResultsError` if files cannot be written in the directory ``path``
+    (created later if missing): a file in its place or in its parents' places, or no permission
+    to write in the nearest one that exists. ``what`` names it in the message (e.g. ``--out``).
+    """
+    path = Path(path)
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                raise ResultsError(f"{what} {path}: {existing} is a file, not a directory; give a directory")
+            if not os.access(existing, os.W_OK | os.X_OK):
+                raise ResultsError(f"{what} {path}: no permission to write in {existing}")
+            return
 
 
 def format_value(value) -> str:
