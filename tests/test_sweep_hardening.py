@@ -201,3 +201,29 @@ def test_spectra_checks_its_output_directories_before_reading_the_dump(tmp_path,
                  "--figures", str(file / "sub")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"--figures {file / 'sub'}: {file} is a file, not a directory" in err
+
+
+# ---------------------------------------------------------------- unreadable configs and addresses
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda path: path.write_bytes(b'seeds = [0]\n# \xff\xfe\n'), "config {} is not a text file (not UTF-8 at byte 14)"),
+    (lambda path: path.mkdir(), "config file {} cannot be read: Is a directory"),
+])
+def test_an_unreadable_config_is_a_one_line_error(tmp_path, capsys, make, message):
+    config = tmp_path / "bad.toml"
+    make(config)
+    assert _run(tmp_path, "error-vs-rank", "--config", str(config)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(config) in err
+
+
+@pytest.mark.parametrize("address", ["garbage", "tcp://", "tcp://host:port", "foo://host:8786", "host:99999", ":::"])
+def test_a_malformed_scheduler_address_is_a_usage_error_before_any_work(tmp_path, counted, capsys, address):
+    with pytest.raises(SystemExit) as info:
+        _run(tmp_path, "error-vs-rank", "--quick", "--scheduler", address)
+    assert info.value.code == 2
+    assert "--scheduler: scheduler must be 'local' or an address [SCHEME://]HOST:PORT" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=f"got {address!r}"):
+        sweep(build_cells(SPEC), tmp_path / "t.csv", scheduler=address, progress=False)
+    assert counted == [] and not (tmp_path / "t.csv").exists()

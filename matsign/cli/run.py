@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from matsign._backend import check_positive_int, integer_argument
@@ -22,6 +23,16 @@ def list_command(args) -> int:
     return 0
 
 
+def _scheduler(text: str) -> str:
+    """``--scheduler``: ``local`` or a Dask address, else a usage error."""
+    from matsign.experiments.executors import check_scheduler
+
+    try:
+        return check_scheduler(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_run_arguments(parser) -> None:
     """Add the arguments of ``matsign run`` to an ``argparse`` parser."""
     parser.add_argument("name", metavar="NAME", help="experiment name (see `matsign list`)")
@@ -38,7 +49,7 @@ def add_run_arguments(parser) -> None:
                         help="the config's small [quick] grid, written as NAME-quick.* (seconds)")
     parser.add_argument("--workers", metavar="N", type=integer_argument(check_positive_int, "positive integer"), default=1,
                         help="worker processes (default 1: this process); the table does not depend on it")
-    parser.add_argument("--scheduler", metavar="ADDR",
+    parser.add_argument("--scheduler", metavar="ADDR", type=_scheduler,
                         help="run on Dask: 'local' starts a local cluster of N workers, or a scheduler "
                         "address such as tcp://host:8786 (needs the dask extra)")
     parser.add_argument("--backend", choices=("numpy", "torch", "cupy"), default="numpy",

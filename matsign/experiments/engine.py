@@ -34,7 +34,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from matsign._backend import check_positive_int, single_threaded
-from matsign.experiments.executors import batches
+from matsign.experiments.executors import batches, check_scheduler
 from matsign.experiments.grid import COORDINATES, GridError
 from matsign.experiments.measure import METRICS, TIMING, Context, Extra, check_backend, run_cell
 from matsign.experiments.store import ResultsError, ResultsStore, format_value, read_table
@@ -108,9 +108,10 @@ def _open_results(path: Path, columns: list[str], extra, cells) -> ResultsStore:
     return ResultsStore(path, columns, key=lambda row: row["key"], check=check, valid=_row_check(cells))
 
 
-def _check_arguments(cells, workers, parquet) -> int:
+def _check_arguments(cells, workers, scheduler, parquet) -> int:
     """``workers`` as an int, after checking the arguments and that the grid's backend can run."""
     workers = check_positive_int(workers, "workers")
+    check_scheduler(scheduler)
     if not cells:
         raise ValueError("the grid has no cells")
     if parquet:
@@ -183,7 +184,10 @@ def sweep(
     Raises
     ------
     ResultsError
-        If ``path`` holds a file that is not a results table of this sweep (nothing runs).
+        If ``path`` holds a file that is not a results table of this sweep, or another sweep is
+        writing it (nothing runs).
+    ValueError
+        For a bad argument: ``workers``, a ``scheduler`` string that is not an address (nothing runs).
 
     Examples
     --------
@@ -198,7 +202,7 @@ def sweep(
     0  newton_schulz   NaN  0.000000         NaN
     1         oracle   8.0  0.707107    0.707107
     """
-    workers = _check_arguments(cells, workers, parquet)
+    workers = _check_arguments(cells, workers, scheduler, parquet)
     path = Path(path)
     columns = _columns(cells, extra)
     results = _open_results(path, columns, extra, cells)
