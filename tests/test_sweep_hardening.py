@@ -227,3 +227,63 @@ def test_a_malformed_scheduler_address_is_a_usage_error_before_any_work(tmp_path
     with pytest.raises(ValueError, match=f"got {address!r}"):
         sweep(build_cells(SPEC), tmp_path / "t.csv", scheduler=address, progress=False)
     assert counted == [] and not (tmp_path / "t.csv").exists()
+
+
+# ---------------------------------------------------------------- grids too large to start
+
+
+@pytest.fixture
+def no_build(monkeypatch):
+    """Make building the cells fail: the checks under test must come before it."""
+    from matsign.experiments import runner
+
+    def build_cells(*args, **kwargs):
+        raise AssertionError("cells were built")
+
+    monkeypatch.setattr(runner, "build_cells", build_cells)
+
+
+@pytest.mark.parametrize("toml, message", [
+    ('seeds = [0]\n[[sources]]\nfamily = "power_law"\nm = 1000000\nn = 1000000\n'
+     '[[methods]]\nname = "oracle"\nrank = 2\n',
+     "sources[0]: a 1000000×1000000 matrix takes 7.45e+03 GiB in float64, more than 25% of the 16 GiB of "
+     "memory available; use a smaller matrix, or pass --yes"),
+    ('seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n[[sources]]\nfamily = "power_law"\nm = 8\nn = 12\n'
+     f'alpha = {[0.5 + i / 100 for i in range(100)]}\n[[methods]]\nname = "oracle"\nrank = {list(range(1, 1001))}\n',
+     "the grid has 1,000,000 cells, more than 100,000"),
+], ids=["huge-matrix", "million-cells"])
+def test_a_grid_too_large_is_refused_before_building_its_cells(tmp_path, no_build, monkeypatch, capsys, toml,
+                                                               message):
+    from matsign.experiments import grid
+
+    monkeypatch.setattr(grid, "_available_memory", lambda: 16 * 2**30)
+    (tmp_path / "big.toml").write_text(toml)
+    assert _run(tmp_path, "error-vs-rank", "--config", str(tmp_path / "big.toml")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "pass --yes" in err
+
+
+def test_yes_runs_a_grid_refused_as_too_large(tmp_path, monkeypatch, capsys):
+    from matsign.experiments import grid
+
+    (tmp_path / "tiny.toml").write_text(TINY)
+    monkeypatch.setattr(grid, "MAX_CELLS", 1)
+    assert _run(tmp_path, "error-vs-rank", "--config", str(tmp_path / "tiny.toml")) == 2
+    assert "the grid has 2 cells, more than 1" in capsys.readouterr().err
+    monkeypatch.setattr(grid, "MAX_CELLS", 100)
+    monkeypatch.setattr(grid, "_available_memory", lambda: 1000)
+    assert _run(tmp_path, "error-vs-rank", "--config", str(tmp_path / "tiny.toml")) == 2
+    assert "a 8×12 matrix takes" in capsys.readouterr().err
+    assert _run(tmp_path, "error-vs-rank", "--config", str(tmp_path / "tiny.toml"), "--yes") == 0
+    assert (tmp_path / "r" / "error-vs-rank-tiny.csv").read_text().count("\n") == 3
+
+
+def test_the_estimate_counts_sweeps_blocks_without_expanding_them():
+    spec = {"seeds": [0, 1], "sweeps": [
+        {"sources": [{"family": "power_law", "m": [8, 64], "n": 16, "alpha": [0.5, 1.0]}],
+         "methods": [{"name": "oracle", "rank": [1, 2, 4]}, {"name": "exact_svd"}]},
+        {"seeds": [0], "sources": [{"family": "power_law", "m": 32, "n": 48}], "methods": [{"name": "exact_svd"}]},
+    ]}
+    from matsign.experiments.grid import estimate
+
+    assert estimate(spec) == (len(build_cells(spec)), (32, 48, "sweeps[1].sources[0]"))

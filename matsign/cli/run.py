@@ -59,6 +59,9 @@ def add_run_arguments(parser) -> None:
                         help="device for torch/cupy, e.g. cuda or cuda:1 (default: the library's default); "
                         "an explicit device adds -DEVICE to the output names (cuda:1 → -cuda1)")
     parser.add_argument("--parquet", action="store_true", help="also write NAME.parquet (needs pyarrow: pip install 'matsign[parquet]')")
+    parser.add_argument("--yes", action="store_true",
+                        help="run a grid that is refused as too large (over 100000 cells, or a matrix over a "
+                        "quarter of the memory available)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -73,7 +76,7 @@ def run_command(args) -> int:
     outputs = run_experiment(
         EXPERIMENTS[args.name], config=args.config, out_dir=args.out, figure_dir=args.figures,
         quick=args.quick, workers=args.workers, scheduler=args.scheduler, backend=args.backend,
-        device=args.device, progress=not args.no_progress, parquet=args.parquet,
+        device=args.device, progress=not args.no_progress, parquet=args.parquet, yes=args.yes,
     )
     print(f"wrote {len(outputs.table)} rows to {outputs.csv} and the figure to "
           f"{outputs.figure} (and .pdf)")

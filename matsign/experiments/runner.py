@@ -8,7 +8,7 @@ from typing import Callable
 
 from matsign.experiments.config import default_config, load_config
 from matsign.experiments.engine import Extra, sweep
-from matsign.experiments.grid import GridError, build_cells
+from matsign.experiments.grid import GridError, build_cells, check_size
 from matsign.experiments.store import ResultsError, check_directory
 
 __all__ = ["Experiment", "Outputs", "check_figure_separates", "output_stem", "run_experiment"]
@@ -185,6 +185,7 @@ def run_experiment(
     device=None,
     progress: bool = True,
     parquet: bool = False,
+    yes: bool = False,
 ) -> Outputs:
     """Run ``experiment`` on its default config (or ``config``) and draw its figure.
 
@@ -207,6 +208,9 @@ def run_experiment(
         Array library the methods run on.
     device : str, optional
         Device for torch or cupy.
+    yes : bool
+        Run a grid of more than :data:`~matsign.experiments.grid.MAX_CELLS` cells, or with a
+        matrix too large for the memory available (:func:`~matsign.experiments.grid.check_size`).
 
     Returns
     -------
@@ -216,7 +220,8 @@ def run_experiment(
     Notes
     -----
     The output paths are checked first (a file where a directory goes is a
-    :class:`~matsign.experiments.store.ResultsError`), then the whole grid, before any cell runs,
+    :class:`~matsign.experiments.store.ResultsError`), then the grid's size (unless ``yes``),
+    then the whole grid, before any cell runs,
     including what the experiment's columns and figure need (:meth:`Experiment.check`). ``STEM`` is :func:`output_stem`, so neither a
     quick run, nor a run on another grid, backend or device, overwrites the default run's
     files. Rows of other grids in the same CSV file (e.g. after the config file was edited)
@@ -228,6 +233,7 @@ def run_experiment(
     csv = Path("results" if out_dir is None else out_dir) / f"{stem}.csv"
     _check_outputs(csv, Path(figure_dir) / stem)
     spec = load_config(config if config is not None else experiment.config, quick=quick)
+    check_size(spec, yes=yes)
     cells = build_cells(spec, backend=backend, device=device)
     experiment.check(cells)
     table = sweep(
