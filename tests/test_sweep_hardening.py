@@ -287,3 +287,24 @@ def test_the_estimate_counts_sweeps_blocks_without_expanding_them():
     from matsign.experiments.grid import estimate
 
     assert estimate(spec) == (len(build_cells(spec)), (32, 48, "sweeps[1].sources[0]"))
+
+
+# ---------------------------------------------------------------- spectra ranks
+
+
+def test_a_rank_above_every_matrix_is_a_spectra_usage_error(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    from matsign.io import write_step
+
+    rng = np.random.default_rng(0)
+    write_step(tmp_path / "dump", 1, {"grad/a": rng.standard_normal((6, 8)), "grad/b": rng.standard_normal((10, 12))})
+    outputs = ["--no-progress", "--out", str(tmp_path / "r"), "--figures", str(tmp_path / "f")]
+    assert main(["spectra", str(tmp_path / "dump"), "--ranks", "2", "100000", *outputs]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--ranks 100000 exceeds min(m, n) of every matrix" in err
+    assert "(the largest is 10); give ranks up to 10" in err and not (tmp_path / "r").exists()
+    assert main(["spectra", str(tmp_path / "dump"), "--ranks", "2", "8", *outputs]) == 0
+    table = pd.read_csv(tmp_path / "r" / "spectra.csv").set_index("name")
+    assert np.isnan(table.loc["a", "tail_energy_r8"]) and table.loc["b", "tail_energy_r8"] > 0
