@@ -308,3 +308,14 @@ def test_a_rank_above_every_matrix_is_a_spectra_usage_error(tmp_path, capsys):
     assert main(["spectra", str(tmp_path / "dump"), "--ranks", "2", "8", *outputs]) == 0
     table = pd.read_csv(tmp_path / "r" / "spectra.csv").set_index("name")
     assert np.isnan(table.loc["a", "tail_energy_r8"]) and table.loc["b", "tail_energy_r8"] > 0
+
+
+def test_closing_a_store_twice_leaves_the_next_writers_lock_alone(tmp_path):
+    path = tmp_path / "t.csv"
+    first = ResultsStore(path, ["key"], key=lambda row: row["key"])
+    first.close()
+    second = ResultsStore(path, ["key"], key=lambda row: row["key"])
+    first.close()
+    with pytest.raises(ResultsLocked):
+        ResultsStore(path, ["key"], key=lambda row: row["key"])
+    second.close()

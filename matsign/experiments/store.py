@@ -160,7 +160,7 @@ class ResultsStore:
                 self._rewrite([])
             self._file = open(self.path, "a", newline="", encoding="utf-8")
         except BaseException:
-            _unlock(self._lock_path, self._lock)
+            self._release()
             raise
         self._writer = csv.DictWriter(self._file, fieldnames=self.columns, lineterminator="\n")
 
@@ -235,12 +235,17 @@ class ResultsStore:
         try:
             self._rewrite(self.rows(order))
         finally:
-            _unlock(self._lock_path, self._lock)
+            self._release()
 
     def close(self) -> None:
-        """Close the file as it is (after an interruption) and release its lock."""
+        """Close the file as it is (after an interruption) and release its lock (again: nothing)."""
         self._file.close()
+        self._release()
+
+    def _release(self) -> None:
+        """Release the lock, once."""
         _unlock(self._lock_path, self._lock)
+        self._lock = None
 
 
 def parse_column(name: str, values: list[str]) -> list:
