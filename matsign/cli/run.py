@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from matsign._backend import check_positive_int, integer_argument
@@ -22,6 +23,16 @@ def list_command(args) -> int:
     return 0
 
 
+def _scheduler(text: str) -> str:
+    """``--scheduler``: ``local`` or a Dask address, else a usage error."""
+    from matsign.experiments.executors import check_scheduler
+
+    try:
+        return check_scheduler(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_run_arguments(parser) -> None:
     """Add the arguments of ``matsign run`` to an ``argparse`` parser."""
     parser.add_argument("name", metavar="NAME", help="experiment name (see `matsign list`)")
@@ -38,7 +49,7 @@ def add_run_arguments(parser) -> None:
                         help="the config's small [quick] grid, written as NAME-quick.* (seconds)")
     parser.add_argument("--workers", metavar="N", type=integer_argument(check_positive_int, "positive integer"), default=1,
                         help="worker processes (default 1: this process); the table does not depend on it")
-    parser.add_argument("--scheduler", metavar="ADDR",
+    parser.add_argument("--scheduler", metavar="ADDR", type=_scheduler,
                         help="run on Dask: 'local' starts a local cluster of N workers, or a scheduler "
                         "address such as tcp://host:8786 (needs the dask extra)")
     parser.add_argument("--backend", choices=("numpy", "torch", "cupy"), default="numpy",
@@ -48,6 +59,9 @@ def add_run_arguments(parser) -> None:
                         help="device for torch/cupy, e.g. cuda or cuda:1 (default: the library's default); "
                         "an explicit device adds -DEVICE to the output names (cuda:1 → -cuda1)")
     parser.add_argument("--parquet", action="store_true", help="also write NAME.parquet (needs pyarrow: pip install 'matsign[parquet]')")
+    parser.add_argument("--yes", action="store_true",
+                        help="run a grid that is refused as too large (over 100000 cells, or a matrix over a "
+                        "quarter of the memory available)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -62,7 +76,7 @@ def run_command(args) -> int:
     outputs = run_experiment(
         EXPERIMENTS[args.name], config=args.config, out_dir=args.out, figure_dir=args.figures,
         quick=args.quick, workers=args.workers, scheduler=args.scheduler, backend=args.backend,
-        device=args.device, progress=not args.no_progress, parquet=args.parquet,
+        device=args.device, progress=not args.no_progress, parquet=args.parquet, yes=args.yes,
     )
     print(f"wrote {len(outputs.table)} rows to {outputs.csv} and the figure to "
           f"{outputs.figure} (and .pdf)")

@@ -6,6 +6,7 @@ import sys
 
 from matsign._backend import check_nonnegative_int, check_positive_int, integer_argument
 from matsign.experiments.spectra import RANKS, analyse_dump, write_spectra
+from matsign.experiments.store import ResultsError, check_directory
 from matsign.io import KINDS, DumpError
 
 
@@ -19,14 +20,16 @@ def add_spectra_arguments(parser) -> None:
     >>> add_spectra_arguments(parser)
     >>> parser.parse_args(["dump", "--ranks", "1", "8", "--steps", "0"]).ranks
     [1, 8]
+    >>> parser.parse_args(["dump"]).ranks is None  # the default ranks: RANKS
+    True
     """
     parser.add_argument("path", metavar="PATH", help="gradient dump: a file or a directory of step files")
     parser.add_argument("--out", default="results", help="directory for spectra.csv (default: results)")
     parser.add_argument("--figures", default="figures", help="directory for the figures (default: figures)")
     parser.add_argument(
-        "--ranks", type=integer_argument(check_positive_int, "positive integer"), nargs="+", default=list(RANKS),
-        metavar="R",
-        help=f"ranks of the tail-energy columns (default: {' '.join(map(str, RANKS))})",
+        "--ranks", type=integer_argument(check_positive_int, "positive integer"), nargs="+", metavar="R",
+        help=f"ranks of the tail-energy columns (default: {' '.join(map(str, RANKS))}, those a matrix has); "
+        "NaN for a matrix smaller than the rank; a rank above every matrix's min(m, n) is a usage error",
     )
     parser.add_argument("--kind", choices=("all", *KINDS), default="all", help="which tensors (default: all)")
     parser.add_argument("--steps", type=integer_argument(check_nonnegative_int, "non-negative integer"), nargs="+",
@@ -38,8 +41,14 @@ def add_spectra_arguments(parser) -> None:
 def spectra_command(args) -> int:
     """Run ``matsign spectra``: write ``<out>/spectra.csv``, the singular values and the figures."""
     try:
+        check_directory(args.out, "--out")
+        check_directory(args.figures, "--figures")
+    except ResultsError as exc:
+        print(f"matsign spectra: {exc}", file=sys.stderr)
+        return 2
+    try:
         table, sigma = analyse_dump(
-            args.path, ranks=args.ranks, kind=args.kind, steps=args.steps,
+            args.path, ranks=RANKS if args.ranks is None else args.ranks, kind=args.kind, steps=args.steps,
             skip_bad=args.skip_bad, progress=not args.no_progress,
         )
     except FileNotFoundError as exc:
@@ -51,6 +60,12 @@ def spectra_command(args) -> int:
     if table.empty:
         print(f"matsign spectra: no matrices in {args.path} (kind={args.kind}, steps={args.steps})", file=sys.stderr)
         return 1
+    largest = int(table[["m", "n"]].min(axis=1).max())
+    above = [r for r in args.ranks or () if r > largest]
+    if above:
+        print(f"matsign spectra: --ranks {above[0]} exceeds min(m, n) of every matrix in {args.path} (the "
+              f"largest is {largest}); give ranks up to {largest}", file=sys.stderr)
+        return 2
     table_csv, values_csv, figures = write_spectra(table, sigma, out_dir=args.out, figure_dir=args.figures)
     print(f"wrote {len(table)} rows to {table_csv}, the last step's singular values to "
           f"{values_csv}, and figures {', '.join(str(p) for p in figures)} (+ .pdf)")

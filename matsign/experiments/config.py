@@ -53,7 +53,8 @@ def load_config(path, *, quick: bool = False) -> dict:
     Raises
     ------
     ConfigError
-        For a missing file, invalid TOML, an unknown key or a missing ``[quick]`` table.
+        For a missing or unreadable file, one that is not UTF-8 text, invalid TOML, an unknown
+        key or a missing ``[quick]`` table.
 
     Examples
     --------
@@ -67,6 +68,10 @@ def load_config(path, *, quick: bool = False) -> dict:
             spec = tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {path} is not a text file (not UTF-8 at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
     unknown = sorted(set(spec) - set(KEYS))

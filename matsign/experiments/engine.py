@@ -22,7 +22,11 @@ after the config file was edited) are kept: at the end the file is rewritten wit
 first, then this grid's rows in grid order, under the union of the columns. The returned table
 holds this grid's rows only, with this grid's columns — the table a run into an empty file
 gives. A file that is not a results table of this engine (no ``key`` column, or a metric column
-missing: an older format) raises :class:`ResultsError`, never touched.
+missing: an older format) raises :class:`ResultsError`, never touched. A row that does not parse
+(a wrong field count, coordinates other than its key's cell, a metric that is not a number) is
+dropped with a warning naming its line, and its cell runs again. While a sweep runs, a second
+one on the same file refuses at once (:class:`~matsign.experiments.store.ResultsLocked`, naming
+the lock file and the PID of the run holding it; see :mod:`~matsign.experiments.store`).
 """
 
 from __future__ import annotations
@@ -30,10 +34,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from matsign._backend import check_positive_int, single_threaded
-from matsign.experiments.executors import batches
+from matsign.experiments.executors import batches, check_scheduler
 from matsign.experiments.grid import COORDINATES, GridError
 from matsign.experiments.measure import METRICS, TIMING, Context, Extra, check_backend, run_cell
-from matsign.experiments.store import ResultsError, ResultsStore, read_table
+from matsign.experiments.store import ResultsError, ResultsStore, format_value, read_table
 from matsign.plots import progress_bar
 
 __all__ = ["METRICS", "TIMING", "Context", "Extra", "ResultsError", "check_backend", "run_cell", "sweep"]
@@ -57,8 +61,40 @@ def _columns(cells, extra) -> list[str]:
     return names + ["seed", "backend", "device", *METRICS, *extra_columns]
 
 
-def _open_results(path: Path, columns: list[str], extra) -> ResultsStore:
-    """The results file, refused if it lacks a column every sweep with ``extra`` writes."""
+def _row_check(cells):
+    """``valid(row)`` for the store: why a row read back is garbage (a key that is not a cell's
+    hash, coordinates other than its cell's, a metric that is not a number), None if it is not."""
+    expected = {cell.key: {k: format_value(v) for k, v in cell.coordinates().items()} for cell in cells}
+    keys = {}  # the cells' keys by their coordinate columns, then their values
+    for key, coordinates in expected.items():
+        keys.setdefault(tuple(coordinates), {})[tuple(coordinates.values())] = key
+
+    def valid(row):  # a missing column is the store's check's to report
+        key = row.get("key")
+        if key is None:
+            return None
+        if len(key) != 20 or any(c not in "0123456789abcdef" for c in key):
+            return f"key {key!r} is not a cell's"
+        wrong = [c for c, value in expected.get(key, {}).items() if row.get(c) != value]
+        if wrong:
+            return f"its {wrong[0]} is {row.get(wrong[0])!r}, its key's cell has {expected[key][wrong[0]]!r}"
+        for columns, by_values in keys.items():
+            cell_key = by_values.get(tuple(row.get(c) for c in columns), key)
+            if cell_key != key:
+                return f"key {key!r} is not its cell's, {cell_key!r}"
+        for column in METRICS:
+            try:
+                float(row.get(column) or "nan")
+            except ValueError:
+                return f"{column} {row[column]!r} is not a number"
+        return None
+
+    return valid
+
+
+def _open_results(path: Path, columns: list[str], extra, cells) -> ResultsStore:
+    """The results file, refused if it lacks a column every sweep with ``extra`` writes; rows
+    that do not parse are dropped (their cells run again)."""
     required = ["key", *COORDINATES, *METRICS, *(extra.columns if extra else ())]
 
     def check(header, rows):
@@ -69,12 +105,13 @@ def _open_results(path: Path, columns: list[str], extra) -> ResultsStore:
             raise ResultsError(f"{path} is not a results table of this sweep ({what}); move it away, "
                                "or write this run elsewhere (matsign run --out DIR)")
 
-    return ResultsStore(path, columns, key=lambda row: row["key"], check=check)
+    return ResultsStore(path, columns, key=lambda row: row["key"], check=check, valid=_row_check(cells))
 
 
-def _check_arguments(cells, workers, parquet) -> int:
+def _check_arguments(cells, workers, scheduler, parquet) -> int:
     """``workers`` as an int, after checking the arguments and that the grid's backend can run."""
     workers = check_positive_int(workers, "workers")
+    check_scheduler(scheduler)
     if not cells:
         raise ValueError("the grid has no cells")
     if parquet:
@@ -147,7 +184,10 @@ def sweep(
     Raises
     ------
     ResultsError
-        If ``path`` holds a file that is not a results table of this sweep (nothing runs).
+        If ``path`` holds a file that is not a results table of this sweep, or another sweep is
+        writing it (nothing runs).
+    ValueError
+        For a bad argument: ``workers``, a ``scheduler`` string that is not an address (nothing runs).
 
     Examples
     --------
@@ -162,10 +202,10 @@ def sweep(
     0  newton_schulz   NaN  0.000000         NaN
     1         oracle   8.0  0.707107    0.707107
     """
-    workers = _check_arguments(cells, workers, parquet)
+    workers = _check_arguments(cells, workers, scheduler, parquet)
     path = Path(path)
     columns = _columns(cells, extra)
-    results = _open_results(path, columns, extra)
+    results = _open_results(path, columns, extra, cells)
     _run_pending(cells, results, extra, workers=workers, scheduler=scheduler, progress=progress, desc=desc)
     keys = [c.key for c in cells]
     results.finish(keys)

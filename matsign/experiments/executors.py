@@ -9,11 +9,43 @@ Every worker pins single-threaded BLAS, so the rows do not depend on the executo
 from __future__ import annotations
 
 import math
+import re
 
 from matsign._backend import pin_single_thread
 from matsign.experiments.measure import Extra, run_cell
 
-__all__ = ["batches", "chunks", "run_chunk"]
+__all__ = ["batches", "check_scheduler", "chunks", "run_chunk"]
+
+#: Address schemes a Dask scheduler listens on.
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+_ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>[0-9]{1,5})")
+
+
+def check_scheduler(scheduler):
+    """``scheduler`` if it is None, ``"local"``, a client or an address ``[SCHEME://]HOST:PORT``.
+
+    Raises
+    ------
+    ValueError
+        For any other string (before Dask is imported or any work starts).
+
+    Examples
+    --------
+    >>> check_scheduler("tcp://10.0.0.1:8786"), check_scheduler("[::1]:8786")
+    ('tcp://10.0.0.1:8786', '[::1]:8786')
+    >>> check_scheduler("tcp://host")
+    Traceback (most recent call last):
+    ...
+    ValueError: scheduler must be 'local' or an address [SCHEME://]HOST:PORT such as tcp://127.0.0.1:8786 (SCHEME one of tcp, tls, ws, wss, ucx), got 'tcp://host'
+    """
+    if not isinstance(scheduler, str) or scheduler == "local":
+        return scheduler
+    match = _ADDRESS.fullmatch(scheduler)
+    if match is None or match["scheme"] not in (None, *SCHEMES) or not 0 < int(match["port"]) < 65536:
+        raise ValueError(f"scheduler must be 'local' or an address [SCHEME://]HOST:PORT such as "
+                         f"tcp://127.0.0.1:8786 (SCHEME one of {', '.join(SCHEMES)}), got {scheduler!r}")
+    return scheduler
 
 
 def _guarded(cell, extra):

@@ -23,6 +23,11 @@ parameters, parameter values the source or method would reject (the source's ``c
 :meth:`Method.check_params <matsign.registry.Method.check_params>`), empty lists, a ``rank`` (or ``rank + oversample``) above
 ``min(m, n)``, precisions the backend cannot store, duplicate cells. Each error names the entry, e.g.
 ``methods[1] (gaussian): rank 300 exceeds min(m, n) = 256 of sources[0] (power_law 256×512)``.
+
+Before that, :func:`check_size` counts the cells and sizes the largest matrix from the
+specification alone (nothing is expanded): a grid of more than :data:`MAX_CELLS` cells, or a
+matrix over :data:`MEMORY_FRACTION` of the memory available, is refused unless confirmed
+(``matsign run --yes``).
 """
 
 from __future__ import annotations
@@ -30,14 +35,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import numbers
 from dataclasses import dataclass
 
 from matsign._backend import ARRAY_DTYPES, LIBRARIES, check_nonnegative_int, check_positive_int
 from matsign.experiments.sources import get_source
+from matsign.io.formats import _available_memory
 from matsign.registry import get_method
 
-__all__ = ["Cell", "GridError", "build_cells"]
+__all__ = ["Cell", "GridError", "build_cells", "check_size", "estimate"]
 
 #: Precisions each library can hold an input matrix in (16-bit NumPy arithmetic is emulated by
 #: methods that take a ``dtype`` parameter, not by the stored input).
@@ -255,6 +262,90 @@ def _blocks(spec: dict) -> list[tuple[str, dict]]:
                                 f"{', '.join(BLOCK_KEYS)}")
         return [(f"sweeps[{i}].", {"seeds": spec.get("seeds"), **block}) for i, block in enumerate(spec["sweeps"])]
     return [("", spec)]
+
+
+#: Grids with more cells than this are refused unless confirmed.
+MAX_CELLS = 100_000
+
+#: A matrix taking more than this fraction of the available memory (in float64) is refused
+#: unless confirmed.
+MEMORY_FRACTION = 0.25
+
+
+def _count(entry, fixed) -> int:
+    """How many parameter sets a source or method entry expands to."""
+    return math.prod(len(v) for k, v in entry.items() if k not in fixed and isinstance(v, list))
+
+
+def _integers(value) -> list[int]:
+    return [v for v in (value if isinstance(value, list) else [value])
+            if isinstance(v, numbers.Integral) and not isinstance(v, bool)]
+
+
+def _tables(block, key) -> list[dict]:
+    entries = block.get(key)
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def estimate(spec: dict) -> tuple[int, tuple[int, int, str] | None]:
+    """The number of cells of a grid specification and its largest matrix, without expanding it.
+
+    Returns
+    -------
+    cells : int
+        The grid's cell count (duplicates included).
+    largest : (m, n, entry) or None
+        The shape with the most entries among the sources that give ``m`` and ``n`` (not those
+        whose shape comes from their data), and the entry that gives it; None if there is none.
+
+    Examples
+    --------
+    >>> estimate({"seeds": [0, 1], "sources": [{"family": "power_law", "m": [8, 1000], "n": 16}],
+    ...           "methods": [{"name": "gaussian", "rank": [1, 2, 4]}, {"name": "exact_svd"}]})
+    (16, (1000, 16, 'sources[0]'))
+    """
+    cells, largest = 0, None
+    for where, block in _blocks(spec):
+        seeds = block.get("seeds")
+        methods = sum(_count(entry, ("name",)) for entry in _tables(block, "methods"))
+        for i, entry in enumerate(_tables(block, "sources")):
+            cells += _count(entry, ("family",)) * len(seeds if isinstance(seeds, list) else [seeds]) * methods
+            m, n = max(_integers(entry.get("m")), default=0), max(_integers(entry.get("n")), default=0)
+            if m * n > (largest[0] * largest[1] if largest else 0):
+                largest = (m, n, f"{where}sources[{i}]")
+    return cells, largest
+
+
+def check_size(spec: dict, *, yes: bool = False) -> None:
+    """Refuse a grid too large to start unconfirmed (from :func:`estimate`, before any cell is built).
+
+    Parameters
+    ----------
+    spec : mapping
+        The grid specification.
+    yes : bool
+        Run it anyway: skip the check.
+
+    Raises
+    ------
+    GridError
+        For more than :data:`MAX_CELLS` cells, or a matrix that takes more than
+        :data:`MEMORY_FRACTION` of the memory available in float64; the message says how to go on.
+    """
+    if yes:
+        return
+    cells, largest = estimate(spec)
+    go_on = "pass --yes (yes=True) to run it anyway"
+    if cells > MAX_CELLS:
+        raise GridError(f"the grid has {cells:,} cells, more than {MAX_CELLS:,}: it would run for long and its "
+                        f"cells alone take memory; shorten its lists, or {go_on}")
+    available = _available_memory()
+    if largest is not None and available is not None:
+        m, n, where = largest
+        if 8 * m * n > MEMORY_FRACTION * available:
+            raise GridError(f"{where}: a {m}×{n} matrix takes {8 * m * n / 2**30:.3g} GiB in float64, more than "
+                            f"{MEMORY_FRACTION:.0%} of the {available / 2**30:.3g} GiB of memory available; use a "
+                            f"smaller matrix, or {go_on}")
 
 
 def build_cells(spec: dict, *, backend: str = "numpy", device: str | None = None) -> list[Cell]:

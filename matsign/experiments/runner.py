@@ -8,7 +8,8 @@ from typing import Callable
 
 from matsign.experiments.config import default_config, load_config
 from matsign.experiments.engine import Extra, sweep
-from matsign.experiments.grid import GridError, build_cells
+from matsign.experiments.grid import GridError, build_cells, check_size
+from matsign.experiments.store import ResultsError, check_directory
 
 __all__ = ["Experiment", "Outputs", "check_figure_separates", "output_stem", "run_experiment"]
 
@@ -161,6 +162,16 @@ def output_stem(experiment: Experiment, config=None, *, quick: bool = False, bac
     return f"{stem}-quick" if quick else stem
 
 
+def _check_outputs(csv: Path, figure: Path) -> None:
+    """Raise a :class:`~matsign.experiments.store.ResultsError` if the table ``csv`` or the
+    figures ``figure.png``, ``figure.pdf`` cannot be written (before any work)."""
+    check_directory(csv.parent, "output directory")
+    check_directory(figure.parent, "figure directory")
+    for path in (csv, figure.with_name(f"{figure.name}.png"), figure.with_name(f"{figure.name}.pdf")):
+        if path.is_dir():
+            raise ResultsError(f"{path} is a directory; move it away, or write this run elsewhere")
+
+
 def run_experiment(
     experiment: Experiment,
     *,
@@ -174,6 +185,7 @@ def run_experiment(
     device=None,
     progress: bool = True,
     parquet: bool = False,
+    yes: bool = False,
 ) -> Outputs:
     """Run ``experiment`` on its default config (or ``config``) and draw its figure.
 
@@ -196,6 +208,9 @@ def run_experiment(
         Array library the methods run on.
     device : str, optional
         Device for torch or cupy.
+    yes : bool
+        Run a grid of more than :data:`~matsign.experiments.grid.MAX_CELLS` cells, or with a
+        matrix too large for the memory available (:func:`~matsign.experiments.grid.check_size`).
 
     Returns
     -------
@@ -204,19 +219,23 @@ def run_experiment(
 
     Notes
     -----
-    The whole grid is checked before any cell runs, including what the experiment's columns
-    and figure need (:meth:`Experiment.check`). ``STEM`` is :func:`output_stem`, so neither a
+    The output paths are checked first (a file where a directory goes is a
+    :class:`~matsign.experiments.store.ResultsError`), then the grid's size (unless ``yes``),
+    then the whole grid, before any cell runs,
+    including what the experiment's columns and figure need (:meth:`Experiment.check`). ``STEM`` is :func:`output_stem`, so neither a
     quick run, nor a run on another grid, backend or device, overwrites the default run's
     files. Rows of other grids in the same CSV file (e.g. after the config file was edited)
     stay on disk. Rerunning resumes: finished cells are read back, not re-run.
     """
-    spec = load_config(config if config is not None else experiment.config, quick=quick)
-    cells = build_cells(spec, backend=backend, device=device)
-    experiment.check(cells)
     stem = output_stem(experiment, config, quick=quick, backend=backend, device=device)
     if figure_dir is None:
         figure_dir = "figures" if out_dir is None else out_dir
     csv = Path("results" if out_dir is None else out_dir) / f"{stem}.csv"
+    _check_outputs(csv, Path(figure_dir) / stem)
+    spec = load_config(config if config is not None else experiment.config, quick=quick)
+    check_size(spec, yes=yes)
+    cells = build_cells(spec, backend=backend, device=device)
+    experiment.check(cells)
     table = sweep(
         cells, csv, workers=workers, scheduler=scheduler, extra=experiment.extra, progress=progress,
         parquet=parquet, desc=experiment.name,
