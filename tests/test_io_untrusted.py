@@ -84,10 +84,10 @@ def test_an_npz_member_claiming_more_than_it_holds_fails_before_allocating(tmp_p
 def test_a_tensor_larger_than_the_available_memory_is_refused_by_name(tmp_path, monkeypatch):
     header = {"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]}}
     path = _safetensors(tmp_path / "big.safetensors", json.dumps(header).encode(), bytes(64))
-    monkeypatch.setattr(formats, "_available_memory", lambda: 63)
+    monkeypatch.setattr(formats, "available_memory", lambda: 63)
     with pytest.raises(DumpError, match=r"big\.safetensors: tensor 'w' needs 64 bytes, more than the 63 bytes"):
         read_tensor(path, "w")
-    monkeypatch.setattr(formats, "_available_memory", lambda: 64)
+    monkeypatch.setattr(formats, "available_memory", lambda: 64)
     assert read_tensor(path, "w").shape == (4, 4)
 
 

@@ -256,7 +256,7 @@ def test_a_grid_too_large_is_refused_before_building_its_cells(tmp_path, no_buil
                                                                message):
     from matsign.experiments import grid
 
-    monkeypatch.setattr(grid, "_available_memory", lambda: 16 * 2**30)
+    monkeypatch.setattr(grid, "available_memory", lambda: 16 * 2**30)
     (tmp_path / "big.toml").write_text(toml)
     assert _run(tmp_path, "error-vs-rank", "--config", str(tmp_path / "big.toml")) == 2
     err = capsys.readouterr().err
@@ -271,7 +271,7 @@ def test_yes_runs_a_grid_refused_as_too_large(tmp_path, monkeypatch, capsys):
     assert _run(tmp_path, "error-vs-rank", "--config", str(tmp_path / "tiny.toml")) == 2
     assert "the grid has 2 cells, more than 1" in capsys.readouterr().err
     monkeypatch.setattr(grid, "MAX_CELLS", 100)
-    monkeypatch.setattr(grid, "_available_memory", lambda: 1000)
+    monkeypatch.setattr(grid, "available_memory", lambda: 1000)
     assert _run(tmp_path, "error-vs-rank", "--config", str(tmp_path / "tiny.toml")) == 2
     assert "a 8×12 matrix takes" in capsys.readouterr().err
     assert _run(tmp_path, "error-vs-rank", "--config", str(tmp_path / "tiny.toml"), "--yes") == 0
@@ -319,3 +319,22 @@ def test_closing_a_store_twice_leaves_the_next_writers_lock_alone(tmp_path):
     with pytest.raises(ResultsLocked):
         ResultsStore(path, ["key"], key=lambda row: row["key"])
     second.close()
+
+
+def test_a_zero_matrix_in_a_grid_records_its_row_with_nan_alignment(tmp_path):
+    """A zero gradient is valid input: the sweep records it (alignment undefined: NaN) and goes on."""
+    import numpy as np
+
+    from matsign.registry import _SOURCES, register_source
+
+    register_source("test_zero", lambda m, n, *, rng=None: np.zeros((m, n)), description="zeros",
+                    check=lambda m, n: None)
+    try:
+        spec = {"seeds": [0], "sources": [{"family": "test_zero", "m": 4, "n": 6}],
+                "methods": [{"name": "exact_svd"}, {"name": "gaussian", "rank": 2}]}
+        table = sweep(build_cells(spec), tmp_path / "zero.csv", progress=False)
+    finally:
+        _SOURCES.pop("test_zero", None)
+    assert len(table) == 2
+    assert table["alignment"].isna().all()
+    assert (table["error"] == 0).all()  # the sign of zero is zero, and so is every approximation

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 from matsign._backend import ARRAY_DTYPES, LIBRARIES, check_nonnegative_int, check_positive_int
 from matsign.experiments.sources import get_source
-from matsign.io.formats import _available_memory
+from matsign.io.formats import available_memory
 from matsign.registry import get_method
 
 __all__ = ["Cell", "GridError", "build_cells", "check_size", "estimate"]
@@ -339,7 +339,7 @@ def check_size(spec: dict, *, yes: bool = False) -> None:
     if cells > MAX_CELLS:
         raise GridError(f"the grid has {cells:,} cells, more than {MAX_CELLS:,}: it would run for long and its "
                         f"cells alone take memory; shorten its lists, or {go_on}")
-    available = _available_memory()
+    available = available_memory()
     if largest is not None and available is not None:
         m, n, where = largest
         if 8 * m * n > MEMORY_FRACTION * available:

@@ -168,10 +168,13 @@ def _error_columns(X, context: Context, rank) -> dict:
     error = _number(relative_error(X64, context.exact))
     finite = math.isfinite(error)
     rho = context.rho
+    nuclear = float(np.sum(context.sigma))
+    # Alignment against a zero matrix is undefined: NaN, as matsign.metrics.alignment documents.
+    aligned = finite and nuclear > 0
     return {
         "error": error,
         "spectral_error": _number(xp.linalg.svdvals(X64 - context.exact)[0]) if finite else math.inf,
-        "alignment": _number(xp.sum(context.G64 * X64)) / float(np.sum(context.sigma)) if finite else math.nan,
+        "alignment": _number(xp.sum(context.G64 * X64)) / nuclear if aligned else math.nan,
         "orthogonality_error": _number(orthogonality_error(X64)) if finite else math.inf,
         "rank_floor": math.sqrt(max(0, rho - rank) / rho) if rank and rho else None,
     }

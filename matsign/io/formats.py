@@ -31,7 +31,19 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DTYPE_NAMES", "EXTENSIONS", "FLOAT_DTYPE_NAMES", "DumpError", "TensorInfo", "check_allocation", "list_tensors", "parse_json", "read_tensor", "write_tensors"]
+__all__ = [
+    "DTYPE_NAMES",
+    "EXTENSIONS",
+    "FLOAT_DTYPE_NAMES",
+    "DumpError",
+    "TensorInfo",
+    "available_memory",
+    "check_allocation",
+    "list_tensors",
+    "parse_json",
+    "read_tensor",
+    "write_tensors",
+]
 
 #: File suffix of each writable format.
 EXTENSIONS = {"safetensors": ".safetensors", "npz": ".npz", "pt": ".pt"}
@@ -108,7 +120,7 @@ def parse_json(path: Path, data: bytes, what: str) -> dict:
     return value
 
 
-def _available_memory() -> int | None:
+def available_memory() -> int | None:
     """Bytes of memory available to a new allocation (Linux ``MemAvailable``), None if unknown."""
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
@@ -122,7 +134,7 @@ def _available_memory() -> int | None:
 
 def check_allocation(path: Path, key: str, nbytes: int) -> None:
     """A :class:`DumpError` if tensor ``key`` claims more bytes than the memory available."""
-    available = _available_memory()
+    available = available_memory()
     if available is not None and nbytes > available:
         raise DumpError(
             f"{path}: tensor {key!r} needs {nbytes} bytes, more than the {available} bytes of memory available"
