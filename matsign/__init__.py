@@ -69,13 +69,12 @@ __all__ = [
     "stable_rank",
 ]
 
-#: Names the top level exported before it was narrowed → the module that holds them now
-#: (``lowrank_sign``, ``slice_sign`` and ``scatter_sign`` there as deprecated aliases of their new names).
+#: Names the top level exported before it was narrowed → the module that holds them now.
 MOVED = {
     **dict.fromkeys(
         ["NORMALIZATIONS", "Schedule", "converged_newton_schulz", "gram_newton_schulz", "qdwh_sign",
          "polar_express_coefficients"], "matsign.exact"),
-    **dict.fromkeys(["select_columns", "oracle_lowrank_sign", "lowrank_sign"], "matsign.lowrank"),
+    **dict.fromkeys(["select_columns", "oracle_lowrank_sign"], "matsign.lowrank"),
     **dict.fromkeys(
         ["hmt_frobenius_bound", "hmt_spectral_bound", "lowrank_sign_bound", "optimal_residual", "oracle_alignment"],
         "matsign.bounds"),
@@ -83,7 +82,7 @@ MOVED = {
         ["nuclear_norm", "power_law_exponent", "spectral_norm", "tail_energy", "spectral_summary",
          "singular_value_summary"], "matsign.spectral"),
     **dict.fromkeys(
-        ["equilibration_factors", "scatter_sign", "slice_count", "slice_sign", "Projector", "galore_projector",
+        ["equilibration_factors", "slice_count", "Projector", "galore_projector",
          "gum_estimate", "gum_lift", "residual_ratio"], "matsign.transforms"),
     **dict.fromkeys(
         ["Dion", "Dion2", "GUM", "GaLoreMuon", "LowRankMuon", "Muon", "MuonEq", "StepResult", "UPDATE_RULES",
@@ -93,8 +92,25 @@ MOVED = {
 }
 
 
+#: Top-level names that were also renamed → their new home and name.
+RENAMED = {
+    "lowrank_sign": ("matsign", "sketched_msign"),
+    "scatter_sign": ("matsign.transforms", "slices_msign"),
+    "slice_sign": ("matsign.transforms", "dion2_msign"),
+}
+
+
 def __getattr__(name):
-    """The names :data:`MOVED` out of the top level, for one release, with a DeprecationWarning."""
+    """The names :data:`MOVED` or :data:`RENAMED` out of the top level, for one release, with a
+    DeprecationWarning that says where they are now."""
+    if name in RENAMED:
+        module, new = RENAMED[name]
+        warnings.warn(
+            f"matsign.{name} was renamed {module}.{new}; the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(module), new)
     if name in MOVED:
         warnings.warn(
             f"matsign.{name} moved to {MOVED[name]}.{name}; the top-level name goes in the next release",

@@ -24,6 +24,15 @@ def test_a_moved_name_warns_and_is_the_object_of_its_new_module(name):
     assert old is getattr(module, name)
 
 
+@pytest.mark.parametrize("name", sorted(matsign.RENAMED))
+def test_a_renamed_top_level_name_warns_once_and_gives_the_new_function(name):
+    module, new = matsign.RENAMED[name]
+    with pytest.warns(DeprecationWarning, match=rf"matsign\.{name} was renamed {module}\.{new}") as caught:
+        function = getattr(matsign, name)
+    assert len(caught) == 1
+    assert function is getattr(__import__(module, fromlist=[new]), new)
+
+
 def test_an_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         matsign.nonsense  # noqa: B018

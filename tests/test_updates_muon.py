@@ -239,3 +239,16 @@ def test_a_sketch_wider_than_the_matrix_fails_before_the_momentum_moves():
     with pytest.raises(ValueError, match=r"rank \+ oversample"):
         rule.step(np.ones((4, 6)))
     assert rule.step_count == 0 and rule.buffer is None
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_sign_diagnostics_refuses_a_non_finite_target_by_name(bad):
+    from matsign.updates import sign_diagnostics
+
+    T = np.diag([3.0, 1.0])
+    T[0, 1] = bad
+    with pytest.raises(ValueError, match="target contains NaN or Inf"):
+        sign_diagnostics(np.eye(2), T)
+    with np.errstate(invalid="ignore"):  # inf · 0 in the alignment's inner product
+        diverged = sign_diagnostics(np.full((2, 2), np.inf), np.diag([3.0, 1.0]))
+    assert diverged["relative_error"] == np.inf  # a diverged step is measured, not refused

@@ -15,7 +15,7 @@ only when ``diagnostics=True``; each value comes back to the host as a Python fl
 
 from __future__ import annotations
 
-from matsign._backend.checks import boundary
+from matsign._backend.checks import boundary, check_matrix
 
 from matsign.exact.sign import msign
 from matsign.metrics import alignment, relative_error
@@ -45,6 +45,10 @@ def sign_diagnostics(direction, target) -> dict[str, float]:
     >>> {key: round(value, 6) for key, value in d.items()}
     {'alignment': 0.75, 'relative_error': 0.707107}
     """
+    # The target's SVD must not see NaN/Inf (LAPACK can hang on Inf); a non-finite direction is a
+    # diverged step, which the metrics report (relative_error inf) rather than refuse.
+    check_matrix(target, "target")
+    check_matrix(direction, "direction", finite=False)
     exact = msign(target)
     return {
         "alignment": float(alignment(direction, target)),
