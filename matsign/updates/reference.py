@@ -24,23 +24,7 @@ import math
 
 import numpy as np
 
-
-def newton_schulz(X, triples):
-    r"""Muon's odd-polynomial iteration on ``X / ‖X‖_F``: :math:`X \leftarrow aX + (bA + cA^2)X`,
-    :math:`A = XX^T`, one step per ``(a, b, c)`` of ``triples`` (wide orientation)."""
-    tall = X.shape[0] > X.shape[1]
-    X = X.T if tall else X
-    X = X / np.linalg.norm(X)
-    for a, b, c in triples:
-        A = X @ X.T
-        X = a * X + (b * A + c * A @ A) @ X
-    return X.T if tall else X
-
-
-def svd_sign(X):
-    """The exact sign ``U Vᵀ`` of a full-rank ``X = U Σ Vᵀ``."""
-    U, _, Vt = np.linalg.svd(X, full_matrices=False)
-    return U @ Vt
+from matsign.exact.reference import newton_schulz, svd_polar
 
 
 def muon_step(M, G, momentum, triples, *, nesterov=True):
@@ -82,7 +66,7 @@ def dion2_step(M, G, fraction, momentum, triples=None):
     K = np.argsort(-np.abs(X).sum(axis=1))[:k]
     S = X[K]  # taken before the decay
     D = np.zeros_like(X)
-    D[K] = svd_sign(S) if triples is None else newton_schulz(S, triples)
+    D[K] = svd_polar(S, 0.0) if triples is None else newton_schulz(S, triples)
     X[K] *= momentum  # selective decay
     return (X, D) if rows else (X.T, D.T)
 
@@ -102,7 +86,7 @@ def galore_muon_step(R, P, G, rank, momentum, triples=None, *, refresh):
         P = U[:, :rank] if left else Vt[:rank].T
     low = P.T @ G if left else G @ P
     R = low if R is None else momentum * R + low
-    O = svd_sign(R) if triples is None else newton_schulz(R, triples)
+    O = svd_polar(R, 0.0) if triples is None else newton_schulz(R, triples)
     return R, P, (P @ O if left else O @ P.T)
 
 
@@ -127,5 +111,5 @@ def gum_step(R, P, G, rank, q, momentum, branch, triples=None, *, refresh):
 
     estimate = down(G) / (1 - q) if branch == "low_rank" else (G - up(down(G))) / q
     R = estimate if refresh else momentum * R + estimate
-    O = svd_sign(R) if triples is None else newton_schulz(R, triples)
+    O = svd_polar(R, 0.0) if triples is None else newton_schulz(R, triples)
     return R, P, (up(O) if branch == "low_rank" else O - up(down(O)))
