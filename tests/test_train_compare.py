@@ -7,9 +7,9 @@ import copy
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
+pd = pytest.importorskip("pandas")
 torch = pytest.importorskip("torch")
 
 from matsign.cli.train_compare import add_train_compare_arguments, train_compare_command
