@@ -85,6 +85,28 @@ def test_error_vs_rank_without_any_oracle_distance_says_so(tmp_path, monkeypatch
     assert any("no oracle distance" in text.get_text() for text in middle.texts)
 
 
+def test_error_vs_rank_panels_show_only_ranks_with_data_and_variants_look_distinct(tmp_path, monkeypatch):
+    # Signal rank 4 plus a flat noise floor: σ_r > σ_{r+1} only at r = 4, so the oracle distance
+    # exists at one of the three ranks; its panel must show that rank alone.
+    table = _table(error_vs_rank, [{"family": "low_rank_noise", "m": 16, "n": 24, "signal_rank": 4}],
+                   [{"name": "gaussian", "rank": [2, 4, 8], "power_iters": [0, 1]},
+                    {"name": "column", "rank": [2, 4, 8], "strategy": ["uniform", "norm"]},
+                    {"name": "oracle", "rank": [2, 4, 8]}], tmp_path)
+    assert set(table.loc[table["oracle_distance"].notna(), "rank"]) == {4}
+    fig = _figure(lowrank_plots, lowrank_plots.error_vs_rank_figure, table, tmp_path, monkeypatch)
+    top, middle, bottom = fig.axes
+    for ax, ranks in ((top, [2, 4, 8]), (middle, [4]), (bottom, [2, 4, 8])):
+        assert list(ax.get_xticks()) == ranks
+        for rank in ranks:  # some drawn line has a finite value at every rank the panel shows
+            assert any(np.isfinite(np.asarray(line.get_ydata(), float)[np.asarray(line.get_xdata()) == rank]).any()
+                       for line in ax.get_lines())
+    # Five variants, five (colour, marker) pairs, five horizontal positions at each rank.
+    variants = top.get_lines()[1:]
+    assert len({(line.get_color(), line.get_marker()) for line in variants}) == len(variants) == 5
+    shifts = {round(line.get_transform().transform((4, 0.5))[0], 6) for line in variants}
+    assert len(shifts) == 5
+
+
 def test_dion2_fraction_draws_each_spectrum_apart(tmp_path, monkeypatch):
     table = _table(dion2_fraction, [{"family": "exponential", "m": 16, "n": 24, "rate": [0.01, 1.0]}],
                    [{"name": "dion2", "fraction": [0.25, 0.5], "score": ["l1", "random"]}], tmp_path)
