@@ -222,6 +222,11 @@ def rank_floor(G, rank, *, rtol=None):
     array, shape (...)
         In ``G``'s dtype (float32 for 16-bit inputs).
 
+    Raises
+    ------
+    ValueError
+        For NaN/Inf entries, a ``G`` that is not a non-empty matrix, or a ``rank`` below 1.
+
     Notes
     -----
     ``msign(G)`` has :math:`\rho` unit singular values, so by Eckart–Young–Mirsky
@@ -233,6 +238,9 @@ def rank_floor(G, rank, *, rtol=None):
     >>> rank_floor(np.diag([3.0, 2.0, 1.0, 0.0]), 1)
     array(1.41421356)
     """
+    # Checked here: the nested numerical_rank trusts its input, so NaN/Inf would pass unseen
+    # (NaN made the SVD fail with LinAlgError, Inf gave a floor of 0).
+    check_matrix(G, "G")
     rank = check_positive_int(rank, "rank")
     rho = numerical_rank(G, rtol=rtol)
     xp = namespace(rho)

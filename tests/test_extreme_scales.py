@@ -135,3 +135,29 @@ def test_undefined_values_are_nan_without_warnings(backend):
         assert np.isnan(backend.to_numpy(condition_number(zero)))
         assert np.isnan(backend.to_numpy(power_law_exponent(backend.asarray(np.array([[2.0]])))))
         assert np.isnan(backend.to_numpy(alignment(backend.asarray(np.ones((3, 4))), zero)))
+
+
+@pytest.mark.parametrize("dtype, c", CASES)
+def test_galore_residual_ratio_is_scale_free(backend, dtype, c):
+    # Both norms of χ = ‖(I − PPᵀ)G‖_F / ‖G‖_F overflowed at 1e300 (inf/inf = NaN).
+    from matsign.transforms import Projector, residual_ratio
+
+    G = _gradient()
+    P = np.linalg.qr(np.random.default_rng(3).standard_normal((6, 2)))[0]
+    expected = np.linalg.norm(G - P @ (P.T @ G)) / np.linalg.norm(G)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = residual_ratio(backend.asarray(G * c, dtype=dtype), Projector(backend.asarray(P, dtype=dtype), "left"))
+    backend.assert_close(result, expected, rtol=RTOL[dtype] * 10, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype, c", CASES)
+def test_dion2_unselected_norm_is_scale_equivariant(backend, dtype, c):
+    # The diagnostic summed squares of the unselected slices: inf at 1e300, 0 at 1e-300.
+    from matsign.updates import Dion2
+
+    G = _gradient()
+    result = Dion2(0.5, rng=0).step(backend.asarray(G * c, dtype=dtype))
+    rows = np.argsort(-np.abs(G).sum(axis=1), kind="stable")[3:]  # the 3 of 6 rows not selected
+    expected = np.linalg.norm(G[rows])
+    assert result.diagnostics["unselected_norm"] / c == pytest.approx(expected, rel=RTOL[dtype] * 10)

@@ -37,6 +37,7 @@ from matsign.exact.inner import check_inner, inner_sign
 from matsign.flops import gemm, svd, svd_sign
 from matsign.lowrank import lowrank_msign
 from matsign.registry import register
+from matsign.spectral import binary_scale
 from matsign.lowrank.sign import lowrank_sign_flops
 from matsign.exact.newton_schulz import newton_schulz_flops
 
@@ -326,6 +327,9 @@ def residual_ratio(G, projector):
     xp = check_matrix(G, "G")
     _check_projector(projector)
     A = xp.astype(G, linalg_dtype(G), copy=False)
+    # The ratio is scale-free and the residual linear in G: divided by a power of two near its
+    # peak, no norm over- or underflows (at 1e300 both norms were inf and the ratio NaN).
+    A = A / binary_scale(xp, xp.max(xp.abs(A), axis=(-2, -1)))[..., None, None]
     total = xp.linalg.vector_norm(A, axis=(-2, -1))
     missed = xp.linalg.vector_norm(projector.residual(A), axis=(-2, -1))
     nonzero = total > 0

@@ -3,11 +3,10 @@ those."""
 
 from __future__ import annotations
 
-import math
-
 from matsign._backend import check_choice
 from matsign._backend.namespace import device
 from matsign._backend.random import generator
+from matsign.spectral import binary_scale
 from matsign.transforms.slices import (
     SCORES,
     slices_msign,
@@ -151,8 +150,11 @@ class Dion2(UpdateRule):
         extra = {}
         if self.diagnostics:
             rest = xp.where(along, xp.zeros_like(M), M)
+            # Summed on rest/2^k (k near log₂ max|rest|), so the squares cannot overflow at 1e300.
+            scale = binary_scale(xp, xp.max(xp.abs(rest)))
+            rest = rest / scale
             extra = {
                 "coverage": float(xp.sum(xp.astype(self.covered, M.dtype))) / int(self.covered.shape[0]),
-                "unselected_norm": math.sqrt(float(xp.sum(rest * rest))),
+                "unselected_norm": float(scale * xp.sqrt(xp.sum(rest * rest))),
             }
         return direction, M, extra
