@@ -1,4 +1,5 @@
-"""One fixture runs every backend test on NumPy, PyTorch (CPU, and CUDA when present) and CuPy.
+"""One fixture runs every backend test on NumPy, PyTorch (CPU, and CUDA when present), CuPy and
+array-api-strict (the array API standard alone: the closest check of the CuPy path without a GPU).
 
 Set ``MATSIGN_TEST_BACKENDS`` (comma-separated, e.g. ``cupy,torch-cuda``) to restrict the list.
 Backends whose library is missing, or which find no GPU, are skipped with the reason.
@@ -13,12 +14,18 @@ import pytest
 
 from matsign._backend import device, dtype_name, from_numpy, library, to_numpy
 
-ALL_BACKENDS = ("numpy", "torch", "torch-cuda", "cupy")
+ALL_BACKENDS = ("numpy", "torch", "torch-cuda", "cupy", "array_api_strict")
 
 
 def _unavailable(name: str) -> str | None:
     """Why backend ``name`` cannot run here, or None if it can."""
     if name == "numpy":
+        return None
+    if name == "array_api_strict":
+        try:
+            import array_api_strict  # noqa: F401
+        except ImportError:
+            return "array-api-strict is not installed"
         return None
     if name.startswith("torch"):
         try:
@@ -56,8 +63,19 @@ class Backend:
             import cupy
 
             self.like = cupy.empty(0)
+        elif name == "array_api_strict":
+            import array_api_strict
+
+            self.like = array_api_strict.empty(0)
         else:
             self.like = np.empty(0)
+
+    def stores(self, dtype: str) -> bool:
+        """Whether this library has a dtype ``dtype`` of its own (else it is emulated in float32
+        storage: bfloat16 outside PyTorch, float16 on array-api-strict)."""
+        if dtype == "bfloat16":
+            return self.lib == "torch"
+        return dtype != "float16" or self.lib != "array_api_strict"
 
     def asarray(self, a, dtype=None):
         """NumPy data ``a`` as an array of this backend (dtype name optional)."""

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from matsign._backend import (
+    namespace,
     all_finite,
     arithmetic,
     check_choice,
@@ -203,7 +204,7 @@ def test_matmul_add_matches_float64_oracle(backend, dtype, batch):
     C, A, B = (rng.standard_normal((*batch, *shape)) for shape in ((5, 6), (5, 24), (6, 24)))
     expected = -1.5 * C + 0.75 * A @ np.swapaxes(B, -1, -2)
     # The transposed operand is a strided view, as Xᵀ is in X Xᵀ.
-    Bt = backend.asarray(B, dtype).swapaxes(-1, -2)
+    Bt = namespace(backend.like).matrix_transpose(backend.asarray(B, dtype))
     got = matmul_add(-1.5, backend.asarray(C, dtype), 0.75, backend.asarray(A, dtype), Bt)
     # Standard bound for a k-term dot product plus two scaled terms and their rounding to the
     # working dtype: |error| ≤ (k + 3)·u·(|β||C| + |α||A||Bᵀ|), u the dtype's unit roundoff.

@@ -93,7 +93,7 @@ def test_zero_rows_and_columns_stay_zero(backend):
         result = equilibrate(A, mode)
         out = backend.to_numpy(result)
         assert np.all(np.isfinite(out))
-        backend.assert_close(result[0], np.zeros(3), rtol=0)
+        backend.assert_close(result[0, :], np.zeros(3), rtol=0)
         backend.assert_close(result[:, 1], np.zeros(2), rtol=0)
     backend.assert_close(equilibrate(backend.asarray(np.zeros((3, 4))), "RC"), np.zeros((3, 4)), rtol=0)
 

@@ -51,17 +51,17 @@ def test_each_member_equals_the_2d_computation_with_its_own_draw(backend, shape,
     # is sketched with Ω[idx].
     Omega = standard_normal(generator(5, A), (*LEAD, shape[1], k + p), like=A)
     for idx in np.ndindex(*LEAD):
-        Qi = subspace_iteration(A[idx], Omega[idx], q, normalizer)
-        Xi = lowrank_msign(A[idx], Qi, rank=k, inner=inner)
+        Qi = subspace_iteration(A[(*idx, ...)], Omega[(*idx, ...)], q, normalizer)
+        Xi = lowrank_msign(A[(*idx, ...)], Qi, rank=k, inner=inner)
         # No breakdown here (full-rank members, κ(sketch) ≤ 6e2 ≪ u^{-1/2}), so every member takes
         # the path of its 2-D call; batched and single kernels differ in summation order only:
         # float64 roundoff times modest condition numbers.
-        backend.assert_close(Q[idx], backend.to_numpy(Qi), rtol=1e-7, atol=1e-11)
-        backend.assert_close(X[idx], backend.to_numpy(Xi), rtol=1e-7, atol=1e-11)
+        backend.assert_close(Q[(*idx, ...)], backend.to_numpy(Qi), rtol=1e-7, atol=1e-11)
+        backend.assert_close(X[(*idx, ...)], backend.to_numpy(Xi), rtol=1e-7, atol=1e-11)
     # The 2-D public call is that same computation with its own (n, ℓ) draw.
-    Q2 = gaussian_range(A[0, 1], k, oversample=p, power_iters=q, normalizer=normalizer, rng=9)
+    Q2 = gaussian_range(A[0, 1, ...], k, oversample=p, power_iters=q, normalizer=normalizer, rng=9)
     Omega2 = standard_normal(generator(9, A), (shape[1], k + p), like=A)
-    backend.assert_close(Q2, backend.to_numpy(subspace_iteration(A[0, 1], Omega2, q, normalizer)), rtol=0)
+    backend.assert_close(Q2, backend.to_numpy(subspace_iteration(A[0, 1, ...], Omega2, q, normalizer)), rtol=0)
 
 
 def test_numpy_stack_equals_successive_2d_calls_sharing_one_generator():
@@ -124,7 +124,7 @@ def test_cholesky_qr_falls_back_for_the_whole_stack(backend):
     B = backend.asarray(Y)
     Q = backend.to_numpy(orthonormalize(B, "cholesky_qr"))
     for i in range(3):
-        backend.assert_close(orthonormalize(B[i], "cholesky_qr"), Q[i], rtol=1e-7, atol=1e-13)
+        backend.assert_close(orthonormalize(B[i, ...], "cholesky_qr"), Q[i], rtol=1e-7, atol=1e-13)
 
 
 def test_rank_deficient_member_with_cholesky_qr(backend):
@@ -146,8 +146,8 @@ def test_rank_deficient_member_with_cholesky_qr(backend):
     result = sketched_msign(A, 3, oversample=2, power_iters=1, normalizer="cholesky_qr", rng=7)
     X = backend.to_numpy(result)
     for i in range(3):
-        Qi = subspace_iteration(A[i], Omega[i], 1, "cholesky_qr")
-        backend.assert_close(result[i], backend.to_numpy(lowrank_msign(A[i], Qi, rank=3)), rtol=1e-7, atol=1e-10)
+        Qi = subspace_iteration(A[i, ...], Omega[i, ...], 1, "cholesky_qr")
+        backend.assert_close(result[i, ...], backend.to_numpy(lowrank_msign(A[i, ...], Qi, rank=3)), rtol=1e-7, atol=1e-10)
     U, _, Vt = np.linalg.svd(G[1])
     np.testing.assert_allclose(X[1], U[:, :2] @ Vt[:2], atol=1e-12)  # rank 2 ≤ 3: the exact sign
 
@@ -178,7 +178,7 @@ def test_zero_member_gives_zero(backend):
     G = _stack((8, 12), lead=(3,), seed=40)
     G[2] = 0.0
     result = sketched_msign(backend.asarray(G), 3, power_iters=1, normalizer="cholesky_qr", rng=0)
-    backend.assert_close(result[2], np.zeros((8, 12)), rtol=0)
+    backend.assert_close(result[2, ...], np.zeros((8, 12)), rtol=0)
     X = backend.to_numpy(result)
     s = np.linalg.svd(X[:2], compute_uv=False)  # the other members: rank-3 partial isometries
     np.testing.assert_allclose(s[:, :3], 1.0, atol=1e-12)
@@ -195,6 +195,6 @@ def test_bad_stack_arguments_name_themselves(backend):
         gaussian_range(A, 10, oversample=3)
     Q = gaussian_range(A, 3, rng=0)
     with pytest.raises(ValueError, match=r"Q must have the leading \(stack\) dimensions of G, \(2, 3\)"):
-        lowrank_msign(A, Q[0])
+        lowrank_msign(A, Q[0, ...])
     with pytest.raises(ValueError, match=r"rank must be an integer in \[1, min\(ℓ, n\)\] = \[1, 3\]"):
         lowrank_msign(A, Q, rank=4)

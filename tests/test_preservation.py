@@ -131,8 +131,8 @@ DTYPES = ["float64", "float32", "float16", "bfloat16"]
 
 def _inputs(backend, dtype, stacked):
     """Test data in ``dtype`` as a user would hold it (NumPy float16 as itself, not emulated)."""
-    if dtype == "bfloat16" and backend.lib != "torch":
-        pytest.skip(f"{backend.lib} has no bfloat16 dtype (bfloat16 is emulated in float32 storage)")
+    if not backend.stores(dtype):
+        pytest.skip(f"{backend.lib} has no {dtype} dtype ({dtype} is emulated in float32 storage)")
     data = np.random.default_rng(7).standard_normal(((2,) if stacked else ()) + SHAPE)
     if backend.lib == "numpy" and dtype == "float16":
         return data.astype(np.float16)

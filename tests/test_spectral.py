@@ -227,7 +227,7 @@ def test_batched_equals_per_slice(backend, dtype):
                 single = f(backend.asarray(stack[i, j], dtype=dtype))
                 assert tuple(single.shape) == tail, name
                 # κ = 4..9 over the nonzero σ: within the module docstring's bound.
-                backend.assert_close(batched[i, j], backend.to_numpy(single), rtol=RTOL[dtype], atol=RTOL[dtype])
+                backend.assert_close(batched[i, j, ...], backend.to_numpy(single), rtol=RTOL[dtype], atol=RTOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

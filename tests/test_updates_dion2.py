@@ -53,8 +53,8 @@ def test_unselected_rows_accumulate_without_decay(backend):
     rule = Dion2(0.25, mu, inner="exact")
     for t in range(1, 6):
         out = rule.step(backend.asarray(G))
-        backend.assert_close(rule.buffer[0], np.full(6, mu * (2 - 0.5 ** (t - 1))), rtol=1e-15)
-        backend.assert_close(rule.buffer[1:], t * G[1:], rtol=0)
+        backend.assert_close(rule.buffer[0, :], np.full(6, mu * (2 - 0.5 ** (t - 1))), rtol=1e-15)
+        backend.assert_close(rule.buffer[1:, :], t * G[1:], rtol=0)
         expected = np.zeros((4, 6))
         expected[0] = 1 / math.sqrt(6)  # the sign of a positive constant row
         backend.assert_close(out.update, expected, rtol=1e-14)
@@ -62,9 +62,9 @@ def test_unselected_rows_accumulate_without_decay(backend):
         # The unselected rows of M before the decay: rows 1 and 2 (and the zero row 3).
         assert out.diagnostics["unselected_norm"] == pytest.approx(math.hypot(2 * t, t), rel=1e-14)
     out = rule.step(backend.asarray(G))  # t = 6: row 1 is selected, row 0 is left alone
-    backend.assert_close(rule.buffer[0], np.full(6, 2 - 0.5**5), rtol=1e-15)  # no decay this step
-    backend.assert_close(rule.buffer[1], mu * 6 * G[1], rtol=0)
-    backend.assert_close(rule.buffer[2], 6 * G[2], rtol=0)
+    backend.assert_close(rule.buffer[0, :], np.full(6, 2 - 0.5**5), rtol=1e-15)  # no decay this step
+    backend.assert_close(rule.buffer[1, :], mu * 6 * G[1], rtol=0)
+    backend.assert_close(rule.buffer[2, :], 6 * G[2], rtol=0)
     expected = np.zeros((4, 6))
     expected[1, 0] = 1.0
     backend.assert_close(out.update, expected, rtol=1e-14)

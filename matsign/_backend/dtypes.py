@@ -44,8 +44,8 @@ def dtype_name(dtype) -> str:
         name = dtype
     else:
         name = str(dtype)
-        if name.startswith("torch."):
-            name = name[len("torch.") :]
+        if name.startswith(("torch.", "array_api_strict.")):
+            name = name.split(".", 1)[1]
         else:
             try:
                 name = np.dtype(dtype).name
@@ -71,8 +71,8 @@ def check_precision(dtype, argument: str = "dtype") -> str:
 def library_dtype(name: str, lib: str):
     """The dtype object that stores precision ``name`` in library ``lib``.
 
-    Emulated formats are stored in float32: bfloat16 outside PyTorch, float16 in NumPy, and
-    TF32 everywhere (see :mod:`matsign._backend.precision`).
+    Emulated formats are stored in float32: bfloat16 outside PyTorch, float16 in NumPy and
+    array-api-strict, and TF32 everywhere (see :mod:`matsign._backend.precision`).
 
     Examples
     --------
@@ -85,6 +85,10 @@ def library_dtype(name: str, lib: str):
         import torch
 
         return getattr(torch, name)
+    if lib == "array_api_strict":  # float32 and float64 only: both 16-bit formats are emulated
+        import array_api_strict
+
+        return getattr(array_api_strict, "float32" if name in ("bfloat16", "float16") else name)
     if name == "bfloat16" or (lib == "numpy" and name == "float16"):
         return np.float32
     return np.dtype(name)

@@ -10,9 +10,13 @@ from __future__ import annotations
 import array_api_compat
 import numpy as np
 
-from matsign._backend.dtypes import library_dtype
+from matsign._backend.dtypes import dtype_name, library_dtype
 
 LIBRARIES = ("numpy", "torch", "cupy")
+
+#: The array API's reference namespace: a test backend that accepts the standard only, the
+#: closest stand-in for CuPy on a machine without a GPU (it is not a ``--backend`` choice).
+STRICT = "array_api_strict"
 
 
 def library(x) -> str:
@@ -29,6 +33,8 @@ def library(x) -> str:
         return "cupy"
     if array_api_compat.is_numpy_array(x):
         return "numpy"
+    if type(x).__module__.split(".")[0] == STRICT:
+        return STRICT
     raise TypeError(
         f"expected a NumPy, CuPy or PyTorch array, got {type(x).__module__}.{type(x).__name__}"
     )
@@ -70,6 +76,10 @@ def placeholder(library_name: str, device_name=None):
         import torch
 
         return torch.empty(0, device=device_name or "cpu")
+    if library_name == STRICT:
+        import array_api_strict
+
+        return array_api_strict.empty(0)
     if library_name != "cupy":
         raise ValueError(f"library must be one of {LIBRARIES}, got {library_name!r}")
     import cupy
@@ -100,6 +110,8 @@ def to_numpy(x) -> np.ndarray:
         return t.cpu().numpy()
     if lib == "cupy":
         return x.get()
+    if lib == STRICT:
+        return np.from_dlpack(x)
     return np.asarray(x)
 
 
@@ -137,6 +149,10 @@ def from_numpy(a, *, like, dtype=None):
         return torch.as_tensor(np.ascontiguousarray(storage), device=dev).to(
             library_dtype(name, "torch")
         )
+    if lib == STRICT:
+        import array_api_strict
+
+        return array_api_strict.asarray(a.astype(dtype_name(library_dtype(name, STRICT))))
     import cupy
 
     with cupy.cuda.Device(dev.id if dev is not None else None):

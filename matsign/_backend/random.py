@@ -13,7 +13,8 @@ import numbers
 
 import numpy as np
 
-from matsign._backend.namespace import device, library
+from matsign._backend.dtypes import dtype_name
+from matsign._backend.namespace import STRICT, device, from_numpy, library
 
 
 def generator(rng, like):
@@ -47,7 +48,7 @@ def generator(rng, like):
     seed = None if rng is None else int(rng)
     if seed is not None and seed < 0:
         raise ValueError(f"rng seed must be a non-negative integer, got {seed}")
-    if lib == "numpy":
+    if lib in ("numpy", STRICT):  # array-api-strict has no random numbers: NumPy draws them
         return np.random.default_rng(seed)
     if lib == "torch":
         import torch
@@ -70,7 +71,7 @@ def generator(rng, like):
 def _check_generator(rng, lib, like):
     """``rng`` if it is a generator of library ``lib`` (on ``like``'s device), else an error."""
     kind = f"{type(rng).__module__}.{type(rng).__name__}"
-    if lib == "numpy" and isinstance(rng, np.random.Generator):
+    if lib in ("numpy", STRICT) and isinstance(rng, np.random.Generator):
         return rng
     if lib == "torch":
         import torch
@@ -114,7 +115,9 @@ def _draw(rng, shape, like, dtype, normal):
         sample_dtype = target if target in (torch.float32, torch.float64) else torch.float32
         draw = torch.randn if normal else torch.rand
         return draw(shape, generator=g, dtype=sample_dtype, device=like.device).to(target)
-    sample_dtype = np.float64 if np.dtype(target) == np.float64 else np.float32
+    sample_dtype = np.float64 if dtype_name(target) == "float64" else np.float32
     out = g.standard_normal(shape, dtype=sample_dtype) if normal else g.random(shape, dtype=sample_dtype)
+    if lib == STRICT:
+        return from_numpy(out, like=like, dtype=dtype_name(target))
     return out.astype(target, copy=False)
 
