@@ -499,3 +499,38 @@ def test_bad_input_is_a_value_error(name, bad):
 def test_unknown_names_are_value_errors(lookup):
     with pytest.raises(ValueError, match="unknown"):
         lookup("no-such-name")
+
+
+@PROFILE
+@given(case=cases(min_rank=1), rank=st.integers(1, 3))
+def test_orthonormalize_and_select_columns(case, rank):
+    rank = min(rank, case.m, case.n)
+    Q = _finite(lowrank.orthonormalize(case.X[:, :rank] if case.n >= rank else case.X, "qr"))
+    _close(Q.T @ Q, np.eye(Q.shape[1]), 1e3 * case.eps)
+    for strategy in lowrank.STRATEGIES:
+        chosen = np.asarray(lowrank.select_columns(case.X, rank, strategy=strategy, rng=0))
+        # Columns of the wide orientation: rank distinct indices below max(m, n).
+        assert chosen.shape == (rank,) and len(set(chosen.tolist())) == rank, (strategy, chosen)
+        assert np.all((0 <= chosen) & (chosen < max(case.m, case.n))), (strategy, chosen)
+
+
+FLOPS = {
+    "newton_schulz_flops": lambda m, n: exact.newton_schulz_flops(m, n, "muon"),
+    "gram_newton_schulz_flops": exact.gram_newton_schulz_flops,
+    "converged_newton_schulz_flops": exact.converged_newton_schulz_flops,
+    "qdwh_flops": lambda m, n: exact.qdwh_flops(m, n, 2, 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLOPS))
+@PROFILE
+@given(m=st.integers(-2, 10**6), n=st.integers(-2, 10**6))
+def test_flop_counts_are_positive_or_refuse_the_size(name, m, n):
+    if m < 1 or n < 1:
+        with pytest.raises(ValueError, match=r"\b[mn]\b must be a positive integer"):
+            FLOPS[name](m, n)
+        return
+    flops = FLOPS[name](m, n)
+    assert math.isfinite(flops) and flops > 0
+    # Every count has the cubic term of a product with the short side twice: ≥ 2·m·n·min(m, n).
+    assert flops >= 2 * m * n * min(m, n) - 1e-9 * flops
