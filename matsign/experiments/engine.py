@@ -126,6 +126,8 @@ def _check_arguments(cells, workers, scheduler, parquet) -> int:
 def _run_pending(cells, results: ResultsStore, extra, *, workers, scheduler, progress, desc) -> None:
     """Run the cells not yet in ``results``, appending each batch of rows as it arrives."""
     pending = [c for c in cells if c.key not in results]
+    if not pending:  # no pool or Dask cluster started for nothing
+        return
     bar = progress_bar(len(cells), desc=desc, initial=len(cells) - len(pending), disable=not progress)
     try:
         with single_threaded():
