@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from timing import positive_int
 
 TREE = Path(__file__).resolve().parents[1]
 
@@ -72,12 +73,10 @@ def _same_table(a: Path, b: Path) -> bool:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the config's [quick] grid")
-    parser.add_argument("--workers", type=int, default=1, help="processes of the sweep (default 1)")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per tree; the minimum is reported")
+    parser.add_argument("--workers", type=positive_int, default=1, help="processes of the sweep (default 1)")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="runs per tree; the minimum is reported")
     parser.add_argument("--baseline", type=Path, help="another matsign checkout to compare with")
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.workers < 1:
-        parser.error("--repeats and --workers must be positive")
     if args.baseline is not None and not (args.baseline / "matsign" / "__init__.py").is_file():
         parser.error(f"--baseline {args.baseline} is not a matsign checkout (no matsign/__init__.py)")
     trees = {"this tree": TREE, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
