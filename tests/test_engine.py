@@ -359,3 +359,67 @@ def test_the_store_lets_its_check_refuse_a_file_untouched(tmp_path):
     with pytest.raises(ResultsError, match="value"):
         _store(path, check=check)
     assert path.read_text() == "run,step\nx,0\n"
+
+
+# ---------------------------------------------------------------- threads
+
+#: Run in a fresh process (SciPy's BLAS not loaded yet): a serial sweep and a worker's chunk, each
+#: cell recording the largest thread count of every BLAS/OpenMP pool after a lazy
+#: ``scipy.linalg`` import, and PyTorch's intra-op threads.
+THREADS_SCRIPT = """
+import json, sys
+from threadpoolctl import threadpool_info
+from matsign.experiments.engine import Extra, sweep
+from matsign.experiments.executors import run_chunk
+from matsign.experiments.grid import build_cells
+
+assert "scipy.linalg" not in sys.modules  # the cell loads it, as the pivoted-QR column method does
+import torch
+
+def threads(X, context, cell):
+    import scipy.linalg
+    scipy.linalg.qr(context.G, pivoting=True)
+    pools = {p["internal_api"] + ":" + p["filepath"]: p["num_threads"] for p in threadpool_info()}
+    return {"pools": json.dumps(pools), "torch_threads": torch.get_num_threads()}
+
+cells = build_cells({"seeds": [0], "sources": [{"family": "log_uniform", "m": 6, "n": 8, "kappa": 10.0}],
+                     "methods": [{"name": "column", "rank": 3, "strategy": "pivoted_qr"}]})
+extra = Extra(("pools", "torch_threads"), threads)
+table = sweep(cells, sys.argv[1], extra=extra, progress=False)
+rows = [{"pools": table["pools"][0], "torch_threads": int(table["torch_threads"][0])}, run_chunk(cells, extra)[0]]
+print(json.dumps([{"pools": json.loads(r["pools"]), "torch_threads": r["torch_threads"]} for r in rows]))
+"""
+
+
+def test_every_blas_pool_runs_one_thread_in_a_cell_even_if_loaded_in_it(tmp_path):
+    pytest.importorskip("torch")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(name, None)  # the machine's default thread counts, as a user's shell has them
+    result = subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(tmp_path / "t.csv")], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    for row in json.loads(result.stdout):  # the serial sweep's cell, then a worker's
+        assert any("scipy" in path for path in row["pools"]), row  # SciPy's own BLAS was seen
+        assert set(row["pools"].values()) == {1}, row
+        assert row["torch_threads"] == 1, row
+
+
+def test_a_finished_sweep_starts_no_pool_or_cluster(tmp_path, monkeypatch):
+    import matsign.experiments.engine as engine
+    import matsign.experiments.executors as executors
+
+    cells = build_cells({**SMALL, "methods": [{"name": "exact_svd"}]})
+    first = sweep(cells, tmp_path / "t.csv", progress=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a pool or cluster was started with no cell pending")
+
+    monkeypatch.setattr(engine, "batches", refuse)
+    _same(sweep(cells, tmp_path / "t.csv", workers=2, scheduler="local", progress=False), first)
+    monkeypatch.setattr(executors, "_dask", refuse)
+    monkeypatch.setattr(executors, "_process_pool", refuse)
+    assert list(executors.batches([], workers=2, scheduler="local")) == []
+    assert list(executors.batches([], workers=2)) == []

@@ -11,7 +11,9 @@ backend, device and seeds. Its parts:
 
 **Reproducibility.** The matrix seed derives from the source coordinates and the replicate
 seed, the method's seed from all coordinates (see :class:`~matsign.experiments.grid.Cell`);
-every cell runs with single-threaded BLAS (``threadpoolctl``; PyTorch's intra-op threads too).
+every cell runs with single-threaded BLAS (``threadpoolctl``; PyTorch's intra-op threads too;
+SciPy's own BLAS and any runtime loaded during the sweep as well, see
+:func:`matsign._backend.threads.single_threaded`).
 So the table does not depend on the order of the cells, on the number of workers or on their
 kind (serial, process pool, Dask) — only the ``seconds`` column does.
 
@@ -126,6 +128,8 @@ def _check_arguments(cells, workers, scheduler, parquet) -> int:
 def _run_pending(cells, results: ResultsStore, extra, *, workers, scheduler, progress, desc) -> None:
     """Run the cells not yet in ``results``, appending each batch of rows as it arrives."""
     pending = [c for c in cells if c.key not in results]
+    if not pending:  # no pool or Dask cluster started for nothing
+        return
     bar = progress_bar(len(cells), desc=desc, initial=len(cells) - len(pending), disable=not progress)
     try:
         with single_threaded():

@@ -150,6 +150,8 @@ def batches(cells: list, extra: Extra | None = None, *, workers: int = 1, schedu
     scheduler : None, "local", address or distributed.Client
         See :func:`~matsign.experiments.engine.sweep`.
     """
+    if not cells:  # no pool or cluster started for nothing
+        return iter(())
     if scheduler is not None:
         return _dask(cells, extra, scheduler, workers)
     if workers > 1:
