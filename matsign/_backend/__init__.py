@@ -24,7 +24,7 @@ from matsign._backend.namespace import (
     placeholder,
     to_numpy,
 )
-from matsign._backend.linalg import cholesky_upper, column_pivots, matmul_add, solve_upper_right
+from matsign._backend.linalg import cholesky_upper, column_pivots, matmul_add, matmul_add_into, matmul_into, solve_upper_right
 from matsign._backend.precision import (
     Arithmetic,
     arithmetic,
@@ -88,6 +88,8 @@ __all__ = [
     "library_dtype",
     "linalg_dtype",
     "matmul_add",
+    "matmul_add_into",
+    "matmul_into",
     "namespace",
     "pin_single_thread",
     "placeholder",

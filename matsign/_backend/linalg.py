@@ -1,5 +1,5 @@
 """Linear algebra that the array API standard lacks: a matrix product with the linear combination
-in its epilogue, Cholesky with a failure flag, a right triangular solve, and the pivot order of QR
+in its epilogue (also into existing buffers), Cholesky with a failure flag, a right triangular solve, and the pivot order of QR
 with column pivoting.
 
 Each function dispatches on the array's library (NumPy, PyTorch, CuPy) and keeps the data on its
@@ -59,6 +59,104 @@ def matmul_add(beta: float, C, alpha: float, A, B):
             return flat.reshape(C.shape)
     product = A @ B
     return beta * C + (product if alpha == 1 else alpha * product)
+
+
+def matmul_into(A, B, out):
+    r"""``out[...] = A @ B`` without allocating the product: ``out`` is an existing buffer.
+
+    Parameters
+    ----------
+    A : array, shape (..., m, k)
+    B : array, shape (..., k, n)
+    out : array, shape (..., m, n)
+        C-contiguous, of ``A``'s library, device and dtype, sharing no memory with ``A`` or
+        ``B``.
+
+    Returns
+    -------
+    array
+        ``out``, holding the product; bit for bit what ``A @ B`` returns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = np.empty((2, 2))
+    >>> matmul_into(np.eye(2), np.array([[1.0, 2.0], [3.0, 4.0]]), out) is out
+    True
+    >>> out
+    array([[1., 2.],
+           [3., 4.]])
+    """
+    if library(A) == "torch":
+        import torch
+
+        return torch.matmul(A, B, out=out)
+    if library(A) == "cupy":
+        import cupy
+
+        return cupy.matmul(A, B, out=out)
+    return np.matmul(A, B, out=out)
+
+
+def matmul_add_into(beta: float, C, alpha: float, A, B, out):
+    r"""Write :math:`\beta C + \alpha A B` into the existing buffer ``out``; ``C`` may be spent.
+
+    The same numbers as :func:`matmul_add` (bit for bit), without allocating a result.
+
+    Parameters
+    ----------
+    beta, alpha : float
+    C : array, shape (..., m, n)
+        Read, then possibly overwritten (NumPy and CuPy use it as workspace): its contents
+        afterwards are unspecified. It may be ``A`` or ``B`` itself.
+    A : array, shape (..., m, k)
+    B : array, shape (..., k, n)
+    out : array, shape (..., m, n)
+        C-contiguous, same library, device and dtype, sharing no memory with ``A``, ``B`` or
+        ``C``.
+
+    Returns
+    -------
+    array
+        ``out``.
+
+    Notes
+    -----
+    On PyTorch this is the fused ``addmm``/``baddbmm`` of :func:`matmul_add` with ``out=``.
+    Elsewhere ``out`` receives ``A @ B``, is scaled by ``α`` (skipped for ``α = 1``), and ``β C``,
+    formed in place in ``C``, is added: the same rounded operations as ``β C + α (A B)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = np.empty((2, 2))
+    >>> matmul_add_into(2.0, np.eye(2), 3.0, np.array([[1.0, 2.0]]).T, np.array([[1.0, 1.0]]), out)
+    array([[5., 3.],
+           [6., 8.]])
+    """
+    if library(C) == "torch":
+        import torch
+
+        beta, alpha = float(beta), float(alpha)
+        batch = C.shape[:-2]
+        if C.ndim == A.ndim == B.ndim == 2:
+            return torch.addmm(C, A, B, beta=beta, alpha=alpha, out=out)
+        if batch and A.shape[:-2] == batch and B.shape[:-2] == batch:
+            torch.baddbmm(
+                C.reshape(-1, *C.shape[-2:]),
+                A.reshape(-1, *A.shape[-2:]),
+                B.reshape(-1, *B.shape[-2:]),
+                beta=beta,
+                alpha=alpha,
+                out=out.view(-1, *out.shape[-2:]),
+            )
+            return out
+    matmul_into(A, B, out)
+    if alpha != 1:
+        out *= alpha
+    C *= beta
+    out += C
+    return out
 
 
 def cholesky_upper(W):
