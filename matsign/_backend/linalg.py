@@ -1,6 +1,6 @@
 """Linear algebra that the array API standard lacks: a matrix product with the linear combination
-in its epilogue (also into existing buffers), Cholesky with a failure flag, a right triangular solve, and the pivot order of QR
-with column pivoting.
+in its epilogue (also into existing buffers), Cholesky with a failure flag, a right triangular solve, thin
+QR, the permuted lower factor of LU, and the pivot order of QR with column pivoting.
 
 Each function dispatches on the array's library (NumPy, PyTorch, CuPy) and keeps the data on its
 device, except :func:`column_pivots`, which runs on the host and must only see sketch-sized input.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from matsign._backend.namespace import from_numpy, library, to_numpy
+from matsign._backend.namespace import from_numpy, library, namespace, to_numpy
 
 
 def matmul_add(beta: float, C, alpha: float, A, B):
@@ -244,6 +244,83 @@ def solve_upper_right(Y, R):
         from scipy.linalg import solve_triangular
     # Y R⁻¹ = (R⁻ᵀ Yᵀ)ᵀ: one solve with the transposed factor.
     return solve_triangular(R, Y.swapaxes(-1, -2), trans="T", lower=False).swapaxes(-1, -2)
+
+
+def thin_qr(Y):
+    r"""Thin Householder QR ``Y = Q R``: ``Q`` (..., p, k) with orthonormal columns, ``R`` (..., k, k).
+
+    Parameters
+    ----------
+    Y : array, shape (..., p, k)
+        Finite, ``p ≥ k``.
+
+    Notes
+    -----
+    NumPy input goes through ``scipy.linalg.qr(mode="economic")``, the same LAPACK
+    ``geqrf``/``orgqr`` as ``numpy.linalg.qr`` at about a third of its time on a
+    ``2048 × 64`` block; other libraries use their own ``linalg.qr``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Q, R = thin_qr(np.array([[3.0], [4.0]]))
+    >>> Q.shape, R.shape, bool(np.allclose(Q @ R, [[3.0], [4.0]]))
+    ((2, 1), (1, 1), True)
+    """
+    if library(Y) == "numpy":
+        import scipy.linalg
+
+        return scipy.linalg.qr(Y, mode="economic", check_finite=False)
+    return namespace(Y).linalg.qr(Y)
+
+
+def lu_basis(Y):
+    r"""The permuted unit lower-trapezoidal factor ``PL`` of the LU factorization ``Y = P L U``.
+
+    For a tall ``Y`` (``p ≥ k``) of full rank, ``PL = Y U^{-1}`` spans the columns of ``Y`` and,
+    with partial pivoting (``|L_{ij}| ≤ 1``), is usually well conditioned: a cheap
+    normalization between products of a power iteration (as scikit-learn's
+    ``randomized_range_finder``), not an orthonormal basis.
+
+    Parameters
+    ----------
+    Y : array, shape (..., p, k)
+        Finite, ``p ≥ k``; stacks are factorized member by member.
+
+    Returns
+    -------
+    array, shape (..., p, k)
+        Same library, device and dtype.
+
+    Notes
+    -----
+    NumPy input goes through ``scipy.linalg.lu(permute_l=True)``. On PyTorch and CuPy the
+    factor is ``Y U^{-1}`` (``lu_factor``, then a triangular solve), which keeps the row
+    permutation implicit; for rank-deficient ``Y`` a zero pivot makes it non-finite there.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lu_basis(np.array([[1.0, 2.0], [2.0, 2.0], [0.0, 1.0]]))
+    array([[0.5, 1. ],
+           [1. , 0. ],
+           [0. , 1. ]])
+    """
+    lib = library(Y)
+    if lib == "torch":
+        import torch
+
+        LU = torch.linalg.lu_factor(Y)[0]
+        return solve_upper_right(Y, torch.triu(LU[..., : Y.shape[-1], :]))
+    if lib == "cupy":
+        import cupy
+        from cupyx.scipy.linalg import lu_factor
+
+        LU = lu_factor(Y)[0]
+        return solve_upper_right(Y, cupy.triu(LU[..., : Y.shape[-1], :]))
+    import scipy.linalg
+
+    return scipy.linalg.lu(Y, permute_l=True, check_finite=False)[0]
 
 
 def column_pivots(S, k: int):
