@@ -73,7 +73,7 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="auto", r
     **Choosing the normalizer.** Between products only the span matters: any well-conditioned
     basis of it keeps the directions that a QR would keep. LU with partial pivoting (as
     scikit-learn's ``randomized_range_finder`` and Facebook's ``fbpca`` use) gives one for about
-    half the flops of Householder QR, without forming Q, and like QR it never breaks down, so
+    a quarter of the flops of Householder QR with Q formed, and like QR it never breaks down, so
     ``"auto"`` takes it for every ``q`` and every library; a non-finite factor (an exactly rank
     deficient block on PyTorch or CuPy, where it is formed as ``YU⁻¹``) falls back to QR.
     Cholesky-QR2 costs two Gram products and solves (fast on GPUs) but squares the condition

@@ -99,6 +99,9 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     the direct SVD of [2]_ Alg. 5.1), so the result is the rank-r truncation
     :math:`\hat U_r \hat V_r^T` of ``msign(QQᵀG)``. A stack ``G`` takes a stack of bases, member ``Q[idx]`` for ``G[idx]``.
     With ``inner="exact"``, singular values of ``B`` at or below ``max(ℓ, n)·eps·σ₁`` map to zero.
+    For a wide ``B`` (``ℓ < n``) the exact sign comes from the thin QR ``Bᵀ = Q₂R`` and the SVD
+    of the ``ℓ × ℓ`` factor ``Rᵀ`` (:func:`wide_lowrank_sign`): the same SVD, cheaper than one of
+    ``B`` itself.
 
     Examples
     --------
