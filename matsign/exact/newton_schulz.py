@@ -73,7 +73,9 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
     Notes
     -----
     A quintic step costs ``4m²n + 2m³`` flops, a cubic one (``c_k = 0``) ``4m²n``
-    (:func:`newton_schulz_flops`). 16-bit formats are native on PyTorch and emulated on
+    (:func:`newton_schulz_flops`), all formed into buffers allocated once: beyond the
+    normalization, a native precision holds ``X``, ``A`` and the next ``X``, ``(2 + m/n)`` times the input
+    (2.25× at 1024 × 4096), with results bit for bit those of allocating products. 16-bit formats are native on PyTorch and emulated on
     NumPy/CuPy; ``"tfloat32"`` (float32 storage, products on TF32 operands) is native on PyTorch
     CUDA tensors of Ampere or newer GPUs and emulated elsewhere
     (:mod:`matsign._backend.precision`). The normalization runs in at least float32.
