@@ -101,3 +101,16 @@ def test_wide_small_sign_matches_the_svd_of_the_projection(backend, rank):
     expected = Q @ U[:, :keep] @ Vt[:keep]
     backend.assert_close(lowrank_msign(backend.asarray(G), backend.asarray(Q), rank=rank), expected,
                          rtol=0, atol=1e-12)
+
+
+def test_lu_basis_of_rank_deficient_blocks_stays_finite(backend):
+    # Exact zero pivots (a zero block, a rank-1 block): the basis stays finite (SciPy returns the
+    # unit columns of L for a zero block, PyTorch zeros) and, for the rank-1 block, still contains
+    # its column space; no fallback that reads the host is needed.
+    assert np.all(np.isfinite(backend.to_numpy(lu_basis(backend.asarray(np.zeros((5, 2)))))))
+    rng = np.random.default_rng(9)
+    Y = np.outer(rng.standard_normal(6), rng.standard_normal(3))
+    L = backend.to_numpy(lu_basis(backend.asarray(Y)))
+    assert np.all(np.isfinite(L))
+    Q = np.linalg.qr(L)[0]
+    np.testing.assert_allclose(Q @ (Q.T @ Y), Y, atol=1e-13)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from matsign._backend.namespace import from_numpy, library, namespace, to_numpy
+from matsign._backend.namespace import device, from_numpy, library, namespace, to_numpy
 
 
 def matmul_add(beta: float, C, alpha: float, A, B):
@@ -296,7 +296,9 @@ def lu_basis(Y):
     -----
     NumPy input goes through ``scipy.linalg.lu(permute_l=True)``. On PyTorch and CuPy the
     factor is ``Y U^{-1}`` (``lu_factor``, then a triangular solve), which keeps the row
-    permutation implicit; for rank-deficient ``Y`` a zero pivot makes it non-finite there.
+    permutation implicit; there pivots below ``eps·max|U|`` (a rank-deficient ``Y``) are raised
+    to that value, so the result stays finite and still spans the columns of ``Y`` (any
+    nonsingular triangular factor does), with no read back to the host.
 
     Examples
     --------
@@ -310,17 +312,26 @@ def lu_basis(Y):
     if lib == "torch":
         import torch
 
-        LU = torch.linalg.lu_factor(Y)[0]
-        return solve_upper_right(Y, torch.triu(LU[..., : Y.shape[-1], :]))
+        return solve_upper_right(Y, _safe_pivots(torch.triu(torch.linalg.lu_factor_ex(Y)[0][..., : Y.shape[-1], :])))
     if lib == "cupy":
         import cupy
         from cupyx.scipy.linalg import lu_factor
 
-        LU = lu_factor(Y)[0]
-        return solve_upper_right(Y, cupy.triu(LU[..., : Y.shape[-1], :]))
+        return solve_upper_right(Y, _safe_pivots(cupy.triu(lu_factor(Y)[0][..., : Y.shape[-1], :])))
     import scipy.linalg
 
     return scipy.linalg.lu(Y, permute_l=True, check_finite=False)[0]
+
+
+def _safe_pivots(U):
+    """The triangular ``U`` with diagonal entries below ``eps·max|U|`` raised to that value
+    (to 1 where ``U = 0``), per stack member."""
+    xp = namespace(U)
+    diagonal = xp.linalg.diagonal(U)
+    scale = xp.max(xp.abs(U), axis=(-2, -1))[..., None]
+    floor = xp.where(scale > 0, scale * xp.finfo(U.dtype).eps, xp.ones_like(scale))
+    raise_by = xp.where(xp.abs(diagonal) > floor, xp.zeros_like(diagonal), floor - diagonal)
+    return U + xp.eye(int(U.shape[-1]), dtype=U.dtype, device=device(U)) * raise_by[..., None, :]
 
 
 def column_pivots(S, k: int):

@@ -74,8 +74,8 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="auto", r
     basis of it keeps the directions that a QR would keep. LU with partial pivoting (as
     scikit-learn's ``randomized_range_finder`` and Facebook's ``fbpca`` use) gives one for about
     a quarter of the flops of Householder QR with Q formed, and like QR it never breaks down, so
-    ``"auto"`` takes it for every ``q`` and every library; a non-finite factor (an exactly rank
-    deficient block on PyTorch or CuPy, where it is formed as ``YU⁻¹``) falls back to QR.
+    ``"auto"`` takes it for every ``q`` and every library, with no read back to the host
+    (:func:`matsign._backend.lu_basis` keeps an exactly rank-deficient block finite).
     Cholesky-QR2 costs two Gram products and solves (fast on GPUs) but squares the condition
     number of the block and falls back to QR when that exceeds about ``u⁻¹``; ``"none"`` is
     cheapest and loses the directions below ``u^{1/(2q+1)}σ₁`` (below). Neither is chosen
@@ -95,9 +95,9 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="auto", r
     ``Ω[idx]``, all products and factorizations batched. NumPy fills an array in C order from
     one stream, so there the ``i``-th member gets the basis (to roundoff) that successive 2-D
     calls sharing one ``numpy.random.Generator`` return for it; PyTorch and CuPy fill arrays in
-    blocks, so only ``G[idx] ↔ Ω[idx]`` holds. With ``normalizer="cholesky_qr"`` (or an LU
-    fallback) a breakdown in any member sends the whole stack to Householder QR for that pass:
-    the same range, possibly another basis of it than a 2-D call returns.
+    blocks, so only ``G[idx] ↔ Ω[idx]`` holds. With ``normalizer="cholesky_qr"`` a breakdown in
+    any member sends the whole stack to Householder QR for that pass: the same range, possibly
+    another basis of it than a 2-D call returns.
 
     References
     ----------
@@ -164,13 +164,10 @@ def subspace_iteration(A, Omega, power_iters, normalizer):
 
 def normalize_block(Y, step):
     """A basis of the columns of ``Y`` between products: ``step`` one of ``"lu"``, ``"qr"``,
-    ``"cholesky_qr"``, ``"none"`` (``Y`` itself). A non-finite LU factor falls back to QR."""
+    ``"cholesky_qr"``, ``"none"`` (``Y`` itself)."""
     if step == "none":
         return Y
-    if step == "lu":
-        L = lu_basis(Y)
-        return L if all_finite(L) else orthonormal_basis(Y, "qr")
-    return orthonormal_basis(Y, step)
+    return lu_basis(Y) if step == "lu" else orthonormal_basis(Y, step)
 
 
 def final_orthonormalization(normalizer):
