@@ -15,7 +15,7 @@ scikit-learn``). One BLAS thread (set before NumPy loads).
    alignment of the sign, each as its difference from Householder QR at every step, in eps.
 
 Usage: ``python benchmarks/lowrank.py [--size 2048] [--rank 64] [--power-iters 2]
-[--oversample 0] [--repeats 7]``; prints Markdown tables.
+[--oversample 0] [--repeats 7] [--accuracy-shape 512x256]``; prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from matsign._backend.dtypes import EPS  # noqa: E402
 from matsign.lowrank.ranges import gaussian_range  # noqa: E402
 from matsign.lowrank.sign import sketched_msign  # noqa: E402
 from matsign.synthetic import log_uniform, power_law, with_spectrum  # noqa: E402
-from timing import cpu_libraries, positive_int, table  # noqa: E402
+from timing import cpu_libraries, matrix_shape, positive_int, table  # noqa: E402
 
 NORMALIZERS = ("auto", "qr", "lu", "cholesky_qr", "none")
 KAPPAS = (1e2, 1e6, 1e12)
@@ -87,7 +87,7 @@ def peer(G, rank, power_iters, oversample):
     return U @ Vt
 
 
-def accuracy_rows(m=512, n=256, rank=24, oversample=8, power_iters=2):
+def accuracy_rows(m, n, rank=24, oversample=8, power_iters=2):
     rows = []
     for kappa in KAPPAS:
         s = log_uniform(n, kappa)
@@ -119,6 +119,7 @@ def main():
     parser.add_argument("--power-iters", type=int, default=2)
     parser.add_argument("--oversample", type=int, default=0)
     parser.add_argument("--repeats", type=positive_int, default=7)
+    parser.add_argument("--accuracy-shape", type=lambda text: matrix_shape(text, minimum=64), default=(512, 256))
     args = parser.parse_args()
     _, machine = cpu_libraries()
     import sklearn
@@ -130,10 +131,11 @@ def main():
               f"{args.repeats} interleaved), ratio to scikit-learn, ratio to the product floor, alignment\n")
         print(table(["size", "dtype", "routine", "CPU ms", "/ sklearn", "/ floor", "alignment"], rows,
                     ["{}", "{}", "{}", "{:.1f}", "{:.3f}", "{:.3f}", "{:.6f}"]))
-        print("\nNormalizer accuracy, 512×256, rank 24 + 8, 2 power iterations, against Householder QR at every "
+        m, n = args.accuracy_shape
+        print(f"\nNormalizer accuracy, {m}×{n}, rank 24 + 8, 2 power iterations, against Householder QR at every "
               "step (differences in units of the working eps)\n")
         print(table(["κ", "dtype", "normalizer", "‖QᵀQ − I‖₂ / eps", "captured energy", "Δ energy / eps",
-                     "Δ alignment / eps"], accuracy_rows(),
+                     "Δ alignment / eps"], accuracy_rows(m, n),
                     ["{}", "{}", "{}", "{:.1f}", "{:.8f}", "{:+.1f}", "{:+.1f}"]))
 
 

@@ -25,6 +25,6 @@ def test_newton_schulz_benchmark_runs():
 
 def test_lowrank_benchmark_runs():
     pytest.importorskip("sklearn")
-    out = _run("lowrank.py", "--size", "96", "--rank", "8", "--repeats", "1")
+    out = _run("lowrank.py", "--size", "96", "--rank", "8", "--repeats", "1", "--accuracy-shape", "64x64")
     assert "sklearn randomized_svd + U @ Vt" in out
     assert out.count("| 1e+12 |") == 10  # five normalizers in two dtypes
