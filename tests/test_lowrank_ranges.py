@@ -149,7 +149,7 @@ def test_alignment_with_two_power_iterations_reaches_the_oracle(backend):
         ({"rank": 5, "oversample": -1}, "oversample must be a non-negative integer"),
         ({"rank": 5, "power_iters": -1}, "power_iters must be a non-negative integer"),
         ({"rank": 5, "power_iters": True}, "power_iters must be a non-negative integer"),
-        ({"rank": 5, "normalizer": "lu"}, "normalizer must be one of"),
+        ({"rank": 5, "normalizer": "householder"}, "normalizer must be one of"),
     ],
 )
 def test_bad_arguments_name_themselves(backend, kwargs, match):

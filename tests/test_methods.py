@@ -22,7 +22,7 @@ def test_builtin_methods_are_registered_with_metadata():
         assert method.description
         assert "rng" not in method.params
     assert dict(METHODS["gaussian"].params) == {
-        "rank": REQUIRED, "oversample": 0, "power_iters": 0, "normalizer": "qr", "inner": "exact", "steps": None,
+        "rank": REQUIRED, "oversample": 0, "power_iters": 0, "normalizer": "auto", "inner": "exact", "steps": None,
     }
     assert dict(METHODS["column"].params) == {"rank": REQUIRED, "strategy": "uniform", "inner": "exact", "steps": None}
     assert dict(METHODS["newton_schulz"].params) == {"schedule": "muon", "steps": None, "dtype": None}
@@ -85,6 +85,11 @@ def test_flop_estimates_against_hand_counts():
         + (6 * 80 * 8**2 + 20 * 8**3 + 2 * 8**2 * 80)      # msign of the 8×80 matrix
         + 2 * 60 * 8 * 80                                  # Q · sign
     )
+    assert METHODS["gaussian"].flops(60, 80, rank=8, oversample=2, power_iters=1, normalizer="qr") == pytest.approx(
+        hand, rel=1e-12)
+    # The default normalizes between products by LU (getrf, pk² − k³/3), the last basis by QR.
+    lu = lambda p, k: p * k * k - k**3 / 3  # noqa: E731
+    hand += lu(60, 10) + lu(80, 10) - qr(60, 10) - qr(80, 10)
     assert METHODS["gaussian"].flops(60, 80, rank=8, oversample=2, power_iters=1) == pytest.approx(hand, rel=1e-12)
     # Column, L1 top-k, on the tall 80×60 (wide orientation 60×80), rank 8, Muon inner ×5.
     hand = 2 * 60 * 80 + qr(60, 8) + 2 * 8 * 60 * 80 + 5 * (4 * 8**2 * 80 + 2 * 8**3) + 2 * 60 * 8 * 80

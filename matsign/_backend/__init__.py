@@ -24,7 +24,7 @@ from matsign._backend.namespace import (
     placeholder,
     to_numpy,
 )
-from matsign._backend.linalg import cholesky_upper, column_pivots, matmul_add, solve_upper_right
+from matsign._backend.linalg import cholesky_upper, column_pivots, lu_basis, matmul_add, matmul_add_into, matmul_into, solve_upper_right, thin_qr
 from matsign._backend.precision import (
     Arithmetic,
     arithmetic,
@@ -87,7 +87,10 @@ __all__ = [
     "library",
     "library_dtype",
     "linalg_dtype",
+    "lu_basis",
     "matmul_add",
+    "matmul_add_into",
+    "matmul_into",
     "namespace",
     "pin_single_thread",
     "placeholder",
@@ -96,6 +99,7 @@ __all__ = [
     "single_threaded",
     "solve_upper_right",
     "standard_normal",
+    "thin_qr",
     "tf32_products",
     "to_numpy",
     "trusted_values",

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matsign._backend.dtypes import EPS, check_precision, dtype_name, library_dtype
-from matsign._backend.linalg import matmul_add
+from matsign._backend.linalg import matmul_add, matmul_add_into, matmul_into
 from matsign._backend.namespace import STRICT, from_numpy, library, namespace, to_numpy
 
 #: Explicit mantissa bits of the formats that are leading bits of float32, rounded on its bit pattern.
@@ -285,6 +285,27 @@ class Arithmetic:
                 return matmul_add(beta, C, alpha, a, b)
         product = self.matmul(a, b)
         return self.round(beta * C + (product if alpha == 1 else alpha * product))
+
+    def matmul_into(self, a, b, out):
+        """:meth:`matmul` written into the existing buffer ``out`` (C-contiguous, sharing no
+        memory with ``a`` or ``b``); returns ``out``. Native precisions allocate nothing
+        (:func:`matsign._backend.linalg.matmul_into`)."""
+        if not self.emulated:
+            with tf32_products() if self.name == "tfloat32" else nullcontext():
+                return matmul_into(a, b, out)
+        out[...] = self.matmul(a, b)
+        return out
+
+    def matmul_add_into(self, beta: float, C, alpha: float, a, b, out):
+        """:meth:`matmul_add` written into the existing buffer ``out`` (C-contiguous, sharing no
+        memory with ``C``, ``a`` or ``b``), bit for bit; ``C`` may be spent as workspace.
+        Returns ``out``. Native precisions allocate nothing
+        (:func:`matsign._backend.linalg.matmul_add_into`)."""
+        if not self.emulated:
+            with tf32_products() if self.name == "tfloat32" else nullcontext():
+                return matmul_add_into(beta, C, alpha, a, b, out)
+        out[...] = self.matmul_add(beta, C, alpha, a, b)
+        return out
 
 
 def arithmetic(x, dtype=None) -> Arithmetic:

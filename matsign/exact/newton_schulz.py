@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from matsign._backend import arithmetic, boundary, check_choice, check_matrix, check_positive_int, check_precision
+import math
+
+from matsign._backend import (
+    arithmetic,
+    boundary,
+    check_choice,
+    check_matrix,
+    check_positive_int,
+    check_precision,
+    device,
+)
 from matsign.exact.normalization import NORMALIZATIONS, SPECTRAL_POWER_STEPS, normalized
 from matsign.exact.schedules import SCHEDULES, get_schedule
 from matsign.registry import register
@@ -63,7 +73,9 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
     Notes
     -----
     A quintic step costs ``4m²n + 2m³`` flops, a cubic one (``c_k = 0``) ``4m²n``
-    (:func:`newton_schulz_flops`). 16-bit formats are native on PyTorch and emulated on
+    (:func:`newton_schulz_flops`), all formed into buffers allocated once: beyond the
+    normalization, a native precision holds ``X``, ``A`` and the next ``X``, ``(2 + m/n)`` times the input
+    (2.25× at 1024 × 4096), with results bit for bit those of allocating products. 16-bit formats are native on PyTorch and emulated on
     NumPy/CuPy; ``"tfloat32"`` (float32 storage, products on TF32 operands) is native on PyTorch
     CUDA tensors of Ampere or newer GPUs and emulated elsewhere
     (:mod:`matsign._backend.precision`). The normalization runs in at least float32.
@@ -98,12 +110,26 @@ def newton_schulz(G, schedule="muon", *, steps: int | None = None, normalize: st
     ar = arithmetic(G, dtype)
     tall = G.shape[-2] > G.shape[-1]
     X, A = normalized(xp.matrix_transpose(G) if tall else G, normalize, sched.prescale, ar)
-    for a, b, c in triples:
-        if A is None:  # the "schatten4" and "aol" norms formed A₀ already
-            A = ar.matmul(X, xp.matrix_transpose(X))  # A_k = X_k X_kᵀ
-        B = ar.matmul_add(b, A, c, A, A) if c != 0 else ar.round(b * A)  # B_k = b_k A_k + c_k A_k²
-        X = ar.matmul_add(a, X, 1.0, B, X)  # X_{k+1} = a_k X_k + B_k X_k
-        A = None
+    # Three buffers for the whole loop: X_k, A_k and W, into which X_{k+1} is written (then the
+    # two swap); A_k² is formed in W's first m² entries (m ≤ n). Nothing is allocated per step
+    # but W once more after the first: X₀ may have any layout, the product outputs are C-ordered.
+    formed = A is not None  # the "schatten4" and "aol" norms formed A₀ already
+    gram_shape = (*X.shape[:-2], int(X.shape[-2]), int(X.shape[-2]))
+    if A is None:
+        A = xp.empty(gram_shape, dtype=X.dtype, device=device(X))
+    W = None
+    for step, (a, b, c) in enumerate(triples):
+        if W is None:
+            W = xp.empty(X.shape, dtype=X.dtype, device=device(X))
+        if not formed:
+            ar.matmul_into(X, xp.matrix_transpose(X), A)  # A_k = X_k X_kᵀ
+        formed = False
+        if c != 0:  # B_k = b_k A_k + c_k A_k², formed in W, kept in A
+            A[...] = ar.matmul_add_into(b, A, c, A, A, leading_block(xp, W, gram_shape))
+        else:
+            A *= b
+            A = ar.round(A)
+        X, W = ar.matmul_add_into(a, X, 1.0, A, X, W), (X if step > 0 else None)  # X_{k+1} = a_k X_k + B_k X_k
     if normalize == "none" and not bool(xp.all(xp.abs(X) <= DIVERGED)):  # False for NaN too
         raise ValueError(
             "newton_schulz with normalize='none' diverged (an entry of the result is non-finite or "
@@ -135,6 +161,12 @@ def newton_schulz_step(ar, X, A, a, b, c):
     r"""One Newton–Schulz step :math:`a X + (b A + c A^2) X` for ``A = X Xᵀ``, in arithmetic ``ar``."""
     B = ar.matmul_add(b, A, c, A, A) if c != 0 else ar.round(b * A)
     return ar.matmul_add(a, X, 1.0, B, X)
+
+
+def leading_block(xp, W, shape):
+    """The first ``prod(shape)`` entries of the C-contiguous array ``W``, viewed with ``shape``
+    (a view: reshaping contiguous memory copies nothing)."""
+    return xp.reshape(xp.reshape(W, (-1,))[: math.prod(shape)], shape)
 
 
 def newton_schulz_flops(m: int, n: int, schedule, steps: int | None = None) -> float:

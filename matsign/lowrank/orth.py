@@ -4,7 +4,7 @@ Cholesky-QR2."""
 from __future__ import annotations
 
 from matsign._backend.checks import boundary, check_matrix
-from matsign._backend.linalg import cholesky_upper, solve_upper_right
+from matsign._backend.linalg import cholesky_upper, solve_upper_right, thin_qr
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import linalg_dtype
 
@@ -18,7 +18,10 @@ def orthonormalize(Y, method: str = "qr"):
     ``"qr"`` is the thin ``Q`` of Householder QR (backward stable for any ``Y``); ``"cholesky_qr"``
     is Cholesky-QR2 [1]_, two passes of
 
-    .. math:: Y^T Y = R^T R, \qquad Y \leftarrow Y R^{-1}.
+    .. math:: Y^T Y = R^T R, \qquad Y \leftarrow Y R^{-1},
+
+    on ``Y`` with each column divided by its largest entry (so the Gram matrix cannot over- or
+    underflow at any scale).
 
     Parameters
     ----------
@@ -93,10 +96,15 @@ def orthonormal_basis(Y, method: str):
     LAPACK dtype, ``method`` one of :data:`METHODS`."""
     xp = namespace(Y)
     if method == "qr":
-        return xp.linalg.qr(Y)[0]
-    for _ in range(2):  # Cholesky-QR2: YᵀY = RᵀR, Y ← YR⁻¹, twice
-        R = cholesky_upper(xp.matrix_transpose(Y) @ Y)
-        if R is None:  # not numerically positive definite: Householder QR instead
-            return xp.linalg.qr(Y)[0]
-        Y = solve_upper_right(Y, R)
-    return Y
+        return thin_qr(Y)[0]
+    # Columns scaled to max |entry| 1 first: the Gram entries then lie in [-p, p], with
+    # diagonal ≥ 1, at any scale of Y (unscaled, they over- or underflow beyond about 1e±154
+    # in float64 and 1e±19 in float32). A column scaling does not change the span.
+    peak = xp.max(xp.abs(Y), axis=-2, keepdims=True)
+    X = Y / xp.where(peak > 0, peak, xp.ones_like(peak))
+    for first in (True, False):  # Cholesky-QR2: XᵀX = RᵀR, X ← XR⁻¹, twice
+        R = cholesky_upper(xp.matrix_transpose(X) @ X)
+        if R is None:  # not numerically positive definite: Householder QR of that pass's input
+            return thin_qr(Y if first else X)[0]
+        X = solve_upper_right(X, R)
+    return X

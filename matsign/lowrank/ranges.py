@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from matsign._backend.checks import all_finite, boundary, check_choice, check_matrix, check_nonnegative_int, check_rank
+from matsign._backend.linalg import lu_basis
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import linalg_dtype
 from matsign._backend.random import generator, standard_normal
@@ -13,14 +14,17 @@ from matsign.flops import gemm, orthonormalize
 from matsign.lowrank.orth import orthonormal_basis
 from matsign.lowrank.sign import BasisCost, one_of, register_range
 
-__all__ = ["NORMALIZERS", "gaussian_range", "subspace_iteration"]
+__all__ = ["AUTO_NORMALIZER", "NORMALIZERS", "gaussian_range", "subspace_iteration"]
 
-#: Orthonormalization between the products of the power iteration.
-NORMALIZERS = ("qr", "cholesky_qr", "none")
+#: Normalization between the products of the power iteration.
+NORMALIZERS = ("auto", "lu", "qr", "cholesky_qr", "none")
+
+#: What ``normalizer="auto"`` runs between products (see :func:`gaussian_range`, Notes).
+AUTO_NORMALIZER = "lu"
 
 
 @boundary
-def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng=None):
+def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="auto", rng=None):
     r"""Orthonormal basis ``Q`` (``m × ℓ``) of the range of :math:`(G G^T)^q G \Omega`, Ω Gaussian.
 
     ``Ω`` is an ``n × ℓ`` standard Gaussian test matrix, ``ℓ = rank + oversample`` and
@@ -38,9 +42,12 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng
         HMT's expectation bounds need ``p ≥ 2``.
     power_iters : int, default 0
         Number ``q ≥ 0`` of power iterations (each costs two more products with ``G``).
-    normalizer : {"qr", "cholesky_qr", "none"}
-        Orthonormalization between products: Householder QR, Cholesky-QR2 (see
-        :func:`matsign.lowrank.orthonormalize`), or none but the last (HMT Alg. 4.3; see Notes).
+    normalizer : {"auto", "lu", "qr", "cholesky_qr", "none"}
+        Normalization between products: ``"auto"`` (the default, currently ``"lu"``; see
+        Notes), the permuted lower factor of LU (:func:`matsign._backend.lu_basis`), Householder
+        QR, Cholesky-QR2 (see :func:`matsign.lowrank.orthonormalize`), or none (HMT Alg. 4.3).
+        The last basis is always orthonormal to working accuracy: Householder QR, except
+        Cholesky-QR2 with ``"cholesky_qr"``.
     rng : None, int or generator
         Randomness for ``Ω`` (see :mod:`matsign._backend.random`); the same seed gives the same
         basis on the same backend.
@@ -62,6 +69,19 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="qr", rng
     The power iteration replaces the singular values :math:`\sigma_j` by
     :math:`\sigma_j^{2q+1}`, which sharpens the decay the sketch sees (see
     :func:`matsign.bounds.hmt_spectral_bound`).
+
+    **Choosing the normalizer.** Between products only the span matters: any well-conditioned
+    basis of it keeps the directions that a QR would keep. LU with partial pivoting (as
+    scikit-learn's ``randomized_range_finder`` and Facebook's ``fbpca`` use) gives one for about
+    a quarter of the flops of Householder QR with Q formed, and like QR it never breaks down, so
+    ``"auto"`` takes it for every ``q`` and every library, with no read back to the host
+    (:func:`matsign._backend.lu_basis` keeps an exactly rank-deficient block finite).
+    Cholesky-QR2 costs two Gram products and solves (fast on GPUs) but squares the condition
+    number of the block and falls back to QR when that exceeds about ``u⁻¹``; ``"none"`` is
+    cheapest and loses the directions below ``u^{1/(2q+1)}σ₁`` (below). Neither is chosen
+    automatically, since whether they are safe depends on the spectrum; ``benchmarks/lowrank.py``
+    measures all of them on sketches with κ up to 1e12. The results of ``"auto"``, ``"lu"``
+    and ``"qr"`` differ at rounding level.
 
     **normalizer="none".** Without re-orthonormalization the columns of :math:`(GG^T)^q G\Omega`
     collapse onto the top singular direction: directions with :math:`\sigma_j/\sigma_1` below
@@ -129,27 +149,48 @@ def subspace_iteration(A, Omega, power_iters, normalizer):
         # by its largest entry bounds their growth by (σ₁/max|A|)^{2q+1} ≤ (mn)^{q+1/2}.
         peak = xp.max(xp.abs(A), axis=(-2, -1), keepdims=True)
         A = A / xp.where(peak > 0, peak, xp.ones_like(peak))
+    step = AUTO_NORMALIZER if normalizer == "auto" else normalizer
     At = xp.matrix_transpose(A)
-    orth = (lambda X: X) if normalizer == "none" else (lambda X: orthonormal_basis(X, normalizer))
     Y = A @ Omega  # step 2: Y₀ = AΩ (its orthonormal factor Q₀ is orth(Y₀))
     for _ in range(power_iters):
-        Y = A @ orth(At @ orth(Y))  # steps 4–5: Ỹⱼ = AᵀQⱼ₋₁ = Q̃ⱼR̃ⱼ, Yⱼ = AQ̃ⱼ
+        Y = A @ normalize_block(At @ normalize_block(Y, step), step)  # steps 4–5: Ỹⱼ = AᵀQⱼ₋₁, Yⱼ = AQ̃ⱼ
     if normalizer == "none" and not all_finite(Y):
         raise ValueError(
             f"normalizer='none' overflowed: (GGᵀ)^q GΩ with q = power_iters = {power_iters} exceeds the "
             f"range of {A.dtype} even for G scaled to max|G| = 1; use normalizer='qr' or fewer power_iters"
         )
-    return orthonormal_basis(Y, "qr" if normalizer == "none" else normalizer)  # step 7: Q = Q_q
+    return orthonormal_basis(Y, final_orthonormalization(normalizer))  # step 7: Q = Q_q
+
+
+def normalize_block(Y, step):
+    """A basis of the columns of ``Y`` between products: ``step`` one of ``"lu"``, ``"qr"``,
+    ``"cholesky_qr"``, ``"none"`` (``Y`` itself)."""
+    if step == "none":
+        return Y
+    return lu_basis(Y) if step == "lu" else orthonormal_basis(Y, step)
+
+
+def final_orthonormalization(normalizer):
+    """The orthonormalization of the last block: Cholesky-QR2 with ``"cholesky_qr"``, else QR."""
+    return "cholesky_qr" if normalizer == "cholesky_qr" else "qr"
 
 
 def gaussian_range_flops(m, n, *, rank, oversample, power_iters, normalizer):
-    """Flops of :func:`gaussian_range`: ``GΩ``, two products and two orthonormalizations per
-    power iteration, the final orthonormalization; the basis is ``m × (rank + oversample)``."""
+    """Flops of :func:`gaussian_range`: ``GΩ``, two products and two normalizations per power
+    iteration, the final orthonormalization; the basis is ``m × (rank + oversample)``."""
     width = rank + oversample
-    step_orth = 0 if normalizer == "none" else orthonormalize(m, width, normalizer) + orthonormalize(n, width, normalizer)
-    total = gemm(m, n, width) + power_iters * (2 * gemm(m, n, width) + step_orth)
-    total += orthonormalize(m, width, "qr" if normalizer == "none" else normalizer)
+    step = AUTO_NORMALIZER if normalizer == "auto" else normalizer
+    total = gemm(m, n, width) + power_iters * (2 * gemm(m, n, width) + _step_flops(m, width, step)
+                                                + _step_flops(n, width, step))
+    total += orthonormalize(m, width, final_orthonormalization(normalizer))
     return BasisCost(total, m, width)
+
+
+def _step_flops(p, k, step):
+    """Flops of :func:`normalize_block` on ``p × k``: LU is ``pk² − k³/3`` (``getrf``)."""
+    if step == "none":
+        return 0
+    return p * k * k - k**3 / 3 if step == "lu" else orthonormalize(p, k, step)
 
 
 def gaussian_label(params) -> str:

@@ -32,7 +32,8 @@ from matsign._backend.checks import (
     check_positive_int,
     check_same_library,
 )
-from matsign._backend.precision import linalg_dtype
+from matsign._backend.linalg import thin_qr
+from matsign._backend.precision import default_rtol, linalg_dtype
 from matsign.exact.inner import check_inner, inner_sign
 from matsign.exact.newton_schulz import newton_schulz_flops
 from matsign.flops import gemm, svd, svd_sign
@@ -98,6 +99,9 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     the direct SVD of [2]_ Alg. 5.1), so the result is the rank-r truncation
     :math:`\hat U_r \hat V_r^T` of ``msign(QQᵀG)``. A stack ``G`` takes a stack of bases, member ``Q[idx]`` for ``G[idx]``.
     With ``inner="exact"``, singular values of ``B`` at or below ``max(ℓ, n)·eps·σ₁`` map to zero.
+    For a wide ``B`` (``ℓ < n``) the exact sign comes from the thin QR ``Bᵀ = Q₂R`` and the SVD
+    of the ``ℓ × ℓ`` factor ``Rᵀ`` (:func:`wide_lowrank_sign`): the same SVD, cheaper than one of
+    ``B`` itself.
 
     Examples
     --------
@@ -123,6 +127,10 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     A = xp.matrix_transpose(A) if right else A
     Q = xp.astype(Q, A.dtype, copy=False)
     B = xp.matrix_transpose(Q) @ A  # the small ℓ × n matrix of [1]
+    if isinstance(inner, str) and inner == "exact" and int(B.shape[-2]) < int(B.shape[-1]):
+        X = wide_lowrank_sign(xp, Q, B, rank, G.dtype)
+        X = xp.matrix_transpose(X) if right else X
+        return xp.astype(X, G.dtype, copy=False)
     if rank < int(Q.shape[-1]):
         # Rayleigh–Ritz ([2] Alg. 5.1, truncated): the top-r left singular vectors of B, Q ← Q U_r.
         U = xp.linalg.svd(B, full_matrices=False)[0][..., :rank]
@@ -130,6 +138,23 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     X = Q @ inner_sign(B, inner, steps, dtype=G.dtype)
     X = xp.matrix_transpose(X) if right else X
     return xp.astype(X, G.dtype, copy=False)
+
+
+def wide_lowrank_sign(xp, Q, B, rank, dtype):
+    r"""``Q · msign(B)`` truncated to ``rank``, for a wide ``B = QᵀA`` (``ℓ < n``), through the
+    thin QR :math:`B^T = Q_2 R`.
+
+    :math:`B = R^T Q_2^T`, so with the SVD :math:`R^T = U \Sigma V^T` (``ℓ × ℓ``),
+    :math:`B = U \Sigma (Q_2 V)^T` and the result is :math:`Q U_r \operatorname{sign}(\Sigma_r)
+    (Q_2 V_r)^T`: the SVD of ``B`` (LAPACK's own route for a matrix this wide), with singular
+    values at or below ``default_rtol(rank, n, dtype)·σ₁`` mapped to zero as :func:`msign`
+    maps those of the truncated ``U_rᵀB``. The SVD runs on ``ℓ × ℓ`` instead of ``ℓ × n``.
+    """
+    Q2, R = thin_qr(xp.matrix_transpose(B))
+    U, S, Vt = xp.linalg.svd(xp.matrix_transpose(R), full_matrices=False)
+    U, S, Vt = U[..., :, :rank], S[..., :rank], Vt[..., :rank, :]
+    keep = xp.astype(S > default_rtol(rank, int(B.shape[-1]), dtype) * S[..., :1], B.dtype)
+    return (Q @ (U * keep[..., None, :])) @ (Vt @ xp.matrix_transpose(Q2))
 
 
 def check_basis(G, Q, rank):
