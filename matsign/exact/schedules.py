@@ -230,8 +230,8 @@ SCHEDULES: MappingProxyType = MappingProxyType(
                 source="thib-s/flash-newton-schulz (T. Boissin; Turbo-Muon, arXiv 2512.04632, is by "
                 "T. Boissin et al.) newton_schulz_triton.py, newton_schulz_triton_aol, lines 555-558 at cdb03db "
                 "(2025-09-22): the 4-decimal truncation of the genetic search's output there "
-                "(4.6051846, -9.6552305, 5.676981, ... in hp-opt-genetic.py; first in 46d13a3, "
-                "2025-09-05); meant to follow AOL row scaling (normalize='aol') rather than "
+                "(4.6051846, -9.6552305, 5.676981, ...; in that file since b536fa8, 2025-09-05, and "
+                "in hp-opt-genetic.py); meant to follow AOL row scaling (normalize='aol') rather than "
                 "Frobenius normalization",
                 label="Turbo-Muon AOL (4)",
             ),
