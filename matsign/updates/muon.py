@@ -127,9 +127,13 @@ class Muon(UpdateRule):
         if equilibration is None and (exponent != -0.5 or clip is not None):
             raise ValueError("exponent and clip apply only with an equilibration ('R', 'C' or 'RC')")
         if phase is not None and equilibration != "RC":
-            raise ValueError(f"phase switches 'RC' to 'R' and applies only with equilibration='RC', got {equilibration!r}")
+            raise ValueError(
+                f"phase switches 'RC' to 'R' and applies only with equilibration='RC', got {equilibration!r}"
+            )
         if spc and inner != "newton_schulz":
-            raise ValueError("spc replaces the Newton–Schulz normalization and applies only with inner='newton_schulz'")
+            raise ValueError(
+                "spc replaces the Newton–Schulz normalization and applies only with inner='newton_schulz'"
+            )
         self.equilibration = equilibration
         self.exponent = check_exponent(exponent)
         self.clip = check_clip(clip)
