@@ -97,7 +97,8 @@ def test_scalar_map_on_backend(backend):
 
 
 def test_required_names_present():
-    for name in ("cubic", "muon", "polar_express", "polar_express8", "you5", "cans", "aol4", "deepseek_v4"):
+    for name in ("cubic", "muon", "polar_express", "polar_express8", "you5", "cans", "aol4", "aol_nemo",
+                 "deepseek_v4"):
         assert SCHEDULES[name].source
 
 
@@ -137,6 +138,49 @@ def test_bad_schedule_arguments_name_themselves():
             Schedule("x", [(1.5, -0.5, 0.0)], default_steps=bad)
 
 
+# The lists as published, copied here by hand from the files named (a peer's list is the oracle).
+# NVIDIA-NeMo/Emerging-Optimizers, emerging_optimizers/orthogonalized_optimizers/muon_utils.py,
+# _COEFFICIENT_SETS["aol"], lines 68-74 at commit fd7729267109a8848709e9406bf19e53e970c3f4:
+NEMO_AOL = (
+    (4.0098, -7.0585, 2.4635),
+    (3.4585, -5.5479, 2.5959),
+    (2.7573, -3.2939, 1.4254),
+    (2.7215, -3.0494, 1.3169),
+)
+# thib-s/flash-newton-schulz, newton_schulz_triton.py, newton_schulz_triton_aol, lines 554-559
+# at commit cdb03db0e6c59e82365426373a1601fadfdf7ab3:
+FLASH_NS_AOL = (
+    (4.6051, -9.6552, 5.6769),
+    (4.7505, -6.0861, 2.1790),
+    (2.7763, -2.3190, 0.5523),
+    (2.4231, -2.2861, 0.8193),
+)
+
+
+def test_aol_lists_are_the_published_ones():
+    assert SCHEDULES["aol_nemo"].coefficients == NEMO_AOL
+    assert SCHEDULES["aol4"].coefficients == FLASH_NS_AOL
+    assert "fd77292" in SCHEDULES["aol_nemo"].source and "cdb03db" in SCHEDULES["aol4"].source
+
+
+def test_past_end_cycle_restarts_the_list_as_nemo_does():
+    # NeMo's get_coefficient_iterator(mode="cycle") is itertools.cycle: step k uses triple k mod 4.
+    nemo = SCHEDULES["aol_nemo"]
+    assert nemo.past_end == "cycle"
+    assert nemo.steps_coefficients(10) == NEMO_AOL * 2 + NEMO_AOL[:2]
+    assert nemo.steps_coefficients(3) == NEMO_AOL[:3]
+    last = Schedule("same", NEMO_AOL)
+    assert last.past_end == "last" and last.steps_coefficients(6) == NEMO_AOL + (NEMO_AOL[-1],) * 2
+    # The scalar map follows the expanded list: step 5 applies the first triple again.
+    s = np.array([0.05, 0.3, 0.9])
+    t = s.copy()
+    for a, b, c in NEMO_AOL + NEMO_AOL[:1]:
+        t = a * t + b * t**3 + c * t**5
+    np.testing.assert_allclose(scalar_map(s, "aol_nemo", steps=5), t, rtol=1e-14)
+    with pytest.raises(ValueError, match="past_end"):
+        Schedule("x", NEMO_AOL, past_end="wrap")
+
+
 def test_default_steps_zero_means_the_list_and_positive_repeats():
     triples = [(1.5, -0.5, 0.0), (2.0, -1.5, 0.5)]
     assert len(Schedule("x", triples).steps_coefficients()) == 2
@@ -154,6 +198,7 @@ PAPER_NAMES = {
     "polar_express8": "Polar Express (8)",
     "cans": "CANS",
     "aol4": "Turbo-Muon AOL (4)",
+    "aol_nemo": "AOL (NeMo, 4)",
     "deepseek_v4": "DeepSeek-V4",
 }
 

@@ -252,3 +252,17 @@ def test_sign_diagnostics_refuses_a_non_finite_target_by_name(bad):
     with np.errstate(invalid="ignore"):  # inf · 0 in the alignment's inner product
         diverged = sign_diagnostics(np.full((2, 2), np.inf), np.diag([3.0, 1.0]))
     assert diverged["relative_error"] == np.inf  # a diverged step is measured, not refused
+
+
+def test_lowrank_muon_bfloat16_inner_newton_schulz(np_rng):
+    # The official Low-rank-Muon runs Newton–Schulz on QᵀX in bfloat16. Same seed, same range:
+    # only the inner sign's precision differs, so the relative difference is bfloat16's (order
+    # 1e-2 after 5 steps), far above float32's ≈ 1e-6 — the window shows bfloat16 was used.
+    Gs = [np_rng.standard_normal((40, 96)) for _ in range(3)]
+    wide = LowRankMuon(8, range="column", rng=3, diagnostics=False)
+    narrow = LowRankMuon(8, range="column", inner_dtype="bfloat16", rng=3, diagnostics=False)
+    for G in Gs:
+        a, b = wide.step(G).update, narrow.step(G).update
+        assert 1e-4 < np.linalg.norm(a - b) / np.linalg.norm(a) < 5e-2
+    with pytest.raises(ValueError, match="applies only to a Newton–Schulz inner sign"):
+        LowRankMuon(8, inner="exact", inner_dtype="bfloat16")

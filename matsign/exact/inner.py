@@ -10,12 +10,12 @@ schedule separately (``inner="newton_schulz", schedule=...``) convert with
 
 from __future__ import annotations
 
-from matsign._backend import check_choice
+from matsign._backend import check_choice, check_precision
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.schedules import SCHEDULES, Schedule, get_schedule
 from matsign.exact.sign import msign
 
-__all__ = ["PAIR_INNER", "check_inner", "inner_from_pair", "inner_sign"]
+__all__ = ["PAIR_INNER", "check_inner", "check_inner_dtype", "inner_from_pair", "inner_sign"]
 
 #: The ``inner`` values of the rules that name their schedule separately.
 PAIR_INNER = ("newton_schulz", "exact")
@@ -60,6 +60,29 @@ def check_inner(inner, steps) -> None:
             raise ValueError("steps applies only to a Newton–Schulz inner sign, not inner='exact'")
         return
     get_schedule(inner).steps_coefficients(steps)
+
+
+def check_inner_dtype(inner, dtype) -> None:
+    """Check a Newton–Schulz working precision ``dtype`` for the inner sign ``inner``.
+
+    ``None`` (the input's own precision) always passes; any other value needs a schedule and
+    must be a precision :func:`matsign.newton_schulz` accepts.
+
+    Examples
+    --------
+    >>> check_inner_dtype("muon", "bfloat16")
+    >>> check_inner_dtype("exact", "bfloat16")
+    Traceback (most recent call last):
+    ...
+    ValueError: a working precision (dtype='bfloat16') applies only to a Newton–Schulz inner sign, not inner='exact'
+    """
+    if dtype is None:
+        return
+    if isinstance(inner, str) and inner == "exact":
+        raise ValueError(
+            f"a working precision (dtype={dtype!r}) applies only to a Newton–Schulz inner sign, not inner='exact'"
+        )
+    check_precision(dtype)
 
 
 def inner_from_pair(inner, schedule):

@@ -14,10 +14,20 @@ from types import MappingProxyType
 
 import numpy as np
 
-from matsign._backend import check_nonnegative_int, check_positive_int, check_real, library, namespace
+from matsign._backend import (
+    check_choice,
+    check_nonnegative_int,
+    check_positive_int,
+    check_real,
+    library,
+    namespace,
+)
 from matsign.exact.polar_express import polar_express_coefficients
 
 Triple = tuple[float, float, float]
+
+#: How a schedule continues past the end of its list (:attr:`Schedule.past_end`).
+PAST_END = ("last", "cycle")
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,7 @@ class Schedule:
         pre-scale their source ships (1.02 for ``polar_express``, 1.01 for ``polar_express8``).
     default_steps : int
         Steps taken when ``steps=None`` (0, the default: the length of the list); longer than
-        the list repeats its last triple.
+        the list continues as ``past_end`` says.
     source : str
         Provenance: where the numbers come from.
     generator : mapping or None
@@ -48,6 +58,11 @@ class Schedule:
         Taylor quintic, kept.
     label : str
         How the papers name the schedule (plot labels); default its ``name``.
+    past_end : {"last", "cycle"}
+        Steps beyond the list: ``"last"`` (default) repeats its last triple, ``"cycle"``
+        starts the list again from its first triple (NVIDIA-NeMo Emerging-Optimizers'
+        ``get_coefficient_iterator(mode="cycle")``, which NeMo uses for its ``simple``,
+        ``quintic``, ``aol`` and ``cubic5`` lists; ``"repeat_last"`` there is ``"last"`` here).
     """
 
     name: str
@@ -57,6 +72,7 @@ class Schedule:
     source: str = ""
     generator: MappingProxyType | None = field(default=None, compare=False)
     label: str = ""
+    past_end: str = "last"
 
     def __post_init__(self):
         triples = _triples(self.name, self.coefficients)
@@ -69,16 +85,27 @@ class Schedule:
         object.__setattr__(self, "prescale", prescale)
         object.__setattr__(self, "default_steps", default_steps or len(triples))
         object.__setattr__(self, "label", str(self.label) or self.name)
+        check_choice(self.past_end, PAST_END, f"schedule {self.name!r}: past_end")
         if self.generator is not None:
             object.__setattr__(self, "generator", MappingProxyType(dict(self.generator)))
 
     def steps_coefficients(self, steps: int | None = None) -> tuple[Triple, ...]:
         """The triples of the first ``steps`` steps (default: ``default_steps``).
 
-        Fewer steps than the list truncate it; more repeat its last triple.
+        Fewer steps than the list truncate it; more continue as ``past_end`` says: the last
+        triple repeated, or the list started again.
+
+        Examples
+        --------
+        >>> s = Schedule("two", ((3.0, -3.0, 1.0), (1.5, -0.5, 0.0)), past_end="cycle")
+        >>> s.steps_coefficients(3)
+        ((3.0, -3.0, 1.0), (1.5, -0.5, 0.0), (3.0, -3.0, 1.0))
         """
         steps = self.default_steps if steps is None else check_positive_int(steps, "steps")
         listed = self.coefficients[:steps]
+        if self.past_end == "cycle":
+            length = len(self.coefficients)
+            return tuple(self.coefficients[k % length] for k in range(steps))
         return listed + (self.coefficients[-1],) * (steps - len(listed))
 
 
@@ -134,7 +161,11 @@ SCHEDULES: MappingProxyType = MappingProxyType(
                     (2.8769, -3.1427, 1.2046),
                     (2.8366, -3.0525, 1.2012),
                 ),
-                source="You Jiacheng's coefficient search; Dion2's default (arXiv 2512.16928)",
+                source="Jiacheng You's coefficients (modded-nanogpt train_gpt_medium.py; NVIDIA-NeMo "
+                "Emerging-Optimizers ships them as 'quintic'); microsoft/dion's "
+                "zeropower_via_newtonschulz5 (dion/muon.py), which was Dion2's default from its first "
+                "commit aa9ba2d (2025-11-17) until 199894b (2026-04-07) made Polar Express the "
+                "default (use_polar_express=True)",
                 label="You (5 steps)",
             ),
             Schedule(
@@ -196,9 +227,29 @@ SCHEDULES: MappingProxyType = MappingProxyType(
                     (2.7763, -2.3190, 0.5523),
                     (2.4231, -2.2861, 0.8193),
                 ),
-                source="Turbo-Muon (arXiv 2512.04632); meant to follow AOL row scaling "
-                "(normalize='aol') rather than Frobenius normalization",
+                source="thib-s/flash-newton-schulz (T. Boissin; Turbo-Muon, arXiv 2512.04632, is by "
+                "T. Boissin et al.) newton_schulz_triton.py, newton_schulz_triton_aol, lines 555-558 at cdb03db "
+                "(2025-09-22): the 4-decimal truncation of the genetic search's output there "
+                "(4.6051846, -9.6552305, 5.676981, ...; in that file since b536fa8, 2025-09-05, and "
+                "in hp-opt-genetic.py); meant to follow AOL row scaling (normalize='aol') rather than "
+                "Frobenius normalization",
                 label="Turbo-Muon AOL (4)",
+            ),
+            Schedule(
+                "aol_nemo",
+                (
+                    (4.0098, -7.0585, 2.4635),
+                    (3.4585, -5.5479, 2.5959),
+                    (2.7573, -3.2939, 1.4254),
+                    (2.7215, -3.0494, 1.3169),
+                ),
+                past_end="cycle",
+                source="NVIDIA-NeMo Emerging-Optimizers, emerging_optimizers/orthogonalized_optimizers/"
+                "muon_utils.py, _COEFFICIENT_SETS['aol'] (lines 68-74 at fd77292; unchanged since "
+                "2e15dc5): thib-s/flash-newton-schulz's first AOL list (newton_schulz_triton.py at "
+                "b73111d, 2025-08-29), which that repository replaced by aol4's; NeMo applies it after "
+                "Frobenius normalization and cycles past its 4 steps",
+                label="AOL (NeMo, 4)",
             ),
             Schedule(
                 "deepseek_v4",

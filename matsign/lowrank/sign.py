@@ -34,7 +34,7 @@ from matsign._backend.checks import (
 )
 from matsign._backend.linalg import thin_qr
 from matsign._backend.precision import default_rtol, linalg_dtype
-from matsign.exact.inner import check_inner, inner_sign
+from matsign.exact.inner import check_inner, check_inner_dtype, inner_sign
 from matsign.exact.newton_schulz import newton_schulz_flops
 from matsign.flops import gemm, svd, svd_sign
 from matsign.registry import REQUIRED, register
@@ -57,7 +57,7 @@ __all__ = [
 
 
 @boundary
-def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
+def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None, dtype=None):
     r"""Exact sign of ``G`` projected onto the span of ``Q``: ``Q · msign(Qᵀ G) = msign(Q Qᵀ G)``.
 
     Only the small ``ℓ × n`` matrix ``QᵀG`` is orthogonalized [1]_; the result has rank at most
@@ -78,19 +78,24 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
         schedule (as the official Low-rank-Muon code does with Muon's quintic).
     steps : int, optional
         Newton–Schulz steps (default: the schedule's own); only with a schedule.
+    dtype : str or dtype, optional
+        Working precision of a Newton–Schulz inner sign (:func:`newton_schulz`; default
+        ``G``'s own), e.g. ``"bfloat16"`` as the official Low-rank-Muon code; only with a
+        schedule. The products with ``Q`` stay in ``G``'s dtype.
 
     Returns
     -------
     array, shape (..., m, n)
         Same library, device and dtype as ``G``; products and factorizations run in ``G``'s
-        dtype (float32 for 16-bit inputs), a Newton–Schulz inner sign in ``G``'s own precision.
+        dtype (float32 for 16-bit inputs), a Newton–Schulz inner sign in ``G``'s own precision
+        unless ``dtype`` says otherwise.
 
     Raises
     ------
     ValueError
         If ``Q`` has other leading dimensions than ``G``, the wrong number of rows, more columns
-        than rows, ``rank`` is out of range, ``inner`` is unknown, or ``steps`` is given with
-        ``inner="exact"``.
+        than rows, ``rank`` is out of range, ``inner`` is unknown, or ``steps`` or ``dtype`` is
+        given with ``inner="exact"``.
 
     Notes
     -----
@@ -122,6 +127,7 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
     xp = check_same_library(("G", G), ("Q", Q))
     right, rank = check_basis(G, Q, rank)
     check_inner(inner, steps)
+    check_inner_dtype(inner, dtype)
     A = xp.astype(G, linalg_dtype(G), copy=False)
     # A right projection is the left one of Gᵀ: msign(G Q Qᵀ) = msign(Q Qᵀ Gᵀ)ᵀ.
     A = xp.matrix_transpose(A) if right else A
@@ -135,7 +141,7 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None):
         # Rayleigh–Ritz ([2] Alg. 5.1, truncated): the top-r left singular vectors of B, Q ← Q U_r.
         U = xp.linalg.svd(B, full_matrices=False)[0][..., :rank]
         Q, B = Q @ U, xp.matrix_transpose(U) @ B
-    X = Q @ inner_sign(B, inner, steps, dtype=G.dtype)
+    X = Q @ inner_sign(B, inner, steps, dtype=G.dtype if dtype is None else dtype)
     X = xp.matrix_transpose(X) if right else X
     return xp.astype(X, G.dtype, copy=False)
 
@@ -392,7 +398,7 @@ def _sweep_check(finder):
 
 
 @boundary
-def sketched_msign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=None, **options):
+def sketched_msign(G, rank, *, range="gaussian", inner="exact", steps=None, dtype=None, rng=None, **options):
     r"""Rank-r approximation of ``msign(G)`` in one call: ``Q = range finder(G)``, then ``Q · msign(QᵀG)``.
 
     The basis comes from the range finder ``range`` (``Q = gaussian_range(G, rank, rng=rng,
@@ -410,7 +416,7 @@ def sketched_msign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=
     range : str
         A name in :data:`RANGES`: ``"gaussian"`` (:func:`gaussian_range`), ``"column"``
         (:func:`column_range`), or one declared by :func:`register_range`.
-    inner, steps
+    inner, steps, dtype
         See :func:`lowrank_msign`.
     rng : None, int or generator
     **options
@@ -444,13 +450,14 @@ def sketched_msign(G, rank, *, range="gaussian", inner="exact", steps=None, rng=
     check_matrix(G, "G")
     options = check_range_options(range, options)
     check_inner(inner, steps)
+    check_inner_dtype(inner, dtype)
     if range == "column" and getattr(G, "ndim", 2) > 2:
         raise ValueError(
             f"range='column' selects columns of a single matrix (m, n); G of shape {tuple(G.shape)} "
             "is a stack: use range='gaussian', or call sketched_msign on each member"
         )
     Q = RANGES[range](G, rank, rng=rng, **options)
-    return lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps)
+    return lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps, dtype=dtype)
 
 
 def lowrank_sign(*args, **kwargs):

@@ -19,11 +19,13 @@ from matsign.exact.newton_schulz import newton_schulz_flops
 
 __all__ = [
     "MODES",
+    "check_clip",
     "check_equilibration_params",
     "check_exponent",
     "check_muoneq_params",
     "equilibrate",
     "equilibration_factors",
+    "spectral_proxy_scale",
 ]
 
 #: Equilibration modes: rows ("R"), columns ("C"), both from the same matrix ("RC").
@@ -39,27 +41,38 @@ def check_exponent(exponent) -> float:
     return check_real(exponent, "exponent", high=0, open_high=True)
 
 
-def check_equilibration_params(mode, exponent, eps=1e-8) -> None:
+def check_clip(clip) -> float | None:
+    """The scale ``clip`` as a float ≥ 1, or None; else a ``ValueError`` naming it.
+
+    The official clamp ``[1/clip, clip]`` is an interval only for ``clip ≥ 1`` (below 1,
+    ``torch.clamp`` would set every scale to ``clip``).
+    """
+    return None if clip is None else check_real(clip, "clip", low=1)
+
+
+def check_equilibration_params(mode, exponent, eps=1e-8, clip=None) -> None:
     """Check the options of :func:`equilibrate` before any matrix is seen."""
     check_choice(mode, MODES, "mode")
     check_exponent(exponent)
     check_real(eps, "eps", low=0, open_low=True)
+    check_clip(clip)
 
 
 @boundary
-def equilibration_factors(G, mode="R", *, exponent=-0.5, eps=1e-8):
+def equilibration_factors(G, mode="R", *, exponent=-0.5, eps=1e-8, clip=None):
     r"""The diagonal scalings of :func:`equilibrate`: ``(row_scale, col_scale)``.
 
     ``row_scale = s(r)`` (modes "R" and "RC") and ``col_scale = s(c)`` (modes "C" and "RC"),
     with :math:`r_i = \sum_j G_{ij}^2`, :math:`c_j = \sum_i G_{ij}^2` and
-    :math:`s(x) = (x + \varepsilon)^{e}`; both come from the same ``G``.
+    :math:`s(x) = (x + \varepsilon)^{e}`, clamped to ``[1/clip, clip]`` when ``clip`` is
+    given; both come from the same ``G``.
 
     Parameters
     ----------
     G : array, shape (..., m, n)
         Real floating matrix or stack (NumPy, CuPy or PyTorch).
     mode : {"R", "C", "RC"}
-    exponent, eps : float
+    exponent, eps, clip : float
         See :func:`equilibrate`.
 
     Returns
@@ -85,10 +98,14 @@ def equilibration_factors(G, mode="R", *, exponent=-0.5, eps=1e-8):
     (array([0.2, 0.5]), array([0.33333333, 0.2236068 ]))
     """
     xp = check_matrix(G, "G")
-    check_equilibration_params(mode, exponent, eps)
+    check_equilibration_params(mode, exponent, eps, clip)
     A = xp.astype(G, linalg_dtype(G), copy=False)
     row_scale = _scale(xp, A, -1, exponent, eps) if mode in ("R", "RC") else None
     col_scale = _scale(xp, A, -2, exponent, eps) if mode in ("C", "RC") else None
+    if clip is not None:
+        # MaeChd/muon-eq's rowcol_clip: clamp each scale (after the power) to [1/clip, clip].
+        row_scale = None if row_scale is None else xp.clip(row_scale, 1.0 / clip, float(clip))
+        col_scale = None if col_scale is None else xp.clip(col_scale, 1.0 / clip, float(clip))
     return row_scale, col_scale
 
 
@@ -112,7 +129,7 @@ def _scale(xp, A, axis, exponent, eps):
 
 
 @boundary
-def equilibrate(G, mode="R", *, exponent=-0.5, eps=1e-8):
+def equilibrate(G, mode="R", *, exponent=-0.5, eps=1e-8, clip=None):
     r"""MuonEq's row ("R"), column ("C") or two-sided ("RC") equilibration of ``G``.
 
     With :math:`r_i = \sum_j G_{ij}^2`, :math:`c_j = \sum_i G_{ij}^2` and
@@ -139,6 +156,10 @@ def equilibrate(G, mode="R", *, exponent=-0.5, eps=1e-8):
     eps : float
         Positive shift ``ε`` added to the squared norms (official default 1e-8). Zero rows and
         columns stay zero, never NaN.
+    clip : float, optional
+        The official ``rowcol_clip``: each scale ``s(x)`` is clamped to ``[1/clip, clip]``
+        (``clip ≥ 1``), which bounds how much a row or column can be amplified or damped.
+        None (the official default) does not clamp.
 
     Returns
     -------
@@ -149,7 +170,7 @@ def equilibrate(G, mode="R", *, exponent=-0.5, eps=1e-8):
     ------
     ValueError
         Unknown ``mode``, an ``exponent`` that is not a finite negative number, an ``eps`` that
-        is not a finite positive number, or bad ``G`` (see :func:`matsign._backend.check_matrix`).
+        is not a finite positive number, a ``clip`` below 1, or bad ``G`` (see :func:`matsign._backend.check_matrix`).
 
     Notes
     -----
@@ -164,11 +185,12 @@ def equilibrate(G, mode="R", *, exponent=-0.5, eps=1e-8):
     gives :math:`\operatorname{diag}(r)^{-1/2} G`, the "R" mode. So "R" is exact when the rows
     of ``G`` are mutually orthogonal, and "C" when its columns are.
 
-    Departures from the official code (MaeChd/muon-eq, ``muoneq.py``): the optional clamp of
-    the scales (``rowcol_clip``, off by default there) and the step-dependent switch from "RC"
-    to "R" (``phase``, a training-schedule matter) are not part of this one-shot function; for
-    16-bit inputs the squared norms and scales are computed in float32 (the official code works
-    in the tensor's own dtype) and the product is rounded back once.
+    Departures from the official code (MaeChd/muon-eq, ``llm-baselines/src/optim/muoneq.py``):
+    the step-dependent switch from "RC" to "R" (``phase``) belongs to the update rule
+    (:class:`matsign.updates.MuonEq`), not to this one-shot function; the official ``inf`` row
+    norms of the CIFAR variant are not offered; for 16-bit inputs the squared norms and scales
+    are computed in float32 (the official code works in the tensor's own dtype) and the product
+    is rounded back once.
 
     References
     ----------
@@ -187,13 +209,83 @@ def equilibrate(G, mode="R", *, exponent=-0.5, eps=1e-8):
            [0.      , 0.447214]])
     """
     xp = check_matrix(G, "G")
-    row_scale, col_scale = equilibration_factors(G, mode, exponent=exponent, eps=eps)  # checks the options
+    row_scale, col_scale = equilibration_factors(G, mode, exponent=exponent, eps=eps, clip=clip)  # checks the options
     A = xp.astype(G, linalg_dtype(G), copy=False)
     if row_scale is not None:
         A = row_scale[..., :, None] * A
     if col_scale is not None:
         A = A * col_scale[..., None, :]
     return xp.astype(A, G.dtype, copy=False)
+
+
+@boundary
+def spectral_proxy_scale(X, *, eps=1e-7):
+    r"""MuonEq's spectral-proxy pre-scaling ("spc"): ``X`` divided by ``(‖(XXᵀ)²‖_F + ε)^{1/4}``.
+
+    .. math:: \operatorname{spc}(X) = X \,(\lVert (X X^T)^2 \rVert_F + \varepsilon)^{-1/4},
+              \qquad \lVert (X X^T)^2 \rVert_F^{1/4} = \Big(\sum_i \sigma_i^8\Big)^{1/8}
+              = \lVert X \rVert_{S_8} \ge \sigma_1,
+
+    with the Gram matrix on the shorter side (``XᵀX`` for tall ``X``; same norm). It replaces
+    Newton–Schulz's Frobenius normalization in the official ``zeropower_mode="spc"``: the
+    Schatten-8 norm is closer to ``σ₁`` than ``‖X‖_F``, so the small singular values start
+    larger, and ``σ₁ ≤ 1`` still holds; feed the result to ``newton_schulz(...,
+    normalize="none")``.
+
+    Parameters
+    ----------
+    X : array, shape (..., m, n)
+        Real floating matrix or stack (NumPy, CuPy or PyTorch).
+    eps : float
+        Nonnegative shift ``ε`` added to ``‖(XXᵀ)²‖_F`` (official 1e-7, in ``X``'s own units,
+        so it matters only for tiny ``X``); 0 gives the pure Schatten-8 normalization.
+
+    Returns
+    -------
+    array, shape (..., m, n)
+        Same library, device and dtype as ``X``; the zero matrix stays zero.
+
+    Raises
+    ------
+    ValueError
+        For a negative or non-finite ``eps``, or bad ``X``.
+
+    Notes
+    -----
+    The norm is computed on ``X`` divided by its largest entry ``q`` and recombined with ``ε``
+    in the log domain, ``(q⁴ N + ε)^{-1/4} = exp(−¼ logaddexp(4 log q + log N, log ε))``
+    (``N = ‖(BBᵀ)²‖_F`` for ``B = X/q``), so no scale of ``X`` under- or overflows the fourth
+    power of the Gram matrix. The official code forms the Gram
+    matrix and its square in bfloat16 (the norm reduced in float32); here they run in ``X``'s
+    LAPACK dtype (float32 for 16-bit input).
+
+    References
+    ----------
+    .. [1] D. Chang et al., *MuonEq*, arXiv 2603.28254 (official code: MaeChd/muon-eq,
+       ``zeropower_via_newtonschulz5_spc``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.diag([2.0, 1.0])  # divided by (2⁸ + 1⁸)^{1/8} = 2.00097...
+    >>> np.round(spectral_proxy_scale(X, eps=0.0), 6)
+    array([[0.999513, 0.      ],
+           [0.      , 0.499756]])
+    """
+    xp = check_matrix(X, "X")
+    eps = check_real(eps, "eps", low=0)
+    A = xp.astype(X, linalg_dtype(X), copy=False)
+    q = xp.max(xp.abs(A), axis=(-2, -1), keepdims=True)
+    zero = q == 0
+    B = A / xp.where(zero, 1.0, q)
+    Bt = xp.matrix_transpose(B)
+    gram = B @ Bt if B.shape[-2] <= B.shape[-1] else Bt @ B
+    square = gram @ gram
+    N = xp.sqrt(xp.sum(square * square, axis=(-2, -1), keepdims=True))
+    log_norm = 4.0 * xp.log(xp.where(zero, 1.0, q)) + xp.log(xp.where(zero, 1.0, N))
+    log_eps = math.log(eps) if eps > 0 else -math.inf
+    factor = xp.exp(-0.25 * xp.logaddexp(log_norm, xp.full_like(log_norm, log_eps)))
+    return xp.astype(xp.where(zero, 0.0, A * factor), X.dtype, copy=False)
 
 
 # ---------------------------------------------------------------- the method "muoneq"

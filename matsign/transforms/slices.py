@@ -31,7 +31,7 @@ from matsign._backend import (
     uniform,
     values_trusted,
 )
-from matsign.exact.inner import PAIR_INNER, check_inner, inner_sign
+from matsign.exact.inner import PAIR_INNER, check_inner, check_inner_dtype, inner_sign
 from matsign.exact.schedules import get_schedule
 from matsign.flops import svd_sign
 from matsign.registry import register
@@ -158,7 +158,7 @@ def select_slices(M, fraction, *, score="l1", rng=None):
 
 
 @boundary
-def slices_msign(M, axis, indices, *, inner="exact", schedule="muon", steps=None):
+def slices_msign(M, axis, indices, *, inner="exact", schedule="muon", steps=None, dtype=None):
     r"""The sign of the selected slices of ``M``, in place of those slices; zeros elsewhere.
 
     For rows (``axis = 0``) and the selected index set ``K``,
@@ -182,6 +182,9 @@ def slices_msign(M, axis, indices, *, inner="exact", schedule="muon", steps=None
         Newton–Schulz schedule (only with ``inner="newton_schulz"``).
     steps : int, optional
         Newton–Schulz steps (default: the schedule's own); only with ``inner="newton_schulz"``.
+    dtype : str or dtype, optional
+        Newton–Schulz working precision (:func:`newton_schulz`; default ``M``'s), e.g.
+        ``"bfloat16"`` as the official Dion2 code; only with ``inner="newton_schulz"``.
 
     Returns
     -------
@@ -192,7 +195,7 @@ def slices_msign(M, axis, indices, *, inner="exact", schedule="muon", steps=None
     ------
     ValueError
         Bad ``axis``, ``inner``; indices that are not a non-empty 1-D integer array of distinct
-        values in range; ``steps`` with ``inner="exact"``.
+        values in range; ``steps`` or ``dtype`` with ``inner="exact"``.
 
     Notes
     -----
@@ -213,9 +216,10 @@ def slices_msign(M, axis, indices, *, inner="exact", schedule="muon", steps=None
     if isinstance(axis, bool) or axis not in (0, 1):
         raise ValueError(f"axis must be 0 (rows) or 1 (columns), got {axis!r}")
     spec = slice_inner(inner, schedule, steps)
+    check_inner_dtype(spec, dtype)
     X = M if axis == 0 else xp.matrix_transpose(M)
     idx = _checked_indices(xp, M, indices, int(X.shape[0]), axis)
-    sign = inner_sign(xp.take(X, idx, axis=0), spec, steps)
+    sign = inner_sign(xp.take(X, idx, axis=0), spec, steps, dtype=dtype)
     selected, slot = selection_slots(idx, int(X.shape[0]))
     out = xp.where(selected[:, None], xp.take(sign, slot, axis=0), xp.zeros_like(X))
     return out if axis == 0 else xp.matrix_transpose(out)

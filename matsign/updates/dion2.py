@@ -14,6 +14,7 @@ from matsign.transforms.slices import (
     selection_slots,
     slice_count,
 )
+from matsign.exact.inner import check_inner_dtype
 from matsign.updates.base import UpdateRule, check_momentum
 
 
@@ -43,6 +44,10 @@ class Dion2(UpdateRule):
         How slices are ranked: L1 norm (the paper's), L2 norm, or at random.
     inner, schedule, steps
         The sign of the selected submatrix; see :class:`~matsign.updates.Muon`.
+    inner_dtype : str, optional
+        Working precision of the inner Newton–Schulz (:func:`matsign.newton_schulz`'s
+        ``dtype``; default the gradient's): ``"bfloat16"`` is the official code's choice.
+        Only with ``inner="newton_schulz"``.
     rng : None, int or generator
         Randomness of ``score="random"``; the generator is created at the first step.
     shape : {"none", "spectral", "match_rms"}
@@ -112,6 +117,7 @@ class Dion2(UpdateRule):
         inner: str = "newton_schulz",
         schedule="muon",
         steps: int | None = None,
+        inner_dtype: str | None = None,
         rng=None,
         shape: str = "none",
         diagnostics: bool = True,
@@ -123,6 +129,8 @@ class Dion2(UpdateRule):
         check_choice(score, SCORES, "score")
         self.score = score
         self._set_inner(inner, schedule, steps)
+        check_inner_dtype(self.sign_spec, inner_dtype)
+        self.inner_dtype = inner_dtype
         self.rng = rng
         self.buffer = None
         self.covered = None
@@ -140,7 +148,9 @@ class Dion2(UpdateRule):
         # Select k = ⌈α·size⌉ slices K of the shorter side (largest L1 norm by default).
         axis, indices = select_slices(M, self.fraction, score=self.score, rng=self._generator)
         # orth(M_K) on the selected slices, zero elsewhere (M_K taken before the decay).
-        direction = slices_msign(M, axis, indices, inner=self.inner, schedule=self.schedule, steps=self.steps)
+        direction = slices_msign(
+            M, axis, indices, inner=self.inner, schedule=self.schedule, steps=self.steps, dtype=self.inner_dtype
+        )
         # Selective decay, Dion2's error feedback: M_K ← μ M_K; the other slices keep all of M.
         selected, _ = selection_slots(indices, int(self.covered.shape[0]))
         along = selected[:, None] if axis == 0 else selected[None, :]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from matsign._backend.checks import check_positive_int, check_rank
 from matsign._backend.random import generator
 from matsign.lowrank.sign import check_range_options, sketched_msign
+from matsign.exact.inner import check_inner_dtype
 from matsign.updates.base import UpdateRule, check_momentum, muon_momentum
 
 
@@ -33,6 +34,10 @@ class LowRankMuon(UpdateRule):
         How ``Q_t`` is found (:func:`matsign.lowrank.sketched_msign`).
     inner, schedule, steps
         The sign of the small ``rank × n`` matrix; see :class:`Muon`.
+    inner_dtype : str, optional
+        Working precision of the inner Newton–Schulz (:func:`matsign.newton_schulz`'s
+        ``dtype``; default the gradient's): ``"bfloat16"`` is the official code's choice.
+        Only with ``inner="newton_schulz"``.
     rng : None, int or generator
         Randomness of the range finder; created at the first step and drawn from at every
         step, so one seed fixes the whole sequence.
@@ -87,6 +92,7 @@ class LowRankMuon(UpdateRule):
         inner: str = "newton_schulz",
         schedule="muon",
         steps: int | None = None,
+        inner_dtype: str | None = None,
         rng=None,
         shape: str = "none",
         diagnostics: bool = True,
@@ -99,6 +105,8 @@ class LowRankMuon(UpdateRule):
         self.options = check_range_options(range, options)
         self.range = range
         self._set_inner(inner, schedule, steps)
+        check_inner_dtype(self.sign_spec, inner_dtype)
+        self.inner_dtype = inner_dtype
         self.rng = rng
         self.buffer = None
         self._generator = None
@@ -115,6 +123,6 @@ class LowRankMuon(UpdateRule):
         # The rank-r sign Q·orth(QᵀT_t), Q a fresh range of T_t (Gaussian sketch or columns).
         direction = sketched_msign(
             target, self.rank, range=self.range, inner=self.sign_spec, steps=self.steps,
-            rng=self._generator, **self.options,
+            dtype=self.inner_dtype, rng=self._generator, **self.options,
         )
         return direction, target, {}

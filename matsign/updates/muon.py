@@ -3,8 +3,9 @@ orthogonalization of the whole matrix."""
 
 from __future__ import annotations
 
-from matsign._backend import check_choice
-from matsign.transforms.equilibration import check_exponent, equilibrate
+from matsign._backend import check_choice, check_positive_int
+from matsign.exact.newton_schulz import newton_schulz
+from matsign.transforms.equilibration import check_clip, check_exponent, equilibrate, spectral_proxy_scale
 from matsign.updates.base import UpdateRule, check_momentum, muon_momentum
 
 #: Pre-orthogonalization scalings of MuonEq (see :func:`matsign.transforms.equilibration.equilibrate`).
@@ -43,6 +44,17 @@ class Muon(UpdateRule):
     exponent : float, default -0.5
         Exponent of the row / column squared norms (MuonEq also uses −0.25); only with
         ``equilibration``.
+    clip : float, optional
+        MuonEq's ``rowcol_clip``: the row / column scales clamped to ``[1/clip, clip]``
+        (:func:`matsign.transforms.equilibration.equilibrate`); only with ``equilibration``.
+    phase : int, optional
+        MuonEq's ``phase``, only with ``equilibration="RC"``: steps ``t < phase`` (counted from
+        1) scale rows and columns, steps ``t ≥ phase`` rows only ("R").
+    spc : bool, default False
+        MuonEq's ``zeropower_mode="spc"``: start Newton–Schulz from
+        :func:`matsign.transforms.equilibration.spectral_proxy_scale` of the (equilibrated)
+        input, ``X₀ = X (‖(XXᵀ)²‖_F + 10⁻⁷)^{-1/4}``, instead of ``X/‖X‖_F``; only with
+        ``inner="newton_schulz"``.
     shape : {"none", "spectral", "match_rms"}
         Learning-rate shape factor (:func:`matsign.updates.shape_factor`).
     diagnostics : bool, default True
@@ -100,6 +112,9 @@ class Muon(UpdateRule):
         steps: int | None = None,
         equilibration: str | None = None,
         exponent: float = -0.5,
+        clip: float | None = None,
+        phase: int | None = None,
+        spc: bool = False,
         shape: str = "none",
         diagnostics: bool = True,
     ):
@@ -109,10 +124,21 @@ class Muon(UpdateRule):
         self._set_inner(inner, schedule, steps)
         if equilibration is not None and equilibration not in EQUILIBRATIONS:
             raise ValueError(f"equilibration must be None or one of {EQUILIBRATIONS}, got {equilibration!r}")
-        if equilibration is None and exponent != -0.5:
-            raise ValueError("exponent applies only with an equilibration ('R', 'C' or 'RC')")
+        if equilibration is None and (exponent != -0.5 or clip is not None):
+            raise ValueError("exponent and clip apply only with an equilibration ('R', 'C' or 'RC')")
+        if phase is not None and equilibration != "RC":
+            raise ValueError(
+                f"phase switches 'RC' to 'R' and applies only with equilibration='RC', got {equilibration!r}"
+            )
+        if spc and inner != "newton_schulz":
+            raise ValueError(
+                "spc replaces the Newton–Schulz normalization and applies only with inner='newton_schulz'"
+            )
         self.equilibration = equilibration
         self.exponent = check_exponent(exponent)
+        self.clip = check_clip(clip)
+        self.phase = None if phase is None else check_positive_int(phase, "phase")
+        self.spc = bool(spc)
         self.buffer = None
 
     def _start(self, xp, G):
@@ -121,11 +147,16 @@ class Muon(UpdateRule):
     def _advance(self, xp, G):
         # Jordan et al. (2024): M_t = μM_{t−1} + G_t; the Nesterov input G_t + μM_t, or M_t.
         self.buffer, target = muon_momentum(self.buffer, G, self.momentum, self.nesterov)
-        # MuonEq (Chang et al., arXiv 2603.28254): scale the rows / columns of T_t, then NS5.
+        # MuonEq (Chang et al., arXiv 2603.28254): scale the rows / columns of T_t, then NS5;
+        # with a phase, "RC" before step `phase` and "R" from it on (official muon_step ≥ phase).
         scaled = target
         if self.equilibration is not None:
-            scaled = equilibrate(target, self.equilibration, exponent=self.exponent)
+            mode = "R" if self.phase is not None and self.step_count >= self.phase else self.equilibration
+            scaled = equilibrate(target, mode, exponent=self.exponent, clip=self.clip)
         # O_t = NS5(scaled) or the exact sign; the diagnostics compare with msign(T_t).
+        if self.spc:  # MuonEq's spectral proxy replaces the Frobenius normalization
+            direction = newton_schulz(spectral_proxy_scale(scaled), self.schedule, steps=self.steps, normalize="none")
+            return direction, target, {}
         return self._sign(scaled), target, {}
 
 
@@ -142,7 +173,15 @@ class MuonEq(Muon):
     - ``"RC"``: both, from the same ``T`` in one pass,
 
     with ``e = −1/2``, as the official MaeChd/muon-eq code does. The diagnostics compare with
-    ``msign(T_t)``, the sign plain Muon targets.
+    ``msign(T_t)``, the sign plain Muon targets. The official options ``rowcol_clip``,
+    ``phase`` and ``zeropower_mode="spc"`` are ``clip``, ``phase`` and ``spc`` (see
+    :class:`Muon`).
+
+    Departures from the official code (MaeChd/muon-eq, ``llm-baselines/src/optim/muoneq.py``):
+    its Newton–Schulz runs in bfloat16 and divides by ``‖X‖_F + 10⁻⁷`` (this rule: the
+    gradient's dtype, scale-free normalization, :func:`matsign.newton_schulz`); its docstring
+    ties ``phase`` to ``normalize_mode="row"`` but its code applies it to ``"rowcol"``, which
+    is what this rule follows.
 
     Parameters
     ----------
