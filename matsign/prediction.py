@@ -189,9 +189,15 @@ def predict(s, method, *, shape, reference="full", stored_dtype="float64", **par
     --------
     >>> import numpy as np
     >>> s = 1.0 / np.arange(1, 65)  # a gapless power law
-    >>> p = predict(s, "newton_schulz", shape=(64, 128), schedule="polar_express")
+    >>> p = predict(s, "newton_schulz", shape=(64, 128))  # Muon's quintic, 5 steps
     >>> p["kind"], round(p["alignment"], 3), round(p["relative_error"], 3)
-    ('exact', 0.99, 0.043)
+    ('exact', 0.932, 0.175)
+    >>> p = predict(s, "gaussian", shape=(64, 128), rank=16, power_iters=1)
+    >>> p["kind"], round(p["alignment"], 2), p["draws"]
+    ('monte_carlo', 0.7, 8)
+    >>> p = predict(s, "column", shape=(64, 128), rank=16)  # the columns depend on the vectors
+    >>> p["kind"], p["alignment_low"], round(p["alignment_high"], 3)  # ≤ the rank-16 Ky Fan ratio
+    ('bound', 0.0, 0.713)
     >>> predict(s, "oracle", shape=(64, 128), rank=16)["relative_error"]  # √(48/64)
     0.8660254037844386
     """
@@ -307,7 +313,7 @@ def diagonal_outcome(spectrum: Spectrum, values) -> tuple[float, float]:
     --------
     >>> spectrum = spectrum_of([3.0, 1.0], (2, 2))
     >>> diagonal_outcome(spectrum, [1.0, 0.0])  # the rank-1 oracle: 3/4 and √(1/2)
-    (0.75, 0.7071067811865476)
+    (0.75, 0.7071067811865475)
     """
     s, f = spectrum.s, np.asarray(values, dtype=np.float64)
     total = float(s.sum())

@@ -197,7 +197,7 @@ def _method_flops(m, n, *, lower, dtype):
 
 
 def _method_predict(spectrum, *, lower, dtype):
-    """The scalar trace of :func:`converged_newton_schulz` (exact: σ determines every step).
+    r"""The scalar trace of :func:`converged_newton_schulz` (exact: σ determines every step).
 
     The Schatten-4 start :math:`\sigma_i/\|\sigma\|_4`, the greedy schedule for the shorter
     side (:func:`greedy_schedule`), then Taylor steps, each after the residual

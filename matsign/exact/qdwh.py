@@ -319,7 +319,7 @@ def _method_flops(m, n, *, dtype):
 
 
 def _method_predict(spectrum, *, dtype):
-    """The scalar trace of :func:`qdwh_sign` with its default ``ℓ₀ = eps`` (exact: σ determines it).
+    r"""The scalar trace of :func:`qdwh_sign` with its default ``ℓ₀ = eps`` (exact: σ determines it).
 
     From :math:`x = \sigma/\|\sigma\|_2`, each step maps :math:`x \mapsto x(a + bx^2)/(1 + cx^2)`
     with the weights of :func:`dwh_weights` for ``ℓ_k`` (QR and Cholesky forms compute the

@@ -393,7 +393,7 @@ def _gum_flops(m, n, *, rank, q, inner, steps):
 
 
 def _projected_values(spectrum, rank, inner, steps):
-    """Singular values (on ``G``'s singular vectors) of the low-rank branch ``P·sign(PᵀG)``,
+    r"""Singular values (on ``G``'s singular vectors) of the low-rank branch ``P·sign(PᵀG)``,
     ``P = U_r``: the inner sign of the ``r × max(m, n)`` matrix with singular values σ₁…σ_r."""
     s = spectrum.s
     top = s[:rank]
@@ -404,7 +404,7 @@ def _projected_values(spectrum, rank, inner, steps):
 
 
 def _residual_values(spectrum, rank, inner, steps):
-    """Singular values of the full-rank branch ``sign(G − PPᵀG)``: the inner sign of σ_{r+1}, …"""
+    r"""Singular values of the full-rank branch ``sign(G − PPᵀG)``: the inner sign of σ_{r+1}, …"""
     s = spectrum.s
     values = np.zeros_like(s)
     tail = s[rank:]
@@ -414,7 +414,7 @@ def _residual_values(spectrum, rank, inner, steps):
 
 
 def _predict_galore(spectrum, *, rank, inner, steps):
-    """Exact: GaLore's projector is ``U_r`` from the SVD, so ``P·sign(PᵀG) = U_r f(Σ_r) V_rᵀ``
+    r"""Exact: GaLore's projector is ``U_r`` from the SVD, so ``P·sign(PᵀG) = U_r f(Σ_r) V_rᵀ``
     with ``f`` the inner sign's map (1 above its threshold for ``"exact"``,
     :func:`matsign.exact.scalar_map` of :math:`\sigma_i/\|\sigma_{\le r}\|_2` for a schedule)."""
     rank = check_rank(rank, (spectrum.m, spectrum.n))
@@ -422,7 +422,7 @@ def _predict_galore(spectrum, *, rank, inner, steps):
 
 
 def _predict_gum(spectrum, *, rank, q, inner, steps):
-    """Exact distribution: with probability ``q`` the sign of the residual ``U_⊥ Σ_⊥ V_⊥ᵀ/q``
+    r"""Exact distribution: with probability ``q`` the sign of the residual ``U_⊥ Σ_⊥ V_⊥ᵀ/q``
     (``f`` on σ_{r+1}, …, scale-free), else GaLore's ``U_r f(Σ_r) V_rᵀ``; the mean, the std of
     one draw, and the two outcomes as the range."""
     rank = check_rank(rank, (spectrum.m, spectrum.n))
