@@ -194,7 +194,7 @@ def predict(s, method, *, shape, reference="full", stored_dtype="float64", **par
     ('exact', 0.932, 0.175)
     >>> p = predict(s, "gaussian", shape=(64, 128), rank=16, power_iters=1)
     >>> p["kind"], round(p["alignment"], 2), p["draws"]
-    ('monte_carlo', 0.7, 8)
+    ('monte_carlo', 0.7, 4)
     >>> p = predict(s, "column", shape=(64, 128), rank=16)  # the columns depend on the vectors
     >>> p["kind"], p["alignment_low"], round(p["alignment_high"], 3)  # ≤ the rank-16 Ky Fan ratio
     ('bound', 0.0, 0.713)
