@@ -147,6 +147,18 @@ def test_gaussian_on_a_768_wide_gapless_spectrum():
         assert abs(e.mean() - p["relative_error"]) <= 0.02
 
 
+def test_gaussian_prediction_for_a_float32_matrix():
+    # κ = 1e4 over 96 values: the top 64 reach down to 0.2% of σ₁, far above float32's noise
+    # but below √(k·eps₃₂)·σ₁ = 0.3%, which a Gram matrix formed in float32 could not resolve.
+    s = np.logspace(0, -4, 96)
+    G = with_spectrum(s, 96, 160, rng=8).astype(np.float32)
+    R = matsign.msign(G.astype(np.float64))
+    a, e = _measure("gaussian", G, R.astype(np.float32), seeds=range(4), nuclear=s.sum(), rank=64, power_iters=1)
+    p = predict(s, "gaussian", shape=G.shape, stored_dtype="float32", rank=64, power_iters=1)
+    # float32 rounding moves the measured alignment by ~1e-6; 0.02 is the sampling tolerance.
+    assert abs(a.mean() - p["alignment"]) <= 0.02 and abs(e.mean() - p["relative_error"]) <= 0.02
+
+
 CASES_WITH_BOUNDS = [
     ("column", {"rank": 12, "strategy": strategy}) for strategy in ("uniform", "norm", "l1_topk", "leverage", "pivoted_qr")
 ] + [

@@ -211,9 +211,10 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     sketch's alignment varies by ≈ 0.001–0.006 (measured on the recorded dump and on power
     laws 128–1024 wide, ranks 16–128), so 4 or 8 sketches usually do.
 
-    Singular values of ``B`` below ``√(k·eps)·s₁`` count as zero (the Gram matrix resolves no
-    smaller ones; the method's threshold is ``max(rank, n)·eps``): they matter only for a
-    matrix of numerical rank below ``rank``. Rounding is not modelled:
+    Singular values of ``B`` below ``√(k·eps₆₄)·s₁`` count as zero (the float64 Gram matrix
+    resolves no smaller ones; the method's own threshold, ``default_rtol(rank, n)`` of its
+    working precision, applies above): they matter only for a matrix of numerical rank below
+    ``rank``. Rounding is not modelled:
     ``normalizer="none"`` loses in floating point the directions with
     :math:`\sigma_j/\sigma_1` below about :math:`u^{1/(2q+1)}`, which exact arithmetic keeps.
     """
@@ -266,7 +267,7 @@ def _gaussian_draws(spectrum, omega, rank, power_iters, inner, steps):
     lam, U = np.linalg.eigh(np.swapaxes(DQ, -1, -2) @ DQ)  # BBᵀ = QᵀD²Q, ascending
     lam, U = lam[..., ::-1][..., :rank], U[..., ::-1][..., :rank]
     S = np.sqrt(np.maximum(lam, 0.0))
-    resolved = S > math.sqrt(s.size * EPS[spectrum.work]) * S[..., :1]
+    resolved = S > math.sqrt(s.size * EPS["float64"]) * S[..., :1]  # the Gram matrix is float64
     kept = spectrum.kept(S, rank, spectrum.n, spectrum.work) & resolved
     f = inner_values(S * s[0], inner, steps, kept) * resolved
     alignments = np.sum(f * S, axis=-1) * s[0] / float(s.sum())
