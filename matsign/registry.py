@@ -2,7 +2,8 @@ r"""Where methods and matrix sources are declared: :func:`register` and :func:`r
 
 A method is declared once, in the module of its algorithm: the call, its parameters (read from
 the signature), the check of their values that needs no matrix (the same check the public
-function runs), its flop estimate and its plot label. A source (a family of test matrices) is
+function runs), its flop estimate, its plot label and its σ-only prediction
+(:func:`matsign.predict`). A source (a family of test matrices) is
 declared the same way beside its generator. :data:`METHODS` and :data:`SOURCES` only collect
 what the modules declared; importing :mod:`matsign` imports every declaring module.
 

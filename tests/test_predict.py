@@ -66,6 +66,17 @@ def test_newton_schulz_prediction_on_recorded_gradients(recorded):
             np.testing.assert_allclose([a[0], e[0]], [p["alignment"], p["relative_error"]], rtol=1e-3)
 
 
+@pytest.mark.parametrize("schedule", sorted(matsign.SCHEDULES))
+def test_schedule_band_is_the_range_of_the_scalar_map(schedule):
+    from matsign.exact.schedules import schedule_band
+
+    low, high = schedule_band(schedule)
+    grid = matsign.scalar_map(np.linspace(0.0, 1.0, 200_001), schedule)
+    # Contains every value (float64 evaluation: 1e-12) and is attained to the grid's resolution.
+    assert grid.min() >= low - 1e-12 and grid.max() <= high + 1e-12
+    assert grid.max() >= high - 1e-5 and grid.min() <= low + 1e-5
+
+
 @pytest.mark.parametrize("normalize", ["frobenius", "schatten4", "spectral", "none"])
 def test_newton_schulz_values_for_each_normalization(normalize):
     from matsign.exact.newton_schulz import newton_schulz_values
