@@ -6,7 +6,8 @@ package, layers lowest first (a module imports only from layers below it):
 
 - ``_backend``: arrays (NumPy, CuPy, PyTorch): namespace, dtypes and working precisions, rng,
   input checks (:func:`~matsign._backend.boundary`), BLAS kernels, thread limits;
-- ``registry``, ``flops``: where methods and matrix sources are declared, and kernel flop counts;
+- ``registry``, ``flops``, ``prediction``: where methods and matrix sources are declared, kernel
+  flop counts, and :func:`predict` (a method's error from σ alone, as the method declares it);
 - ``spectral``, ``metrics``, ``synthetic``, ``io``: singular-value diagnostics, error measures,
   test matrices, gradient dumps (read without pickle);
 - ``exact``: ``msign``, ``newton_schulz`` and its schedules, Gram Newton–Schulz, Newton–Schulz to
@@ -37,6 +38,7 @@ from matsign.exact import SCHEDULES, get_schedule, msign, newton_schulz, polar_e
 from matsign.io import load_gradients
 from matsign.lowrank import column_range, gaussian_range, lowrank_msign, sketched_msign
 from matsign.metrics import alignment, orthogonality_error, rank_floor, relative_error
+from matsign.prediction import predict
 from matsign.registry import get_method
 from matsign.spectral import condition_number, effective_rank, numerical_rank, singular_values, stable_rank
 from matsign.transforms import equilibrate, select_slices
@@ -61,6 +63,7 @@ __all__ = [
     "numerical_rank",
     "orthogonality_error",
     "polar_express_schedule",
+    "predict",
     "rank_floor",
     "relative_error",
     "scalar_map",

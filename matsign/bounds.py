@@ -12,6 +12,20 @@ host, which is fine for a vector) — and returns a Python float. The notation:
 - :func:`lowrank_sign_bound` — the low-rank sign against the oracle :math:`U_r V_r^T`;
 - :func:`oracle_alignment` — the best alignment any rank-r step can reach (Ky Fan);
 - :func:`rank_floor` — re-exported from :mod:`matsign.metrics` (it takes the matrix).
+
+Bounds that need no spectral gap (real gradient spectra have none, so
+:func:`lowrank_sign_bound` is infinite on them), for the rank-r sign ``X`` of ``QQᵀG`` —
+``lowrank_msign(G, Q, rank=r)``, ``sketched_msign`` — measured against the full sign:
+
+- :func:`residual_alignment_bound` — its alignment from below, given the range residual
+  (a posteriori: one extra product for the residual);
+- :func:`lowrank_alignment_bound` — the expected alignment of the Gaussian sketch from below,
+  a priori from σ (through the HMT bounds);
+- :func:`lowrank_error_bound` — its relative error from above, given the singular values of
+  ``QᵀG`` or the residual (a posteriori, or a priori in expectation), and
+  :func:`relative_rank_floor` from below;
+- :func:`lowrank_error_bounds` — every upper bound on that error, gap bound included, and
+  which is tightest.
 """
 
 from __future__ import annotations
@@ -27,10 +41,15 @@ from matsign.metrics import rank_floor
 __all__ = [
     "hmt_frobenius_bound",
     "hmt_spectral_bound",
+    "lowrank_alignment_bound",
+    "lowrank_error_bound",
+    "lowrank_error_bounds",
     "lowrank_sign_bound",
     "optimal_residual",
     "oracle_alignment",
     "rank_floor",
+    "relative_rank_floor",
+    "residual_alignment_bound",
 ]
 
 ORDS = ("fro", 2)
@@ -306,3 +325,277 @@ def oracle_alignment(sigma, rank) -> float:
     r = check_positive_int(rank, "rank")
     total = float(np.sum(s))
     return float(np.sum(s[:r])) / total if total > 0 else math.nan
+
+
+# ---------------------------------------------------------------- bounds without a gap
+
+
+def _check_rank_of(s, rank):
+    r = check_positive_int(rank, "rank")
+    if r > s.size:
+        raise ValueError(f"rank must be at most min(m, n) = {s.size} (the length of sigma), got {r}")
+    return r
+
+
+def residual_alignment_bound(sigma, rank, residual) -> float:
+    r"""Lower bound on the alignment of the rank-r sign of ``QQᵀG`` from its range residual, no gap needed.
+
+    .. math:: \frac{\langle G, X\rangle}{\|G\|_*} \ge
+              \frac{\sum_{i \le r} (\sigma_i - \varepsilon)_+}{\sum_i \sigma_i},
+              \qquad \varepsilon \ge \|(I - QQ^T)G\|_2,
+
+    for ``X = lowrank_msign(G, Q, rank=r)`` and every orthonormal ``Q`` with ``ℓ ≥ r`` columns.
+
+    Parameters
+    ----------
+    sigma : array_like
+        All ``min(m, n)`` singular values of ``G``.
+    rank : int
+        ``r``, ``1 ≤ r ≤ len(sigma)``.
+    residual : float
+        :math:`\varepsilon`: the spectral residual, or anything above it — the Frobenius
+        residual :math:`\|(I-QQ^T)G\|_F^2 = \|G\|_F^2 - \|Q^TG\|_F^2` costs nothing once
+        ``QᵀG`` is formed (the a-posteriori use), an expectation bound gives
+        :func:`lowrank_alignment_bound` (the a-priori use).
+
+    Notes
+    -----
+    **Derivation.** ``X`` lies in ``range(Q)``, so :math:`\langle (I-P)G, X\rangle = 0`
+    (``P = QQᵀ``) and :math:`\langle G, X\rangle = \langle PG, X\rangle = \sum_{i \le r}
+    \sigma_i(PG)`` (``X`` is the sign of the top-r part of ``PG``). Weyl's inequality gives
+    :math:`\sigma_i(PG) \ge \sigma_i(G) - \|G - PG\|_2`. Only tail *sizes* enter, never a
+    difference of consecutive singular values, so the bound is finite on every spectrum. The
+    inner ``msign`` drops singular values of ``QᵀG`` at or below ``max(r, n)·eps·σ̂₁``; that can
+    lower the alignment by at most ``r·max(r, n)·eps·σ₁/‖G‖_*`` below the bound.
+
+    References
+    ----------
+    .. [1] H. Weyl, *Das asymptotische Verteilungsgesetz der Eigenwerte linearer partieller
+       Differentialgleichungen*, Math. Ann. 71 (1912) 441–479.
+    .. [2] N. Halko, P.-G. Martinsson, J. A. Tropp, arXiv 0909.4061 (the residual of a range
+       finder, §9–10).
+
+    Examples
+    --------
+    >>> residual_alignment_bound([3.0, 2.0, 1.0], 2, 0.5)  # (2.5 + 1.5) / 6
+    0.6666666666666666
+    """
+    s = check_spectrum(sigma)
+    r = _check_rank_of(s, rank)
+    eps = check_real(residual, "residual", low=0)
+    total = float(np.sum(s))
+    if total == 0:
+        return math.nan
+    return float(np.sum(np.maximum(s[:r] - eps, 0.0))) / total
+
+
+def lowrank_alignment_bound(sigma, rank, oversample, *, power_iters=0) -> float:
+    r"""Lower bound on the *expected* alignment of the Gaussian low-rank sign, from σ alone.
+
+    For ``X = sketched_msign(G, k, oversample=p, power_iters=q)`` (the rank-k sign of
+    ``QQᵀG``, ``Q`` from :func:`matsign.lowrank.gaussian_range` with ``ℓ = k + p`` columns),
+    :math:`\mathbb E\,\langle G, X\rangle/\|G\|_* \ge \max(A, B)/\sum_i\sigma_i` with
+
+    .. math:: A = \sum_{i \le k} (\sigma_i - \beta)_+, \qquad
+              B = \Big(\|\sigma\|_2^2 - F - \sum_{k < i \le \ell}\sigma_i^2\Big)\big/\sigma_1,
+
+    :math:`\beta` = :func:`hmt_spectral_bound` (:math:`\ge \mathbb E\|(I-P)G\|_2`) and
+    :math:`F = \min\big((1 + \tfrac{k}{p-1})\sum_{j>k}\sigma_j^2\ [q = 0],\
+    \sum_j \sigma_j \min(\sigma_j, \beta)\big) \ge \mathbb E\|(I-P)G\|_F^2`.
+
+    Parameters
+    ----------
+    sigma : array_like
+        All ``min(m, n)`` singular values of ``G``.
+    rank, oversample : int
+        ``k ≥ 2``, ``p ≥ 2`` (the HMT hypotheses), ``k + p ≤ len(sigma)``.
+    power_iters : int, default 0
+        ``q ≥ 0``.
+
+    Notes
+    -----
+    **Derivation.** *A*: the map :math:`\varepsilon \mapsto \sum_{i\le k}(\sigma_i -
+    \varepsilon)_+` is convex and decreasing, so Jensen's inequality carries
+    :func:`residual_alignment_bound` over to :math:`\mathbb E\varepsilon_2 \le \beta`.
+    *B*: :math:`\langle G, X\rangle = \|B_k\|_*` for the top-k part :math:`B_k` of
+    ``B = PG``, and :math:`\|B_k\|_* \ge \|B_k\|_F^2/\|B_k\|_2 \ge \|B_k\|_F^2/\sigma_1`;
+    :math:`\|B_k\|_F^2 = \|G\|_F^2 - \|(I-P)G\|_F^2 - \sum_{k<i\le\ell}\sigma_i(B)^2` with
+    :math:`\sigma_i(B) \le \sigma_i` — linear in :math:`\varepsilon_F^2`, whose expectation
+    HMT bound by :math:`(1 + k/(p-1))\sum_{j>k}\sigma_j^2` without power iterations (the
+    squared form behind Thm 10.5: Thm 9.1 and Prop. 10.1), and, for any ``q``, by
+    :math:`\sum_j \sigma_j\min(\sigma_j, \beta)`: :math:`\sigma_j((I-P)G) \le
+    \min(\sigma_j, \varepsilon_2)`, :math:`\min(\sigma_j, \varepsilon)^2 \le
+    \sigma_j\min(\sigma_j, \varepsilon)`, concave in ε (Jensen again). Neither needs a gap;
+    *A* is the sharper one once power iterations make β small, *B* on flat spectra. The bound
+    holds for the mean over sketches, not for each one.
+
+    References
+    ----------
+    .. [1] N. Halko, P.-G. Martinsson, J. A. Tropp, arXiv 0909.4061, Thm 9.1, Prop. 10.1,
+       Thm 10.5, Thm 10.6, Cor. 10.10.
+    .. [2] C. He, Z. Deng, Z. Lu, arXiv 2509.11983 (the low-rank orthogonalization whose
+       expected quality this bounds).
+    .. [3] M. Gu, *Subspace iteration randomization and singular value problems*, SIAM J. Sci.
+       Comput. 37 (2015), arXiv 1408.2208 (gap-free bounds for subspace iteration; the
+       Rayleigh–Ritz step).
+
+    Examples
+    --------
+    >>> s = 1.0 / np.arange(1, 201)  # a gapless power law
+    >>> round(lowrank_alignment_bound(s, 16, 4, power_iters=2), 3), round(oracle_alignment(s, 16), 3)
+    (0.347, 0.575)
+    """
+    s = check_spectrum(sigma)
+    k, p = check_hmt(s, rank, oversample)
+    q = check_nonnegative_int(power_iters, "power_iters")
+    total = float(np.sum(s))
+    if total == 0:
+        return math.nan
+    beta = hmt_spectral_bound(s, k, p, power_iters=q)
+    by_spectral = float(np.sum(np.maximum(s[:k] - beta, 0.0)))
+    energy = float(np.sum(s * np.minimum(s, beta)))
+    if q == 0:
+        energy = min(energy, (1.0 + k / (p - 1)) * float(np.sum(s[k:] ** 2)))
+    by_frobenius = (float(np.sum(s * s)) - energy - float(np.sum(s[k : k + p] ** 2))) / float(s[0])
+    return max(by_spectral, by_frobenius, 0.0) / total
+
+
+def relative_rank_floor(sigma, rank) -> float:
+    r"""Smallest relative error of any rank-r step: :math:`\sqrt{(\rho - r)_+/\rho}`, ``ρ`` the nonzero σ.
+
+    Mirsky's inequality: a rank-r ``X`` has :math:`\|X - \operatorname{msign}(G)\|_F^2 \ge
+    \rho - r` (the floor of :func:`rank_floor`, divided by :math:`\|\operatorname{msign}(G)\|_F
+    = \sqrt\rho`); NaN for the zero spectrum.
+
+    Examples
+    --------
+    >>> relative_rank_floor([3.0, 2.0, 1.0, 0.0], 1)  # √(2/3)
+    0.816496580927726
+    """
+    s = check_spectrum(sigma)
+    r = _check_rank_of(s, rank)
+    rho = int(np.count_nonzero(s))
+    return math.sqrt(max(0, rho - r) / rho) if rho else math.nan
+
+
+def lowrank_error_bound(sigma, rank, *, projected=None, residual=None) -> float:
+    r"""Upper bound on the relative error of the rank-r sign of ``QQᵀG``, no gap needed.
+
+    For ``X = lowrank_msign(G, Q, rank=r)`` (any orthonormal ``Q``, exact inner sign) and
+    ``R = msign(G)`` keeping all ``ρ`` nonzero singular values,
+
+    .. math:: \frac{\|X - R\|_F^2}{\|R\|_F^2} \le
+              \frac{1}{\rho}\Big(r + \rho - 2\sum_{i \le r} \frac{\hat\sigma_i}{\sigma_i}\Big),
+              \qquad \hat\sigma_i = \sigma_i(Q^TG) \ge (\sigma_i - \varepsilon)_+ .
+
+    Parameters
+    ----------
+    sigma : array_like
+        All ``min(m, n)`` singular values of ``G``.
+    rank : int
+        ``r``.
+    projected : array_like, optional
+        :math:`\hat\sigma`, the singular values of ``QᵀG`` (a posteriori: the method computes
+        them), or lower bounds on them.
+    residual : float, optional
+        Instead of ``projected``: :math:`\varepsilon \ge \|(I - QQ^T)G\|_2` (the Frobenius
+        residual will do), and :math:`\hat\sigma_i \ge (\sigma_i - \varepsilon)_+` (Weyl).
+        With :math:`\varepsilon` = :func:`hmt_spectral_bound` (an expectation bound) the result
+        bounds :math:`\sqrt{\mathbb E(\cdot)^2} \ge \mathbb E\|X - R\|_F/\|R\|_F` for the
+        Gaussian sketch: the right side is convex and increasing in ε (Jensen).
+
+    Returns
+    -------
+    float
+        The bound (the square root of the right side, at least 0); NaN for the zero spectrum.
+
+    Notes
+    -----
+    **Derivation.** :math:`\|X - R\|_F^2 = \|X\|_F^2 + \rho - 2\langle X, R\rangle` with
+    :math:`\|X\|_F^2 \le r`. Write ``B = PG`` (``P = QQᵀ``) and :math:`B_r = \hat U_r \hat
+    \Sigma_r \hat V_r^T` its top-r part, so :math:`X = \hat U_r\hat V_r^T`, and
+    :math:`H = (G^TG)^{1/2}`, so :math:`R = GH^+`. As :math:`X^T(I-P) = 0`,
+    :math:`X^TG = X^TB = |B_r| := \hat V_r\hat\Sigma_r\hat V_r^T`, hence
+    :math:`\langle X, R\rangle = \operatorname{tr}(|B_r|H^+)`: a trace of two positive
+    semidefinite matrices, ``range |B_r| ⊆ range H``. Ruhe's trace inequality
+    (:math:`\operatorname{tr}(AB) \ge \sum_i \lambda_i^\downarrow(A)\lambda_i^\uparrow(B)`)
+    on ``range H``, where :math:`H^+` has eigenvalues :math:`1/\sigma_1 \le 1/\sigma_2 \le
+    \dots`, gives :math:`\langle X, R\rangle \ge \sum_{i\le r}\hat\sigma_i/\sigma_i`. It is
+    exact for the oracle (``Q = U_r``: :math:`\hat\sigma_i = \sigma_i`, error
+    :math:`\sqrt{(\rho - r)/\rho}`), and only tail sizes enter through ε — no gap. In
+    particular :math:`\langle X, R\rangle \ge 0`. For the reference of a 16-bit matrix (σ
+    below its storage noise dropped), apply it to the kept singular values.
+
+    References
+    ----------
+    .. [1] A. Ruhe, *Perturbation bounds for means of eigenvalues and invariant subspaces*, BIT
+       10 (1970) 343–354 (the lower trace inequality).
+    .. [2] N. J. Higham, *Functions of Matrices*, SIAM 2008, ch. 8 (``R = G(GᵀG)^{-1/2}``).
+    .. [3] N. Halko, P.-G. Martinsson, J. A. Tropp, arXiv 0909.4061 (the residual ε).
+
+    Examples
+    --------
+    >>> s = [1.0, 1.0, 0.5, 0.5]
+    >>> lowrank_error_bound(s, 2, projected=[1.0, 1.0])  # the oracle: exactly √(2/4)
+    0.7071067811865476
+    >>> round(lowrank_error_bound(s, 2, residual=0.25), 4)  # σ̂ ≥ (0.75, 0.75)
+    0.866
+    """
+    s = check_spectrum(sigma)
+    r = _check_rank_of(s, rank)
+    if (projected is None) == (residual is None):
+        raise ValueError("give exactly one of projected (the singular values of QᵀG) and residual")
+    if projected is None:
+        eps = check_real(residual, "residual", low=0)
+        hat = np.maximum(s[:r] - eps, 0.0)
+    else:
+        hat = np.sort(check_spectrum(projected))[::-1][:r]
+        hat = np.pad(hat, (0, r - hat.size))
+    rho = int(np.count_nonzero(s))
+    if rho == 0:
+        return math.nan
+    top = s[:r]
+    ratios = np.divide(hat, top, out=np.zeros(r), where=top > 0)
+    squared = (r + rho - 2.0 * float(np.sum(ratios))) / rho
+    return math.sqrt(max(squared, 0.0))
+
+
+def lowrank_error_bounds(sigma, rank, *, residual) -> dict:
+    r"""The upper bounds on the relative error of the rank-r sign of ``QQᵀG`` from its residual, and the tightest.
+
+    Parameters
+    ----------
+    sigma : array_like
+        All ``min(m, n)`` singular values of ``G``.
+    rank : int
+        ``r``.
+    residual : float
+        The Frobenius range residual :math:`\|(I - QQ^T)G\|_F` (or an upper bound on it;
+        an expectation bound gives bounds on the expected error, see
+        :func:`lowrank_error_bound`).
+
+    Returns
+    -------
+    dict
+        ``"gap"``: :func:`lowrank_sign_bound` (to the oracle) plus the oracle's own distance
+        :math:`\sqrt{\rho - r}`, divided by :math:`\sqrt\rho` — ``inf`` without a gap;
+        ``"residual"``: :func:`lowrank_error_bound` with this residual; ``"floor"``:
+        :func:`relative_rank_floor` (a lower bound); ``"tightest"``: the name of the smaller
+        upper bound.
+
+    Examples
+    --------
+    >>> s = 1.0 / np.arange(1, 65)  # no gap: the gap bound says nothing
+    >>> b = lowrank_error_bounds(s, 8, residual=0.05)
+    >>> b["gap"], round(b["residual"], 3), round(b["floor"], 3), b["tightest"]
+    (inf, 0.965, 0.935, 'residual')
+    """
+    s = check_spectrum(sigma)
+    r = _check_rank_of(s, rank)
+    rho = int(np.count_nonzero(s))
+    floor = relative_rank_floor(s, r)
+    to_oracle = lowrank_sign_bound(s, r, residual, ord="fro")
+    gap = (to_oracle + math.sqrt(max(0, rho - r))) / math.sqrt(rho) if rho else math.nan
+    by_residual = lowrank_error_bound(s, r, residual=residual)
+    tightest = "gap" if gap < by_residual else "residual"
+    return {"gap": gap, "residual": by_residual, "floor": floor, "tightest": tightest}

@@ -2,7 +2,8 @@ r"""Where methods and matrix sources are declared: :func:`register` and :func:`r
 
 A method is declared once, in the module of its algorithm: the call, its parameters (read from
 the signature), the check of their values that needs no matrix (the same check the public
-function runs), its flop estimate and its plot label. A source (a family of test matrices) is
+function runs), its flop estimate, its plot label and its σ-only prediction
+(:func:`matsign.predict`). A source (a family of test matrices) is
 declared the same way beside its generator. :data:`METHODS` and :data:`SOURCES` only collect
 what the modules declared; importing :mod:`matsign` imports every declaring module.
 
@@ -120,6 +121,9 @@ class Method:
         matrix; ``None`` for a method without parameters.
     label_function : callable or None
         ``label_function(params)`` → how the papers name the method with these parameters.
+    predict_function : callable or None
+        ``predict_function(spectrum, **params)`` → the σ-only prediction of its alignment and
+        relative error (:func:`matsign.prediction.predict`); ``None`` if it declares none.
     """
 
     name: str
@@ -129,6 +133,7 @@ class Method:
     params: Mapping[str, object]
     check: Callable | None = None
     label_function: Callable | None = None
+    predict_function: Callable | None = None
 
     def resolve(self, params) -> dict:
         """``params`` completed with the defaults; unknown or missing parameters raise."""
@@ -187,6 +192,7 @@ def register(
     flops: Callable,
     check: Callable | None = None,
     label: Callable | str | None = None,
+    predict: Callable | None = None,
 ) -> Method:
     """Add a method to :data:`METHODS` and return it.
 
@@ -204,6 +210,11 @@ def register(
         ``check(**params)``, the same parameters: raise for a value ``function`` would reject.
     label : str or callable, optional
         The plot label, or ``label(params)`` → label; default the name.
+    predict : callable, optional
+        ``predict(spectrum, **params)``, the same keyword-only parameters: the σ-only prediction
+        of the method's alignment and relative error, a mapping built with the helpers of
+        :mod:`matsign.prediction` from a :class:`matsign.prediction.Spectrum` (what
+        :func:`matsign.predict` returns for this method).
 
     Examples
     --------
@@ -222,14 +233,14 @@ def register(
     _check_name(name, _METHODS, "method")
     _check_rng_argument(function, f"method {name!r}")
     params = keyword_params(function)
-    for role, helper in (("flops", flops), ("check", check)):
+    for role, helper in (("flops", flops), ("check", check), ("predict", predict)):
         if helper is not None and set(keyword_params(helper, ())) != set(params):
             raise ValueError(
                 f"{role} of method {name!r} must take the keyword-only parameters {sorted(params)}, "
                 f"got {sorted(keyword_params(helper, ()))}"
             )
     label_function = (lambda params, text=label: text) if isinstance(label, str) else label
-    method = Method(name, function, description, flops, MappingProxyType(params), check, label_function)
+    method = Method(name, function, description, flops, MappingProxyType(params), check, label_function, predict)
     _METHODS[name] = method
     return method
 

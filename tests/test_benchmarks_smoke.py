@@ -137,6 +137,7 @@ def test_argument_types_accept_good_values():
         ("costs.py", ["--shape", "256", "128"], "--shape"),
         ("gram_ns.py", ["--shapes", "32"], "--shapes"),
         ("checks.py", ["--sizes", "0"], "--sizes"),
+        ("predict.py", ["--shape", "100", "4096"], "--shape"),
     ],
 )
 def test_scripts_refuse_a_bad_argument_before_any_work(script, arguments, option):
@@ -145,3 +146,13 @@ def test_scripts_refuse_a_bad_argument_before_any_work(script, arguments, option
     assert result.returncode == 2  # argparse's usage error
     assert f"error: argument {option}" in result.stderr
     assert result.stdout == ""
+
+
+def test_predict_benchmark_runs_on_a_small_matrix():
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "predict.py"), "--shape", "136", "160", "--repeats", "1"],
+                            capture_output=True, text=True, check=True, timeout=300)
+    import predict as benchmark  # noqa: E402
+
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "%" in line]
+    assert len(rows) == len(benchmark.CASES)
+    assert all(row.split("|")[2].strip().split(" ")[0] in ("exact", "monte_carlo", "bound") for row in rows)

@@ -9,7 +9,7 @@ import pytest
 #: Lowest first; a top-level name of the package → its layer.
 LAYERS = [
     {"_backend"},
-    {"registry", "flops"},
+    {"registry", "flops", "prediction"},
     {"spectral", "metrics", "synthetic", "io"},
     {"exact"},
     {"lowrank", "bounds"},

@@ -28,6 +28,7 @@ from matsign._backend import (
 from matsign.exact.newton_schulz import newton_schulz_step
 from matsign.exact.normalization import identity_residual, normalized
 from matsign.exact.schedules import Schedule, polar_express_schedule, scalar_map
+from matsign.prediction import diagonal_outcome, exact
 from matsign.registry import register
 
 #: Working precisions in which the iteration converges to reference accuracy.
@@ -40,12 +41,15 @@ TAYLOR_QUINTIC = (15 / 8, -10 / 8, 3 / 8)
 #: cubically convergent Taylor steps are cheaper than further minimax steps.
 SCHEDULE_TOLERANCE = 1e-2
 
+#: Most Taylor steps after the schedule, by default.
+DEFAULT_MAX_POLISH = 10
+
 #: Longest greedy schedule considered (the interval ``[1e-12, 1]`` needs 21 steps).
 MAX_SCHEDULE_STEPS = 30
 
 
 @boundary
-def converged_newton_schulz(G, *, lower: float = 1e-4, max_polish: int = 10, dtype=None):
+def converged_newton_schulz(G, *, lower: float = 1e-4, max_polish: int = DEFAULT_MAX_POLISH, dtype=None):
     r"""``msign(G)`` to working accuracy by Newton–Schulz steps alone (no SVD, no eigensolver).
 
     On the wide orientation (``m ≤ n``), from ``X₀ = G / ((1 + 0.02)‖GGᵀ‖_F^{1/2})`` (the
@@ -192,9 +196,34 @@ def _method_flops(m, n, *, lower, dtype):
     return converged_newton_schulz_flops(m, n, lower=lower)
 
 
+def _method_predict(spectrum, *, lower, dtype):
+    r"""The scalar trace of :func:`converged_newton_schulz` (exact: σ determines every step).
+
+    The Schatten-4 start :math:`\sigma_i/\|\sigma\|_4`, the greedy schedule for the shorter
+    side (:func:`greedy_schedule`), then Taylor steps, each after the residual
+    :math:`(\sum_i (x_i^2 - 1)^2)^{1/2}` over all ``min(m, n)`` values — zeros included, as
+    the method's ``‖XXᵀ − I‖_F`` counts them — is compared with ``ε^{1/3}`` of the working
+    precision, at most the default ``max_polish`` steps. Rounding is not modelled: a
+    singular value far below ``lower·σ₁`` is predicted where exact arithmetic takes it.
+    """
+    s, k = spectrum.s, spectrum.s.size
+    work = spectrum.work if dtype is None else check_precision(dtype)
+    schedule = greedy_schedule(lower * k**-0.25)
+    schatten4 = float(np.sum(s**4)) ** 0.25
+    x = scalar_map(s / schatten4, schedule) if schatten4 > 0 else np.zeros(k)
+    threshold = EPS[work] ** (1 / 3)
+    for _ in range(DEFAULT_MAX_POLISH):
+        residual = math.sqrt(float(np.sum((x * x - 1.0) ** 2)))
+        x = scalar_map(x, [TAYLOR_QUINTIC])
+        if residual <= threshold or schatten4 == 0:
+            break
+    return exact(*diagonal_outcome(spectrum, x), note="exact arithmetic: rounding, amplified on the way to 1, is not modelled")
+
+
 register(
     "exact_ns", _method,
     description="msign(G) to working accuracy by Newton–Schulz alone: a greedy minimax schedule for "
     "σ_min/σ₁ ≥ lower, then Taylor steps to convergence (dtype float64 or float32)",
     flops=_method_flops, check=check_converged_params, label="exact (NS to convergence)",
+    predict=_method_predict,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numbers
 
 from matsign._backend import arithmetic, boundary, check_choice, check_matrix, check_positive_int, device
-from matsign.exact.newton_schulz import check_newton_schulz_params
+from matsign.exact.newton_schulz import check_newton_schulz_params, predict_newton_schulz
 from matsign.exact.normalization import NORMALIZATIONS, normalized
 from matsign.exact.schedules import get_schedule
 from matsign.registry import register
@@ -184,9 +184,16 @@ def _method_flops(m, n, *, schedule, steps, restarts, dtype):
     return gram_newton_schulz_flops(m, n, schedule, steps=steps, restarts=restarts)
 
 
+def _method_predict(spectrum, *, schedule, steps, restarts, dtype):
+    """In exact arithmetic the Gram iteration is Newton–Schulz (restarts only re-form the
+    iterate), so its prediction is :func:`predict_newton_schulz`'s."""
+    return predict_newton_schulz(spectrum, schedule=schedule, steps=steps, dtype=dtype)
+
+
 register(
     "gram_newton_schulz", _method,
     description="Newton–Schulz carried on the m×m Gram matrix (fewer flops when n ≳ 1.5·m; "
     "restarts re-form the iterate for low-precision stability)",
     flops=_method_flops, check=check_gram_newton_schulz_params, label="gram_newton_schulz",
+    predict=_method_predict,
 )

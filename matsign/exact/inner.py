@@ -10,12 +10,15 @@ schedule separately (``inner="newton_schulz", schedule=...``) convert with
 
 from __future__ import annotations
 
+import numpy as np
+
 from matsign._backend import check_choice, check_precision
 from matsign.exact.newton_schulz import newton_schulz
-from matsign.exact.schedules import SCHEDULES, Schedule, get_schedule
+from matsign.exact.schedules import SCHEDULES, Schedule, get_schedule, scalar_map, schedule_band
 from matsign.exact.sign import msign
 
-__all__ = ["PAIR_INNER", "check_inner", "check_inner_dtype", "inner_from_pair", "inner_sign"]
+__all__ = ["PAIR_INNER", "check_inner", "check_inner_dtype", "inner_band", "inner_from_pair", "inner_sign",
+           "inner_values", "is_exact"]
 
 #: The ``inner`` values of the rules that name their schedule separately.
 PAIR_INNER = ("newton_schulz", "exact")
@@ -117,3 +120,39 @@ def inner_sign(B, inner, steps=None, *, dtype=None):
     if isinstance(inner, str) and inner == "exact":
         return msign(B)
     return newton_schulz(B, inner, steps=steps, dtype=dtype)
+
+
+def is_exact(inner) -> bool:
+    """Whether ``inner`` names the exact (SVD) sign."""
+    return isinstance(inner, str) and inner == "exact"
+
+
+def inner_values(t, inner, steps, kept):
+    r"""Singular values of :func:`inner_sign` of a matrix with singular values ``t`` (exact arithmetic).
+
+    ``"exact"``: 1 where ``kept`` (the mask :func:`msign`'s threshold keeps), else 0; a
+    schedule: :func:`scalar_map` of :math:`t/\|t\|_F` (Frobenius normalization), which keeps
+    the singular vectors. ``t`` may be a stack ``(..., r)``, normalized along the last axis.
+
+    Examples
+    --------
+    >>> inner_values(np.array([2.0, 1.0, 0.0]), "exact", None, np.array([True, True, False]))
+    array([1., 1., 0.])
+    """
+    if is_exact(inner):
+        return np.asarray(kept, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    norm = np.linalg.norm(t, axis=-1, keepdims=True)
+    return scalar_map(t / np.where(norm > 0, norm, 1.0), inner, steps=steps)
+
+
+def inner_band(inner, steps) -> tuple[float, float]:
+    """The range of the singular values :func:`inner_sign` returns: ``(1, 1)`` for ``"exact"``
+    (nonzero ones), :func:`schedule_band` for a schedule.
+
+    Examples
+    --------
+    >>> inner_band("exact", None)
+    (1.0, 1.0)
+    """
+    return (1.0, 1.0) if is_exact(inner) else schedule_band(inner, steps=steps)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from matsign._backend import (
     arithmetic,
     boundary,
@@ -14,7 +16,8 @@ from matsign._backend import (
     device,
 )
 from matsign.exact.normalization import NORMALIZATIONS, SPECTRAL_POWER_STEPS, normalized
-from matsign.exact.schedules import SCHEDULES, get_schedule
+from matsign.exact.schedules import SCHEDULES, get_schedule, scalar_map
+from matsign.prediction import diagonal_outcome, exact
 from matsign.registry import register
 
 __all__ = [
@@ -25,6 +28,8 @@ __all__ = [
     "newton_schulz",
     "newton_schulz_flops",
     "newton_schulz_step",
+    "newton_schulz_values",
+    "predict_newton_schulz",
 ]
 
 #: With ``normalize="none"``, a result entry above this magnitude means the iteration diverged:
@@ -197,10 +202,55 @@ def _method_label(params) -> str:
     return SCHEDULES[schedule].label if isinstance(schedule, str) and schedule in SCHEDULES else str(schedule)
 
 
+def newton_schulz_values(s, schedule, steps=None, *, normalize="frobenius"):
+    r"""Singular values of ``newton_schulz(G, schedule, steps=steps, normalize=normalize)`` from
+    those of ``G``, in exact arithmetic: :math:`\phi(\sigma_i/\nu)`, :math:`\phi` =
+    :func:`scalar_map` (pre-scale included).
+
+    Parameters
+    ----------
+    s : array_like
+        All singular values of ``G`` (zeros may be left out).
+    schedule, steps
+        As in :func:`newton_schulz`.
+    normalize : {"frobenius", "schatten4", "spectral", "none"}
+        ``ν`` = :math:`\|\sigma\|_2`, :math:`\|\sigma\|_4`, :math:`\sigma_1`, 1. ``"spectral"``
+        uses the exact ``σ₁``; the iteration's 16-step power estimate approaches it from below
+        (equal to it to a few digits unless the top two singular values nearly tie). ``"aol"``
+        is not a function of σ (its row scaling depends on the singular vectors) and raises.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.round(newton_schulz_values(np.array([1.0, 1.0]), "muon"), 4)
+    array([1.1081, 1.1081])
+    """
+    check_choice(normalize, ("frobenius", "schatten4", "spectral", "none"), "normalize")
+    s = np.asarray(s, dtype=np.float64)
+    norm = {"frobenius": lambda: np.linalg.norm(s), "schatten4": lambda: np.sum(s**4) ** 0.25,
+            "spectral": lambda: np.max(s, initial=0.0), "none": lambda: 1.0}[normalize]()
+    return scalar_map(s / norm, schedule, steps=steps) if norm > 0 else np.zeros_like(s)
+
+
+def predict_newton_schulz(spectrum, *, schedule, steps, dtype):
+    r"""The exact prediction of the method ``newton_schulz`` (and of ``gram_newton_schulz``).
+
+    Newton–Schulz keeps the singular vectors of ``G`` and maps each singular value through
+    the schedule's composed polynomial, :math:`f_i = \phi(\sigma_i/\|G\|_F)`
+    (:func:`newton_schulz_values`), so :func:`matsign.prediction.diagonal_outcome` gives
+    alignment and error exactly — the singular values below the reference's threshold count
+    in the error with their :math:`f_i^2`. ``dtype``'s rounding is not modelled: the
+    prediction is the float64 (and, to about 1e-6, the float32) result.
+    """
+    values = newton_schulz_values(spectrum.s, schedule, steps)
+    note = "exact arithmetic: the rounding of a 16-bit working precision is not modelled" if dtype else ""
+    return exact(*diagonal_outcome(spectrum, values), note=note)
+
+
 register(
     "newton_schulz", _method,
     description="odd-polynomial Newton–Schulz iteration with a named schedule (Frobenius normalization) "
     "in the working precision dtype (None: the input's; bfloat16/float16 emulated on NumPy and CuPy, "
     "tfloat32 everywhere but PyTorch CUDA)",
-    flops=_method_flops, check=check_newton_schulz_params, label=_method_label,
+    flops=_method_flops, check=check_newton_schulz_params, label=_method_label, predict=predict_newton_schulz,
 )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
+
 from matsign._backend import (
     EPS,
     arithmetic,
@@ -28,6 +30,7 @@ from matsign._backend import (
 from matsign._backend.linalg import cholesky_upper, solve_upper_right
 from matsign._backend.precision import library_dtype
 from matsign.exact.normalization import identity_residual, normalized
+from matsign.prediction import bounded, diagonal_outcome, exact
 from matsign.registry import register
 
 #: Working precisions with LAPACK-type QR and Cholesky factorizations.
@@ -315,9 +318,44 @@ def _method_flops(m, n, *, dtype):
     return qdwh_flops(m, n, 2, 4 if dtype in (None, "float64") else 2)
 
 
+def _method_predict(spectrum, *, dtype):
+    r"""The scalar trace of :func:`qdwh_sign` with its default ``ℓ₀ = eps`` (exact: σ determines it).
+
+    From :math:`x = \sigma/\|\sigma\|_2`, each step maps :math:`x \mapsto x(a + bx^2)/(1 + cx^2)`
+    with the weights of :func:`dwh_weights` for ``ℓ_k`` (QR and Cholesky forms compute the
+    same map), and stops where the method does, on ``ℓ`` alone. Rounding is not modelled, except
+    that singular values at roundoff level (at most ``√k·eps·‖G‖_F``, exact zeros included)
+    come out anywhere in ``[0, 1]``: with such values the prediction is a ``"bound"``.
+    """
+    precision = spectrum.work if dtype is None else check_precision(dtype)
+    eps = EPS[precision]
+    s = spectrum.s
+    norm = float(np.linalg.norm(s))
+    x = s / norm if norm > 0 else np.zeros_like(s)
+    ell = eps
+    for _ in range(MAX_ITERATIONS):
+        a, b, c = dwh_weights(ell)
+        ell_next = min(1.0, ell * (a + b * ell * ell) / (1 + c * ell * ell))
+        x = x * (a + b * x * x) / (1 + c * x * x)
+        if c <= QR_FORM_ABOVE and 1 - ell_next <= 5 * eps:
+            break
+        ell = ell_next
+    # Roundoff puts singular values of about eps·‖G‖_F where G has (numerical) zeros, and the
+    # map sends those toward 1: below √k·eps·‖G‖_F a value's fate is only known to be in [0, 1].
+    noise = s <= math.sqrt(s.size) * eps * norm
+    if not np.any(noise):
+        return exact(*diagonal_outcome(spectrum, x), note="exact arithmetic: rounding is not modelled")
+    target = (np.arange(s.size) < spectrum.rank).astype(np.float64)
+    near, far = np.where(noise, target, x), np.where(noise, 1.0 - target, x)
+    (a_near, e_near), (a_far, e_far) = diagonal_outcome(spectrum, near), diagonal_outcome(spectrum, far)
+    return bounded((min(a_near, a_far), max(a_near, a_far)), (e_near, e_far),
+                   note=f"{int(noise.sum())} singular values at roundoff level (numerical zeros): QDWH maps "
+                   "their rounding noise anywhere in [0, 1]")
+
+
 register(
     "qdwh", _method,
     description="msign(G) by the QR-based dynamically weighted Halley iteration (backward stable; "
     "2 QR-form then Cholesky-form steps; dtype float64 or float32)",
-    flops=_method_flops, check=check_qdwh_params, label="exact (QDWH)",
+    flops=_method_flops, check=check_qdwh_params, label="exact (QDWH)", predict=_method_predict,
 )

@@ -387,3 +387,42 @@ def scalar_map(sigma, schedule="muon", *, steps: int | None = None):
         s2 = s * s
         s = s * (a + s2 * (b + c * s2))
     return s
+
+
+def schedule_band(schedule="muon", *, steps: int | None = None) -> tuple[float, float]:
+    r"""The exact range :math:`[\min, \max]` of :func:`scalar_map` over ``σ ∈ [0, 1]``.
+
+    Normalized singular values lie in ``[0, 1]``, so every singular value the schedule returns
+    lies in this band: its upper end bounds ``‖newton_schulz(G, schedule)‖₂`` whatever ``G``.
+
+    Parameters
+    ----------
+    schedule : str, Schedule or list of triples
+    steps : int, optional
+
+    Notes
+    -----
+    The image of an interval under a continuous map is an interval, and the image under a
+    composition is the composition of the images. Each step's image of ``[lo, hi]`` is exact:
+    the quintic :math:`p(s) = as + bs^3 + cs^5` takes its extremes at ``lo``, ``hi`` or a
+    critical point inside, :math:`\pm\sqrt u` for a root ``u > 0`` of
+    :math:`p'(s) = a + 3bu + 5cu^2`, ``u = s²``.
+
+    Examples
+    --------
+    >>> schedule_band("cubic", steps=1)  # 1.5 s − 0.5 s³ on [0, 1]
+    (0.0, 1.0)
+    >>> [round(v, 3) for v in schedule_band("muon")]
+    [0.0, 1.202]
+    """
+    sched = get_schedule(schedule)
+    lo, hi = 0.0, 1.0 / sched.prescale
+    for a, b, c in sched.steps_coefficients(steps):
+        candidates = [lo, hi]
+        roots = np.roots([5 * c, 3 * b, a]) if c != 0 else np.roots([3 * b, a]) if b != 0 else []
+        for u in roots:
+            if abs(u.imag) < 1e-14 and u.real > 0:  # p is odd: critical points at ±√u
+                candidates += [x for x in (math.sqrt(u.real), -math.sqrt(u.real)) if lo < x < hi]
+        values = [a * x + b * x**3 + c * x**5 for x in candidates]
+        lo, hi = min(values), max(values)
+    return float(lo), float(hi)

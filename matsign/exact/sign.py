@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from matsign._backend import (
+    EPS,
     boundary,
     check_choice,
     check_matrix,
@@ -15,6 +18,7 @@ from matsign._backend import (
 )
 from matsign.flops import eigh_sign as eigh_sign_flops
 from matsign.flops import svd_sign as svd_sign_flops
+from matsign.prediction import diagonal_outcome, exact
 from matsign.registry import register
 
 METHODS = ("svd", "eigh")
@@ -125,13 +129,27 @@ def _exact_eigh(G, *, rng=None):
     return msign(G, method="eigh")
 
 
+def _predict_exact_svd(spectrum):
+    """``msign(G)`` as stored keeps the σ above ``default_rtol(m, n, stored)·σ₁`` (exact: ``X = U_ρ' V_ρ'ᵀ``)."""
+    kept = spectrum.kept(spectrum.s, spectrum.m, spectrum.n)
+    return exact(*diagonal_outcome(spectrum, kept), note="the working precision's rounding is not modelled")
+
+
+def _predict_exact_eigh(spectrum):
+    """The Gram route keeps the σ above ``max(default_rtol, √(max(m, n)·eps_work))·σ₁`` (:func:`msign` Notes)."""
+    s, m, n = spectrum.s, spectrum.m, spectrum.n
+    tol = max(default_rtol(m, n, spectrum.stored), math.sqrt(max(m, n) * EPS[spectrum.work]))
+    kept = (s > tol * s[0]).astype(np.float64)
+    return exact(*diagonal_outcome(spectrum, kept), note="the working precision's rounding is not modelled")
+
+
 register(
     "exact_svd", _exact_svd,
     description="msign(G) = U Vᵀ from the thin SVD (reference accuracy)", flops=svd_sign_flops,
-    label="exact (SVD)",
+    label="exact (SVD)", predict=_predict_exact_svd,
 )
 register(
     "exact_eigh", _exact_eigh,
     description="msign(G) = (GGᵀ)^(-1/2) G from the Gram eigendecomposition (wide orientation)",
-    flops=eigh_sign_flops, label="exact (Gram eigh)",
+    flops=eigh_sign_flops, label="exact (Gram eigh)", predict=_predict_exact_eigh,
 )

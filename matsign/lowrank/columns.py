@@ -15,12 +15,18 @@ orientation ``X`` (``s × N``, ``s = min(m, n) ≤ N``): ``X = G`` when ``m ≤ 
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from matsign._backend.checks import boundary, check_choice, check_matrix, check_rank
 from matsign._backend.linalg import column_pivots
 from matsign._backend.namespace import namespace
 from matsign._backend.precision import eps_of, linalg_dtype
 from matsign._backend.random import generator, standard_normal, uniform
+from matsign.exact.inner import inner_band
 from matsign.flops import gemm, pivoted_qr, qr, svd
+from matsign.prediction import bounded, limited_step_bounds
 from matsign.lowrank.ranges import subspace_iteration
 from matsign.lowrank.sign import BasisCost, one_of, register_range
 
@@ -249,10 +255,39 @@ def column_label(params) -> str:
     return STRATEGY_LABELS.get(strategy, f"columns: {strategy}")
 
 
+def _predict_column(spectrum, *, rank, strategy, inner, steps):
+    r"""Certified σ-only bounds for the method ``"column"``: which columns are picked, and what
+    they span, depends on the singular vectors.
+
+    ``X = Q·sign(QᵀG)`` has rank ≤ ``rank`` and :math:`\langle G, X\rangle = \sum_j f_j
+    \sigma_j(Q^TG) \ge 0` when the inner map ``f ≥ 0`` (:func:`matsign.prediction.limited_step_bounds`).
+    With the exact inner sign and ``"l1_topk"``, the selected columns :math:`G_S` lie in
+    ``range(Q)``, so :math:`\|Q^TG\|_* \ge \|Q^TG\|_F \ge \|G_S\|_F \ge \sqrt r\,\|G\|_F/(N\sqrt s)`
+    (wide orientation ``s × N``; the top-r L1 norms hold at least ``r/N`` of
+    :math:`\sum|G_{ij}| \ge \|G\|_F`).
+
+    The statistic that would determine it: :math:`\|Q^TG\|_*` (an ``r × N`` SVD after the
+    selection, most of the method's cost); the selected columns' norms give the certified
+    lower bound :math:`\|G_S\|_F/\|G\|_*` on the alignment.
+    """
+    s, (m, n) = spectrum.s, (spectrum.m, spectrum.n)
+    rank = check_rank(rank, (m, n))
+    band = inner_band(inner, steps)
+    exact_inner = inner == "exact"
+    total = float(s.sum())
+    low = 0.0 if band[0] >= 0 else None
+    if exact_inner and strategy == "l1_topk" and total > 0:
+        low = math.sqrt(rank) * float(np.linalg.norm(s)) / (max(m, n) * math.sqrt(min(m, n)) * total)
+    alignment, error = limited_step_bounds(spectrum, rank, band, alignment_low=low, sign_like=exact_inner)
+    return bounded(alignment, error, note="the singular vectors decide what the columns span: the nuclear "
+                   "norm of QᵀG (or, for a lower bound, the selected columns' Frobenius norm) would determine it")
+
+
 register_range(
     "column", column_range,
     options={"strategy": one_of(STRATEGIES)},
     flops=column_range_flops,
     description="low-rank sign on the span of selected columns of the wide orientation of G",
     label=column_label,
+    predict=_predict_column,
 )

@@ -2,10 +2,13 @@ r"""The best rank-r sign ``U_r V_rᵀ``, the reference of every rank-r method, a
 
 from __future__ import annotations
 
+import numpy as np
+
 from matsign._backend.checks import boundary, check_matrix, check_positive_int, check_rank, check_rtol
 from matsign._backend.precision import default_rtol, linalg_dtype
 from matsign.exact.sign import truncated_svd_sign
 from matsign.flops import gemm, svd
+from matsign.prediction import diagonal_outcome, exact
 from matsign.registry import register
 
 __all__ = ["oracle_lowrank_sign"]
@@ -67,8 +70,18 @@ def _check_oracle(*, rank):
     check_positive_int(rank, "rank")
 
 
+def _predict_oracle(spectrum, *, rank):
+    """Exact: ``X = U_r' V_r'ᵀ``, ``r'`` the top ``rank`` singular values above the method's
+    threshold ``default_rtol(m, n, stored)·σ₁``; alignment the Ky Fan ratio, error
+    ``√|ρ − r'| / √ρ``."""
+    check_rank(rank, (spectrum.m, spectrum.n))
+    s = spectrum.s
+    values = (spectrum.kept(s, spectrum.m, spectrum.n) & (np.arange(s.size) < rank)).astype(np.float64)
+    return exact(*diagonal_outcome(spectrum, values))
+
+
 register(
     "oracle", _oracle,
     description="U_r V_rᵀ, the best rank-r sign, from the full SVD", flops=_oracle_flops,
-    check=_check_oracle, label=r"oracle $U_rV_r^\top$",
+    check=_check_oracle, label=r"oracle $U_rV_r^\top$", predict=_predict_oracle,
 )

@@ -264,7 +264,7 @@ _RANGES: dict[str, RangeFinder] = {}
 RANGES = MappingProxyType(_RANGES)
 
 
-def register_range(name, function, *, options, flops, description, label=None):
+def register_range(name, function, *, options, flops, description, label=None, predict=None):
     r"""Declare a range finder: ``sketched_msign(G, rank, range=name)`` and the sweep method ``name``.
 
     The method computes ``sketched_msign(G, rank, range=name, inner=inner, steps=steps, rng=rng,
@@ -288,6 +288,9 @@ def register_range(name, function, *, options, flops, description, label=None):
         One line: what the method computes.
     label : str or callable, optional
         The plot label, or ``label(params)`` → label (see :func:`matsign.registry.register`).
+    predict : callable, optional
+        ``predict(spectrum, *, rank, **options, inner, steps)``: the method's σ-only prediction
+        (see :func:`matsign.registry.register`).
 
     Returns
     -------
@@ -309,7 +312,7 @@ def register_range(name, function, *, options, flops, description, label=None):
         raise ValueError(f"a range finder named {name!r} is already registered")
     method = register(
         name, _sweep_method(finder), description=description, flops=_sweep_flops(finder),
-        check=_sweep_check(finder), label=label,
+        check=_sweep_check(finder), label=label, predict=predict,
     )
     _RANGES[name] = finder
     return method

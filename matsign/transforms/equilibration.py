@@ -13,7 +13,8 @@ import math
 
 from matsign._backend import boundary, check_choice, check_matrix, check_real, linalg_dtype
 from matsign.exact.newton_schulz import newton_schulz
-from matsign.exact.schedules import get_schedule
+from matsign.exact.schedules import get_schedule, schedule_band
+from matsign.prediction import bounded, limited_step_bounds
 from matsign.registry import register
 from matsign.exact.newton_schulz import newton_schulz_flops
 
@@ -306,9 +307,33 @@ def _muoneq_flops(m, n, *, mode, exponent, schedule, steps):
     return newton_schulz_flops(m, n, schedule, steps)  # the scaling is elementwise work
 
 
+def _predict_muoneq(spectrum, *, mode, exponent, schedule, steps):
+    r"""Certified σ-only bounds for the method ``muoneq``: its target is ``msign(D_r G D_c)``.
+
+    ``X = NS(H)``, ``H = D_r G D_c`` with positive diagonal scalings; its singular values lie
+    in the schedule's band ``[l, h]`` (:func:`matsign.exact.schedules.schedule_band`), so the
+    alignment is at most ``h`` (von Neumann). For one-sided scaling it is also at least 0 when
+    ``l ≥ 0``: with ``H = U'Σ'V'ᵀ`` and mode R, :math:`\langle G, U'\phi V'^T\rangle =
+    \sum_i \phi_i \sigma'_i (U'^T D_r^{-1} U')_{ii} \ge 0` since :math:`D_r^{-1} \succ 0` (C
+    likewise); two-sided scaling certifies only ``−h``. The errors are those of any matrix
+    with singular values in the band (:func:`matsign.prediction.limited_step_bounds`).
+
+    The statistic that would determine it: the singular values of ``H`` (which its row and
+    column norms, giving ``D_r`` and ``D_c``, do not fix: one more SVD) for the Newton–Schulz
+    error, and the distance between ``msign(H)`` and ``msign(G)`` for the change of target.
+    """
+    k = spectrum.s.size
+    band = schedule_band(schedule, steps=steps)
+    low = 0.0 if mode in ("R", "C") and band[0] >= 0 else None
+    alignment, error = limited_step_bounds(spectrum, k, band, alignment_low=low)
+    return bounded(alignment, error, note="the target moves to msign(D_r G D_c): the spectrum of the "
+                   "equilibrated matrix and its sign's distance to msign(G) would determine it")
+
+
 register(
     "muoneq", _muoneq,
     description="Newton–Schulz on MuonEq's equilibrated D_r·G·D_c (mode R, C or RC): approximates "
     "msign(D_r G D_c), a different target from msign(G)",
     flops=_muoneq_flops, check=check_muoneq_params, label=lambda params: f"MuonEq-{params.get('mode')}",
+    predict=_predict_muoneq,
 )

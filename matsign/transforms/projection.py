@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from matsign._backend import (
     boundary,
     check_choice,
@@ -33,9 +35,10 @@ from matsign._backend import (
     trusted_values,
     uniform,
 )
-from matsign.exact.inner import check_inner, inner_sign
+from matsign.exact.inner import check_inner, inner_sign, inner_values
 from matsign.flops import gemm, svd, svd_sign
 from matsign.lowrank import lowrank_msign
+from matsign.prediction import diagonal_outcome, distribution, exact
 from matsign.registry import register
 from matsign.spectral import binary_scale
 from matsign.lowrank.sign import lowrank_sign_flops
@@ -393,16 +396,56 @@ def _gum_flops(m, n, *, rank, q, inner, steps):
     return svd(m, n) + gemm(rank, s, N) + gemm(s, rank, N) + q * sign(s) + (1 - q) * sign(rank)
 
 
+def _projected_values(spectrum, rank, inner, steps):
+    r"""Singular values (on ``G``'s singular vectors) of the low-rank branch ``P·sign(PᵀG)``,
+    ``P = U_r``: the inner sign of the ``r × max(m, n)`` matrix with singular values σ₁…σ_r."""
+    s = spectrum.s
+    top = s[:rank]
+    kept = spectrum.kept(top, rank, max(spectrum.m, spectrum.n), spectrum.work)
+    values = np.zeros_like(s)
+    values[:rank] = inner_values(top, inner, steps, kept)
+    return values
+
+
+def _residual_values(spectrum, rank, inner, steps):
+    r"""Singular values of the full-rank branch ``sign(G − PPᵀG)``: the inner sign of σ_{r+1}, …"""
+    s = spectrum.s
+    values = np.zeros_like(s)
+    tail = s[rank:]
+    if tail.size and tail[0] > 0:
+        values[rank:] = inner_values(tail, inner, steps, spectrum.kept(tail, spectrum.m, spectrum.n, spectrum.work))
+    return values
+
+
+def _predict_galore(spectrum, *, rank, inner, steps):
+    r"""Exact: GaLore's projector is ``U_r`` from the SVD, so ``P·sign(PᵀG) = U_r f(Σ_r) V_rᵀ``
+    with ``f`` the inner sign's map (1 above its threshold for ``"exact"``,
+    :func:`matsign.exact.scalar_map` of :math:`\sigma_i/\|\sigma_{\le r}\|_2` for a schedule)."""
+    rank = check_rank(rank, (spectrum.m, spectrum.n))
+    return exact(*diagonal_outcome(spectrum, _projected_values(spectrum, rank, inner, steps)))
+
+
+def _predict_gum(spectrum, *, rank, q, inner, steps):
+    r"""Exact distribution: with probability ``q`` the sign of the residual ``U_⊥ Σ_⊥ V_⊥ᵀ/q``
+    (``f`` on σ_{r+1}, …, scale-free), else GaLore's ``U_r f(Σ_r) V_rᵀ``; the mean, the std of
+    one draw, and the two outcomes as the range."""
+    rank = check_rank(rank, (spectrum.m, spectrum.n))
+    outcomes = [diagonal_outcome(spectrum, _residual_values(spectrum, rank, inner, steps)),
+                diagonal_outcome(spectrum, _projected_values(spectrum, rank, inner, steps))]
+    (a_full, e_full), (a_low, e_low) = outcomes
+    return distribution([a_full, a_low], [e_full, e_low], [q, 1.0 - q])
+
+
 register(
     "galore", _galore,
     description="P·msign(PᵀG) with GaLore's SVD projector P = top-r singular vectors of the shorter side; "
     "inner='exact' equals 'oracle' (U_r V_rᵀ) computed by two SVDs, a schedule gives GaLore-Muon's "
     "projected Newton–Schulz step",
-    flops=_galore_flops, check=check_galore_params, label="GaLore projector",
+    flops=_galore_flops, check=check_galore_params, label="GaLore projector", predict=_predict_galore,
 )
 register(
     "gum", _gum,
     description="msign of one draw of GUM's unbiased estimate (residual/q with probability q, else "
     "PPᵀG/(1−q)); a single-draw update, biased after the sign (flops: expected over the draw)",
-    flops=_gum_flops, check=check_gum_params, label="GUM",
+    flops=_gum_flops, check=check_gum_params, label="GUM", predict=_predict_gum,
 )

@@ -17,6 +17,8 @@ import warnings
 import math
 import sys
 
+import numpy as np
+
 from matsign._backend import (
     boundary,
     check_choice,
@@ -31,9 +33,10 @@ from matsign._backend import (
     uniform,
     values_trusted,
 )
-from matsign.exact.inner import PAIR_INNER, check_inner, check_inner_dtype, inner_sign
+from matsign.exact.inner import PAIR_INNER, check_inner, check_inner_dtype, inner_band, inner_sign, inner_values
 from matsign.exact.schedules import get_schedule
 from matsign.flops import svd_sign
+from matsign.prediction import bounded, diagonal_outcome, exact, limited_step_bounds
 from matsign.registry import register
 from matsign.exact.newton_schulz import newton_schulz_flops
 
@@ -349,11 +352,47 @@ def _dion2_flops(m, n, *, fraction, score, inner, schedule, steps):
     return svd_sign(k, N) if inner == "exact" else newton_schulz_flops(k, N, schedule, steps)
 
 
+def _predict_dion2(spectrum, *, fraction, score, inner, schedule, steps):
+    r"""Certified σ-only bounds for the method ``dion2`` (exact when ``fraction`` selects every slice).
+
+    ``X`` scatters the sign of the ``k × N`` submatrix :math:`G_K` of the selected slices
+    (``N = max(m, n)``), so :math:`\langle G, X\rangle = \sum_i f_i \sigma_i(G_K)`
+    (:math:`\|G_K\|_*` for the exact inner sign) and, with ``P_K`` the selector,
+    ``X = msign(P_K G)``: a low-rank sign (:func:`matsign.prediction.limited_step_bounds`).
+    Which slices are picked depends on the singular vectors. Certified besides: the ``"l1"``
+    score keeps :math:`\|G_K\|_F \ge \sqrt k\,\|G\|_F/(s\sqrt N)` (``s = min(m, n)``; the
+    top-k L1 norms hold at least ``k/s`` of :math:`\sum|G_{ij}| \ge \|G\|_F`, and
+    :math:`\|g\|_2 \ge \|g\|_1/\sqrt N`), the ``"l2"`` score
+    :math:`\|G_K\|_F^2 \ge (k/s)\|G\|_F^2`, and :math:`\|G_K\|_* \ge \|G_K\|_F`.
+
+    The statistic that would determine it: :math:`\|G_K\|_*` (the singular values of the
+    selected slices, a ``k × N`` SVD), or, as a cheaper lower bound, their Frobenius norm
+    from the slice norms the selection computes anyway.
+    """
+    s, (m, n) = spectrum.s, (spectrum.m, spectrum.n)
+    short, long = min(m, n), max(m, n)
+    k = slice_count(fraction, short)
+    spec = slice_inner(inner, schedule, steps)
+    if k == short:  # every slice: the inner sign of G itself
+        values = inner_values(s, spec, steps, spectrum.kept(s, short, long, spectrum.work))
+        return exact(*diagonal_outcome(spectrum, values))
+    band = inner_band(spec, steps)
+    total, frobenius = float(s.sum()), float(np.linalg.norm(s))
+    low = 0.0 if band[0] >= 0 else None
+    if spec == "exact" and total > 0:
+        low = {"l1": math.sqrt(k) * frobenius / (short * math.sqrt(long) * total),
+               "l2": math.sqrt(k / short) * frobenius / total}.get(score, 0.0)
+    alignment, error = limited_step_bounds(spectrum, k, band, alignment_low=low, sign_like=spec == "exact")
+    return bounded(alignment, error, note="the singular vectors decide which slices are kept: the nuclear "
+                   "norm of the selected slices (or, for a lower bound, their Frobenius norm) would determine it")
+
+
 register(
     "dion2", _dion2,
     description="Dion2: sign of the ⌈fraction·min(m, n)⌉ top-scoring rows (columns if tall) scattered "
     "into place, zero elsewhere; fraction 1 is the exact sign",
     flops=_dion2_flops, check=check_dion2_msign_params, label=lambda params: f"Dion2 ({params.get('score')} score)",
+    predict=_predict_dion2,
 )
 
 
