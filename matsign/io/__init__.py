@@ -23,7 +23,9 @@ matrix of a dump as a test matrix.
 from matsign.io.dump import (
     KINDS,
     MANIFEST,
+    PROVENANCES,
     RECORDED_DUMP,
+    GradientListing,
     GradientRecord,
     load_gradients,
     write_manifest,
@@ -35,8 +37,10 @@ from matsign.io.source import find_record
 __all__ = [
     "KINDS",
     "MANIFEST",
+    "PROVENANCES",
     "RECORDED_DUMP",
     "DumpError",
+    "GradientListing",
     "GradientRecord",
     "find_record",
     "load_gradients",

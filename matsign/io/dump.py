@@ -137,8 +137,8 @@ class GradientListing:
     Attributes
     ----------
     skipped : collections.Counter
-        Reason (``"vectors"``, ``"scalars"``, ``"empty tensors"``) → number of tensors that are
-        no matrix and were not listed, counted so far.
+        Reason → number of tensors passed over so far: ``"vectors"``, ``"scalars"``, ``"empty
+        tensors"`` (no matrix), ``"bad files"`` (skipped with ``skip_bad``).
     """
 
     def __init__(self, records: Iterator[GradientRecord], skipped: Counter):
@@ -302,10 +302,11 @@ def _read_manifest(path: Path) -> dict[str, dict]:
     return files
 
 
-def _bad(exc: DumpError, skip_bad: bool) -> None:
+def _bad(exc: DumpError, skip_bad: bool, skipped: Counter) -> None:
     if not skip_bad:
         raise exc
     warnings.warn(f"skipped: {exc}", stacklevel=3)
+    skipped["bad files"] += 1
 
 
 def _is_index(path: Path) -> bool:
@@ -453,7 +454,7 @@ def _records(root: Path, matrices_only: bool, skip_bad: bool, rules: list[Rule],
                     try:
                         manifests[folder] = {"files": _read_manifest(candidate)}
                     except DumpError as exc:
-                        _bad(exc, skip_bad)
+                        _bad(exc, skip_bad, skipped)
             if "files" in manifests[folder]:
                 return manifests[folder]["files"].get(file.relative_to(folder).as_posix(), {})
         return {}
@@ -464,7 +465,7 @@ def _records(root: Path, matrices_only: bool, skip_bad: bool, rules: list[Rule],
         try:
             indexes[file] = read_index(file)
         except DumpError as exc:
-            _bad(exc, skip_bad)
+            _bad(exc, skip_bad, skipped)
     # A shard an index names is read through that index only: each tensor once.
     sharded = {shard.resolve() for shards in indexes.values() for shard in shards.values()}
     for file in files:
@@ -474,7 +475,7 @@ def _records(root: Path, matrices_only: bool, skip_bad: bool, rules: list[Rule],
         try:
             tensors = _tensors_of(file, names)
         except DumpError as exc:
-            _bad(exc, skip_bad)
+            _bad(exc, skip_bad, skipped)
             continue
         for tensor in sorted(tensors, key=lambda t: _natural(t.info.key)):
             info = tensor.info
