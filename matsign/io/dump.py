@@ -29,7 +29,7 @@ from matsign.io.formats import (
     torch_to_numpy,
     write_tensors,
 )
-from matsign.io.layout import KINDS, Rule, file_stem, infer, kind_of_token, read_layout
+from matsign.io.layout import KINDS, Rule, apply_rules, infer, kind_of_token, read_layout
 from matsign.io.sharded import INDEX_SUFFIX, read_index
 from matsign.io.state_dict import is_optimizer_state, optimizer_tensors, parameter_order
 from matsign.io.tensors import CONV_LAYOUTS, as_matrix, matrix_members
@@ -416,7 +416,7 @@ def _decide(tensor: _Tensor, file: Path, base: Path, entry: dict, rules: list[Ru
     folders = tuple(p.name for p in file.parents if p != base and base in p.parents)
     guess = infer(key, file, folders)
     relative = file.relative_to(base).as_posix() if base in file.parents else file.name
-    ruled = next((found for rule in rules if (found := rule.match(key, relative)) is not None), {})
+    ruled = apply_rules(rules, key, relative)
     name = ruled.get("name") or tensor.name or guess.name
     if entry.get("kind"):
         kind, kind_from = entry["kind"], "manifest"
@@ -549,7 +549,7 @@ def load_gradients(path, *, matrices_only: bool = True, skip_bad: bool = False, 
     Each tensor's step and kind come, first to last, from the nearest ``manifest.json`` — in the
     file's folder, else in the closest folder above it, above ``path`` too — when its
     ``"files"`` entry (see :func:`write_manifest`) names them; from the first ``layout`` rule that
-    matches; for an optimizer state, from its ``"step"`` entry and the state's entry name
+    matches and sets them; for an optimizer state, from its ``"step"`` entry and the state's entry name
     (``exp_avg`` → momentum, ``exp_avg_sq`` → second moment, ``momentum_buffer`` → momentum);
     else inferred from key and file names (:mod:`matsign.io.layout`: ``step300``,
     ``global_step100``, ``step-000100``, ``"grad/"`` or ``".grad"`` …). A step nothing gives is

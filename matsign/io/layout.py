@@ -19,8 +19,9 @@ write; this module reads
 table with ``key`` and/or ``file`` — Python regular expressions that must match the *whole* key,
 and the file's path relative to the dump's root (``/``-separated) — and what matching tensors
 are: ``kind`` (one of :data:`KINDS`), ``step`` (an integer). A named group ``(?P<name>...)`` in
-``key`` gives the parameter's name, a group ``(?P<step>...)`` its step. The first rule that
-matches a tensor decides it; fields a rule leaves out stay inferred. A layout is a TOML file
+``key`` gives the parameter's name, a group ``(?P<step>...)`` its step. Of the rules that match
+a tensor, the first that sets a field (kind, step, name) decides that field; fields no rule sets
+stay inferred. A layout is a TOML file
 (``[[rules]]`` tables), a JSON file (``{"rules": [...]}``) or the same data as a mapping::
 
     [[rules]]
@@ -44,7 +45,7 @@ from pathlib import Path
 from matsign.io.errors import DumpError
 from matsign.io.formats import parse_json
 
-__all__ = ["KINDS", "Inferred", "Rule", "infer", "kind_of_token", "read_layout", "step_in_name"]
+__all__ = ["KINDS", "Inferred", "Rule", "apply_rules", "infer", "kind_of_token", "read_layout", "step_in_name"]
 
 #: What a tensor can be: a gradient, a momentum (first moment) or a second moment.
 KINDS = ("grad", "momentum", "second_moment")
@@ -223,6 +224,23 @@ class Rule:
         if self.step is not None:
             found.setdefault("step", self.step)
         return found
+
+
+def apply_rules(rules: list[Rule], key: str, relative: str) -> dict:
+    r"""Kind, step and name the ``rules`` set for tensor ``key`` of the file at ``relative``: each
+    field from the first matching rule that sets it.
+
+    Examples
+    --------
+    >>> rules = read_layout({"rules": [{"key": r"(?P<name>.+)\.v", "kind": "second_moment"}, {"file": "run7/.*", "step": 7}]})
+    >>> apply_rules(rules, "fc.weight.v", "run7/state.npz")
+    {'name': 'fc.weight', 'kind': 'second_moment', 'step': 7}
+    """
+    decided: dict = {}
+    for rule in rules:
+        for field, value in (rule.match(key, relative) or {}).items():
+            decided.setdefault(field, value)
+    return decided
 
 
 def _rule(source: str, i: int, entry) -> Rule:
