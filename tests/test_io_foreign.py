@@ -6,9 +6,7 @@ every value compared bit for bit with what was written."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
+import os
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -33,13 +31,13 @@ def _same_bits(got, expected):
     assert got.tobytes() == expected.tobytes()
 
 
-def _spectra(path, tmp_path, capsys, *extra):
-    from matsign.cli import main
+def _analysed(path, **kwargs):
+    """The spectra table (by name) and the summary line ``matsign spectra`` prints for ``path``."""
+    pytest.importorskip("pandas")
+    from matsign.experiments.spectra import analyse_dump, loading_summary
 
-    code = main(["spectra", str(path), "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "figs"),
-                 "--no-progress", "--ranks", "1", *map(str, extra)])
-    printed = capsys.readouterr()
-    return code, printed.out, printed.err
+    table, _ = analyse_dump(path, ranks=(1,), schedules=("muon",), progress=False, **kwargs)
+    return table.set_index("name"), loading_summary(table)
 
 
 # -- names of other tools ------------------------------------------------------------------------
@@ -73,15 +71,11 @@ def test_step_kind_and_name_come_from_file_and_key_names(gpt_file):
     assert rows["h.0.attn.bias"].kind == "grad" and rows["h.0.attn.bias"].dtype == "uint8"
 
 
-def test_spectra_reads_the_foreign_file_and_summarizes_it(gpt_file, tmp_path, capsys):
-    import pandas as pd
-
+def test_spectra_reads_the_foreign_file_and_summarizes_it(gpt_file):
     path, tensors = gpt_file
     with pytest.warns(UserWarning, match=r"'h.0.attn.bias' is uint8, not floating point"):
-        code, out, _ = _spectra(path, tmp_path, capsys)
-    assert code == 0
-    assert "2 matrices: step from names (2); kind inferred (2); skipped: 2 vectors, 1 integer tensors" in out
-    table = pd.read_csv(tmp_path / "out" / "spectra.csv").set_index("name")
+        table, summary = _analysed(path)
+    assert summary == "2 matrices: step from names (2); kind inferred (2); skipped: 2 vectors, 1 integer tensors"
     assert table.loc["h.0.c_fc.weight", ["kind", "step", "m", "n"]].tolist() == ["grad", 300, 16, 64]
     G = tensors["h.0.c_fc.weight.grad"].astype(np.float64)
     s = np.linalg.svd(G, compute_uv=False)
@@ -113,7 +107,7 @@ def test_inference_of_step_kind_and_name(tmp_path, file, key, expected):
     _same_bits(r.load(), a)
 
 
-def test_npy_files_named_by_state_parameter_and_step(tmp_path, capsys):
+def test_npy_files_named_by_state_parameter_and_step(tmp_path):
     rng = np.random.default_rng(1)
     written = {}
     for step in (100, 200):
@@ -129,8 +123,9 @@ def test_npy_files_named_by_state_parameter_and_step(tmp_path, capsys):
     ]
     for r in records[:2]:
         _same_bits(r.load(), written[r.step])
-    code, out, _ = _spectra(tmp_path, tmp_path, capsys, "--kind", "momentum")
-    assert code == 0 and "2 matrices: step from names (2); kind inferred (2); skipped: nothing" in out
+    table, summary = _analysed(tmp_path, kind="momentum")
+    assert summary == "2 matrices: step from names (2); kind inferred (2); skipped: nothing"
+    assert table["step"].tolist() == [100, 200]
 
 
 # -- kernels and stacks --------------------------------------------------------------------------
@@ -151,7 +146,7 @@ def npz_file(tmp_path):
     return path, tensors
 
 
-def test_kernels_and_stacks_become_matrices(npz_file, tmp_path, capsys):
+def test_kernels_and_stacks_become_matrices(npz_file):
     path, tensors = npz_file
     listing = load_gradients(path)
     rows = {r.name: r for r in listing}
@@ -165,12 +160,8 @@ def test_kernels_and_stacks_become_matrices(npz_file, tmp_path, capsys):
         member = rows[f"moe.experts.w1[{e}]"]
         assert (member.shape, member.stored_shape, member.member) == ((16, 32), (4, 16, 32), (e,))
         _same_bits(member.load(), stack[e])
-    code, out, _ = _spectra(path, tmp_path, capsys)
-    assert code == 0
-    assert "5 matrices: step from names (5); kind inferred (5); skipped: 2 vectors, 1 scalars" in out
-    import pandas as pd
-
-    table = pd.read_csv(tmp_path / "out" / "spectra.csv").set_index("name")
+    table, summary = _analysed(path)
+    assert summary == "5 matrices: step from names (5); kind inferred (5); skipped: 2 vectors, 1 scalars"
     assert table.loc["conv1.weight", ["m", "n", "stored_shape"]].tolist() == [8, 75, "8x3x5x5"]
     assert table.loc["moe.experts.w1[2]", ["m", "n", "stored_shape"]].tolist() == [16, 32, "4x16x32"]
 
@@ -230,7 +221,7 @@ def adamw_state(tmp_path):
     return path, names, states
 
 
-def test_adamw_state_dict_with_names_from_the_model_state_dict(adamw_state, tmp_path, capsys):
+def test_adamw_state_dict_with_names_from_the_model_state_dict(adamw_state, tmp_path):
     path, names, states = adamw_state
     listing = load_gradients(path, names=tmp_path / "model.pt")
     rows = {(r.name, r.kind): r for r in listing}
@@ -247,9 +238,9 @@ def test_adamw_state_dict_with_names_from_the_model_state_dict(adamw_state, tmp_
     (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
     for given in (names, tmp_path / "names.txt"):
         assert {(r.name, r.kind) for r in load_gradients(path, names=given)} == set(rows)
-    code, out, _ = _spectra(path, tmp_path, capsys, "--names", tmp_path / "model.pt")
-    assert code == 0
-    assert "4 matrices: step from optimizer states (4); kind inferred (4); skipped: 8 vectors" in out
+    table, summary = _analysed(path, names=tmp_path / "model.pt")
+    assert summary == "4 matrices: step from optimizer states (4); kind inferred (4); skipped: 8 vectors"
+    assert table.loc["conv.weight", ["m", "n", "stored_shape"]].drop_duplicates().values.tolist() == [[8, 75, "8x3x5x5"]]
 
 
 def test_optimizer_state_rows_without_names_are_the_state_indices(adamw_state):
@@ -342,7 +333,7 @@ def sharded(tmp_path):
     return _sharded(tmp_path / "run" / "checkpoint-500", tensors, shards), tensors
 
 
-def test_a_sharded_checkpoint_is_read_through_its_index_each_tensor_once(sharded, tmp_path, capsys):
+def test_a_sharded_checkpoint_is_read_through_its_index_each_tensor_once(sharded):
     index, tensors = sharded
     # Folder names below the path given carry steps: the run's folder does, the index alone does not.
     for path, step in ((index, None), (index.parent.parent, 500)):
@@ -355,8 +346,9 @@ def test_a_sharded_checkpoint_is_read_through_its_index_each_tensor_once(sharded
             assert r.path.name == ("model-00001-of-00002.safetensors" if "layers.0" in r.key
                                    else "model-00002-of-00002.safetensors")
             _same_bits(r.load(), tensors[r.key])
-    code, out, _ = _spectra(index.parent.parent, tmp_path, capsys, "--kind", "unknown")
-    assert code == 0 and "3 matrices: step from names (3); kind unknown (3); skipped: 1 vectors" in out
+    table, summary = _analysed(index.parent.parent, kind="unknown")
+    assert summary == "3 matrices: step from names (3); kind unknown (3); skipped: 1 vectors"
+    assert table.loc["lm_head.weight", ["m", "n", "step"]].tolist() == [32, 8, 500]
 
 
 @pytest.mark.parametrize(
@@ -433,7 +425,7 @@ step = 700
 """
 
 
-def test_a_layout_sets_what_names_do_not_say(tmp_path, capsys):
+def test_a_layout_sets_what_names_do_not_say(tmp_path):
     rng = np.random.default_rng(4)
     tensors = {"opt.fc.weight.v": rng.random((5, 3)), "opt.fc.weight.mu": rng.standard_normal((5, 3)),
                "other.weight": rng.standard_normal((2, 2))}
@@ -451,9 +443,8 @@ def test_a_layout_sets_what_names_do_not_say(tmp_path, capsys):
             assert (r.step, r.step_from) == (700, "layout")
             assert r.kind_from == ("none" if r.kind == "unknown" else "layout")
             _same_bits(r.load(), tensors[r.key])
-    code, out, _ = _spectra(tmp_path / "dump", tmp_path, capsys, "--layout", tmp_path / "layout.toml")
-    assert code == 0
-    assert "3 matrices: step from the layout (3); kind from the layout (2) / unknown (1); skipped: nothing" in out
+    _, summary = _analysed(tmp_path / "dump", layout=tmp_path / "layout.toml")
+    assert summary == "3 matrices: step from the layout (3); kind from the layout (2) / unknown (1); skipped: nothing"
 
 
 def test_the_manifest_still_wins_over_a_layout(tmp_path):
@@ -537,21 +528,60 @@ def test_loading_a_multi_tensor_file_holds_one_tensor_at_a_time(tmp_path):
     assert one <= peak < 1.5 * one, (peak, one)  # one tensor and change, not the file's 8
 
 
+class _Boom:
+    """Unpickling this would run a command."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
 def test_a_state_dict_is_never_unpickled(tmp_path):
     """A state dict carrying an arbitrary object fails weights_only and is not executed."""
-    pytest.importorskip("torch")
+    torch = pytest.importorskip("torch")
     marker = tmp_path / "ran"
-    script = textwrap.dedent(f"""
-        import os, torch
-        class Boom:
-            def __reduce__(self):
-                return (os.system, ("touch {marker}",))
-        torch.save({{"state": {{0: {{"exp_avg": Boom()}}}}, "param_groups": [{{"params": [0]}}]}}, {str(tmp_path / 'evil.pt')!r})
-    """)
-    subprocess.run([sys.executable, "-c", script], check=True)
+    torch.save({"state": {0: {"exp_avg": _Boom(marker)}}, "param_groups": [{"params": [0]}]}, tmp_path / "evil.pt")
     with pytest.raises(DumpError, match="needs pickle beyond weights_only=True; refused"):
         list(load_gradients(tmp_path / "evil.pt"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert list(load_gradients(tmp_path, skip_bad=True)) == []
     assert not marker.exists()
+
+
+# -- matsign spectra on every layout at once -----------------------------------------------------
+
+
+def test_matsign_spectra_on_every_layout(gpt_file, npz_file, adamw_state, sharded, tmp_path, capsys):
+    """One run over a folder of all the layouts above: rows, steps, kinds, shapes and the summary."""
+    import pandas as pd
+
+    from matsign.cli import main
+
+    root = tmp_path / "all"
+    root.mkdir()
+    for path in (gpt_file[0], npz_file[0], adamw_state[0]):
+        path.rename(root / path.name)
+    sharded[0].parent.rename(root / "checkpoint-500")
+    np.save(root / "exp_avg_blocks.3.attn.qkv.weight_step200.npy", np.ones((12, 4), dtype=np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the uint8 mask is skipped with a warning
+        code = main(["spectra", str(root), "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "figs"),
+                     "--names", str(tmp_path / "model.pt"), "--ranks", "1", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert ("15 matrices: step from optimizer states (4) / from names (11); kind inferred (12) / unknown (3); "
+            "skipped: 13 vectors, 1 scalars, 1 integer tensors") in out
+    table = pd.read_csv(tmp_path / "out" / "spectra.csv")
+    got = {(r.name, r.kind, r.step if not pd.isna(r.step) else None, r.m, r.n) for r in table.itertuples()}
+    assert got == {
+        ("h.0.c_fc.weight", "grad", 300, 16, 64), ("h.0.attn.c_attn.weight", "grad", 300, 16, 48),
+        ("conv1.weight", "grad", 40, 8, 75), *{(f"moe.experts.w1[{e}]", "grad", 40, 16, 32) for e in range(4)},
+        ("conv.weight", "momentum", 2, 8, 75), ("conv.weight", "second_moment", 2, 8, 75),
+        ("fc.weight", "momentum", 2, 10, 200), ("fc.weight", "second_moment", 2, 10, 200),
+        ("model.layers.0.mlp.up_proj.weight", "unknown", 500, 24, 8),
+        ("model.layers.1.mlp.up_proj.weight", "unknown", 500, 24, 8), ("lm_head.weight", "unknown", 500, 32, 8),
+        ("blocks.3.attn.qkv.weight", "momentum", 200, 12, 4),
+    }
