@@ -410,12 +410,10 @@ def _tensors_of(file: Path, names) -> list[_Tensor]:
     return [_Tensor(info, file) for info in list_tensors(file)]
 
 
-def _decide(tensor: _Tensor, file: Path, base: Path, entry: dict, rules: list[Rule]) -> tuple:
+def _decide(tensor: _Tensor, file: Path, folders: tuple, relative: str, entry: dict, rules: list[Rule]) -> tuple:
     """Name, kind, step and where kind and step came from, for one tensor of ``file``."""
     key = tensor.info.key
-    folders = tuple(p.name for p in file.parents if p != base and base in p.parents)
     guess = infer(key, file, folders)
-    relative = file.relative_to(base).as_posix() if base in file.parents else file.name
     ruled = apply_rules(rules, key, relative)
     name = ruled.get("name") or tensor.name or guess.name
     if entry.get("kind"):
@@ -477,9 +475,11 @@ def _records(root: Path, matrices_only: bool, skip_bad: bool, rules: list[Rule],
         except DumpError as exc:
             _bad(exc, skip_bad, skipped)
             continue
+        folders = tuple(p.name for p in file.relative_to(base).parents)[:-1]  # innermost first, below base
+        relative = file.relative_to(base).as_posix()
         for tensor in sorted(tensors, key=lambda t: _natural(t.info.key)):
             info = tensor.info
-            name, kind, step, kind_from, step_from = _decide(tensor, file, base, entry, rules)
+            name, kind, step, kind_from, step_from = _decide(tensor, file, folders, relative, entry, rules)
             common = dict(step=step, kind=kind, dtype=info.dtype, path=tensor.path, key=info.key,
                           stored_shape=info.shape, step_from=step_from, kind_from=kind_from)
             if not matrices_only:

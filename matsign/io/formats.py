@@ -135,8 +135,16 @@ def available_memory() -> int | None:
     return None
 
 
+# Smaller claims are not checked against the memory available: reading /proc/meminfo for each
+# would cost more than reading the tensor (a 64×64 float32 one), and they cannot exhaust memory.
+_UNCHECKED_BYTES = 1 << 20
+
+
 def check_allocation(path: Path, key: str, nbytes: int) -> None:
-    """A :class:`DumpError` if tensor ``key`` claims more bytes than the memory available."""
+    """A :class:`DumpError` if tensor ``key`` claims more bytes than the memory available (claims of
+    at least 1 MiB are checked)."""
+    if nbytes < _UNCHECKED_BYTES:
+        return
     available = available_memory()
     if available is not None and nbytes > available:
         raise DumpError(
@@ -273,7 +281,8 @@ def _list_safetensors(path: Path) -> list[TensorInfo]:
 
 
 def _read_safetensors(path: Path, key: str) -> np.ndarray:
-    with open(path, "rb") as f:
+    # Unbuffered: the bytes go straight into the array, with no copy through a read buffer.
+    with open(path, "rb", buffering=0) as f:
         entries, start = _cached_header(path, f)
         if key not in entries:
             raise DumpError(f"{path}: no tensor {key!r}")
@@ -281,7 +290,12 @@ def _read_safetensors(path: Path, key: str) -> np.ndarray:
         check_allocation(path, key, end - begin)
         out = np.empty(math.prod(shape), dtype=numpy_dtype(name).newbyteorder("<"))
         f.seek(start + begin)
-        got = f.readinto(out.view(np.uint8))
+        view, got = memoryview(out.view(np.uint8)), 0
+        while got < len(view):  # one read returns at most ~2 GiB on Linux
+            n = f.readinto(view[got:])
+            if not n:
+                break
+            got += n
     if got != end - begin:
         raise DumpError(f"{path}: tensor {key!r} truncated ({got} of {end - begin} bytes)")
     return out.astype(out.dtype.newbyteorder("="), copy=False).reshape(shape)

@@ -35,7 +35,7 @@ stay inferred. A layout is a TOML file
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 import tomllib
 from collections.abc import Mapping
@@ -117,15 +117,19 @@ def step_in_name(text: str, *, trailing: bool = False) -> int | None:
     return None
 
 
+_TOKENS = "|".join(_KIND_TOKENS)  # longest first: the alternation takes the first that fits
+_KIND_PREFIX = re.compile(rf"(?:({_TOKENS})[._/\-]|(m)[./])(.+)", re.DOTALL)
+_KIND_SUFFIX = re.compile(rf"(.+?)(?:[._/\-]({_TOKENS})|[./](m))", re.DOTALL)
+
+
 def _kind_in_key(key: str) -> tuple[str | None, str]:
     """The kind a token at either end of ``key`` names, and ``key`` without that token."""
-    for token, kind in [*_KIND_TOKENS.items(), *_SHORT_TOKENS.items()]:
-        separators = "./" if token in _SHORT_TOKENS else _SEPARATORS
-        for sep in separators:
-            if key.startswith(token + sep) and len(key) > len(token) + 1:
-                return kind, key[len(token) + 1 :]
-            if key.endswith(sep + token) and len(key) > len(token) + 1:
-                return kind, key[: -len(token) - 1]
+    match = _KIND_PREFIX.fullmatch(key)
+    if match:
+        return kind_of_token(match.group(1) or match.group(2)), match.group(3)
+    match = _KIND_SUFFIX.fullmatch(key)
+    if match:
+        return kind_of_token(match.group(2) or match.group(3)), match.group(1)
     return None, key
 
 
@@ -185,15 +189,20 @@ def infer(key: str, file: Path, folders: tuple[str, ...] = ()) -> Inferred:
     if match:
         step, name = int(match.group(1)), _remove(key, *match.span())
     kind, name = _kind_in_key(name)
-    stem = file_stem(file)
-    if kind is None:
-        kind = _kind_in_file_name(stem)
-    if step is None:
-        for candidate in (stem, *folders):
-            step = step_in_name(candidate, trailing=not _SHARD.search(candidate))
-            if step is not None:
-                break
-    return Inferred(name or key, kind, step)
+    file_kind, file_step = _file_names_say(file.name, folders)
+    return Inferred(name or key, file_kind if kind is None else kind, file_step if step is None else step)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_names_say(file_name: str, folders: tuple[str, ...]) -> tuple[str | None, int | None]:
+    """Kind and step a file's name (and its folders' names) carry; every tensor of a file asks."""
+    stem = file_stem(Path(file_name))
+    step = None
+    for candidate in (stem, *folders):
+        step = step_in_name(candidate, trailing=not _SHARD.search(candidate))
+        if step is not None:
+            break
+    return _kind_in_file_name(stem), step
 
 
 @dataclass(frozen=True)
