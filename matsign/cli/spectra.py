@@ -45,7 +45,7 @@ def add_spectra_arguments(parser) -> None:
         "--layout", metavar="FILE",
         help="TOML or JSON rules setting kind, step and name where names do not say them: [[rules]] tables with "
         "key and/or file (Python regular expressions matching the whole key / path below PATH; groups "
-        "(?P<name>…), (?P<step>…)), kind, step; the first matching rule wins",
+        "(?P<name>…), (?P<step>…)), kind, step; for each field the first matching rule that sets it wins",
     )
     parser.add_argument(
         "--names", metavar="FILE",
