@@ -75,7 +75,7 @@ def test_spectra_reads_the_foreign_file_and_summarizes_it(gpt_file):
     path, tensors = gpt_file
     with pytest.warns(UserWarning, match=r"'h.0.attn.bias' is uint8, not floating point"):
         table, summary = _analysed(path)
-    assert summary == "2 matrices: step from names (2); kind inferred (2); skipped: 2 vectors, 1 integer tensors"
+    assert summary == "2 matrices: step from names (2); kind inferred (2); skipped: 2 vectors, 1 integer tensor"
     assert table.loc["h.0.c_fc.weight", ["kind", "step", "m", "n"]].tolist() == ["grad", 300, 16, 64]
     G = tensors["h.0.c_fc.weight.grad"].astype(np.float64)
     s = np.linalg.svd(G, compute_uv=False)
@@ -92,6 +92,9 @@ def test_spectra_reads_the_foreign_file_and_summarizes_it(gpt_file):
         ("muon_state.npz", "blocks.1.attn.qkv.weight.m", ("blocks.1.attn.qkv.weight", "momentum", None)),
         ("step-000007.npz", "gradient/w", ("w", "grad", 7)),
         ("weights.npz", "h.0.c_proj.weight", ("h.0.c_proj.weight", "unknown", None)),
+        ("ckpt-250.npz", "w", ("w", "unknown", 250)),
+        ("gpt-2.npz", "w.grad", ("w", "grad", None)),  # a model's name, not a step
+        ("run-2024.npz", "w.grad", ("w", "grad", None)),
     ],
 )
 def test_inference_of_step_kind_and_name(tmp_path, file, key, expected):
@@ -161,7 +164,7 @@ def test_kernels_and_stacks_become_matrices(npz_file):
         assert (member.shape, member.stored_shape, member.member) == ((16, 32), (4, 16, 32), (e,))
         _same_bits(member.load(), stack[e])
     table, summary = _analysed(path)
-    assert summary == "5 matrices: step from names (5); kind inferred (5); skipped: 2 vectors, 1 scalars"
+    assert summary == "5 matrices: step from names (5); kind inferred (5); skipped: 2 vectors, 1 scalar"
     assert table.loc["conv1.weight", ["m", "n", "stored_shape"]].tolist() == [8, 75, "8x3x5x5"]
     assert table.loc["moe.experts.w1[2]", ["m", "n", "stored_shape"]].tolist() == [16, 32, "4x16x32"]
 
@@ -255,8 +258,16 @@ def test_names_that_do_not_fit_the_optimizer_are_refused(adamw_state, tmp_path):
         list(load_gradients(path, names=names[:-1]))
     swapped = [names[6], *names[1:6], names[0], names[7]]
     (tmp_path / "swapped.json").write_text(json.dumps(swapped))
-    # Only a model state dict carries shapes to check the order by; a list is taken as given.
+    # A list is taken as given; a model state dict carries shapes, and a wrong order is caught.
     assert {r.name for r in load_gradients(path, names=tmp_path / "swapped.json")} == {"conv.weight", "fc.weight"}
+    torch = pytest.importorskip("torch")
+    model = torch.load(tmp_path / "model.pt", weights_only=True)
+    torch.save({key: model[key] for key in [*swapped[:6], *list(model)[4:7], *swapped[6:]]}, tmp_path / "swapped.pt")
+    with pytest.raises(DumpError, match=r"optimizer\.pt: state 'state/0/exp_avg' has shape \(8, 3, 5, 5\) but "
+                                        r".*swapped\.pt gives 'fc\.weight' shape \(10, 200\); the names are not"):
+        list(load_gradients(path, names=tmp_path / "swapped.pt"))
+    with pytest.raises(DumpError, match="is an optimizer state dict; names come from a model's state_dict"):
+        load_gradients(path, names=path)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "muon"])
@@ -347,7 +358,7 @@ def test_a_sharded_checkpoint_is_read_through_its_index_each_tensor_once(sharded
                                    else "model-00002-of-00002.safetensors")
             _same_bits(r.load(), tensors[r.key])
     table, summary = _analysed(index.parent.parent, kind="unknown")
-    assert summary == "3 matrices: step from names (3); kind unknown (3); skipped: 1 vectors"
+    assert summary == "3 matrices: step from names (3); kind unknown (3); skipped: 1 vector"
     assert table.loc["lm_head.weight", ["m", "n", "step"]].tolist() == [32, 8, 500]
 
 
@@ -573,7 +584,7 @@ def test_matsign_spectra_on_every_layout(gpt_file, npz_file, adamw_state, sharde
     out = capsys.readouterr().out
     assert code == 0
     assert ("15 matrices: step from optimizer states (4) / from names (11); kind inferred (12) / unknown (3); "
-            "skipped: 13 vectors, 1 scalars, 1 integer tensors") in out
+            "skipped: 13 vectors, 1 scalar, 1 integer tensor") in out
     table = pd.read_csv(tmp_path / "out" / "spectra.csv")
     got = {(r.name, r.kind, r.step if not pd.isna(r.step) else None, r.m, r.n) for r in table.itertuples()}
     assert got == {

@@ -260,7 +260,7 @@ def loading_summary(table) -> str:
     >>> table = pd.DataFrame({"step_from": ["inferred"] * 2, "kind_from": ["inferred", "none"]})
     >>> table.attrs["skipped"] = {"vectors": 1, "integer tensors": 1}
     >>> loading_summary(table)
-    '2 matrices: step from names (2); kind inferred (1) / unknown (1); skipped: 1 vectors, 1 integer tensors'
+    '2 matrices: step from names (2); kind inferred (1) / unknown (1); skipped: 1 vector, 1 integer tensor'
     """
 
     def sources(column, labels):
@@ -271,8 +271,15 @@ def loading_summary(table) -> str:
     if len(table):
         line += f": step {sources('step_from', _STEP_SOURCES)}; kind {sources('kind_from', _KIND_SOURCES)}"
     skipped = table.attrs.get("skipped", {})
-    line += "; skipped: " + (", ".join(f"{n} {reason}" for reason, n in skipped.items()) if skipped else "nothing")
+    line += "; skipped: " + (", ".join(_count(n, reason) for reason, n in skipped.items()) if skipped else "nothing")
     return line
+
+
+def _count(n: int, plural: str) -> str:
+    """``"2 vectors"``, ``"1 vector"``, ``"1 non-finite matrix"``."""
+    if n != 1:
+        return f"{n} {plural}"
+    return "1 " + (plural.removesuffix("matrices") + "matrix" if plural.endswith("matrices") else plural[:-1])
 
 
 def _analyse_all(records, ranks, schedules, skip_bad: bool, progress: bool, skipped) -> tuple[list, dict]:

@@ -338,9 +338,11 @@ def _parameter_names(names) -> tuple[list[str], dict | None, str] | None:
     if path.suffix in (".pt", ".pth"):
         # A model state dict: its parameters and persistent buffers, module by module; BatchNorm's
         # buffers are dropped by name, any other buffer makes the count or a shape disagree.
-        torch_names = [k for k in load_pt(path) if not k.endswith(_BUFFERS)]
-        shapes = {k: tuple(t.shape) for k, t in load_pt(path).items() if k in torch_names}
-        return torch_names, shapes, str(path)
+        model = load_pt(path)
+        if is_optimizer_state(model):
+            raise DumpError(f"{path}: is an optimizer state dict; names come from a model's state_dict()")
+        shapes = {key: tuple(t.shape) for key, t in model.items() if not key.endswith(_BUFFERS)}
+        return list(shapes), shapes, str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -407,6 +409,7 @@ def _tensors_of(file: Path, names) -> list[_Tensor]:
         obj = load_pt(file)
         if is_optimizer_state(obj):
             return _optimizer_state(file, obj, names)
+        return [_Tensor(pt_tensor_info(file, key, t), file) for key, t in obj.items()]
     return [_Tensor(info, file) for info in list_tensors(file)]
 
 

@@ -6,7 +6,8 @@ write; this module reads
 - the *step* from a token ``step300``, ``step_000040``, ``step-000100`` or ``global_step100``
   (any case, between separators ``. _ / -`` or at an end) in the key, else in the file name,
   else in the names of the folders between the dump's root and the file; a file or folder name
-  ending in ``-000100`` (``checkpoint-100``) counts too, but not a shard's ``-00002-of-00005``;
+  ending in ``checkpoint-100``, ``ckpt-100`` or a zero-padded ``-000100`` counts too (not
+  ``gpt-2``, ``run-2024`` nor a shard's ``-00002-of-00005``);
 - the *kind* from a token at the start or end of the key — ``grad``, ``grads``, ``gradient``,
   ``gradients`` → ``"grad"``; ``momentum``, ``momentum_buffer``, ``exp_avg`` and, separated by
   ``.`` or ``/`` only, ``m`` (Muon-style states) → ``"momentum"``; ``exp_avg_sq``,
@@ -66,9 +67,9 @@ _SEPARATORS = "._/-"
 # "m" names Muon's momentum only as a whole "."- or "/"-separated part: "_m" ends many names.
 _SHORT_TOKENS = {"m": "momentum"}
 _STEP = re.compile(r"(?<![^._/\-])(?:global_?)?step[-_]?(\d+)(?![^._/\-])", re.IGNORECASE)
-# "checkpoint-100", "run-000100"; not the "-00002" of "model-00002-of-00005".
-_TRAILING_NUMBER = re.compile(r"(?<!-of)-(\d+)$")
-_SHARD = re.compile(r"-\d+-of-\d+$")
+# "checkpoint-100", "ckpt-7", "run-000100" (zero-padded); not "gpt-2", "run-2024", nor the "-00002"
+# of a shard's "model-00002-of-00005".
+_TRAILING_NUMBER = re.compile(r"(?:(?<=checkpoint)|(?<=ckpt))-(\d+)$|(?<!-of)-(0\d{3,})$", re.IGNORECASE)
 
 
 def kind_of_token(token: str) -> str | None:
@@ -98,14 +99,15 @@ def step_in_name(text: str, *, trailing: bool = False) -> int | None:
     text : str
         A key, or a file or folder name without its suffix.
     trailing : bool
-        Also read a trailing ``-NNNN`` (``checkpoint-100``): file and folder names, not keys.
+        Also read a trailing ``checkpoint-100``, ``ckpt-100`` or zero-padded ``-000100``: file and
+        folder names, not keys.
 
     Examples
     --------
     >>> [step_in_name(t) for t in ("gpt_stdlib_step300_grad", "step_000040", "global_step100", "steps")]
     [300, 40, 100, None]
-    >>> step_in_name("checkpoint-000100", trailing=True), step_in_name("model-00001-of-00002", trailing=True)
-    (100, None)
+    >>> [step_in_name(t, trailing=True) for t in ("checkpoint-100", "run-000100", "gpt-2", "model-00001-of-00002")]
+    [100, 100, None, None]
     """
     match = _STEP.search(text)
     if match:
@@ -113,7 +115,7 @@ def step_in_name(text: str, *, trailing: bool = False) -> int | None:
     if trailing:
         match = _TRAILING_NUMBER.search(text)
         if match:
-            return int(match.group(1))
+            return int(match.group(1) or match.group(2))
     return None
 
 
@@ -199,7 +201,7 @@ def _file_names_say(file_name: str, folders: tuple[str, ...]) -> tuple[str | Non
     stem = file_stem(Path(file_name))
     step = None
     for candidate in (stem, *folders):
-        step = step_in_name(candidate, trailing=not _SHARD.search(candidate))
+        step = step_in_name(candidate, trailing=True)
         if step is not None:
             break
     return _kind_in_file_name(stem), step
