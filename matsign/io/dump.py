@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -326,14 +327,22 @@ def _dump_files(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: _natural(p.relative_to(root).as_posix()))
 
 
-def _parameter_names(names) -> tuple[list[str], dict | None, str] | None:
+class _Names(NamedTuple):
     """Parameter names in ``named_parameters()`` order, their shapes when known, and their source."""
+
+    names: list[str]
+    shapes: dict | None
+    source: str
+
+
+def _parameter_names(names) -> _Names | None:
+    """The :class:`_Names` of the ``names`` argument of :func:`load_gradients`."""
     if names is None:
         return None
     if isinstance(names, Sequence) and not isinstance(names, (str, bytes)):
         if not all(isinstance(n, str) and n for n in names):
             raise ValueError("names must be non-empty strings")
-        return list(names), None, "names"
+        return _Names(list(names), None, "names")
     path = Path(names)
     if path.suffix in (".pt", ".pth"):
         # A model state dict: its parameters and persistent buffers, module by module; BatchNorm's
@@ -342,7 +351,7 @@ def _parameter_names(names) -> tuple[list[str], dict | None, str] | None:
         if is_optimizer_state(model):
             raise DumpError(f"{path}: is an optimizer state dict; names come from a model's state_dict()")
         shapes = {key: tuple(t.shape) for key, t in model.items() if not key.endswith(_BUFFERS)}
-        return list(shapes), shapes, str(path)
+        return _Names(list(shapes), shapes, str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -354,8 +363,8 @@ def _parameter_names(names) -> tuple[list[str], dict | None, str] | None:
             raise DumpError(f"{path}: names file is not valid JSON ({exc.msg})") from None
         if not isinstance(listed, list) or not all(isinstance(n, str) and n for n in listed):
             raise DumpError(f"{path}: names file must hold a JSON list of non-empty strings")
-        return listed, None, str(path)
-    return [line.strip() for line in text.splitlines() if line.strip()], None, str(path)
+        return _Names(listed, None, str(path))
+    return _Names([line.strip() for line in text.splitlines() if line.strip()], None, str(path))
 
 
 # Buffers a model state dict holds beside its parameters (BatchNorm's), never optimized.
@@ -373,25 +382,20 @@ class _Tensor:
     step: int | None = None
 
 
-def _optimizer_state(file: Path, obj: dict, names) -> list[_Tensor]:
+def _optimizer_state(file: Path, obj: dict, names: _Names | None) -> list[_Tensor]:
     order = parameter_order(file, obj)
-    if names is not None and len(names[0]) != len(order):
-        raise DumpError(f"{file}: the optimizer has {len(order)} parameters but {names[2]} names {len(names[0])}")
+    if names is not None and len(names.names) != len(order):
+        raise DumpError(f"{file}: the optimizer has {len(order)} parameters but {names.source} names "
+                        f"{len(names.names)}")
     found = []
-    for state in optimizer_tensors(file, obj, _torch_module()):
+    for state in optimizer_tensors(file, obj):
         info = pt_tensor_info(file, state.key, state.tensor)
-        name = state.key.split("/")[1] if names is None else names[0][state.position]
-        if names is not None and names[1] is not None and names[1][name] != info.shape:
-            raise DumpError(f"{file}: state {state.key!r} has shape {info.shape} but {names[2]} gives "
-                            f"{name!r} shape {names[1][name]}; the names are not in the optimizer's order")
+        name = state.key.split("/")[1] if names is None else names.names[state.position]
+        if names is not None and names.shapes is not None and names.shapes[name] != info.shape:
+            raise DumpError(f"{file}: state {state.key!r} has shape {info.shape} but {names.source} gives "
+                            f"{name!r} shape {names.shapes[name]}; the names are not in the optimizer's order")
         found.append(_Tensor(info, file, name, kind_of_token(state.entry), state.step))
     return found
-
-
-def _torch_module():
-    import torch
-
-    return torch
 
 
 def _tensors_of(file: Path, names) -> list[_Tensor]:

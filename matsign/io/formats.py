@@ -468,14 +468,14 @@ def pt_tensor_info(path: Path, key: str, t) -> TensorInfo:
 def _list_pt(path: Path) -> list[TensorInfo]:
     obj = _load_pt(path)
     if is_optimizer_state(obj):
-        return [pt_tensor_info(path, s.key, s.tensor) for s in optimizer_tensors(path, obj, _torch())]
+        return [pt_tensor_info(path, s.key, s.tensor) for s in optimizer_tensors(path, obj)]
     return [pt_tensor_info(path, key, t) for key, t in obj.items()]
 
 
 def _read_pt(path: Path, key: str) -> np.ndarray:
     obj = _load_pt(path)
     if is_optimizer_state(obj):
-        return torch_to_numpy(state_tensor(path, obj, key, _torch()))
+        return torch_to_numpy(state_tensor(path, obj, key))
     if key not in obj:
         raise DumpError(f"{path}: no tensor {key!r}")
     return torch_to_numpy(obj[key])

@@ -54,7 +54,9 @@ def parameter_order(path: Path, obj: dict) -> list[int]:
     return order
 
 
-def _step(path: Path, index: int, value, torch) -> int:
+def _step(path: Path, index: int, value) -> int:
+    import torch
+
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise DumpError(f"{path}: optimizer state {index} 'step' has {value.numel()} entries, not one")
@@ -64,8 +66,10 @@ def _step(path: Path, index: int, value, torch) -> int:
     return int(value)
 
 
-def optimizer_tensors(path: Path, obj: dict, torch) -> list[StateTensor]:
+def optimizer_tensors(path: Path, obj: dict) -> list[StateTensor]:
     """Every state tensor of the optimizer state dict ``obj`` loaded from ``path``, checked.
+
+    ``obj`` came from ``torch.load``, so PyTorch is importable.
 
     Raises
     ------
@@ -75,6 +79,8 @@ def optimizer_tensors(path: Path, obj: dict, torch) -> list[StateTensor]:
         ``"step"`` that is not a whole number, or an entry that is neither a tensor, a number
         nor None.
     """
+    import torch
+
     order = parameter_order(path, obj)
     position = {index: i for i, index in enumerate(order)}
     state = obj["state"]
@@ -87,7 +93,7 @@ def optimizer_tensors(path: Path, obj: dict, torch) -> list[StateTensor]:
             raise DumpError(f"{path}: optimizer state index {index!r} is not among the param_groups' params")
         if not isinstance(entries, dict) or not all(isinstance(k, str) for k in entries):
             raise DumpError(f"{path}: optimizer state {index} must be a dict of named entries")
-        step = _step(path, index, entries["step"], torch) if "step" in entries else None
+        step = _step(path, index, entries["step"]) if "step" in entries else None
         for entry, value in entries.items():
             if entry == "step" or value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
                 continue
@@ -98,9 +104,9 @@ def optimizer_tensors(path: Path, obj: dict, torch) -> list[StateTensor]:
     return found
 
 
-def state_tensor(path: Path, obj: dict, key: str, torch):
+def state_tensor(path: Path, obj: dict, key: str):
     """The tensor under ``key`` (``"state/{index}/{entry}"``) of the optimizer state ``obj``."""
-    for found in optimizer_tensors(path, obj, torch):
+    for found in optimizer_tensors(path, obj):
         if found.key == key:
             return found.tensor
     raise DumpError(f"{path}: no tensor {key!r}")
