@@ -146,13 +146,11 @@ def _kind_in_file_name(stem: str) -> str | None:
     return None
 
 
-def file_stem(path: Path) -> str:
+def _file_stem(path: Path) -> str:
     """A file's name without its format suffix (``model.safetensors.index.json`` → ``model``)."""
-    name = path.name
-    for suffix in (".safetensors.index.json", *(s for s in (path.suffix,) if s)):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    if path.name.endswith(".safetensors.index.json"):
+        return path.name[: -len(".safetensors.index.json")]
+    return path.stem
 
 
 @dataclass(frozen=True)
@@ -198,7 +196,7 @@ def infer(key: str, file: Path, folders: tuple[str, ...] = ()) -> Inferred:
 @functools.lru_cache(maxsize=64)
 def _file_names_say(file_name: str, folders: tuple[str, ...]) -> tuple[str | None, int | None]:
     """Kind and step a file's name (and its folders' names) carry; every tensor of a file asks."""
-    stem = file_stem(Path(file_name))
+    stem = _file_stem(Path(file_name))
     step = None
     for candidate in (stem, *folders):
         step = step_in_name(candidate, trailing=True)
