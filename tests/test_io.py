@@ -403,12 +403,17 @@ def test_bad_manifest_is_a_dump_error_or_skipped(tmp_path):
         assert [r.step for r in load_gradients(tmp_path, skip_bad=True)] == [4]
 
 
-def test_matrices_only_skips_other_ranks(tmp_path):
-    write_step(tmp_path, 0, {"grad/b": np.ones(3), "grad/w": np.ones((2, 3)), "grad/stack": np.ones((2, 2, 2)), "grad/s": np.ones(())})
-    assert [r.name for r in load_gradients(tmp_path)] == ["w"]
+def test_matrices_only_skips_vectors_and_scalars_and_splits_stacks(tmp_path):
+    stack = np.arange(8.0).reshape(2, 2, 2)
+    write_step(tmp_path, 0, {"grad/b": np.ones(3), "grad/w": np.ones((2, 3)), "grad/stack": stack, "grad/s": np.ones(())})
+    listing = load_gradients(tmp_path)
+    matrices = {r.name: r for r in listing}
+    assert list(matrices) == ["stack[0]", "stack[1]", "w"]
+    assert dict(listing.skipped) == {"vectors": 1, "scalars": 1}
+    np.testing.assert_array_equal(matrices["stack[1]"].load(), stack[1])
     everything = {r.name: r for r in load_gradients(tmp_path, matrices_only=False)}
     assert {name: r.shape for name, r in everything.items()} == {"b": (3,), "s": (), "stack": (2, 2, 2), "w": (2, 3)}
-    np.testing.assert_array_equal(everything["stack"].load(), np.ones((2, 2, 2)))
+    np.testing.assert_array_equal(everything["stack"].load(), stack)
 
 
 def test_records_are_frozen(tmp_path):

@@ -82,13 +82,20 @@ def test_an_npz_member_claiming_more_than_it_holds_fails_before_allocating(tmp_p
 
 
 def test_a_tensor_larger_than_the_available_memory_is_refused_by_name(tmp_path, monkeypatch):
-    header = {"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]}}
-    path = _safetensors(tmp_path / "big.safetensors", json.dumps(header).encode(), bytes(64))
-    monkeypatch.setattr(formats, "available_memory", lambda: 63)
-    with pytest.raises(DumpError, match=r"big\.safetensors: tensor 'w' needs 64 bytes, more than the 63 bytes"):
+    nbytes = 512 * 1024 * 4  # 2 MiB: claims under 1 MiB are not checked
+    header = {"w": {"dtype": "F32", "shape": [512, 1024], "data_offsets": [0, nbytes]}}
+    path = _safetensors(tmp_path / "big.safetensors", json.dumps(header).encode(), bytes(nbytes))
+    monkeypatch.setattr(formats, "available_memory", lambda: nbytes - 1)
+    with pytest.raises(DumpError, match=rf"big\.safetensors: tensor 'w' needs {nbytes} bytes, more than the "
+                                        rf"{nbytes - 1} bytes"):
         read_tensor(path, "w")
-    monkeypatch.setattr(formats, "available_memory", lambda: 64)
-    assert read_tensor(path, "w").shape == (4, 4)
+    monkeypatch.setattr(formats, "available_memory", lambda: nbytes)
+    assert read_tensor(path, "w").shape == (512, 1024)
+    small = tmp_path / "small.safetensors"
+    _safetensors(small, json.dumps({"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]}}).encode(),
+                 bytes(64))
+    monkeypatch.setattr(formats, "available_memory", lambda: 0)
+    assert read_tensor(small, "w").shape == (4, 4)
 
 
 def test_a_memory_error_while_reading_names_the_file(tmp_path, monkeypatch):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 
 from matsign._backend import check_nonnegative_int, check_positive_int, integer_argument
-from matsign.experiments.spectra import RANKS, analyse_dump, write_spectra
+from matsign.experiments.spectra import RANKS, analyse_dump, loading_summary, write_spectra
 from matsign.experiments.store import ResultsError, check_directory
 from matsign.io import KINDS, DumpError
+from matsign.io.tensors import CONV_LAYOUTS
 
 
 def add_spectra_arguments(parser) -> None:
@@ -23,7 +24,12 @@ def add_spectra_arguments(parser) -> None:
     >>> parser.parse_args(["dump"]).ranks is None  # the default ranks: RANKS
     True
     """
-    parser.add_argument("path", metavar="PATH", help="gradient dump: a file or a directory of step files")
+    parser.add_argument(
+        "path", metavar="PATH",
+        help="gradient dump, checkpoint or optimizer state: a .safetensors/.npz/.npy/.pt file, a sharded "
+        "checkpoint's *.safetensors.index.json, or a directory of them; step, kind and name come from a "
+        "manifest.json, else from key and file names (step300, global_step100, .grad, exp_avg_ …)",
+    )
     parser.add_argument("--out", default="results", help="directory for spectra.csv (default: results)")
     parser.add_argument("--figures", default="figures", help="directory for the figures (default: figures)")
     parser.add_argument(
@@ -31,9 +37,27 @@ def add_spectra_arguments(parser) -> None:
         help=f"ranks of the tail-energy columns (default: {' '.join(map(str, RANKS))}, those a matrix has); "
         "NaN for a matrix smaller than the rank; a rank above every matrix's min(m, n) is a usage error",
     )
-    parser.add_argument("--kind", choices=("all", *KINDS), default="all", help="which tensors (default: all)")
+    parser.add_argument("--kind", choices=("all", *KINDS, "unknown"), default="all",
+                        help="which tensors (default: all)")
     parser.add_argument("--steps", type=integer_argument(check_nonnegative_int, "non-negative integer"), nargs="+",
                         metavar="STEP", help="only these steps (default: all)")
+    parser.add_argument(
+        "--layout", metavar="FILE",
+        help="TOML or JSON rules setting kind, step and name where names do not say them: [[rules]] tables with "
+        "key and/or file (Python regular expressions matching the whole key / path below PATH; groups "
+        "(?P<name>…), (?P<step>…)), kind, step; for each field the first matching rule that sets it wins",
+    )
+    parser.add_argument(
+        "--names", metavar="FILE",
+        help="parameter names of an optimizer state dict, in model.named_parameters() order: a .txt file (one a "
+        "line), a .json list, or a model state_dict saved with torch.save (.pt); default: the state's index",
+    )
+    parser.add_argument(
+        "--conv", choices=CONV_LAYOUTS, default="out",
+        help="how a convolution kernel (out, in, kh, kw) becomes a matrix: out = (out, in·kh·kw) as Muon "
+        "flattens it (default), in = (in, out·kh·kw), spatial = one (out, in) matrix per kernel position; "
+        "a 3-D tensor (E, m, n) is read as E matrices name[e]",
+    )
     parser.add_argument("--skip-bad", action="store_true", help="skip corrupt files with a warning instead of stopping")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -49,7 +73,8 @@ def spectra_command(args) -> int:
     try:
         table, sigma = analyse_dump(
             args.path, ranks=RANKS if args.ranks is None else args.ranks, kind=args.kind, steps=args.steps,
-            skip_bad=args.skip_bad, progress=not args.no_progress,
+            skip_bad=args.skip_bad, progress=not args.no_progress, layout=args.layout, names=args.names,
+            conv=args.conv,
         )
     except FileNotFoundError as exc:
         print(f"matsign spectra: {exc}", file=sys.stderr)
@@ -58,8 +83,10 @@ def spectra_command(args) -> int:
         print(f"matsign spectra: {exc} (--skip-bad skips such files)", file=sys.stderr)
         return 1
     if table.empty:
-        print(f"matsign spectra: no matrices in {args.path} (kind={args.kind}, steps={args.steps})", file=sys.stderr)
+        print(f"matsign spectra: no matrices in {args.path} (kind={args.kind}, steps={args.steps}); "
+              f"{loading_summary(table).split('; ', 1)[-1]}", file=sys.stderr)
         return 1
+    print(loading_summary(table))
     largest = int(table[["m", "n"]].min(axis=1).max())
     above = [r for r in args.ranks or () if r > largest]
     if above:

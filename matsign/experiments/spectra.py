@@ -28,6 +28,7 @@ recorded step are kept, for the decay figure.
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,7 +40,7 @@ from matsign.io import KINDS, DumpError, load_gradients
 from matsign.io.formats import FLOAT_DTYPE_NAMES
 from matsign.spectral import singular_value_summary, singular_values
 
-__all__ = ["RANKS", "Spectra", "analyse_dump", "predicted_ns_error", "write_spectra"]
+__all__ = ["RANKS", "Spectra", "analyse_dump", "loading_summary", "predicted_ns_error", "write_spectra"]
 
 NAME = "spectra"
 
@@ -106,12 +107,13 @@ def _keep_last(last: dict, record, s: np.ndarray) -> None:
         last[layer] = (step, record.step, s)
 
 
-def _analyse(record, ranks, schedules, skip_bad: bool):
-    """The table row and singular values of one record, or None when it is skipped."""
+def _analyse(record, ranks, schedules, skip_bad: bool, skipped):
+    """The table row and singular values of one record, or None when it is skipped (and counted)."""
     if record.dtype not in FLOAT_DTYPE_NAMES:
         # Step counters and masks sit beside gradients in real checkpoints: skipped, always.
         warnings.warn(f"skipped: {record.path}: tensor {record.key!r} is {record.dtype}, not floating point",
                       stacklevel=4)
+        skipped["bool tensors" if record.dtype == "bool" else "integer tensors"] += 1
         return None
     try:
         G = np.asarray(record.load(), dtype=np.float64)
@@ -119,17 +121,21 @@ def _analyse(record, ranks, schedules, skip_bad: bool):
         if not skip_bad:
             raise
         warnings.warn(f"skipped: {exc}", stacklevel=4)
+        skipped["unreadable tensors"] += 1
         return None
     if not np.all(np.isfinite(G)):
         error = DumpError(f"{record.path}: tensor {record.key!r} has non-finite entries")
         if not skip_bad:
             raise error
         warnings.warn(f"skipped: {error}", stacklevel=4)
+        skipped["non-finite matrices"] += 1
         return None
     summary, s = _summary(G, record.dtype, ranks)
     row = {
         "kind": record.kind, "name": record.name, "step": record.step, "dtype": record.dtype,
-        "file": str(record.path), "key": record.key, **summary,
+        "file": str(record.path), "key": record.key,
+        "stored_shape": "x".join(map(str, record.stored_shape)), "step_from": record.step_from,
+        "kind_from": record.kind_from, **summary,
     }
     for schedule in schedules:
         row[f"ns_error_{schedule}"] = predicted_ns_error(s, summary["numerical_rank"], schedule)
@@ -151,6 +157,9 @@ def analyse_dump(
     steps=None,
     skip_bad: bool = False,
     progress: bool = True,
+    layout=None,
+    names=None,
+    conv: str = "out",
 ) -> Spectra:
     """Spectral summary and predicted Newton–Schulz error of every matrix of a dump.
 
@@ -163,7 +172,7 @@ def analyse_dump(
     schedules : sequence of str
         Schedules whose predicted error gets an ``ns_error_<schedule>`` column (default: all
         named ones, each with its own number of steps).
-    kind : {"all", "grad", "momentum"}
+    kind : {"all", "grad", "momentum", "second_moment", "unknown"}
         Which tensors to analyse.
     steps : sequence of int, optional
         Only these steps (default: all).
@@ -171,17 +180,27 @@ def analyse_dump(
         Skip bad files, and matrices with non-finite entries, with a warning naming them.
     progress : bool
         Show a progress bar over the matrices.
+    layout, names, conv
+        How foreign files are read: a layout's rules for kind, step and name, the parameter
+        names of an optimizer state dict, and how a convolution kernel becomes a matrix
+        (:func:`matsign.io.load_gradients`).
 
     Returns
     -------
     Spectra
         ``table``: one row per matrix with ``kind``, ``name``, ``step``, ``m``, ``n``,
-        ``dtype``, ``file``, ``key``, the :func:`~matsign.spectral.spectral_summary` entries
+        ``dtype``, ``file``, ``key``, ``stored_shape`` (``"8x3x5x5"``: the tensor's shape
+        before it was read as the ``m × n`` matrix), ``step_from`` and ``kind_from`` (where step
+        and kind came from: :data:`matsign.io.PROVENANCES`), the
+        :func:`~matsign.spectral.spectral_summary` entries
         computed in float64 (``frobenius_norm``, ``spectral_norm``, ``nuclear_norm``,
         ``stable_rank``, ``numerical_rank``, ``condition_number``, ``effective_rank``,
         ``power_law_exponent``, ``tail_energy_r{r}``) and ``ns_error_<schedule>``.
         ``singular_values``: the singular values of each (kind, name) at its last step, long
         format (``kind``, ``name``, ``step``, ``index`` from 1, ``singular_value``).
+        ``table.attrs["skipped"]`` counts the tensors passed over by reason (``"vectors"``,
+        ``"scalars"``, ``"integer tensors"``, ``"bad files"``, …); :func:`loading_summary`
+        puts it all in one line.
 
     Raises
     ------
@@ -206,24 +225,64 @@ def analyse_dump(
     """
     ranks = _check_ranks(ranks)
     schedules = [get_schedule(s).name for s in schedules]
-    records = _selected_records(path, kind, steps, skip_bad)
-    rows, last = _analyse_all(records, ranks, schedules, skip_bad, progress)
-    return Spectra(_summary_table(rows), _singular_value_table(last))
-
-
-def _selected_records(path, kind: str, steps, skip_bad: bool) -> list:
-    """The records of the dump at ``path`` of ``kind`` and ``steps`` (headers only, nothing loaded)."""
-    if kind != "all" and kind not in KINDS:
-        raise ValueError(f"kind must be 'all' or one of {KINDS}, got {kind!r}")
+    if kind != "all" and kind not in (*KINDS, "unknown"):
+        raise ValueError(f"kind must be 'all', 'unknown' or one of {KINDS}, got {kind!r}")
     wanted_steps = None if steps is None else {check_nonnegative_int(s, "steps") for s in steps}
-    return [
-        r
-        for r in load_gradients(path, skip_bad=skip_bad)
-        if (kind == "all" or r.kind == kind) and (wanted_steps is None or r.step in wanted_steps)
+    listing = load_gradients(path, skip_bad=skip_bad, layout=layout, names=names, conv=conv)
+    records = [
+        r for r in listing if (kind == "all" or r.kind == kind) and (wanted_steps is None or r.step in wanted_steps)
     ]
+    skipped = Counter(listing.skipped)
+    rows, last = _analyse_all(records, ranks, schedules, skip_bad, progress, skipped)
+    table = _summary_table(rows)
+    table.attrs["skipped"] = dict(skipped)
+    return Spectra(table, _singular_value_table(last))
 
 
-def _analyse_all(records, ranks, schedules, skip_bad: bool, progress: bool) -> tuple[list, dict]:
+_STEP_SOURCES = {"manifest": "from the manifest", "layout": "from the layout", "state": "from optimizer states",
+                 "inferred": "from names", "none": "unknown"}
+_KIND_SOURCES = {"manifest": "from the manifest", "layout": "from the layout", "inferred": "inferred",
+                 "none": "unknown"}
+
+
+def loading_summary(table) -> str:
+    """One line saying how many matrices were analysed, where their steps and kinds came from, and
+    what was skipped.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The ``table`` of :func:`analyse_dump`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"step_from": ["inferred"] * 2, "kind_from": ["inferred", "none"]})
+    >>> table.attrs["skipped"] = {"vectors": 1, "integer tensors": 1}
+    >>> loading_summary(table)
+    '2 matrices: step from names (2); kind inferred (1) / unknown (1); skipped: 1 vector, 1 integer tensor'
+    """
+
+    def sources(column, labels):
+        counts = table[column].value_counts() if len(table) else {}
+        return " / ".join(f"{labels[source]} ({counts[source]})" for source in labels if source in counts)
+
+    line = f"{len(table)} matrices"
+    if len(table):
+        line += f": step {sources('step_from', _STEP_SOURCES)}; kind {sources('kind_from', _KIND_SOURCES)}"
+    skipped = table.attrs.get("skipped", {})
+    line += "; skipped: " + (", ".join(_count(n, reason) for reason, n in skipped.items()) if skipped else "nothing")
+    return line
+
+
+def _count(n: int, plural: str) -> str:
+    """``"2 vectors"``, ``"1 vector"``, ``"1 non-finite matrix"``."""
+    if n != 1:
+        return f"{n} {plural}"
+    return "1 " + (plural.removesuffix("matrices") + "matrix" if plural.endswith("matrices") else plural[:-1])
+
+
+def _analyse_all(records, ranks, schedules, skip_bad: bool, progress: bool, skipped) -> tuple[list, dict]:
     """The table rows of ``records``, one matrix in memory at a time, and the singular values of
     each layer's last step."""
     from matsign.plots import progress_bar
@@ -232,7 +291,7 @@ def _analyse_all(records, ranks, schedules, skip_bad: bool, progress: bool) -> t
     bar = progress_bar(len(records), desc=NAME, disable=not progress)
     try:
         for record in records:
-            analysed = _analyse(record, ranks, schedules, skip_bad)
+            analysed = _analyse(record, ranks, schedules, skip_bad, skipped)
             bar.update()
             if analysed is not None:
                 rows.append(analysed[0])
@@ -246,7 +305,7 @@ def _summary_table(rows: list):
     """The rows as a DataFrame, identification columns first."""
     import pandas as pd
 
-    columns = ["kind", "name", "step", "m", "n", "dtype", "file", "key"]
+    columns = ["kind", "name", "step", "m", "n", "dtype", "file", "key", "stored_shape", "step_from", "kind_from"]
     table = pd.DataFrame(rows)
     table = table[columns + [c for c in table.columns if c not in columns]] if rows else pd.DataFrame(columns=columns)
     table["step"] = table["step"].astype("Int64")

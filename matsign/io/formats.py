@@ -4,13 +4,14 @@ Every format answers two questions without reading tensor data — which keys a 
 their shapes and dtypes (:func:`list_tensors`) — and reads one tensor on request
 (:func:`read_tensor`):
 
-- ``.safetensors``: the header (8-byte little-endian length, then JSON) is parsed here and one
-  tensor's byte range is read with a seek; no ``safetensors`` or ``torch`` import, bfloat16 and
-  float8 through ``ml_dtypes``.
+- ``.safetensors``: the header (8-byte little-endian length, then JSON) is parsed here, once per
+  file while the file is unchanged (the last few headers are kept), and one tensor's byte range is
+  read with a seek; no ``safetensors`` or ``torch`` import, bfloat16 and float8 through ``ml_dtypes``.
 - ``.npz``: the zip members' ``.npy`` headers are parsed for the listing; one member is read with
   ``allow_pickle=False``.
 - ``.npy``: a single tensor, read through a memory map with ``allow_pickle=False``.
-- ``.pt`` / ``.pth``: ``torch.load(..., weights_only=True)`` of a plain dict of tensors, memory
+- ``.pt`` / ``.pth``: ``torch.load(..., weights_only=True)`` of a plain dict of tensors or of an
+  optimizer state dict (:mod:`matsign.io.state_dict`), memory
   mapped for the zip format ``torch.save`` writes and read whole for the legacy format of
   ``_use_new_zipfile_serialization=False``, which cannot be mapped (PyTorch needed:
   ``pip install 'matsign[torch]'``).
@@ -26,10 +27,14 @@ import math
 import os
 import zipfile
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from matsign.io.errors import DumpError
+from matsign.io.state_dict import is_optimizer_state, optimizer_tensors, state_tensor
 
 __all__ = [
     "DTYPE_NAMES",
@@ -40,7 +45,9 @@ __all__ = [
     "available_memory",
     "check_allocation",
     "list_tensors",
+    "load_pt",
     "parse_json",
+    "pt_tensor_info",
     "read_tensor",
     "write_tensors",
 ]
@@ -88,10 +95,6 @@ SAFETENSORS_METADATA = "__metadata__"
 _MAX_HEADER_BYTES = 100_000_000
 
 
-class DumpError(ValueError):
-    """A dump file is corrupt, truncated, needs pickle, or holds something other than tensors."""
-
-
 def parse_json(path: Path, data: bytes, what: str) -> dict:
     """The JSON object in ``data``, else a :class:`DumpError` naming ``path``.
 
@@ -132,8 +135,16 @@ def available_memory() -> int | None:
     return None
 
 
+# Smaller claims are not checked against the memory available: reading /proc/meminfo for each
+# would cost more than reading the tensor (a 64×64 float32 one), and they cannot exhaust memory.
+_UNCHECKED_BYTES = 1 << 20
+
+
 def check_allocation(path: Path, key: str, nbytes: int) -> None:
-    """A :class:`DumpError` if tensor ``key`` claims more bytes than the memory available."""
+    """A :class:`DumpError` if tensor ``key`` claims more bytes than the memory available (claims of
+    at least 1 MiB are checked)."""
+    if nbytes < _UNCHECKED_BYTES:
+        return
     available = available_memory()
     if available is not None and nbytes > available:
         raise DumpError(
@@ -241,22 +252,50 @@ def _safetensors_header(path: Path, f) -> tuple[dict, int]:
     return entries, 8 + length
 
 
+# The parsed headers of the last few files, keyed by path and checked against the file's identity
+# (device, inode, size, modification time): reading every tensor of a file parses its header once.
+_HEADERS: OrderedDict = OrderedDict()
+_HEADERS_KEPT = 8
+
+
+def _cached_header(path: Path, f) -> tuple[dict, int]:
+    """:func:`_safetensors_header` of the open file ``f``, parsed once while the file is unchanged."""
+    st = os.fstat(f.fileno())
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    cache_key = os.path.abspath(path)
+    cached = _HEADERS.get(cache_key)
+    if cached is not None and cached[0] == identity:
+        _HEADERS.move_to_end(cache_key)
+        return cached[1], cached[2]
+    entries, start = _safetensors_header(path, f)
+    _HEADERS[cache_key] = (identity, entries, start)
+    while len(_HEADERS) > _HEADERS_KEPT:
+        _HEADERS.popitem(last=False)
+    return entries, start
+
+
 def _list_safetensors(path: Path) -> list[TensorInfo]:
     with open(path, "rb") as f:
-        entries, _ = _safetensors_header(path, f)
+        entries, _ = _cached_header(path, f)
     return [TensorInfo(key, shape, name) for key, (name, shape, _, _) in entries.items()]
 
 
 def _read_safetensors(path: Path, key: str) -> np.ndarray:
-    with open(path, "rb") as f:
-        entries, start = _safetensors_header(path, f)
+    # Unbuffered: the bytes go straight into the array, with no copy through a read buffer.
+    with open(path, "rb", buffering=0) as f:
+        entries, start = _cached_header(path, f)
         if key not in entries:
             raise DumpError(f"{path}: no tensor {key!r}")
         name, shape, begin, end = entries[key]
         check_allocation(path, key, end - begin)
         out = np.empty(math.prod(shape), dtype=numpy_dtype(name).newbyteorder("<"))
         f.seek(start + begin)
-        got = f.readinto(out.view(np.uint8))
+        view, got = memoryview(out.view(np.uint8)), 0
+        while got < len(view):  # one read returns at most ~2 GiB on Linux
+            n = f.readinto(view[got:])
+            if not n:
+                break
+            got += n
     if got != end - begin:
         raise DumpError(f"{path}: tensor {key!r} truncated ({got} of {end - begin} bytes)")
     return out.astype(out.dtype.newbyteorder("="), copy=False).reshape(shape)
@@ -389,31 +428,57 @@ def _load_pt(path: Path) -> dict:
         raise DumpError(f"{path}: not a PyTorch tensor file ({type(exc).__name__})") from None
     if not isinstance(obj, dict):
         raise DumpError(f"{path}: holds a {type(obj).__name__}, not a dict of tensors")
+    if is_optimizer_state(obj):
+        return obj
     for key, value in obj.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise DumpError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor")
+            raise DumpError(
+                f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor (a .pt file must hold a dict of "
+                "tensors or an optimizer state dict with 'state' and 'param_groups')"
+            )
     return obj
+
+
+def load_pt(path: Path) -> dict:
+    """The dict a ``.pt`` file holds (tensors, or an optimizer state dict), loaded without pickle.
+
+    Tensors are memory mapped (for the zip format ``torch.save`` writes), so nothing is read
+    until used.
+    """
+    try:
+        return _load_pt(Path(path))
+    except DumpError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DumpError(f"{path}: unreadable pt file ({type(exc).__name__}: {exc})") from exc
 
 
 def _torch_dtype_name(t) -> str:
     return str(t.dtype).removeprefix("torch.")
 
 
+def pt_tensor_info(path: Path, key: str, t) -> TensorInfo:
+    """The :class:`TensorInfo` of torch tensor ``t``; a :class:`DumpError` for a dtype a dump cannot hold."""
+    name = _torch_dtype_name(t)
+    if name not in _SAFETENSORS_CODES:
+        raise DumpError(f"{path}: tensor {key!r} has unsupported dtype {name}")
+    return TensorInfo(key, tuple(t.shape), name)
+
+
 def _list_pt(path: Path) -> list[TensorInfo]:
-    infos = []
-    for key, t in _load_pt(path).items():
-        name = _torch_dtype_name(t)
-        if name not in _SAFETENSORS_CODES:
-            raise DumpError(f"{path}: tensor {key!r} has unsupported dtype {name}")
-        infos.append(TensorInfo(key, tuple(t.shape), name))
-    return infos
+    obj = _load_pt(path)
+    if is_optimizer_state(obj):
+        return [pt_tensor_info(path, s.key, s.tensor) for s in optimizer_tensors(path, obj)]
+    return [pt_tensor_info(path, key, t) for key, t in obj.items()]
 
 
 def _read_pt(path: Path, key: str) -> np.ndarray:
-    tensors = _load_pt(path)
-    if key not in tensors:
+    obj = _load_pt(path)
+    if is_optimizer_state(obj):
+        return torch_to_numpy(state_tensor(path, obj, key))
+    if key not in obj:
         raise DumpError(f"{path}: no tensor {key!r}")
-    return torch_to_numpy(tensors[key])
+    return torch_to_numpy(obj[key])
 
 
 def torch_to_numpy(t) -> np.ndarray:

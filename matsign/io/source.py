@@ -24,7 +24,7 @@ def find_record(tensor: str, step: int, kind: str = "grad", path="") -> Gradient
         Parameter name, e.g. ``"blocks.0.attn.qkv.weight"``.
     step : int
         Training step.
-    kind : {"grad", "momentum"}
+    kind : {"grad", "momentum", "second_moment", "unknown"}
         What the tensor holds.
     path : str or path-like
         The dump; ``""`` is :data:`~matsign.io.RECORDED_DUMP`.
