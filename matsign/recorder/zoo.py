@@ -38,7 +38,7 @@ ZOO = {member: ZOO_DIR / member for member in ("gpt", "cnn", "moe")}
 #: The ``matsign record`` arguments (``--out`` aside) that recorded each member.
 ZOO_COMMANDS = {
     "gpt": ("--model", "gpt", "--layout", "foreign", "--width", "64", "--depth", "2", "--heads", "4",
-            "--context", "64", "--batch", "16", "--steps", "200", "--dump-steps", "1,50,200"),
+            "--context", "64", "--batch", "16", "--steps", "100", "--dump-steps", "1,25,100"),
     "cnn": ("--model", "cnn", "--steps", "200", "--dump-steps", "1,50,200"),
     "moe": ("--model", "moe", "--steps", "300", "--dump-steps", "1,100,300"),
 }
