@@ -206,6 +206,24 @@ def test_command_line_models_and_their_options(tmp_path, capsys):
     assert record_command(bad) == 2 and "top_k" in capsys.readouterr().err
 
 
+def test_cnn_and_moe_check_their_arguments(tmp_path):
+    with pytest.raises(ValueError, match="dump_steps"):
+        record_cnn(tmp_path, steps=3, dump_steps=(4,), progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        record_cnn(tmp_path, lr=-1.0, progress=False)
+    with pytest.raises(ValueError, match="batch"):
+        record_moe(tmp_path, batch=0, progress=False)
+    with pytest.raises(ValueError, match="max_shard_bytes"):
+        record_moe(tmp_path, max_shard_bytes=0, progress=False)
+    with pytest.raises(ValueError, match="top_k"):
+        MoEConfig(experts=2, top_k=3)
+    with pytest.raises(ValueError, match="16 bytes per row"):
+        MoE(MoEConfig())(torch.zeros(2, 8, dtype=torch.long))
+    with pytest.raises(ValueError, match="not a parameter"):
+        nanogpt_name("encoder.weight")
+    assert list(tmp_path.iterdir()) == []  # nothing written before the arguments are checked
+
+
 # -- the shipped zoo -----------------------------------------------------------------------------
 
 

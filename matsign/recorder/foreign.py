@@ -2,8 +2,8 @@ r"""Write tensors the way other training code does: plain safetensors files, Hug
 checkpoints with their index, and nanoGPT / GPT-2 parameter names.
 
 These writers produce the gradient zoo (:mod:`matsign.recorder.zoo`): dumps in layouts that
-matsign did not design, for the readers of :mod:`matsign.io` to be tested on. Nothing here
-writes a ``manifest.json``; the layout itself is all a reader gets.
+matsign did not design. Nothing here writes a ``manifest.json``; the layout itself is all a
+reader gets.
 
 - :func:`save_safetensors`: one file with ``safetensors.torch.save_file`` and the metadata
   ``{"format": "pt"}`` that ``transformers`` writes.
