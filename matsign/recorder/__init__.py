@@ -36,7 +36,7 @@ _SUBMODULE = {
     "DigitsCNN": "cnn", "load_digits": "cnn", "record_cnn": "cnn",
     "MoE": "moe", "MoEConfig": "moe", "record_moe": "moe",
     "nanogpt_name": "foreign", "save_safetensors": "foreign", "save_sharded": "foreign",
-    "ZOO": "zoo", "ZOO_COMMANDS": "zoo",
+    "RECORDED_WITH": "zoo", "ZOO": "zoo", "ZOO_COMMANDS": "zoo",
 }
 
 __all__ = sorted(_SUBMODULE)

@@ -1,8 +1,8 @@
 """The gradient zoo: small recorded dumps in layouts of other projects' making, shipped with matsign.
 
 Each member is what ``matsign record`` writes with the arguments in :data:`ZOO_COMMANDS`
-(plus ``--out`` the member's directory), seed 0, on the CPU; ``ZOO.md`` in each directory says
-how it was made. The layouts are described where they are written:
+(plus ``--out`` the member's directory), seed 0, on the CPU with :data:`RECORDED_WITH`;
+``ZOO.md`` in each directory says how it was made. The layouts are described where they are written:
 
 - ``gpt``: :func:`matsign.recorder.recording.record` with ``layout="foreign"`` — files
   ``gpt_stdlib_step{t}_grad.safetensors``, keys ``transformer.h.{i}.mlp.c_fc.weight.grad`` …;
@@ -27,13 +27,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["ZOO", "ZOO_COMMANDS", "ZOO_DIR"]
+__all__ = ["RECORDED_WITH", "ZOO", "ZOO_COMMANDS", "ZOO_DIR"]
 
 #: Directory of the shipped zoo.
 ZOO_DIR = Path(__file__).resolve().parent.parent / "data" / "zoo"
 
 #: The shipped dump of each member.
 ZOO = {member: ZOO_DIR / member for member in ("gpt", "cnn", "moe")}
+
+#: What the members were recorded with. Each of these changes the float32 summation order, so
+#: the same command reproduces the files bit for bit only with the same PyTorch build, CPU kernel
+#: family (``torch.backends.cpu.get_cpu_capability()``) and number of threads; otherwise the first
+#: dump agrees to rounding and later ones drift as training amplifies the differences.
+RECORDED_WITH = {"torch": "2.13.0+cpu", "cpu_capability": "AVX512", "threads": 2}
 
 #: The ``matsign record`` arguments (``--out`` aside) that recorded each member.
 ZOO_COMMANDS = {
