@@ -19,7 +19,7 @@ PACKAGE = ROOT / "matsign"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
 #: Import names whose distribution is called otherwise (CUDA-specific CuPy wheels are "cupy").
-DISTRIBUTION_OF = {"cupyx": "cupy", "distributed": "dask"}
+DISTRIBUTION_OF = {"cupyx": "cupy", "distributed": "dask", "sklearn": "scikit-learn"}
 
 #: Subpackages that need an extra at import time, and that extra.
 NEEDS_EXTRA = {"recorder": "torch"}

@@ -1,5 +1,6 @@
 """Record real gradients: train a small GPT on the Python documentation and dump its hidden weights'
-gradients and optimizer momenta (``matsign record``).
+gradients and optimizer momenta (``matsign record``), or a small CNN or mixture of experts in other
+projects' layouts (the gradient zoo).
 
 PyTorch is optional for matsign and needed here only. This package (and the command line's
 :mod:`matsign.cli.record`) import without it; the names below load their submodule (and PyTorch)
@@ -11,7 +12,14 @@ on first use:
   ``optimizer_settings``, ``evaluate``;
 - :mod:`~matsign.recorder.recording`: ``record``;
 - :mod:`~matsign.recorder.optimizer`: ``RuleOptimizer``, ``make_rule_optimizers`` (matsign's update
-  rules as a PyTorch optimizer).
+  rules as a PyTorch optimizer);
+- :mod:`~matsign.recorder.cnn`: ``DigitsCNN``, ``load_digits``, ``record_cnn`` (a convolutional net on
+  scikit-learn's digits, dumped as PyTorch optimizer checkpoints);
+- :mod:`~matsign.recorder.moe`: ``MoE``, ``MoEConfig``, ``record_moe`` (a mixture-of-experts byte model,
+  dumped as sharded safetensors);
+- :mod:`~matsign.recorder.foreign`: ``save_safetensors``, ``save_sharded``, ``nanogpt_name`` (writers
+  of other projects' layouts);
+- :mod:`~matsign.recorder.zoo`: ``ZOO``, ``ZOO_COMMANDS`` (the shipped gradient zoo; no PyTorch needed).
 """
 
 from __future__ import annotations
@@ -25,6 +33,10 @@ _SUBMODULE = {
     "optimizer_settings": "training", "train": "training",
     "record": "recording",
     "RuleOptimizer": "optimizer", "make_rule_optimizers": "optimizer",
+    "DigitsCNN": "cnn", "load_digits": "cnn", "record_cnn": "cnn",
+    "MoE": "moe", "MoEConfig": "moe", "record_moe": "moe",
+    "nanogpt_name": "foreign", "save_safetensors": "foreign", "save_sharded": "foreign",
+    "RECORDED_WITH": "zoo", "ZOO": "zoo", "ZOO_COMMANDS": "zoo",
 }
 
 __all__ = sorted(_SUBMODULE)

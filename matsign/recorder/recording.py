@@ -14,7 +14,8 @@ Tensors keep the training dtype (float32 or bfloat16) and the parameter's layout
 ``(out_features, in_features)``, one file ``step-{t:06d}.{ext}`` per dump step, beside a
 ``manifest.json`` (:mod:`matsign.io` reads both back). With ``dtype="bfloat16"`` the parameters,
 activations, gradients and optimizer states are all bfloat16 (the loss is taken from float32
-logits).
+logits). ``layout="foreign"`` writes the gradients of every parameter in a layout of another
+project's making instead (:func:`record`), for the gradient zoo (:mod:`matsign.recorder.zoo`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch
 from matsign._backend import check_choice, check_nonnegative_int, check_positive_int
 from matsign.io import write_manifest, write_step
 from matsign.recorder.data import load_corpus
+from matsign.recorder.foreign import nanogpt_name, save_safetensors
 from matsign.recorder.model import GPT, GPTConfig, hidden_weights
 from matsign.recorder.training import (
     OPTIMIZERS,
@@ -40,14 +42,15 @@ from matsign.recorder.training import (
     train,
 )
 
-__all__ = ["DTYPES", "FORMATS", "record"]
+__all__ = ["DTYPES", "FORMATS", "LAYOUTS", "checked_steps", "derived_seeds", "record"]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 FORMATS = ("safetensors", "npz", "pt")
 KINDS = ("grad", "momentum")
+LAYOUTS = ("matsign", "foreign")
 
 
-def _seeds(seed: int) -> tuple[int, int]:
+def derived_seeds(seed: int) -> tuple[int, int]:
     """Independent seeds for the initialization and the batches, derived from ``seed``."""
     init, data = np.random.SeedSequence(seed).spawn(2)
     return int(init.generate_state(1)[0]), int(data.generate_state(1)[0])
@@ -60,7 +63,8 @@ def _host_copy(t):
 def record(out_dir="results/recorded", *, width: int = 128, depth: int = 2, heads: int = 4, context: int = 128,
            batch: int = 16, steps: int = 50, dump_steps=(1, 10, 50), optimizer: str = "muon",
            lr: float | None = None, dtype: str = "float32", format: str = "safetensors", seed: int = 0,
-           device: str = "cpu", progress: bool = True, after_backward=None, after_step=None) -> Path:
+           device: str = "cpu", layout: str = "matsign", progress: bool = True, after_backward=None,
+           after_step=None) -> Path:
     """Train a GPT and dump the gradient and momentum of every hidden weight at ``dump_steps``.
 
     Parameters
@@ -87,6 +91,14 @@ def record(out_dir="results/recorded", *, width: int = 128, depth: int = 2, head
     device : str
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; the model is initialized on the CPU, so a seed
         gives the same initial weights and batches on every device.
+    layout : {"matsign", "foreign"}
+        ``"matsign"``: the layout of :mod:`matsign.io` (module docstring). ``"foreign"``: what a
+        nanoGPT-style script that saves its gradients leaves behind — one file
+        ``gpt_stdlib_step{t}_grad.safetensors`` per dump step (the step in the file name only,
+        unpadded) holding the gradient of **every** parameter (embeddings, LayerNorms and head
+        included) under its nanoGPT name plus ``.grad``
+        (:func:`~matsign.recorder.foreign.nanogpt_name`, e.g. ``transformer.h.0.mlp.c_fc.weight.grad``),
+        no momenta and no manifest; ``format`` must be ``"safetensors"``.
     progress : bool
         Show a progress bar with the training loss.
     after_backward, after_step : callable, optional
@@ -99,7 +111,7 @@ def record(out_dir="results/recorded", *, width: int = 128, depth: int = 2, head
         ``out_dir``. Its manifest records the model configuration, seed, optimizer and its
         hyperparameters, steps, dump steps, format, the layers (name, shape, dtype), the data,
         the versions of matsign, torch and Python, every step's training loss, and the final
-        training and validation losses.
+        training and validation losses (``layout="matsign"`` only).
 
     Examples
     --------
@@ -115,22 +127,31 @@ def record(out_dir="results/recorded", *, width: int = 128, depth: int = 2, head
     """
     config = GPTConfig(width=width, depth=depth, heads=heads, context=context)
     batch, steps, seed, dump_steps, device = _checked(batch, steps, seed, dump_steps, optimizer, dtype, format, device)
-    init_seed, data_seed = _seeds(seed)
+    check_choice(layout, LAYOUTS, "layout")
+    if layout == "foreign" and format != "safetensors":
+        raise ValueError(f"layout='foreign' writes safetensors files only, got format={format!r}")
+    init_seed, data_seed = derived_seeds(seed)
     corpus = load_corpus()
     model = GPT(config, generator=torch.Generator().manual_seed(init_seed)).to(device=device, dtype=DTYPES[dtype])
     optimizers = make_optimizers(model, optimizer, lr)
     hidden = hidden_weights(model)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    dump_gradients, dump_momenta = _dump_hooks(out, hidden, optimizers, set(dump_steps), format)
+    if layout == "matsign":
+        dump_gradients, dump_momenta = _dump_hooks(out, hidden, optimizers, set(dump_steps), format)
+        own_after_step = [dump_momenta]
+    else:
+        dump_gradients, own_after_step = _foreign_dump_hook(out, model, set(dump_steps)), []
     start = time.perf_counter()
     losses = train(
         model, optimizers, corpus, steps=steps, batch=batch, generator=torch.Generator().manual_seed(data_seed),
         after_backward=[dump_gradients, *([after_backward] if after_backward else [])],
-        after_step=[dump_momenta, *([after_step] if after_step else [])],
+        after_step=[*own_after_step, *([after_step] if after_step else [])],
         progress=progress, desc=f"record {width}x{depth}",
     )
     seconds = time.perf_counter() - start
+    if layout == "foreign":
+        return out
     write_manifest(out, {
         **_run_description(model, config, corpus, optimizers, optimizer, hidden, dtype),
         "seed": seed, "steps": steps, "batch": batch, "dump_steps": dump_steps, "format": format,
@@ -146,11 +167,8 @@ def _checked(batch, steps, seed, dump_steps, optimizer, dtype, format, device):
     """The checked ``batch, steps, seed``, the sorted distinct ``dump_steps`` and the
     ``torch.device``; a ``ValueError`` naming the first bad argument."""
     batch = check_positive_int(batch, "batch")
-    steps = check_positive_int(steps, "steps")
+    steps, dump_steps = checked_steps(steps, dump_steps)
     seed = check_nonnegative_int(seed, "seed")
-    dump_steps = sorted({check_positive_int(s, "dump_steps") for s in dump_steps})
-    if dump_steps and dump_steps[-1] > steps:
-        raise ValueError(f"dump_steps must lie in 1 … steps = {steps}, got {dump_steps[-1]}")
     check_choice(optimizer, OPTIMIZERS, "optimizer")
     check_choice(dtype, DTYPES, "dtype")
     check_choice(format, FORMATS, "format")
@@ -163,6 +181,15 @@ def _checked(batch, steps, seed, dump_steps, optimizer, dtype, format, device):
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} but PyTorch finds no CUDA device")
     return batch, steps, seed, dump_steps, device
+
+
+def checked_steps(steps, dump_steps) -> tuple[int, list]:
+    """The checked number of ``steps`` and the sorted distinct ``dump_steps``, which must lie in ``1 … steps``."""
+    steps = check_positive_int(steps, "steps")
+    dump_steps = sorted({check_positive_int(s, "dump_steps") for s in dump_steps})
+    if dump_steps and dump_steps[-1] > steps:
+        raise ValueError(f"dump_steps must lie in 1 … steps = {steps}, got {dump_steps[-1]}")
+    return steps, dump_steps
 
 
 def _dump_hooks(out: Path, hidden: dict, optimizers, dump_steps: set, format: str):
@@ -181,6 +208,18 @@ def _dump_hooks(out: Path, hidden: dict, optimizers, dump_steps: set, format: st
             grads.clear()
 
     return dump_gradients, dump_momenta
+
+
+def _foreign_dump_hook(out: Path, model, dump_steps: set):
+    """The training hook of ``layout="foreign"``: every parameter's gradient under its nanoGPT
+    name plus ``.grad``, one safetensors file per dump step, written after the backward pass."""
+
+    def dump_gradients(state):
+        if state.step in dump_steps:
+            grads = {f"{nanogpt_name(name)}.grad": _host_copy(p.grad) for name, p in model.named_parameters()}
+            save_safetensors(out / f"gpt_stdlib_step{state.step}_grad.safetensors", grads)
+
+    return dump_gradients
 
 
 def _run_description(model, config: GPTConfig, corpus, optimizers, optimizer: str, hidden: dict, dtype: str) -> dict:

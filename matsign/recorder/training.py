@@ -40,7 +40,7 @@ from matsign.recorder.model import hidden_weights
 
 __all__ = [
     "ADAMW_LR", "MUON_LR", "OPTIMIZERS", "TrainStep", "evaluate", "make_optimizers", "momentum_of",
-    "optimizer_settings", "train",
+    "optimizer_settings", "run_steps", "train",
 ]
 
 OPTIMIZERS = ("muon", "adamw")
@@ -156,6 +156,8 @@ def train(model, optimizers, corpus, *, steps: int, batch: int, generator, after
     Parameters
     ----------
     model : GPT
+        Or any module with ``config.context`` whose ``model(x, y)`` is the loss of a batch of
+        windows (the recorder's mixture-of-experts model, for instance).
     optimizers : sequence of torch.optim.Optimizer
         Each is stepped once per step, in order; anything with ``step()`` and ``zero_grad()``
         works (a custom update rule, for instance).
@@ -189,15 +191,54 @@ def train(model, optimizers, corpus, *, steps: int, batch: int, generator, after
     >>> len(losses), seen
     (3, [1, 2, 3])
     """
-    steps = check_positive_int(steps, "steps")
     device = next(model.parameters()).device
+
+    def next_batch():
+        return corpus.get_batch("train", batch, model.config.context, generator=generator, device=device)
+
+    return run_steps(model, optimizers, next_batch, steps=steps, after_backward=after_backward,
+                     after_step=after_step, progress=progress, desc=desc)
+
+
+def run_steps(model, optimizers, next_batch, *, steps: int, after_backward=(), after_step=(),
+              progress: bool = True, desc: str = "train") -> list:
+    """The loop of :func:`train` on batches from any source: ``steps`` steps of ``model(*next_batch())``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        ``model(x, y)`` is the loss of the batch ``(x, y)``.
+    optimizers : sequence of torch.optim.Optimizer
+    next_batch : callable
+        ``next_batch()`` returns the step's ``(x, y)`` on the model's device.
+    steps, after_backward, after_step, progress, desc
+        As in :func:`train`.
+
+    Returns
+    -------
+    list of float
+        The training loss of every step.
+
+    Examples
+    --------
+    >>> class Regression(torch.nn.Linear):
+    ...     def forward(self, x, y):
+    ...         return ((super().forward(x) - y) ** 2).mean()
+    >>> model = Regression(2, 1)
+    >>> x, y = torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0]])
+    >>> losses = run_steps(model, [torch.optim.SGD(model.parameters(), lr=0.05)], lambda: (x, y), steps=20,
+    ...                    progress=False)
+    >>> losses[-1] < losses[0] / 100
+    True
+    """
+    steps = check_positive_int(steps, "steps")
     optimizers = tuple(optimizers)
     bar = _progress_bar(steps, desc, disable=not progress)
     losses = []
     model.train()
     try:
         for step in range(1, steps + 1):
-            x, y = corpus.get_batch("train", batch, model.config.context, generator=generator, device=device)
+            x, y = next_batch()
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
             loss = model(x, y)
