@@ -5,7 +5,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from matsign._backend import arithmetic, matmul_add, matmul_add_into, matmul_into
+from matsign._backend import arithmetic, matmul_add, matmul_add_into, matmul_into, namespace
 from matsign.exact.newton_schulz import newton_schulz
 from matsign.exact.normalization import normalized
 from matsign.exact.schedules import get_schedule
@@ -16,13 +16,14 @@ def _allocating_newton_schulz(G, schedule, dtype=None):
     ``X ← aX + BX``, on the wide orientation."""
     sched = get_schedule(schedule)
     ar = arithmetic(G, dtype)
+    T = namespace(G).matrix_transpose
     tall = G.shape[-2] > G.shape[-1]
-    X, _ = normalized(G.swapaxes(-1, -2) if tall else G, "frobenius", sched.prescale, ar)
+    X, _ = normalized(T(G) if tall else G, "frobenius", sched.prescale, ar)
     for a, b, c in sched.steps_coefficients(None):
-        A = ar.matmul(X, X.swapaxes(-1, -2))
+        A = ar.matmul(X, T(X))
         B = ar.matmul_add(b, A, c, A, A) if c != 0 else ar.round(b * A)
         X = ar.matmul_add(a, X, 1.0, B, X)
-    return X.swapaxes(-1, -2) if tall else X
+    return T(X) if tall else X
 
 
 @pytest.mark.parametrize("shape", [(24, 40), (40, 24), (3, 16, 20)])
