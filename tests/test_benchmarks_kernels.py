@@ -16,6 +16,7 @@ def _run(script, *args):
 
 
 def test_newton_schulz_benchmark_runs():
+    pytest.importorskip("threadpoolctl")  # the benchmarks pin BLAS threads (the experiments extra)
     out = _run("newton_schulz.py", "--shapes", "32x64", "--repeats", "1")
     memory = next(line for line in out.splitlines() if line.startswith("| 32×64 |"))  # the first table
     ours, loop = (float(x) for x in memory.split("|")[2:4])
@@ -25,6 +26,7 @@ def test_newton_schulz_benchmark_runs():
 
 def test_lowrank_benchmark_runs():
     pytest.importorskip("sklearn")
+    pytest.importorskip("threadpoolctl")
     out = _run("lowrank.py", "--size", "96", "--rank", "8", "--repeats", "1", "--accuracy-shape", "64x64")
     assert "sklearn randomized_svd + U @ Vt" in out
     assert out.count("| 1e+12 |") == 10  # five normalizers in two dtypes
