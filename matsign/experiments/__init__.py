@@ -9,12 +9,21 @@ resumable results file in :mod:`~matsign.experiments.store`), grids
 :mod:`~matsign.experiments.sources`.
 """
 
-from matsign.experiments import dion2_fraction, equilibration, error_vs_rank, ns_vs_spectrum, precision
+from matsign.experiments import (
+    dion2_fraction,
+    equilibration,
+    error_vs_rank,
+    intermediates,
+    ns_vs_spectrum,
+    precision,
+    shards,
+)
 from matsign.experiments.runner import Experiment, run_experiment
 
 EXPERIMENTS = {
     module.EXPERIMENT.name: module.EXPERIMENT
-    for module in (error_vs_rank, ns_vs_spectrum, equilibration, dion2_fraction, precision)
+    for module in (error_vs_rank, ns_vs_spectrum, equilibration, dion2_fraction, precision, intermediates,
+                   shards)
 }
 
 __all__ = ["EXPERIMENTS", "Experiment", "run_experiment"]
