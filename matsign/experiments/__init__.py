@@ -16,6 +16,8 @@ from matsign.experiments import (
     intermediates,
     ns_vs_spectrum,
     precision,
+    projected_ns,
+    quarter_power,
     shards,
 )
 from matsign.experiments.runner import Experiment, run_experiment
@@ -23,7 +25,7 @@ from matsign.experiments.runner import Experiment, run_experiment
 EXPERIMENTS = {
     module.EXPERIMENT.name: module.EXPERIMENT
     for module in (error_vs_rank, ns_vs_spectrum, equilibration, dion2_fraction, precision, intermediates,
-                   shards)
+                   shards, quarter_power, projected_ns)
 }
 
 __all__ = ["EXPERIMENTS", "Experiment", "run_experiment"]

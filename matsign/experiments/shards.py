@@ -6,14 +6,18 @@ lives computes, for ``k`` row shards :math:`G = [G_1; \dots; G_k]`,
 .. math:: X^{\mathrm{rows}}_k = [\,\mathrm{msign}(G_1);\ \dots;\ \mathrm{msign}(G_k)\,]
 
 (and for column shards the blocks side by side): a sign per block, which is not
-``msign(G)`` unless the blocks' row spaces are orthogonal. Each cell runs its method once on the
-whole matrix (the engine's columns) and once per shard (``k`` = 2, 4, 8 contiguous row, then
-column, blocks of sizes differing by at most one), the blocks stitched back. Columns:
+``msign(G)`` unless the blocks' row spaces are orthogonal. Each cell runs its method on the whole
+matrix (the engine's columns) and on each shard (``k`` = 1, 2, 4, 8 contiguous row, then column,
+blocks of sizes differing by at most one), the blocks stitched back. Columns:
 
 - ``error_rows_k``, ``error_cols_k`` — :math:`\|X_k - \mathrm{msign}(G)\|_F / \|\mathrm{msign}(G)\|_F`,
   in float64;
-- ``alignment_rows_k``, ``alignment_cols_k`` — :math:`\langle G, X_k\rangle / \|G\|_*`, what a
-  descent step along ``X_k`` gains against the whole sign's 1.
+- ``alignment_rows_k``, ``alignment_cols_k`` — :math:`\langle G, X_k\rangle / (\|G\|_*\,\|X_k\|_2)`,
+  what a step of unit spectral norm along ``X_k`` gains against the whole sign's 1 (stacked
+  shard signs are not contractions: ``‖X_k‖₂`` reaches up to ``√k``);
+- ``norm_rows_k``, ``norm_cols_k`` — :math:`\|X_k\|_2`.
+
+``k = 1`` runs the method on the whole matrix again (equal to the engine's ``error``).
 
 With ``exact_svd`` the error is the sharding's alone; with ``newton_schulz`` it adds the
 iteration's own (each shard normalized by its own Frobenius norm).
@@ -32,10 +36,10 @@ from matsign.registry import get_method
 
 NAME = "shards"
 
-#: The shard counts measured besides the whole matrix (k = 1).
-SHARD_COUNTS = (2, 4, 8)
+#: The shard counts measured (1: the whole matrix).
+SHARD_COUNTS = (1, 2, 4, 8)
 AXES = ("rows", "cols")
-COLUMNS = tuple(f"{what}_{axis}_{k}" for what in ("error", "alignment") for axis in AXES for k in SHARD_COUNTS)
+COLUMNS = tuple(f"{what}_{axis}_{k}" for what in ("error", "alignment", "norm") for axis in AXES for k in SHARD_COUNTS)
 
 
 def shard_bounds(size: int, count: int) -> list[tuple[int, int]]:
@@ -70,8 +74,10 @@ def shard_columns(X, context, cell) -> dict:
         for count in SHARD_COUNTS:
             X_k = xp.astype(sharded(lambda block: method(block, rng=cell.method_seed, **params), context.G,
                                     axis, count), xp.float64)
+            norm = float(to_numpy(xp.linalg.svdvals(X_k)[0]))
             row[f"error_{axis}_{count}"] = float(to_numpy(relative_error(X_k, context.exact)))
-            row[f"alignment_{axis}_{count}"] = float(to_numpy(xp.sum(context.G64 * X_k))) / nuclear
+            row[f"alignment_{axis}_{count}"] = float(to_numpy(xp.sum(context.G64 * X_k))) / (nuclear * norm)
+            row[f"norm_{axis}_{count}"] = norm
     return row
 
 

@@ -35,35 +35,35 @@ def shards_figure(table, stem):
     Notes
     -----
     Columns: row shards, column shards. Rows: error against ``msign(G)``, alignment
-    ``⟨G, X⟩/‖G‖_*``. A colour per matrix, a line style per method setting; ``k = 1`` is the
-    method on the whole matrix (the engine's ``error`` and ``alignment``).
+    ``⟨G, X⟩/(‖G‖_*‖X‖₂)``, spectral norm ``‖X‖₂``. A colour per matrix, a line style per
+    method setting; ``k = 1`` is the method on the whole matrix.
     """
     from matsign.experiments.shards import AXES, SHARD_COUNTS
 
     plt = pyplot()
     matrix_columns, method_columns = configuration_columns(table)
     matrices = labelled_groups(table, matrix_columns, lambda s: f"{source_label(s)} {int(s['m'])}×{int(s['n'])}")
-    counts = (1, *SHARD_COUNTS)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(2, 2, figsize=(9.0, 6.0), sharex=True, sharey="row", layout="constrained")
+        fig, axes = plt.subplots(3, 2, figsize=(9.0, 8.0), sharex=True, sharey="row", layout="constrained")
         for colour, (_, matrix, rows) in enumerate(matrices):
             methods = labelled_groups(rows, method_columns, lambda s: method_label(s["method"], s))
             for style, (_, method, cells) in enumerate(methods):
                 means = cells.mean(numeric_only=True)
                 for column, axis in enumerate(AXES):
-                    for row, what in enumerate(("error", "alignment")):
-                        values = [means[what], *(means[f"{what}_{axis}_{k}"] for k in SHARD_COUNTS)]
+                    for row, what in enumerate(("error", "alignment", "norm")):
+                        values = [means[f"{what}_{axis}_{k}"] for k in SHARD_COUNTS]
                         if what == "error":
                             values = [max(v, ERROR_FLOOR) for v in values]
-                        axes[row, column].plot(counts, values, _STYLES[style % len(_STYLES)], color=f"C{colour}",
+                        axes[row, column].plot(SHARD_COUNTS, values, _STYLES[style % len(_STYLES)], color=f"C{colour}",
                                                ms=3, lw=1, label=f"{matrix}, {method}")
         for column, axis in enumerate(AXES):
             axes[0, column].set_title(f"{'row' if axis == 'rows' else 'column'} shards")
             log_axes(axes[0, column], x=True)
-            axes[1, column].set_xlabel("shards k (1: whole matrix)")
-            axes[1, column].set_xticks(counts, [str(k) for k in counts])
+            axes[2, column].set_xlabel("shards k (1: whole matrix)")
+            axes[2, column].set_xticks(SHARD_COUNTS, [str(k) for k in SHARD_COUNTS])
         axes[0, 0].set_ylabel("error vs msign(G)")
-        axes[1, 0].set_ylabel(r"alignment $\langle G, X\rangle / \|G\|_*$")
+        axes[1, 0].set_ylabel(r"alignment $\langle G, X\rangle / (\|G\|_* \|X\|_2)$")
+        axes[2, 0].set_ylabel(r"spectral norm $\|X\|_2$")
         axes[0, 1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=6)
         fig.suptitle("Sign of each shard vs sign of the whole matrix")
         path = save(fig, stem)
