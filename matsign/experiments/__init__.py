@@ -13,6 +13,7 @@ from matsign.experiments import (
     dion2_fraction,
     equilibration,
     error_vs_rank,
+    flattening,
     intermediates,
     ns_vs_spectrum,
     precision,
@@ -25,7 +26,7 @@ from matsign.experiments.runner import Experiment, run_experiment
 EXPERIMENTS = {
     module.EXPERIMENT.name: module.EXPERIMENT
     for module in (error_vs_rank, ns_vs_spectrum, equilibration, dion2_fraction, precision, intermediates,
-                   shards, quarter_power, projected_ns)
+                   shards, quarter_power, projected_ns, flattening)
 }
 
 __all__ = ["EXPERIMENTS", "Experiment", "run_experiment"]
