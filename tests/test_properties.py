@@ -204,6 +204,7 @@ def test_spectral_diagnostics_match_the_float64_oracle(case):
     kept = s[:r]
     _close(stable, np.sum(s**2) / s[0] ** 2, nk * r)
     assert 1 - nk <= stable <= r + nk
+    _close(_finite(spectral.nuclear_rank(case.X)), s.sum() ** 2 / np.sum(s**2), nk * r)
     _close(tail, np.sum(s[1:] ** 2) / np.sum(s**2), nk)
     p = kept / kept.sum()
     _close(effective, np.exp(-np.sum(p * np.log(p))), nk * r)
@@ -458,6 +459,7 @@ MATRIX_FUNCTIONS = {
     "effective_rank": matsign.effective_rank,
     "numerical_rank": matsign.numerical_rank,
     "nuclear_norm": spectral.nuclear_norm,
+    "nuclear_rank": spectral.nuclear_rank,
     "spectral_norm": spectral.spectral_norm,
     "power_law_exponent": spectral.power_law_exponent,
     "tail_energy": lambda G: spectral.tail_energy(G, 1),
