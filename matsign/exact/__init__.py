@@ -8,6 +8,7 @@
 - :mod:`.gram_newton_schulz` — the same iteration carried on the ``m × m`` Gram matrix;
 - :mod:`.converged` — Newton–Schulz run to convergence: the exact sign by matrix products alone;
 - :mod:`.qdwh` — the QR-based dynamically weighted Halley iteration (backward-stable polar factor);
+- :mod:`.clip` — spectral clipping ``U·min(Σ, τ)·Vᵀ``, by the SVD or by Newton–Schulz polar factors;
 - :mod:`.inner` — the inner sign of composite methods;
 - :mod:`.reference` — plain NumPy versions of these algorithms, the oracles of the tests.
 """
@@ -18,6 +19,7 @@ from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_sch
 from matsign.exact.newton_schulz import NORMALIZATIONS, newton_schulz, newton_schulz_flops
 from matsign.exact.polar_express import polar_express_coefficients
 from matsign.exact.qdwh import qdwh_flops, qdwh_sign
+from matsign.exact.clip import spectral_clip, spectral_clip_flops
 from matsign.exact.schedules import SCHEDULES, Schedule, get_schedule, polar_express_schedule, scalar_map
 
 __all__ = [
@@ -37,4 +39,6 @@ __all__ = [
     "qdwh_flops",
     "qdwh_sign",
     "scalar_map",
+    "spectral_clip",
+    "spectral_clip_flops",
 ]
