@@ -113,3 +113,15 @@ def gum_step(R, P, G, rank, q, momentum, branch, triples=None, *, refresh):
     R = estimate if refresh else momentum * R + estimate
     O = svd_polar(R, 0.0) if triples is None else newton_schulz(R, triples)
     return R, P, (up(O) if branch == "low_rank" else O - up(down(O)))
+
+
+def mucon_step(M, G, momentum, tau):
+    r"""One MuCon step (A. Yi, arXiv 2605.26459): ``(M_t, update)``.
+
+    :math:`M_t = \mu M_{t-1} + G_t`; the update is the Nesterov input
+    :math:`T = G_t + \mu M_t = U\Sigma V^T` with its singular values clipped,
+    :math:`U\min(\Sigma, \tau)V^T`.
+    """
+    M = momentum * M + G
+    U, s, Vt = np.linalg.svd(G + momentum * M, full_matrices=False)
+    return M, (U * np.minimum(s, tau)) @ Vt
