@@ -71,12 +71,12 @@ def spectral_clip(G, tau: float = 1.0, *, route: str = "svd", schedule="polar_ex
     ``m × m`` on a wide ``G``, ``PᵀD`` is ``n × n`` on a tall one): two Newton–Schulz runs and
     ``4 min(m,n)² max(m,n)`` flops more.
 
-    **Accuracy near τ.** With Newton–Schulz signs ``P`` and ``S`` map each value through the
-    schedule's polynomial ``φ`` (:func:`clip_values`). ``S`` sees ``|σ_i − τ|/‖G − τP‖_F``: a
-    singular value within a small fraction of ``τ`` is a tiny input for ``φ``, whose sign is
-    then far from ±1, so the clipped value errs by up to ``|σ_i − τ|/2`` there (the identity
-    is exact only where ``φ`` has converged). ``scripts/spectral_clip_near_tau.py`` measures
-    it on spectra clustered around ``τ``.
+    **Accuracy near τ.** With Newton–Schulz signs, ``P`` and ``S`` map each value through the
+    schedule's polynomial ``φ`` (:func:`clip_values`). ``S`` sees ``|σ_i − τ|/‖G − τP‖_F``, so
+    its sign is far from ±1 for values near ``τ``, but it multiplies ``|σ_i − τ|``: the error
+    there is at most ``|σ_i − τ|/2``, small in absolute terms. The sign error of a large
+    ``σ_i`` is multiplied by ``σ_i`` instead, and dominates:
+    ``scripts/spectral_clip_near_tau.py`` measures both on 128 × 256 float64 matrices.
 
     References
     ----------
