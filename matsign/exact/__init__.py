@@ -8,6 +8,7 @@
 - :mod:`.gram_newton_schulz` — the same iteration carried on the ``m × m`` Gram matrix;
 - :mod:`.converged` — Newton–Schulz run to convergence: the exact sign by matrix products alone;
 - :mod:`.qdwh` — the QR-based dynamically weighted Halley iteration (backward-stable polar factor);
+- :mod:`.hybrid` — one or two QDWH steps, then a Newton–Schulz schedule;
 - :mod:`.clip` — spectral clipping ``U·min(Σ, τ)·Vᵀ``, by the SVD or by Newton–Schulz polar factors;
 - :mod:`.inner` — the inner sign of composite methods;
 - :mod:`.reference` — plain NumPy versions of these algorithms, the oracles of the tests.
@@ -19,6 +20,7 @@ from matsign.exact.gram_newton_schulz import gram_newton_schulz, gram_newton_sch
 from matsign.exact.newton_schulz import NORMALIZATIONS, newton_schulz, newton_schulz_flops
 from matsign.exact.polar_express import polar_express_coefficients
 from matsign.exact.qdwh import qdwh_flops, qdwh_sign
+from matsign.exact.hybrid import hybrid_flops, hybrid_sign
 from matsign.exact.clip import spectral_clip, spectral_clip_flops
 from matsign.exact.schedules import SCHEDULES, Schedule, get_schedule, polar_express_schedule, scalar_map
 
@@ -32,6 +34,8 @@ __all__ = [
     "gram_newton_schulz",
     "gram_newton_schulz_flops",
     "msign",
+    "hybrid_flops",
+    "hybrid_sign",
     "newton_schulz",
     "newton_schulz_flops",
     "polar_express_coefficients",
