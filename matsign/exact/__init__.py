@@ -1,7 +1,8 @@
 """Exact and iterative matrix sign: SVD/eigh polar factor, Newton–Schulz and its schedules.
 
 - :mod:`.sign` — ``msign`` (exact, with zero-singular-value truncation);
-- :mod:`.schedules` — named coefficient lists with provenance, ``scalar_map``;
+- :mod:`.schedules` — named coefficient lists with provenance, ``scalar_map``,
+  ``uniform_sign_error``;
 - :mod:`.polar_express` — the greedy minimax coefficient generator;
 - :mod:`.normalization` — the scalings that start the iterations, and their residual;
 - :mod:`.newton_schulz` — the iteration;
@@ -22,7 +23,14 @@ from matsign.exact.polar_express import polar_express_coefficients
 from matsign.exact.qdwh import qdwh_flops, qdwh_sign
 from matsign.exact.hybrid import hybrid_flops, hybrid_sign
 from matsign.exact.clip import spectral_clip, spectral_clip_flops
-from matsign.exact.schedules import SCHEDULES, Schedule, get_schedule, polar_express_schedule, scalar_map
+from matsign.exact.schedules import (
+    SCHEDULES,
+    Schedule,
+    get_schedule,
+    polar_express_schedule,
+    scalar_map,
+    uniform_sign_error,
+)
 
 __all__ = [
     "NORMALIZATIONS",
@@ -45,4 +53,5 @@ __all__ = [
     "scalar_map",
     "spectral_clip",
     "spectral_clip_flops",
+    "uniform_sign_error",
 ]
