@@ -381,6 +381,8 @@ RULES = {
     "galore_muon": lambda: updates.GaLoreMuon(1),
     "gum": lambda: updates.GUM(1, rng=0),
     "mucon": lambda: updates.MuCon(),
+    "normuon": lambda: updates.NorMuon(),
+    "mud": lambda: updates.MUD(),
 }
 
 
