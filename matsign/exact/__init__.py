@@ -11,6 +11,7 @@
 - :mod:`.qdwh` — the QR-based dynamically weighted Halley iteration (backward-stable polar factor);
 - :mod:`.hybrid` — one or two QDWH steps, then a Newton–Schulz schedule;
 - :mod:`.clip` — spectral clipping ``U·min(Σ, τ)·Vᵀ``, by the SVD or by Newton–Schulz polar factors;
+- :mod:`.vendor` — ``torch.linalg.polar``, where the installed PyTorch provides it;
 - :mod:`.inner` — the inner sign of composite methods;
 - :mod:`.reference` — plain NumPy versions of these algorithms, the oracles of the tests.
 """
@@ -23,6 +24,7 @@ from matsign.exact.polar_express import polar_express_coefficients
 from matsign.exact.qdwh import qdwh_flops, qdwh_sign
 from matsign.exact.hybrid import hybrid_flops, hybrid_sign
 from matsign.exact.clip import spectral_clip, spectral_clip_flops
+from matsign.exact.vendor import VENDOR_POLAR, vendor_polar
 from matsign.exact.schedules import (
     SCHEDULES,
     Schedule,
@@ -36,6 +38,7 @@ __all__ = [
     "NORMALIZATIONS",
     "SCHEDULES",
     "Schedule",
+    "VENDOR_POLAR",
     "converged_newton_schulz",
     "converged_newton_schulz_flops",
     "get_schedule",
@@ -54,4 +57,5 @@ __all__ = [
     "spectral_clip",
     "spectral_clip_flops",
     "uniform_sign_error",
+    "vendor_polar",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from matsign._backend import boundary, check_matrix, device, library
 from matsign.flops import svd_sign
+from matsign.prediction import no_prediction
 from matsign.registry import register
 
 __all__ = ["VENDOR_POLAR", "vendor_polar"]
@@ -79,9 +80,14 @@ def _method(G, *, rng=None):
     return vendor_polar(G)
 
 
+def _method_predict(spectrum):
+    """None: how the vendor routine treats small and zero singular values is not documented."""
+    return no_prediction("torch.linalg.polar does not document its treatment of small or zero σ")
+
+
 if VENDOR_POLAR:
     register(
         "vendor_polar", _method,
         description="msign(G) by torch.linalg.polar (cuSOLVER QDWH on CUDA, else an SVD)",
-        flops=svd_sign, label="torch.linalg.polar",
+        flops=svd_sign, label="torch.linalg.polar", predict=_method_predict,
     )
