@@ -627,7 +627,8 @@ def spectral_summary(G, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
     -------
     dict
         ``m``, ``n`` and ``numerical_rank`` (int); ``frobenius_norm``, ``spectral_norm``
-        (exact), ``nuclear_norm``, ``stable_rank``, ``nuclear_rank``, ``condition_number``, ``effective_rank``,
+        (exact), ``nuclear_norm``, ``stable_rank``, ``nuclear_rank``,
+        ``condition_number``, ``effective_rank``,
         ``power_law_exponent`` and ``tail_energy_r{r}`` (float), as defined by the functions of
         the same names (``condition_number`` and ``power_law_exponent`` NaN where those return
         NaN). The singular values stay on the device; only these scalars are read back.

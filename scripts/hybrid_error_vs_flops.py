@@ -58,8 +58,8 @@ def _runs():
             for steps in (1, 2, 3, 4):
                 schedule = polar_express_schedule(steps, lower=ell)
                 yield ("hybrid", f"{qdwh_steps}×QDWH({lower:g}) + PE[{ell:.2g}, 1] × {steps}",
-                       lambda G, q=qdwh_steps, lo=lower, s=schedule: hybrid_sign(G, qdwh_steps=q, lower=lo,
-                                                                                  schedule=s),
+                       lambda G, q=qdwh_steps, lo=lower, s=schedule: hybrid_sign(
+                           G, qdwh_steps=q, lower=lo, schedule=s),
                        hybrid_flops(M, N, qdwh_steps, lower, schedule))
 
 
@@ -72,7 +72,8 @@ def main():
     scale = M * N * N
     rows = []
     for family, label, call, flops in _runs():
-        errors = [np.linalg.norm(call(G) - polar[k]) / np.linalg.norm(polar[k]) for k, G in matrices.items()]
+        errors = [np.linalg.norm(call(G) - polar[k]) / np.linalg.norm(polar[k])
+                  for k, G in matrices.items()]
         rows.append((family, label, flops / scale, errors))
     qdwh_errors, qdwh_cost = [], []
     for kappa, G in matrices.items():

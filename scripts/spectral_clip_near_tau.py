@@ -29,7 +29,8 @@ def _spectra():
         yield f"τ(1 ± {delta:g})", TAU * (1.0 + delta * u)
     for delta in (0.1, 1e-2):
         # A few large values dominate ‖G − τP‖_F: the cluster's |σ − τ| become tiny inputs of S.
-        yield f"100, 50, 20 + τ(1 ± {delta:g})", np.concatenate([[100.0, 50.0, 20.0], TAU * (1.0 + delta * u[3:])])
+        cluster = TAU * (1.0 + delta * u[3:])
+        yield f"100, 50, 20 + τ(1 ± {delta:g})", np.concatenate([[100.0, 50.0, 20.0], cluster])
 
 
 def _identity_with_exact_signs(G):

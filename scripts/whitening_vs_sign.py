@@ -3,7 +3,8 @@
 Usage: ``python scripts/whitening_vs_sign.py`` (from the repository root). One step of each
 update rule from a fresh state (so the momentum is ``G`` and the sign target ``msign(G)``), on
 256 × 512 and 512 × 256 float64 matrices with log-spaced singular values (κ = 10 and 10³,
-random singular vectors) and on the four gradients of the recorded dump at step 500. Prints a markdown table
+random singular vectors) and on the four gradients of the recorded dump at step
+500. Prints a markdown table
 of the relative Frobenius error ``‖X − msign(G)‖_F/‖msign(G)‖_F`` and the alignment
 ``⟨G, X⟩/‖G‖_*`` (1 for the exact sign), from the rules' own diagnostics.
 """

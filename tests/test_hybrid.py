@@ -51,7 +51,8 @@ def test_converges_to_the_svd_polar_factor(kappa):
 
 
 def test_stack_equals_each_matrix(backend):
-    stack = np.stack([with_spectrum(log_uniform(12, 100.0 * (i + 1)), 12, 20, rng=i) for i in range(3)])
+    stack = np.stack([with_spectrum(log_uniform(12, 100.0 * (i + 1)), 12, 20, rng=i)
+                      for i in range(3)])
     X = backend.to_numpy(hybrid_sign(backend.asarray(stack)))
     for i in range(3):
         single = backend.to_numpy(hybrid_sign(backend.asarray(stack[i])))
@@ -69,7 +70,8 @@ def test_flops_prediction_and_registry():
     cholesky = 4 * m * n**2 + n**3 / 3
     ns = newton_schulz_flops(m, n, "polar_express")
     assert hybrid_flops(m, n, 1) == pytest.approx(qr + ns, rel=1e-12)
-    assert METHODS["hybrid"].flops(n, m, qdwh_steps=2) == pytest.approx(qr + cholesky + ns, rel=1e-12)
+    two = METHODS["hybrid"].flops(n, m, qdwh_steps=2)
+    assert two == pytest.approx(qr + cholesky + ns, rel=1e-12)
     s = log_uniform(12, 1e3)
     G = with_spectrum(s, 20, 12, rng=3)
     reference = _oracle(G, np.ones_like)

@@ -101,7 +101,9 @@ def test_16bit_default_threshold_does_not_grow_with_the_size(backend, dtype):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_norms_and_ranks_closed_forms(backend, dtype, shape):
     G = _data(backend, SIGMA, *shape, dtype)
-    for f in (spectral_norm, nuclear_norm, nuclear_rank, stable_rank, condition_number, effective_rank):
+    functions = (spectral_norm, nuclear_norm, nuclear_rank, stable_rank, condition_number,
+                 effective_rank)
+    for f in functions:
         assert tuple(f(G).shape) == (), f.__name__
     backend.assert_close(numerical_rank(G), SIGMA.size, rtol=0, dtype="int64")
     _close(backend, spectral_norm(G, method="svd"), SIGMA[0], dtype)

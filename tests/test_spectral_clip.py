@@ -43,7 +43,8 @@ def test_svd_route_matches_the_float64_svd(backend, dtype, shape, tau):
 def test_newton_schulz_route_matches_its_exact_arithmetic_values(backend, dtype, shape, schedule):
     tau = 0.5
     G = with_spectrum(SIGMA, *shape, rng=2)
-    X = spectral_clip(backend.asarray(G, dtype=dtype), tau, route="newton_schulz", schedule=schedule)
+    A = backend.asarray(G, dtype=dtype)
+    X = spectral_clip(A, tau, route="newton_schulz", schedule=schedule)
     expected = _oracle(G, lambda s: clip_values(s, tau, route="newton_schulz", schedule=schedule))
     # Four products and two runs of ≤ 8 steps of polynomials with slope ≤ 3 on [0, 1.2]:
     # roundoff grows by at most ~1e2, i.e. 1e-13 in float64 and ~1e-5 in float32 (× σ₁).

@@ -15,7 +15,17 @@ import pytest
 from matsign._backend.random import standard_normal
 from matsign.exact.schedules import get_schedule
 from matsign.exact.clip import clip_values
-from matsign.updates import GUM, MUD, ORTHONORMALIZERS, Dion, Dion2, GaLoreMuon, MuCon, Muon, NorMuon
+from matsign.updates import (
+    GUM,
+    MUD,
+    ORTHONORMALIZERS,
+    Dion,
+    Dion2,
+    GaLoreMuon,
+    MuCon,
+    Muon,
+    NorMuon,
+)
 from matsign.updates.reference import (
     dion2_step,
     dion_step,

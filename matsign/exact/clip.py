@@ -22,7 +22,9 @@ from matsign.flops import gemm, svd_sign
 from matsign.prediction import diagonal_outcome, exact
 from matsign.registry import register
 
-__all__ = ["CLIP_ROUTES", "check_clip_params", "clip_values", "spectral_clip", "spectral_clip_flops"]
+__all__ = [
+    "CLIP_ROUTES", "check_clip_params", "clip_values", "spectral_clip", "spectral_clip_flops",
+]
 
 #: How :func:`spectral_clip` computes the clipped matrix.
 CLIP_ROUTES = ("svd", "newton_schulz")
@@ -88,7 +90,8 @@ def spectral_clip(G, tau: float = 1.0, *, route: str = "svd", schedule="polar_ex
     >>> G = np.diag([4.0, 2.0, 0.5])
     >>> np.diag(spectral_clip(G, 1.0))
     array([1. , 1. , 0.5])
-    >>> np.round(np.diag(spectral_clip(G, 1.0, route="newton_schulz", schedule="polar_express8")), 4)
+    >>> X = spectral_clip(G, 1.0, route="newton_schulz", schedule="polar_express8")
+    >>> np.round(np.diag(X), 4)
     array([1. , 1. , 0.5])
     """
     xp = check_matrix(G, "G")
@@ -138,7 +141,8 @@ def clip_values(s, tau, *, route="svd", schedule="polar_express", steps=None):
     return 0.5 * (s + tau * p - q * p * d)
 
 
-def spectral_clip_flops(m: int, n: int, route: str = "svd", schedule="polar_express", steps=None) -> float:
+def spectral_clip_flops(m: int, n: int, route: str = "svd", schedule="polar_express",
+                        steps=None) -> float:
     """Flops of :func:`spectral_clip` on one ``m × n`` matrix: the SVD route as
     :func:`matsign.flops.svd_sign`; the Newton–Schulz route two runs plus ``4s²N`` for the
     two products (``s = min(m, n)``, ``N = max(m, n)``)."""
@@ -163,13 +167,15 @@ def _method_check(*, tau, route, schedule, steps):
 def _method_label(params) -> str:
     tau = params.get("tau", 1.0)
     route = params.get("route", "svd")
-    return f"clip τ={tau:g} ({'SVD' if route == 'svd' else params.get('schedule', 'polar_express')})"
+    how = "SVD" if route == "svd" else params.get("schedule", "polar_express")
+    return f"clip τ={tau:g} ({how})"
 
 
 def _method_predict(spectrum, *, tau, route, schedule, steps):
     """Both routes keep the singular vectors: the values of :func:`clip_values` decide (exact)."""
     values = clip_values(spectrum.s, tau, route=route, schedule=schedule, steps=steps)
-    return exact(*diagonal_outcome(spectrum, values), note="exact arithmetic: rounding is not modelled")
+    note = "exact arithmetic: rounding is not modelled"
+    return exact(*diagonal_outcome(spectrum, values), note=note)
 
 
 register(

@@ -36,13 +36,16 @@ MAX_QDWH_STEPS = 2
 
 
 @boundary
-def hybrid_sign(G, *, qdwh_steps: int = 1, lower: float = 1e-3, schedule="polar_express", steps=None):
+def hybrid_sign(G, *, qdwh_steps: int = 1, lower: float = 1e-3, schedule="polar_express",
+                steps=None):
     r"""``msign(G)`` approximated by ``qdwh_steps`` DWH steps, then a Newton–Schulz schedule.
 
-    On the tall orientation, from :math:`X_0 = G/\|G\|_F` and :math:`\ell_0 = \mathrm{lower}/\sqrt n`,
-    each rational step is the QDWH step [1]_ (:func:`matsign.exact.qdwh.dwh_step`)
+    On the tall orientation, from :math:`X_0 = G/\|G\|_F` and
+    :math:`\ell_0 = \mathrm{lower}/\sqrt n`, each rational step is the QDWH step [1]_
+    (:func:`matsign.exact.qdwh.dwh_step`)
 
-    .. math:: X_{k+1} = \tfrac{b_k}{c_k} X_k + \bigl(a_k - \tfrac{b_k}{c_k}\bigr) X_k (I + c_k X_k^T X_k)^{-1},
+    .. math:: X_{k+1} = \tfrac{b_k}{c_k} X_k
+              + \bigl(a_k - \tfrac{b_k}{c_k}\bigr) X_k (I + c_k X_k^T X_k)^{-1},
 
     mapping each singular value by :math:`s \mapsto s(a_k + b_k s^2)/(1 + c_k s^2)`, which keeps
     ``[0, 1]`` and lifts ``[ℓ_k, 1]`` to ``[ℓ_{k+1}, 1]``; then
@@ -176,7 +179,8 @@ def _method_predict(spectrum, *, qdwh_steps, lower, schedule, steps):
     """σ determines the result in exact arithmetic (:func:`hybrid_values`)."""
     values = hybrid_values(spectrum.s, spectrum.s.size, qdwh_steps=qdwh_steps, lower=lower,
                            schedule=schedule, steps=steps)
-    return exact(*diagonal_outcome(spectrum, values), note="exact arithmetic: rounding is not modelled")
+    note = "exact arithmetic: rounding is not modelled"
+    return exact(*diagonal_outcome(spectrum, values), note=note)
 
 
 register(

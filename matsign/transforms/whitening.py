@@ -134,6 +134,7 @@ def _method_predict(spectrum, *, passes, eps):
 register(
     "mud", _method,
     description="MUD's triangular whitening: rows normalized, T = tril(QQᵀ), Q ← T⁻¹Q, per pass",
-    flops=_method_flops, check=_method_check, label=lambda params: f"MUD ×{params.get('passes', 1)}",
+    flops=_method_flops, check=_method_check,
+    label=lambda params: f"MUD ×{params.get('passes', 1)}",
     predict=_method_predict,
 )

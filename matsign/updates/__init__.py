@@ -43,7 +43,10 @@ from matsign.updates.shape import SHAPE_FACTORS, shape_factor
 
 #: Rule name → class; ``UPDATE_RULES[name](**hyper_parameters)`` builds a fresh state.
 UPDATE_RULES = MappingProxyType(
-    {rule.name: rule for rule in (Muon, MuonEq, LowRankMuon, Dion, Dion2, GaLoreMuon, GUM, MuCon, NorMuon, MUD)}
+    {
+        rule.name: rule
+        for rule in (Muon, MuonEq, LowRankMuon, Dion, Dion2, GaLoreMuon, GUM, MuCon, NorMuon, MUD)
+    }
 )
 
 __all__ = [

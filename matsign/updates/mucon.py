@@ -82,5 +82,6 @@ class MuCon(UpdateRule):
 
     def _advance(self, xp, G):
         self.buffer, target = muon_momentum(self.buffer, G, self.momentum, self.nesterov)
-        clipped = spectral_clip(target, self.tau, route=self.route, schedule=self.schedule, steps=self.steps)
+        clipped = spectral_clip(target, self.tau, route=self.route, schedule=self.schedule,
+                                steps=self.steps)
         return clipped, target, {}
