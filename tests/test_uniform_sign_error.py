@@ -9,7 +9,8 @@ from matsign.exact import SCHEDULES, scalar_map, uniform_sign_error
 def _grid_error(schedule, steps, lower):
     # Both ends, 2·10⁵ evenly spaced points and 2·10⁵ log-spaced ones (the small σ, where the
     # low steps' slopes are steepest).
-    sigma = np.unique(np.concatenate([np.linspace(lower, 1.0, 200_001), np.geomspace(lower, 1.0, 200_001)]))
+    even, logarithmic = np.linspace(lower, 1.0, 200_001), np.geomspace(lower, 1.0, 200_001)
+    sigma = np.unique(np.concatenate([even, logarithmic]))
     return float(np.max(np.abs(scalar_map(sigma, schedule, steps=steps) - 1.0)))
 
 
@@ -35,7 +36,8 @@ def test_uniform_sign_error_by_steps_matches_the_grid(steps):
 def test_one_cubic_step_has_the_closed_form():
     # 1.5σ − 0.5σ³ increases on [0, 1] to 1: the sup is at σ = ℓ, 1 − ℓ(3 − ℓ²)/2.
     for lower in (1e-3, 0.25, 0.5):
-        assert uniform_sign_error("cubic", 1, lower) == pytest.approx(1 - lower * (3 - lower**2) / 2, abs=1e-15)
+        expected = 1 - lower * (3 - lower**2) / 2
+        assert uniform_sign_error("cubic", 1, lower) == pytest.approx(expected, abs=1e-15)
 
 
 @pytest.mark.parametrize("lower", [0.0, 1.0, -0.5, float("nan")])

@@ -1,4 +1,5 @@
-"""``vendor_polar`` (``torch.linalg.polar``) against the float64 SVD polar factor, where it exists."""
+"""``vendor_polar`` (``torch.linalg.polar``) against the float64 SVD polar factor, where it
+exists."""
 
 import numpy as np
 import pytest
