@@ -50,6 +50,7 @@ __all__ = [
     "condition_number",
     "effective_rank",
     "nuclear_norm",
+    "nuclear_rank",
     "numerical_rank",
     "power_law_exponent",
     "singular_values",
@@ -132,6 +133,18 @@ def _stable_rank(xp, s):
     """:func:`stable_rank` from the singular values ``s``."""
     t = _ratios(xp, s)
     return xp.sum(t * t, axis=-1)
+
+
+def _nuclear_rank(xp, s):
+    """:func:`nuclear_rank` from the singular values ``s``."""
+    # σ/2^k with 2^k ≤ σ₁ < 2^(k+1): the sums of values in [0, 2) and of their squares neither
+    # overflow nor underflow, and the power of two leaves the ratio's digits unchanged.
+    s1 = s[..., :1]
+    t = s / binary_scale(xp, s1)
+    total = xp.sum(t, axis=-1)
+    energy = xp.sum(t * t, axis=-1)
+    nonzero = energy > 0
+    return xp.where(nonzero, total * total / _safe(xp, energy, nonzero), 0.0)
 
 
 def _numerical_rank(xp, s, rtol):
@@ -403,6 +416,41 @@ def stable_rank(G, *, method: str = "auto", rng=None):
 
 
 @boundary
+def nuclear_rank(G):
+    r"""Nuclear rank :math:`\|G\|_*^2 / \|G\|_F^2 = (\sum_i \sigma_i)^2 / \sum_i \sigma_i^2`.
+
+    The gradient's side of the layerwise criterion of [1]_: a spectral (sign) step is predicted
+    to decrease the loss more than a Euclidean step when the nuclear rank of the gradient
+    exceeds the stable rank of the layer's incoming activations. Between 1 (rank one) and
+    ``rank(G)`` (equal nonzero σ), and at least the stable rank; 0 for the zero matrix.
+
+    Parameters
+    ----------
+    G : array, shape (..., m, n)
+
+    Returns
+    -------
+    array, shape (...)
+        In ``G``'s dtype (float32 for 16-bit inputs). Scale-free: the singular values are
+        divided by a power of two near σ₁ (:func:`binary_scale`) before they are summed and
+        squared, so no finite ``G`` over- or underflows.
+
+    References
+    ----------
+    .. [1] D. Davis, D. Drusvyatskiy, *When do spectral gradient updates help in deep
+       learning?*, arXiv:2512.04299.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> nuclear_rank(np.diag([2.0, 1.0, 1.0]))
+    array(2.66666667)
+    """
+    xp = check_matrix(G, "G")
+    return xp.asarray(_nuclear_rank(xp, xp.linalg.svdvals(as_linalg_dtype(G))))
+
+
+@boundary
 def numerical_rank(G, *, rtol=None):
     r"""Numerical rank :math:`\#\{i : \sigma_i > \mathrm{rtol}\cdot\sigma_1\}`.
 
@@ -579,7 +627,8 @@ def spectral_summary(G, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
     -------
     dict
         ``m``, ``n`` and ``numerical_rank`` (int); ``frobenius_norm``, ``spectral_norm``
-        (exact), ``nuclear_norm``, ``stable_rank``, ``condition_number``, ``effective_rank``,
+        (exact), ``nuclear_norm``, ``stable_rank``, ``nuclear_rank``,
+        ``condition_number``, ``effective_rank``,
         ``power_law_exponent`` and ``tail_energy_r{r}`` (float), as defined by the functions of
         the same names (``condition_number`` and ``power_law_exponent`` NaN where those return
         NaN). The singular values stay on the device; only these scalars are read back.
@@ -590,7 +639,7 @@ def spectral_summary(G, *, ranks=(1, 8, 32), rtol=None) -> dict[str, float]:
     >>> s = spectral_summary(np.diag([2.0, 1.0, 1.0]), ranks=(1, 2, 8))
     >>> {k: round(v, 6) for k, v in s.items()}  # doctest: +NORMALIZE_WHITESPACE
     {'m': 3, 'n': 3, 'frobenius_norm': 2.44949, 'spectral_norm': 2.0, 'nuclear_norm': 4.0,
-     'stable_rank': 1.5, 'numerical_rank': 3, 'condition_number': 2.0,
+     'stable_rank': 1.5, 'nuclear_rank': 2.666667, 'numerical_rank': 3, 'condition_number': 2.0,
      'effective_rank': 2.828427, 'power_law_exponent': 0.670672, 'tail_energy_r1': 0.333333,
      'tail_energy_r2': 0.166667}
     """
@@ -647,6 +696,7 @@ def singular_value_summary(s, m: int, n: int, *, ranks=(1, 8, 32), rtol=None, dt
         "spectral_norm": s1,
         "nuclear_norm": float(xp.sum(s)),
         "stable_rank": sr,
+        "nuclear_rank": float(_nuclear_rank(xp, s)),
         "numerical_rank": int(_numerical_rank(xp, s, rtol)),
         "condition_number": float(_condition_number(xp, s, rtol)),
         "effective_rank": float(_effective_rank(xp, s, rtol)),

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from matsign import alignment, condition_number, equilibrate, newton_schulz, stable_rank
-from matsign.spectral import power_law_exponent
+from matsign.spectral import nuclear_rank, power_law_exponent
 from matsign.transforms.equilibration import equilibration_factors
 from matsign.updates import Dion, MuonEq
 
@@ -37,6 +37,15 @@ def test_stable_rank_is_scale_free(backend, dtype, c):
     s = np.linalg.svd(G, compute_uv=False)
     expected = np.sum(s**2) / s[0] ** 2
     result = stable_rank(backend.asarray(G * c, dtype=dtype))
+    backend.assert_close(result, expected, rtol=RTOL[dtype], dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype, c", CASES)
+def test_nuclear_rank_is_scale_free(backend, dtype, c):
+    G = _gradient()
+    s = np.linalg.svd(G, compute_uv=False)
+    expected = np.sum(s) ** 2 / np.sum(s**2)
+    result = nuclear_rank(backend.asarray(G * c, dtype=dtype))
     backend.assert_close(result, expected, rtol=RTOL[dtype], dtype=dtype)
 
 

@@ -36,7 +36,9 @@ from matsign.updates import UPDATE_RULES  # noqa: E402
 READS = {"__bool__", "__float__", "__int__", "__index__", "item", "tolist", "numpy", "__array__"}
 
 #: Reads that the algorithm itself makes, per call, on the well-conditioned input below.
-ALGORITHM_READS = {"gum": 1}  # the branch draw decides the shape of the estimate
+# GUM: the branch draw decides the shape of the estimate. hybrid: the divergence check of its
+# unnormalized Newton–Schulz run (its default single rational step is a QR-form step, no flag).
+ALGORITHM_READS = {"gum": 1, "hybrid": 1}
 
 #: Reads that an update rule makes at the first step of a period (GUM draws its branch there).
 PERIOD_START_READS = {"gum": 1}

@@ -114,6 +114,7 @@ FUNCTIONS = {
     ),
     "spectral.nuclear_norm": (spectral.nuclear_norm, True, "real"),
     "spectral.stable_rank": (spectral.stable_rank, True, "real"),
+    "spectral.nuclear_rank": (spectral.nuclear_rank, True, "real"),
     "spectral.condition_number": (spectral.condition_number, True, "real"),
     "spectral.effective_rank": (spectral.effective_rank, True, "real"),
     "spectral.numerical_rank": (spectral.numerical_rank, True, "int64"),

@@ -204,6 +204,7 @@ def test_spectral_diagnostics_match_the_float64_oracle(case):
     kept = s[:r]
     _close(stable, np.sum(s**2) / s[0] ** 2, nk * r)
     assert 1 - nk <= stable <= r + nk
+    _close(_finite(spectral.nuclear_rank(case.X)), s.sum() ** 2 / np.sum(s**2), nk * r)
     _close(tail, np.sum(s[1:] ** 2) / np.sum(s**2), nk)
     p = kept / kept.sum()
     _close(effective, np.exp(-np.sum(p * np.log(p))), nk * r)
@@ -379,6 +380,9 @@ RULES = {
     "dion2": lambda: updates.Dion2(0.5, rng=0),
     "galore_muon": lambda: updates.GaLoreMuon(1),
     "gum": lambda: updates.GUM(1, rng=0),
+    "mucon": lambda: updates.MuCon(),
+    "normuon": lambda: updates.NorMuon(),
+    "mud": lambda: updates.MUD(),
 }
 
 
@@ -407,6 +411,15 @@ def test_an_update_rule_step_is_scale_free_and_finite(rule, case):
         if case.dtype == "float64":
             expected = _numpy(matsign.newton_schulz(_equilibrated(case, "RC", 1e-8, factor=1.95)))
             _close(update, expected, 500 * TOL * max(case.m, case.n) * case.eps * (1 + abs(math.log(case.c))))
+        return
+    if rule == "mucon":
+        # Not scale-free: τ = 1 is absolute. Oracle: the float64 SVD of the first Nesterov
+        # input 1.95·X clipped at 1; both SVDs err by eps·σ₁(T) absolute, and the clipped
+        # directions by κ·eps as msign's do.
+        if case.dtype == "float64":
+            U, s, Vt = np.linalg.svd(1.95 * np.asarray(case.X), full_matrices=False)
+            expected = (U * np.minimum(s, 1.0)) @ Vt
+            _close(update, expected, case.bound() * max(1.0, 1.95 * case.c * case.s[0]))
         return
     unit = _numpy(RULES[rule]().step(case.G.astype(case.dtype)).update)
     # Newton–Schulz-based updates are scale-free up to rounding; randomized rules use the same seed.
@@ -458,6 +471,7 @@ MATRIX_FUNCTIONS = {
     "effective_rank": matsign.effective_rank,
     "numerical_rank": matsign.numerical_rank,
     "nuclear_norm": spectral.nuclear_norm,
+    "nuclear_rank": spectral.nuclear_rank,
     "spectral_norm": spectral.spectral_norm,
     "power_law_exponent": spectral.power_law_exponent,
     "tail_energy": lambda G: spectral.tail_energy(G, 1),

@@ -40,6 +40,7 @@ def _closed_forms(sigma, ranks):
         "spectral_norm": s[0],
         "nuclear_norm": s.sum(),
         "stable_rank": np.sum(s**2) / s[0] ** 2,
+        "nuclear_rank": s.sum() ** 2 / np.sum(s**2),
         "numerical_rank": nonzero.size,
         "condition_number": s[0] / nonzero[-1],
         "effective_rank": np.exp(-np.sum(p * np.log(p))),

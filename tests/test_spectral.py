@@ -25,6 +25,7 @@ from matsign.spectral import (
     condition_number,
     effective_rank,
     nuclear_norm,
+    nuclear_rank,
     numerical_rank,
     power_law_exponent,
     singular_value_summary,
@@ -100,13 +101,16 @@ def test_16bit_default_threshold_does_not_grow_with_the_size(backend, dtype):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_norms_and_ranks_closed_forms(backend, dtype, shape):
     G = _data(backend, SIGMA, *shape, dtype)
-    for f in (spectral_norm, nuclear_norm, stable_rank, condition_number, effective_rank):
+    functions = (spectral_norm, nuclear_norm, nuclear_rank, stable_rank, condition_number,
+                 effective_rank)
+    for f in functions:
         assert tuple(f(G).shape) == (), f.__name__
     backend.assert_close(numerical_rank(G), SIGMA.size, rtol=0, dtype="int64")
     _close(backend, spectral_norm(G, method="svd"), SIGMA[0], dtype)
     _close(backend, spectral_norm(G), SIGMA[0], dtype)
     _close(backend, nuclear_norm(G), SIGMA.sum(), dtype)
     _close(backend, stable_rank(G), np.sum(SIGMA**2) / SIGMA[0] ** 2, dtype)
+    _close(backend, nuclear_rank(G), SIGMA.sum() ** 2 / np.sum(SIGMA**2), dtype)
     _close(backend, condition_number(G), SIGMA[0] / SIGMA[-1], dtype)
     _close(backend, effective_rank(G), _entropy_rank(SIGMA), dtype)
     for r in (1, 3, SIGMA.size, min(shape)):
@@ -211,6 +215,7 @@ def test_batched_equals_per_slice(backend, dtype):
         "singular_values": singular_values,
         "spectral_norm": spectral_norm,
         "nuclear_norm": nuclear_norm,
+        "nuclear_rank": nuclear_rank,
         "stable_rank": stable_rank,
         "numerical_rank": numerical_rank,
         "condition_number": condition_number,
@@ -242,6 +247,7 @@ def test_zero_matrix(backend, dtype):
         assert get(nuclear_norm(G)) == 0
         assert get(stable_rank(G)) == 0
         assert get(stable_rank(G, method="subspace", rng=0)) == 0
+        assert get(nuclear_rank(G)) == 0
         assert get(numerical_rank(G)) == 0
         assert get(effective_rank(G)) == 0
         assert get(tail_energy(G, 2)) == 0
@@ -264,6 +270,7 @@ def test_spectral_summary_closed_forms(backend, dtype, shape):
         "spectral_norm": SIGMA[0],
         "nuclear_norm": SIGMA.sum(),
         "stable_rank": np.sum(SIGMA**2) / SIGMA[0] ** 2,
+        "nuclear_rank": SIGMA.sum() ** 2 / np.sum(SIGMA**2),
         "numerical_rank": SIGMA.size,
         "condition_number": SIGMA[0] / SIGMA[-1],
         "effective_rank": _entropy_rank(SIGMA),

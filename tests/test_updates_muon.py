@@ -209,7 +209,10 @@ def test_lowrank_muon_error_respects_the_rank_floor_and_is_reproducible():
 
 
 def test_update_rules_registry():
-    assert set(UPDATE_RULES) == {"muon", "muoneq", "lowrank_muon", "dion", "dion2", "galore_muon", "gum"}
+    assert set(UPDATE_RULES) == {
+        "muon", "muoneq", "lowrank_muon", "dion", "dion2", "galore_muon", "gum",
+        "mucon", "normuon", "mud",
+    }
     assert UPDATE_RULES["galore_muon"] is GaLoreMuon
     for name, rule in UPDATE_RULES.items():
         assert rule.name == name

@@ -14,8 +14,28 @@ import pytest
 
 from matsign._backend.random import standard_normal
 from matsign.exact.schedules import get_schedule
-from matsign.updates import GUM, ORTHONORMALIZERS, Dion, Dion2, GaLoreMuon, Muon
-from matsign.updates.reference import dion2_step, dion_step, galore_muon_step, gum_step, muon_step
+from matsign.exact.clip import clip_values
+from matsign.updates import (
+    GUM,
+    MUD,
+    ORTHONORMALIZERS,
+    Dion,
+    Dion2,
+    GaLoreMuon,
+    MuCon,
+    Muon,
+    NorMuon,
+)
+from matsign.updates.reference import (
+    dion2_step,
+    dion_step,
+    galore_muon_step,
+    gum_step,
+    mucon_step,
+    mud_step,
+    muon_step,
+    normuon_step,
+)
 
 SHAPES = [(12, 20), (20, 12), (16, 16)]
 
@@ -123,3 +143,62 @@ def test_gum_matches_the_reference(backend, shape, inner):
             # ~1e-14; PyTorch measured 1.3e-14), plus the sign's 2.5e-12: 3e-12.
             backend.assert_close(out.update, expected, rtol=0, atol=3e-12)
     assert branches == {"low_rank", "full_rank"}  # these seeds draw both branches
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("tau", [0.5, 3.0])
+def test_mucon_matches_the_reference(backend, shape, tau):
+    """Nesterov inputs of these N(0, 1) gradients have σ from about 0.5 to 20: τ = 0.5 clips
+    nearly all, τ = 3 some."""
+    rule = MuCon(0.9, tau=tau, diagnostics=False)
+    M = np.zeros(shape)
+    for G in _gradients(shape):
+        M, expected = mucon_step(M, G, 0.9, tau)
+        out = rule.step(backend.asarray(G))
+        # Both are backward-stable SVDs of the same float64 T (‖T‖₂ ≲ 20): a few eps·‖T‖₂,
+        # ≲ 1e-13 on the entries; σ near τ move by as much, and min(·, τ) is 1-Lipschitz.
+        backend.assert_close(out.update, expected, rtol=0, atol=1e-12)
+    backend.assert_close(rule.buffer, M, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_mucon_newton_schulz_route_is_its_exact_arithmetic_clipping(backend, shape):
+    """The Newton–Schulz route clips T's singular values through clip_values (σ-determined)."""
+    tau, mu = 3.0, 0.9
+    rule = MuCon(mu, tau=tau, route="newton_schulz", schedule="polar_express8", diagnostics=False)
+    M = np.zeros(shape)
+    for G in _gradients(shape):
+        M = mu * M + G
+        U, s, Vt = np.linalg.svd(G + mu * M, full_matrices=False)
+        expected = (U * clip_values(s, tau, route="newton_schulz", schedule="polar_express8")) @ Vt
+        out = rule.step(backend.asarray(G))
+        # Two 8-step runs of slope ≤ 3 polynomials amplify float64 rounding ≲ 1e3·eps·‖T‖₂.
+        backend.assert_close(out.update, expected, rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("schedule", ["muon", "you5"])
+def test_normuon_matches_the_reference(backend, shape, schedule):
+    triples = get_schedule(schedule).steps_coefficients()
+    rule = NorMuon(0.9, beta2=0.9, schedule=schedule, diagnostics=False)
+    M, v = np.zeros(shape), np.zeros((shape[0], 1))
+    for G in _gradients(shape):
+        M, v, expected = normuon_step(M, v, G, 0.9, 0.9, 1e-8, triples)
+        out = rule.step(backend.asarray(G))
+        # Muon's bound (3e-12 on the Newton–Schulz output), times the row scaling 1/√v_i: the
+        # rows of an NS output have mean squares ≈ 1/n, so 1/√v ≲ 2√n ≈ 9 here: 3e-11.
+        backend.assert_close(out.update, expected, rtol=0, atol=3e-11)
+    backend.assert_close(rule.second_moment, v, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("passes", [1, 2])
+def test_mud_matches_the_reference(backend, shape, passes):
+    rule = MUD(0.9, passes=passes, diagnostics=False)
+    M = np.zeros(shape)
+    for G in _gradients(shape):
+        M, expected = mud_step(M, G, 0.9, passes, 1e-8)
+        out = rule.step(backend.asarray(G))
+        # A unit lower-triangular solve with the Gram matrix of unit rows: forward error
+        # ≲ k·eps·κ(T) with κ(T) ≲ 1e2 for these Gaussian rows (k ≤ 16): ~1e-12 per pass.
+        backend.assert_close(out.update, expected, rtol=0, atol=1e-11)

@@ -291,6 +291,25 @@ def qdwh_flops(m: int, n: int, qr_steps: int, cholesky_steps: int) -> float:
     return float(qr_steps * qr_step + cholesky_steps * cholesky_step)
 
 
+def dwh_step(xp, X, ell, identity):
+    r"""One dynamically weighted Halley step of a tall ``X`` whose singular values lie in
+    ``[ℓ, 1]``: ``(X_next, ℓ_next, form)``, without checks (a kernel for composed methods).
+
+    ``X_next`` maps each singular value by ``s ↦ s(a + bs²)/(1 + cs²)`` with the weights of
+    :func:`dwh_weights`, in the QR form while ``c > QR_FORM_ABOVE`` and in the Cholesky form
+    after (the QR form on a Cholesky breakdown, which reads one flag from the host), as
+    :func:`qdwh_sign` does; ``identity`` is the ``n × n`` identity of ``X``'s dtype.
+    """
+    a, b, c = dwh_weights(ell)
+    ell_next = min(1.0, ell * (a + b * ell * ell) / (1 + c * ell * ell))
+    if c > QR_FORM_ABOVE:
+        return _qr_step(xp, X, a, b, c, identity), ell_next, "qr"
+    R = cholesky_upper(c * (xp.matrix_transpose(X) @ X) + identity)
+    if R is None:
+        return _qr_step(xp, X, a, b, c, identity), ell_next, "qr"
+    return _cholesky_step(xp, X, a, b, c, R), ell_next, "cholesky"
+
+
 def _qr_step(xp, X, a, b, c, identity):
     """``(b/c) X + (a − b/c)/√c · Q₁Q₂ᵀ`` from the thin QR factorization of ``[√c X; I]``."""
     m = X.shape[-2]

@@ -416,8 +416,12 @@ def schedule_band(schedule="muon", *, steps: int | None = None) -> tuple[float, 
     [0.0, 1.202]
     """
     sched = get_schedule(schedule)
-    lo, hi = 0.0, 1.0 / sched.prescale
-    for a, b, c in sched.steps_coefficients(steps):
+    return _image(sched.steps_coefficients(steps), 0.0, 1.0 / sched.prescale)
+
+
+def _image(triples, lo, hi) -> tuple[float, float]:
+    """The exact image ``[min, max]`` of ``[lo, hi]`` under the composed quintics ``triples``."""
+    for a, b, c in triples:
         candidates = [lo, hi]
         roots = np.roots([5 * c, 3 * b, a]) if c != 0 else np.roots([3 * b, a]) if b != 0 else []
         for u in roots:
@@ -426,3 +430,50 @@ def schedule_band(schedule="muon", *, steps: int | None = None) -> tuple[float, 
         values = [a * x + b * x**3 + c * x**5 for x in candidates]
         lo, hi = min(values), max(values)
     return float(lo), float(hi)
+
+
+def uniform_sign_error(schedule="muon", steps: int | None = None, lower: float = 1e-3) -> float:
+    r"""The worst-case error of a schedule as a scalar sign on ``[lower, 1]``:
+    :math:`\varepsilon = \sup_{\sigma \in [\ell, 1]} |\phi(\sigma) - 1|`.
+
+    ``φ`` is :func:`scalar_map` (pre-scale included), so for ``G`` whose singular values divided
+    by ``‖G‖_F`` lie in ``[ℓ, 1]``, ``‖newton_schulz(G, schedule) − msign(G)‖₂ ≤ ε`` in exact
+    arithmetic. This is the quantity that sets the constant by which Muon with ``q``
+    Newton–Schulz steps trails the exact (SVD) polar step in the convergence analysis of [1]_;
+    the paper proves it tends to 0 doubly exponentially in ``q`` for convergent polynomials.
+
+    Parameters
+    ----------
+    schedule : str, Schedule or list of triples
+        See :func:`get_schedule`.
+    steps : int, optional
+        Number of steps (default: the schedule's own).
+    lower : float, default 1e-3
+        ``ℓ``, the smallest normalized singular value covered, in ``(0, 1)``.
+
+    Returns
+    -------
+    float
+        ``max(1 − min φ, max φ − 1)`` over ``[ℓ, 1]``; a schedule that does not converge to 1
+        (Muon's quintic) keeps an error of order 0.3 at every step count.
+
+    Notes
+    -----
+    Exact, not sampled: the image of ``[ℓ/c, 1/c]`` (``c`` the pre-scale) is carried through
+    each quintic as in :func:`schedule_band`, whose extremes lie at the interval's ends or at a
+    critical point of the quintic inside it.
+
+    References
+    ----------
+    .. [1] *Convergence of Muon with Newton–Schulz*, arXiv 2601.19156.
+
+    Examples
+    --------
+    >>> round(uniform_sign_error("cubic", steps=1, lower=0.5), 6)  # 1.5σ − 0.5σ³ at σ = 1/2
+    0.3125
+    """
+    sched = get_schedule(schedule)
+    triples = sched.steps_coefficients(steps)
+    lower = check_real(lower, "lower", low=0, high=1, open_low=True, open_high=True)
+    lo, hi = _image(triples, lower / sched.prescale, 1.0 / sched.prescale)
+    return max(1.0 - lo, hi - 1.0)

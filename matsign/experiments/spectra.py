@@ -194,7 +194,8 @@ def analyse_dump(
         and kind came from: :data:`matsign.io.PROVENANCES`), the
         :func:`~matsign.spectral.spectral_summary` entries
         computed in float64 (``frobenius_norm``, ``spectral_norm``, ``nuclear_norm``,
-        ``stable_rank``, ``numerical_rank``, ``condition_number``, ``effective_rank``,
+        ``stable_rank``, ``nuclear_rank``, ``numerical_rank``, ``condition_number``,
+        ``effective_rank``,
         ``power_law_exponent``, ``tail_energy_r{r}``) and ``ns_error_<schedule>``.
         ``singular_values``: the singular values of each (kind, name) at its last step, long
         format (``kind``, ``name``, ``step``, ``index`` from 1, ``singular_value``).

@@ -11,7 +11,10 @@ r"""Transforms of ``G`` around the sign: what is signed, and how the sign is map
   GUM instead draws, per call, either that branch or the residual ``G − PPᵀG`` at full rank,
   scaled so the estimate is unbiased, and signs the drawn one.
 
-Each module declares its method (``muoneq``, ``dion2``, ``galore``, ``gum``) in
+- :mod:`.whitening` — MUD: the rows of ``G`` whitened by a unit lower-triangular solve with
+  their Gram matrix instead of the polar factor.
+
+Each module declares its method (``muoneq``, ``dion2``, ``galore``, ``gum``, ``mud``) in
 :mod:`matsign.registry`. Plain NumPy versions of the four are in :mod:`.reference`.
 """
 
@@ -47,6 +50,7 @@ from matsign.transforms.projection import (
     gum_lift,
     residual_ratio,
 )
+from matsign.transforms.whitening import check_mud_params, mud_flops, mud_whiten
 
 __all__ = [
     "BRANCHES",
@@ -59,11 +63,14 @@ __all__ = [
     "check_fraction",
     "check_galore_params",
     "check_gum_params",
+    "check_mud_params",
     "check_muoneq_params",
     "check_dion2_msign_params",
     "equilibrate",
     "equilibration_factors",
     "galore_projector",
+    "mud_flops",
+    "mud_whiten",
     "gum_estimate",
     "gum_lift",
     "residual_ratio",

@@ -6,6 +6,9 @@ its diagnostics (alignment and relative error against the exact sign of the rule
 plus the rule's own). The caller multiplies by the learning rate and applies weight decay.
 
 - :mod:`.muon` — Muon (heavy ball or Nesterov) and MuonEq (R / C / RC equilibration);
+- :mod:`.mucon` — MuCon, the Muon momentum with its singular values clipped;
+- :mod:`.normuon` — NorMuon, Newton–Schulz then per-neuron second-moment normalization;
+- :mod:`.mud` — MUD, the Nesterov momentum whitened by triangular solves;
 - :mod:`.lowrank_muon` — low-rank Muon, ``Q·orth(QᵀT)`` on the momentum;
 - :mod:`.dion` — Dion, warm-started power iteration with error feedback;
 - :mod:`.dion2` — Dion2, slice selection with selective decay;
@@ -32,12 +35,18 @@ from matsign.updates.dion import ORTHONORMALIZERS, RIGHT_FACTORS, Dion, randomiz
 from matsign.updates.dion2 import Dion2
 from matsign.updates.galore import GUM, GaLoreMuon
 from matsign.updates.lowrank_muon import LowRankMuon
+from matsign.updates.mucon import MuCon
+from matsign.updates.mud import MUD
 from matsign.updates.muon import EQUILIBRATIONS, Muon, MuonEq
+from matsign.updates.normuon import NorMuon
 from matsign.updates.shape import SHAPE_FACTORS, shape_factor
 
 #: Rule name → class; ``UPDATE_RULES[name](**hyper_parameters)`` builds a fresh state.
 UPDATE_RULES = MappingProxyType(
-    {rule.name: rule for rule in (Muon, MuonEq, LowRankMuon, Dion, Dion2, GaLoreMuon, GUM)}
+    {
+        rule.name: rule
+        for rule in (Muon, MuonEq, LowRankMuon, Dion, Dion2, GaLoreMuon, GUM, MuCon, NorMuon, MUD)
+    }
 )
 
 __all__ = [
@@ -52,8 +61,11 @@ __all__ = [
     "Dion2",
     "GaLoreMuon",
     "LowRankMuon",
+    "MUD",
+    "MuCon",
     "Muon",
     "MuonEq",
+    "NorMuon",
     "StepResult",
     "UpdateRule",
     "randomized_cholesky_qr",

@@ -113,3 +113,55 @@ def gum_step(R, P, G, rank, q, momentum, branch, triples=None, *, refresh):
     R = estimate if refresh else momentum * R + estimate
     O = svd_polar(R, 0.0) if triples is None else newton_schulz(R, triples)
     return R, P, (up(O) if branch == "low_rank" else O - up(down(O)))
+
+
+def mucon_step(M, G, momentum, tau):
+    r"""One MuCon step (A. Yi, arXiv 2605.26459): ``(M_t, update)``.
+
+    :math:`M_t = \mu M_{t-1} + G_t`; the update is the Nesterov input
+    :math:`T = G_t + \mu M_t = U\Sigma V^T` with its singular values clipped,
+    :math:`U\min(\Sigma, \tau)V^T`.
+    """
+    M = momentum * M + G
+    U, s, Vt = np.linalg.svd(G + momentum * M, full_matrices=False)
+    return M, (U * np.minimum(s, tau)) @ Vt
+
+
+def normuon_step(M, v, G, momentum, beta2, eps, triples):
+    r"""One NorMuon step (Z. Li et al., arXiv 2510.05491): ``(M_t, v_t, update)``.
+
+    :math:`M_t = \mu M_{t-1} + G_t`, :math:`O = \mathrm{NS}(M_t)`, per row
+    :math:`v_t = \beta_2 v_{t-1} + (1-\beta_2)\,\mathrm{mean}(O_{i,:}^2)`,
+    :math:`\hat O = O / (\sqrt{v_t} + \varepsilon)`, rescaled to :math:`\|O\|_F`.
+    """
+    M = momentum * M + G
+    O = newton_schulz(M, triples)
+    v = beta2 * v + (1 - beta2) * np.mean(O**2, axis=1, keepdims=True)
+    normalized = O / (np.sqrt(v) + eps)
+    return M, v, normalized * np.linalg.norm(O) / np.linalg.norm(normalized)
+
+
+def mud_step(M, G, momentum, passes, eps):
+    r"""One MUD step (B. S. Southworth, S. Thomas, arXiv 2603.17970): ``(M_t, update)``.
+
+    :math:`M_t = \mu M_{t-1} + G_t`, ``Q`` the Nesterov input :math:`G_t + \mu M_t` with the
+    shorter side as rows; per pass the rows are normalized (norm plus ``eps`` times the largest),
+    :math:`Q \leftarrow \mathrm{tril}(QQ^T)^{-1} Q` by forward substitution, rows normalized.
+    """
+    M = momentum * M + G
+    T = G + momentum * M
+    tall = T.shape[0] > T.shape[1]
+    Q = T.T if tall else T
+
+    def rows(Q):
+        r = np.linalg.norm(Q, axis=1, keepdims=True)
+        return Q / (r + eps * r.max())
+
+    for _ in range(passes):
+        Q = rows(Q)
+        L = np.tril(Q @ Q.T)
+        X = np.zeros_like(Q)
+        for i in range(Q.shape[0]):  # forward substitution, row by row
+            X[i] = (Q[i] - L[i, :i] @ X[:i]) / L[i, i]
+        Q = rows(X)
+    return M, (Q.T if tall else Q)
