@@ -261,7 +261,7 @@ def advise_dump(path, *, target_alignment=None, target_error=None, reference="tr
     -------
     pandas.DataFrame
         One row per (matrix, role): ``name``, ``kind``, ``step``, ``shape`` (``"768x3072"``),
-        ``m``, ``n``, ``dtype``, ``role``, ``method``, ``label``, one column per parameter
+        ``m``, ``n``, ``dtype``, ``role``, ``method``, ``label``, ``setting`` (``"rank=32, power_iters=1"``), one column per parameter
         (empty where a method lacks it), ``prediction_kind``, ``predicted_alignment`` (the value
         or mean; NaN for a bound), ``predicted_alignment_low``/``_high``,
         ``predicted_relative_error`` and its ``_low``/``_high``, ``meets_target``, ``flops``,
@@ -314,7 +314,8 @@ def _advise_record(record, target, reference, verify, seed) -> list[dict]:
         out = {
             "name": record.name, "kind": record.kind, "step": record.step, "shape": f"{m}x{n}", "m": m, "n": n,
             "dtype": record.dtype, "role": row["role"], "method": row["method"],
-            "label": get_method(row["method"]).label(row["params"]), **row["params"],
+            "label": get_method(row["method"]).label(row["params"]),
+            "setting": ", ".join(f"{k}={v}" for k, v in row["params"].items()), **row["params"],
             "prediction_kind": p["kind"], "predicted_alignment": p["alignment"],
             "predicted_alignment_low": p["alignment_low"], "predicted_alignment_high": p["alignment_high"],
             "predicted_relative_error": p["relative_error"],

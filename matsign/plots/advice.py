@@ -31,7 +31,7 @@ def advice_figure(table, stem) -> list:
     (the conservative lower end as the bar's bottom, the value or mean as the point; a bound
     shows its bar alone) against the measured one; the target as dashed lines. Right: the
     chosen method's flop saving against 5-step Newton–Schulz, one bar per matrix, labelled
-    with the method.
+    with the method and its parameters.
     """
     plt = pyplot()
     rows = table[table["role"] != "no prediction"]
@@ -63,7 +63,7 @@ def advice_figure(table, stem) -> list:
         labels = [f"{r['name']} ({r['kind']}, step {r['step']})" for _, r in chosen.iterrows()]
         ax.barh(np.arange(len(chosen)), chosen["flop_saving"], color="C0")
         for i, r in chosen.iterrows():
-            ax.text(0.01, i, r["label"], va="center", fontsize=6, color="white" if r["flop_saving"] > 0.3 else "black")
+            ax.text(0.01, i, f"{r['method']} ({r['setting']})", va="center", fontsize=6, color="white" if r["flop_saving"] > 0.3 else "black")
         ax.set_yticks(np.arange(len(chosen)), labels, fontsize=6)
         ax.invert_yaxis()
         ax.axvline(0, color="black", lw=0.8)
