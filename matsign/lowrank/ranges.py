@@ -281,19 +281,43 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     return sampled(alignments, errors, note=f"mean of {alignments.size} seeded sketches of diag(σ)")
 
 
-def _orth(Y):
-    """Orthonormal bases of a stack of tall blocks: Cholesky-QR2 (two Gram products, the speed of
-    GEMM) while the first factor's diagonal shows ``κ(Y) ≲ 1e6`` (CholeskyQR2 is then
-    orthogonal to working accuracy), else Householder QR."""
+#: Smallest ratio of the Cholesky factor's diagonal entries (≈ 1/κ of the block) at which the
+#: Gram-matrix route is taken; below it, Householder QR. At κ ≲ 1e4 the Gram matrices lose at
+#: most κ²·eps₆₄ ≈ 1e-8 relative to σ₁², far below what a prediction resolves.
+GRAM_CONDITION = 1e-4
+
+
+def _cholesky_factor(Y):
+    """Upper Cholesky factor ``R`` of ``YᵀY`` (a stack), or None when κ(Y) exceeds about
+    ``1/GRAM_CONDITION`` (or the factorization breaks down)."""
     try:
         R = np.linalg.cholesky(np.swapaxes(Y, -1, -2) @ Y, upper=True)
-        diagonal = np.abs(np.diagonal(R, axis1=-2, axis2=-1))
-        if np.all(diagonal.min(axis=-1) > 1e-6 * diagonal.max(axis=-1)):
-            Y = Y @ np.linalg.inv(R)
-            return Y @ np.linalg.inv(np.linalg.cholesky(np.swapaxes(Y, -1, -2) @ Y, upper=True))
     except np.linalg.LinAlgError:
-        pass
-    return np.linalg.qr(Y)[0]
+        return None
+    diagonal = np.abs(np.diagonal(R, axis1=-2, axis2=-1))
+    return R if np.all(diagonal.min(axis=-1) > GRAM_CONDITION * diagonal.max(axis=-1)) else None
+
+
+def _well_conditioned(Y):
+    """A basis of the columns of each block of ``Y`` with κ ≈ 1, between power iterations: one
+    Cholesky-QR pass (``Y R⁻¹``, orthonormal to about κ(Y)²·eps₆₄, enough to keep the next
+    product's range exact), Householder QR where the block is worse conditioned."""
+    R = _cholesky_factor(Y)
+    return np.linalg.qr(Y)[0] if R is None else Y @ np.linalg.inv(R)
+
+
+def _projected_gram(Y, d):
+    """``Q`` as ``Y·T`` (``T = R⁻¹``, ``ℓ × ℓ``) and ``QᵀD²Q`` for ``Q`` an orthonormal basis of
+    ``range(Y)``, from the two Gram matrices ``YᵀY = RᵀR`` and ``(DY)ᵀ(DY)``: the only dense work
+    is two ``k × ℓ`` Gram products. Householder QR where ``Y`` is too ill-conditioned for them."""
+    R = _cholesky_factor(Y)
+    if R is None:
+        Q = np.linalg.qr(Y)[0]
+        DQ = d * Q
+        return Q, np.eye(Q.shape[-1]), np.swapaxes(DQ, -1, -2) @ DQ
+    T = np.linalg.inv(R)
+    DY = d * Y
+    return Y, T, np.swapaxes(T, -1, -2) @ (np.swapaxes(DY, -1, -2) @ DY) @ T
 
 
 def _gaussian_draws(spectrum, omega, rank, power_iters, inner, steps):
@@ -302,17 +326,16 @@ def _gaussian_draws(spectrum, omega, rank, power_iters, inner, steps):
     d = (s / s[0])[:, None]  # the range is scale-free
     Y = d * omega
     for _ in range(power_iters):
-        Y = d * _orth(d * _orth(Y))
-    Q = _orth(Y)
-    DQ = d * Q
-    lam, U = np.linalg.eigh(np.swapaxes(DQ, -1, -2) @ DQ)  # BBᵀ = QᵀD²Q, ascending
+        Y = d * _well_conditioned(d * _well_conditioned(Y))
+    Y, T, gram = _projected_gram(Y, d)  # Q = Y·T
+    lam, U = np.linalg.eigh(gram)  # BBᵀ = QᵀD²Q, ascending
     lam, U = lam[..., ::-1][..., :rank], U[..., ::-1][..., :rank]
     S = np.sqrt(np.maximum(lam, 0.0))
     resolved = S > math.sqrt(s.size * EPS["float64"]) * S[..., :1]  # the Gram matrix is float64
     kept = spectrum.kept(S, rank, spectrum.n, spectrum.work) & resolved
     f = inner_values(S * s[0], inner, steps, kept) * resolved
     alignments = np.sum(f * S, axis=-1) * s[0] / float(s.sum())
-    W = Q[:, :rho] @ U  # (Q u_j)_i for i ≤ ρ
+    W = Y[:, :rho] @ (T @ U)  # (Q u_j)_i for i ≤ ρ
     weights = np.divide(f, S, out=np.zeros_like(S), where=resolved)
     diagonal = d[:rho, 0] * np.einsum("dij,dj->di", W * W, weights)
     squared = np.sum(f * f, axis=-1) + rho - 2.0 * np.sum(diagonal, axis=-1)
