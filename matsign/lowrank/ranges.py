@@ -3,6 +3,7 @@ declared as the range ``"gaussian"`` of :func:`matsign.lowrank.sketched_msign` a
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -221,6 +222,28 @@ PREDICTION_DRAWS = (4, 0.0025, 16)
 #: Seed of those sketches: a prediction is a deterministic function of σ and the parameters.
 PREDICTION_SEED = 0
 
+#: Columns per seeded block of the sketches (:func:`_gaussian_columns`).
+PREDICTION_COLUMNS = 16
+
+
+@functools.lru_cache(maxsize=128)
+def _gaussian_columns(k: int, batch: int, block: int) -> np.ndarray:
+    """Columns ``block·c … (block + 1)·c − 1`` (``c`` = :data:`PREDICTION_COLUMNS`) of the
+    ``batch``-th batch of sketches of a ``k``-row ``diag(σ)``: a read-only float32 array
+    ``(draws, k, c)`` drawn from its own seed ``(PREDICTION_SEED, k, batch, block)``, so a sketch
+    of width ``ℓ`` is the first ``ℓ`` columns of the blocks whatever was asked before, and
+    predictions for many ranks of one matrix reuse them (at most 128 blocks are kept)."""
+    rng = np.random.default_rng((PREDICTION_SEED, k, batch, block))
+    columns = rng.standard_normal((PREDICTION_DRAWS[0], k, PREDICTION_COLUMNS), dtype=np.float32)
+    columns.flags.writeable = False
+    return columns
+
+
+def _sketches(k: int, batch: int, width: int) -> np.ndarray:
+    """The ``batch``-th batch of standard Gaussian ``k × width`` sketches, float64."""
+    blocks = [_gaussian_columns(k, batch, b) for b in range(-(-width // PREDICTION_COLUMNS))]
+    return np.concatenate(blocks, axis=-1)[..., :width].astype(np.float64)
+
 
 def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inner, steps):
     r"""Monte-Carlo prediction of the method ``"gaussian"``, evaluated on ``diag(σ)``.
@@ -236,21 +259,30 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     for ``m ≤ n`` only the first ``k`` rows of ``Ω`` reach ``ΣΩ``, for ``m > n`` the last
     ``m − k`` rows of every iterate are zero. So each draw works on ``D = diag(σ)`` (``k × k``)
     and a ``k × ℓ`` Gaussian ``Ω``, ``ℓ = rank + oversample``: ``Y = DΩ``, then ``q`` times
-    ``Y ← D·orth(D·orth(Y))``, ``Q = orth(Y)`` (Cholesky-QR2, Householder QR where it breaks
-    down). The singular values :math:`s_j` and left
-    vectors :math:`u_j` of ``B = QᵀD`` come from the ``ℓ × ℓ`` matrix ``BBᵀ = QᵀD²Q``; its
-    right vectors are :math:`v_j = DQu_j/s_j`. With ``f`` the inner sign's map of the top
-    ``rank`` of them: alignment :math:`= \sum_j f_j s_j / \sum_i \sigma_i`,
-    :math:`\|X\|_F^2 = \sum_j f_j^2`, :math:`\langle X, R\rangle = \sum_{i \le \rho} X_{ii}`,
-    :math:`X_{ii} = \sigma_i \sum_j (Qu_j)_i^2 f_j / s_j`. ``D`` is diagonal, so its products
-    are row scalings: a draw costs ``2q + 1`` orthonormalizations of ``k × ℓ`` blocks (each
-    about ``2ℓ/max(m, n)`` of the method's products with ``G``) and ``O(kℓ²)`` more.
+    ``Y ← D·B(D·B(Y))`` with ``B`` a well-conditioned basis (one Cholesky-QR pass), and
+    ``Q = Y·T`` with ``T = R⁻¹`` from ``YᵀY = RᵀR`` (Householder QR where ``Y`` is too
+    ill-conditioned, :data:`GRAM_CONDITION`). The singular values :math:`s_j` and left vectors
+    :math:`u_j` of ``B = QᵀD`` come from the ``ℓ × ℓ`` matrix
+    ``BBᵀ = QᵀD²Q = Tᵀ(DY)ᵀ(DY)T``; its right vectors are :math:`v_j = DQu_j/s_j`. With ``f``
+    the inner sign's map of the top ``rank`` of them: alignment
+    :math:`= \sum_j f_j s_j / \sum_i \sigma_i`, :math:`\|X\|_F^2 = \sum_j f_j^2`,
+    :math:`\langle X, R\rangle = \sum_{i \le \rho} X_{ii}`,
+    :math:`X_{ii} = \sigma_i \sum_j (YTu_j)_i^2 f_j / s_j`. ``D`` is diagonal, so its products
+    are row scalings: the dense work of a draw is two ``k × ℓ`` Gram products per power
+    iteration and at the end, and ``(YT)U`` (``k × ℓ`` by ``ℓ × rank``).
 
     **Draws.** Seeded (:data:`PREDICTION_SEED`) batches of 4 sketches, until the standard error
     of the mean alignment and of the mean error is at most 0.0025 — an eighth of the 0.02 the
     tests ask — or 16 sketches (:data:`PREDICTION_DRAWS`). Large matrices concentrate: one
     sketch's alignment varies by ≈ 0.001–0.006 (measured on the recorded dump and on power
-    laws 128–1024 wide, ranks 16–128), so 4 or 8 sketches usually do.
+    laws 128–1024 wide, ranks 16–128), so 4 or 8 sketches usually do. The sketches of width
+    ``ℓ`` are the first ``ℓ`` columns of fixed seeded blocks (:func:`_gaussian_columns`,
+    kept between calls): the draws within a prediction are independent, so its mean and
+    spread are those of independent sketches; predictions for other ranks or power
+    iterations of the same ``k`` reuse the same columns, which makes them correlated with
+    each other (common random numbers: their differences are less noisy) but leaves each
+    one unbiased, and saves drawing the Gaussians again (a third of the time at
+    ``1024 × 32``).
 
     Singular values of ``B`` below ``√(k·eps₆₄)·s₁`` count as zero (the float64 Gram matrix
     resolves no smaller ones; the method's own threshold, ``default_rtol(rank, n)`` of its
@@ -269,10 +301,9 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     batch, tolerance, most = PREDICTION_DRAWS
     if total == 0:
         return sampled([math.nan] * batch, [0.0] * batch)
-    rng = np.random.default_rng(PREDICTION_SEED)
     alignments, errors = np.empty(0), np.empty(0)
     while alignments.size < most:
-        omega = rng.standard_normal((batch, k, width), dtype=np.float32).astype(np.float64)
+        omega = _sketches(k, alignments.size // batch, width)
         a, e = _gaussian_draws(spectrum, omega, rank, power_iters, inner, steps)
         alignments, errors = np.r_[alignments, a], np.r_[errors, e]
         spread = max(np.std(alignments, ddof=1), np.std(errors, ddof=1)) / math.sqrt(alignments.size)
