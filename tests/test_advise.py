@@ -129,3 +129,26 @@ def test_bad_invocations_are_rejected(dump, tmp_path, capsys):
         check_target(target_error=0.0)
     assert main(["advise", str(tmp_path / "missing"), "--target-alignment", "0.8"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+
+def test_a_newton_schulz_step_longer_than_a_sign_is_not_chosen():
+    # On a recorded gradient, one Polar Express step predicts an alignment in [0.85, 1] but maps
+    # σ up to about 2: a step twice a sign's length. It must not count as reaching 0.85, and
+    # every Newton–Schulz row that does has a run whose ‖X‖₂ (float64) is within MAX_STEP_NORM.
+    from matsign.experiments.advice import MAX_STEP_NORM
+    from matsign.io import RECORDED_DUMP, load_gradients
+    from matsign.prediction import predict
+
+    record = next(r for r in load_gradients(RECORDED_DUMP) if r.step == 500 and r.kind == "grad"
+                  and r.name == "blocks.0.attn.out.weight")
+    G = np.asarray(record.load(), dtype=np.float64)
+    s = np.linalg.svd(G, compute_uv=False)
+    one_step = {"schedule": "polar_express", "steps": 1}
+    p = predict(s, "newton_schulz", shape=G.shape, **one_step)
+    assert 0.85 <= p["alignment"] <= 1.0
+    assert np.linalg.norm(get_method("newton_schulz")(G, **one_step), 2) > 1.5
+    rows = advise_matrix(s, G.shape, target=check_target(target_alignment=0.85))
+    for row in rows:
+        if row["method"] == "newton_schulz" and row["meets_target"]:
+            assert np.linalg.norm(get_method("newton_schulz")(G, **row["params"]), 2) <= MAX_STEP_NORM

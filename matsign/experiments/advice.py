@@ -50,14 +50,21 @@ from matsign.spectral import singular_values
 
 __all__ = [
     "GRID",
-    "MAX_STEP_NORM", "RANKS", "REFERENCE", "REFERENCES", "advise_dump", "advise_matrix", "candidates", "check_target",
+    "MAX_STEP_NORM",
+    "RANKS",
+    "REFERENCE",
+    "REFERENCES",
+    "advise_dump",
+    "advise_matrix",
+    "candidates",
+    "check_target",
     "write_advice",
 ]
 
 NAME = "advice"
 
-#: The largest ``‖X‖₂`` a Newton–Schulz candidate may have to be chosen: Muon's quintic, whose band
-#: is about [0.7, 1.2], passes; a first step that overshoots to 1.5 does not.
+#: The largest ``‖X‖₂`` a Newton–Schulz candidate may have to be chosen: Muon's quintic, whose
+#: band is about [0.7, 1.2], passes; a first step that overshoots to 1.5 does not.
 MAX_STEP_NORM = 1.25
 
 #: Methods whose ``X`` keeps ``G``'s singular vectors and maps σ by the Newton–Schulz polynomial.
@@ -163,6 +170,16 @@ def _meets(prediction: dict, target: str, value: float) -> bool:
     return bool(bound >= value and prediction["alignment_high"] <= 1.0 + ALIGNMENT_SLACK)
 
 
+def _sign_like(s, name: str, params: dict) -> bool:
+    """False for a Newton–Schulz candidate whose largest singular value, exact from σ, exceeds
+    :data:`MAX_STEP_NORM`: the first step of Polar Express maps σ up to almost 2, which keeps its
+    alignment below 1 while the step is twice a sign's length."""
+    if name not in DIAGONAL_METHODS:
+        return True
+    full = get_method(name).resolve(params)
+    return bool(np.max(newton_schulz_values(s, full["schedule"], full["steps"])) <= MAX_STEP_NORM)
+
+
 def advise_matrix(s, shape, *, target, reference="truncated", stored_dtype="float64") -> list[dict]:
     """The chosen, runner-up and reference rows for one matrix, plus one row per method that
     declares no prediction.
@@ -197,7 +214,8 @@ def advise_matrix(s, shape, *, target, reference="truncated", stored_dtype="floa
         if prediction is None:
             continue
         row = {"method": name, "params": params, "flops": get_method(name).flops(m, n, **params),
-               "prediction": prediction, "meets_target": _meets(prediction, kind, value)}
+               "prediction": prediction, "meets_target": _meets(prediction, kind, value) and _sign_like(s, name, params),
+               }
         if prediction["kind"] == "none":
             if all(r["method"] != name for r in unpredicted):
                 unpredicted.append({**row, "role": "no prediction"})
@@ -219,7 +237,8 @@ def advise_matrix(s, shape, *, target, reference="truncated", stored_dtype="floa
         rows.append({**runner, "role": "runner-up"})
     rows.append({"method": name, "params": dict(params), "flops": get_method(name).flops(m, n, **params),
                  "prediction": reference_prediction, "role": "reference",
-                 "meets_target": _meets(reference_prediction, kind, value)})
+                 "meets_target": _meets(reference_prediction, kind, value)
+                 and _sign_like(s, name, params)})
     return rows + unpredicted
 
 
