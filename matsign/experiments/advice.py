@@ -18,7 +18,11 @@ iterations, column rules, Dion2 fractions, …) is predicted from σ alone
 - the runner-up is the cheapest candidate of another method that reaches the target; the
   reference is Muon's quintic Newton–Schulz with 5 steps, against which ``flop_saving``
   :math:`= 1 - \text{flops}/\text{flops}_{\text{NS}_5}` is given;
-- a method that declares no prediction is listed with its ``note``, never chosen.
+- a method that declares no prediction is listed with its ``note``, never chosen;
+- a Newton–Schulz candidate whose largest singular value, exact from σ
+  (:func:`matsign.exact.newton_schulz_values`), exceeds :data:`MAX_STEP_NORM` never reaches
+  the target: the first steps of a schedule overshoot (one Polar Express step maps σ up to
+  about 2), which buys alignment with length.
 
 **Which exact sign** the error is measured against (``reference``): ``"truncated"`` keeps the
 singular values above the storage precision's noise level
