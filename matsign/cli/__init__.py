@@ -1,9 +1,10 @@
-"""Command line: ``matsign list``, ``run NAME``, ``spectra PATH``, ``advise PATH``, ``record``, ``train-compare``.
+"""Command line: ``matsign list``, ``run NAME``, ``spectra PATH``, ``advise PATH``, ``record``,
+``train-compare``.
 
 Also ``python -m matsign``. Every ``argparse`` parser of matsign lives in this package, one module
 per subcommand (:mod:`~matsign.cli.run` for ``list`` and ``run``, :mod:`~matsign.cli.spectra`,
-:mod:`~matsign.cli.advise`, :mod:`~matsign.cli.record`, :mod:`~matsign.cli.train_compare`); the experiment and recorder
-modules hold plain functions with keyword arguments. Each subcommand is a :class:`Subcommand`: a
+:mod:`~matsign.cli.advise`, :mod:`~matsign.cli.record`, :mod:`~matsign.cli.train_compare`); the
+experiment and recorder modules hold plain functions with keyword arguments. Each subcommand is a :class:`Subcommand`: a
 function that adds its arguments to a parser and one that executes the parsed arguments and
 returns the exit status; its module is imported only when that subcommand runs, so a missing
 optional dependency of one subcommand does not break the others.
@@ -59,7 +60,7 @@ SUBCOMMANDS = (
                "matsign.cli.run:add_run_arguments", "matsign.cli.run:run_command"),
     Subcommand("spectra", "spectral summary of the matrices of a gradient dump",
                "matsign.cli.spectra:add_spectra_arguments", "matsign.cli.spectra:spectra_command"),
-    Subcommand("advise", "the cheapest method predicted to reach a target alignment or error, per matrix of a dump",
+    Subcommand("advise", "per matrix of a dump, the cheapest method predicted to reach a target",
                "matsign.cli.advise:add_advise_arguments", "matsign.cli.advise:advise_command"),
     Subcommand("record", "train a small model and dump its gradients and momenta",
                "matsign.cli.record:add_record_arguments", "matsign.cli.record:record_command"),

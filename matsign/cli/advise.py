@@ -1,4 +1,4 @@
-"""``matsign advise PATH``: the cheapest method predicted to reach a target, per matrix of a dump."""
+"""``matsign advise PATH``: per matrix of a dump, the cheapest method predicted to reach a target."""
 
 from __future__ import annotations
 
@@ -16,14 +16,16 @@ def _alignment(text: str) -> float:
     try:
         return check_target(target_alignment=float(text))[1]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"target alignment must be a number in (0, 1], got {text!r}") from None
+        message = f"target alignment must be a number in (0, 1], got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def _error(text: str) -> float:
     try:
         return check_target(target_error=float(text))[1]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"target error must be a positive number, got {text!r}") from None
+        message = f"target error must be a positive number, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def add_advise_arguments(parser) -> None:
@@ -38,8 +40,10 @@ def add_advise_arguments(parser) -> None:
     >>> args.target_alignment, args.reference, args.verify
     (0.9, 'truncated', False)
     """
-    parser.add_argument("path", metavar="PATH",
-                        help="gradient dump, checkpoint or optimizer state (any layout matsign spectra reads)")
+    parser.add_argument(
+        "path", metavar="PATH",
+        help="gradient dump, checkpoint or optimizer state (any layout matsign spectra reads)",
+    )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--target-alignment", type=_alignment, metavar="A",
                         help="alignment <G, X>/||G||_* to reach, in (0, 1]")
@@ -47,25 +51,28 @@ def add_advise_arguments(parser) -> None:
                         help="relative error ||X - msign(G)||_F/||msign(G)||_F not to exceed")
     parser.add_argument(
         "--reference", choices=tuple(REFERENCES), default="truncated",
-        help="which exact sign the error is against: truncated = the singular values above the storage "
-        "precision's noise (what msign keeps; right for 16-bit dumps), full = every one above float64 "
-        "rounding (default: truncated)",
+        help="which exact sign the error is against: truncated = the singular values above the "
+        "storage precision's noise (what msign keeps; right for 16-bit dumps), full = every one "
+        "above float64 rounding (default: truncated)",
     )
-    parser.add_argument("--verify", action="store_true",
-                        help="run the chosen, runner-up and reference methods and add measured values")
-    parser.add_argument("--out", default="results/advice", help="directory for advice.csv and the figure "
-                        "(default: results/advice)")
+    parser.add_argument(
+        "--verify", action="store_true",
+        help="run the chosen, runner-up and reference methods and add measured values",
+    )
+    parser.add_argument("--out", default="results/advice",
+                        help="directory for advice.csv and the figure (default: results/advice)")
     parser.add_argument("--kind", choices=("all", *KINDS, "unknown"), default="all",
                         help="which tensors (default: all)")
-    parser.add_argument("--steps", type=integer_argument(check_nonnegative_int, "non-negative integer"), nargs="+",
-                        metavar="STEP", help="only these steps (default: all)")
-    parser.add_argument("--layout", metavar="FILE", help="TOML or JSON rules for kind, step and name "
-                        "(as matsign spectra --layout)")
-    parser.add_argument("--names", metavar="FILE", help="parameter names of an optimizer state dict "
-                        "(as matsign spectra --names)")
+    count = integer_argument(check_nonnegative_int, "non-negative integer")
+    parser.add_argument("--steps", type=count, nargs="+", metavar="STEP",
+                        help="only these steps (default: all)")
+    parser.add_argument("--layout", metavar="FILE",
+                        help="TOML or JSON rules for kind, step and name (as matsign spectra --layout)")
+    parser.add_argument("--names", metavar="FILE",
+                        help="parameter names of an optimizer state dict (as matsign spectra --names)")
     parser.add_argument("--conv", choices=CONV_LAYOUTS, default="out",
                         help="how a convolution kernel becomes a matrix (as matsign spectra --conv)")
-    parser.add_argument("--seed", type=integer_argument(check_nonnegative_int, "non-negative integer"), default=0,
+    parser.add_argument("--seed", type=count, default=0,
                         help="seed of the random methods when verifying (default: 0)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -80,8 +87,9 @@ def advise_command(args) -> int:
     try:
         table = advise_dump(
             args.path, target_alignment=args.target_alignment, target_error=args.target_error,
-            reference=args.reference, verify=args.verify, kind=args.kind, steps=args.steps, seed=args.seed,
-            progress=not args.no_progress, layout=args.layout, names=args.names, conv=args.conv,
+            reference=args.reference, verify=args.verify, kind=args.kind, steps=args.steps,
+            seed=args.seed, progress=not args.no_progress, layout=args.layout, names=args.names,
+            conv=args.conv,
         )
     except FileNotFoundError as exc:
         print(f"matsign advise: {exc}", file=sys.stderr)
@@ -90,7 +98,8 @@ def advise_command(args) -> int:
         print(f"matsign advise: {exc}", file=sys.stderr)
         return 1
     if table.empty:
-        print(f"matsign advise: no matrices in {args.path} (kind={args.kind}, steps={args.steps})", file=sys.stderr)
+        print(f"matsign advise: no matrices in {args.path} (kind={args.kind}, steps={args.steps})",
+              file=sys.stderr)
         return 1
     chosen = table[table["role"] == "chosen"]
     counts = chosen["method"].value_counts()
@@ -100,7 +109,8 @@ def advise_command(args) -> int:
         target, value = chosen["target"].iloc[0], chosen["target_value"].iloc[0]
         measured = chosen[f"measured_{target}"]
         met = (measured >= value) if target == "alignment" else (measured <= value)
-        print(f"verified: {int(met.sum())} of {len(chosen)} chosen methods reach {target} {value:g} as measured")
+        print(f"verified: {int(met.sum())} of {len(chosen)} chosen methods reach {target} {value:g} "
+              "as measured")
     unpredicted = table.loc[table["role"] == "no prediction", "method"].unique()
     if len(unpredicted):
         print(f"no prediction (listed, not chosen): {', '.join(unpredicted)}")

@@ -217,9 +217,9 @@ def advise_matrix(s, shape, *, target, reference="truncated", stored_dtype="floa
         prediction = _prediction(s, shape, stored_dtype, reference, name, params)
         if prediction is None:
             continue
+        meets = _meets(prediction, kind, value) and _sign_like(s, name, params)
         row = {"method": name, "params": params, "flops": get_method(name).flops(m, n, **params),
-               "prediction": prediction, "meets_target": _meets(prediction, kind, value) and _sign_like(s, name, params),
-               }
+               "prediction": prediction, "meets_target": meets}
         if prediction["kind"] == "none":
             if all(r["method"] != name for r in unpredicted):
                 unpredicted.append({**row, "role": "no prediction"})
@@ -232,14 +232,16 @@ def advise_matrix(s, shape, *, target, reference="truncated", stored_dtype="floa
     else:
         sign = 1.0 if kind == "alignment" else -1.0
         finite = [r for r in scored if math.isfinite(_conservative(r["prediction"], kind))]
-        chosen = max(finite, key=lambda r: (sign * _conservative(r["prediction"], kind), -r["flops"]))
+        chosen = max(finite,
+                     key=lambda r: (sign * _conservative(r["prediction"], kind), -r["flops"]))
         runner = None
     name, params = REFERENCE
     reference_prediction = _prediction(s, shape, stored_dtype, reference, name, params)
     rows = [{**chosen, "role": "chosen"}]
     if runner is not None:
         rows.append({**runner, "role": "runner-up"})
-    rows.append({"method": name, "params": dict(params), "flops": get_method(name).flops(m, n, **params),
+    rows.append({"method": name, "params": dict(params),
+                 "flops": get_method(name).flops(m, n, **params),
                  "prediction": reference_prediction, "role": "reference",
                  "meets_target": _meets(reference_prediction, kind, value)
                  and _sign_like(s, name, params)})
@@ -255,8 +257,8 @@ def _measure(G, U, s, Vt, rho, name, params, seed) -> tuple[float, float]:
     return alignment, float(np.linalg.norm(X - R)) / math.sqrt(rho) if rho else math.nan
 
 
-def advise_dump(path, *, target_alignment=None, target_error=None, reference="truncated", verify=False,
-                kind="all", steps=None, seed=0, progress=True, layout=None, names=None, conv="out"):
+def advise_dump(path, *, target_alignment=None, target_error=None, reference="truncated",
+                verify=False, kind="all", steps=None, seed=0, progress=True, layout=None, names=None, conv="out"):
     """:func:`advise_matrix` for every matrix of a dump, as one tidy table.
 
     Parameters
@@ -284,8 +286,8 @@ def advise_dump(path, *, target_alignment=None, target_error=None, reference="tr
     -------
     pandas.DataFrame
         One row per (matrix, role): ``name``, ``kind``, ``step``, ``shape`` (``"768x3072"``),
-        ``m``, ``n``, ``dtype``, ``role``, ``method``, ``label``, ``setting`` (``"rank=32, power_iters=1"``), one column per parameter
-        (empty where a method lacks it), ``prediction_kind``, ``predicted_alignment`` (the value
+        ``m``, ``n``, ``dtype``, ``role``, ``method``, ``label``, ``setting``
+        (``"rank=32, power_iters=1"``), one column per parameter (empty where a method lacks it), ``prediction_kind``, ``predicted_alignment`` (the value
         or mean; NaN for a bound), ``predicted_alignment_low``/``_high``,
         ``predicted_relative_error`` and its ``_low``/``_high``, ``meets_target``, ``flops``,
         ``flop_saving`` (:math:`1 - \text{flops}/\text{flops}_{\text{NS}_5}`), ``target``,
@@ -335,12 +337,14 @@ def _advise_record(record, target, reference, verify, seed) -> list[dict]:
     for row in advice:
         p = row["prediction"]
         out = {
-            "name": record.name, "kind": record.kind, "step": record.step, "shape": f"{m}x{n}", "m": m, "n": n,
+            "name": record.name, "kind": record.kind, "step": record.step, "shape": f"{m}x{n}",
+            "m": m, "n": n,
             "dtype": record.dtype, "role": row["role"], "method": row["method"],
             "label": get_method(row["method"]).label(row["params"]),
             "setting": ", ".join(f"{k}={v}" for k, v in row["params"].items()), **row["params"],
             "prediction_kind": p["kind"], "predicted_alignment": p["alignment"],
-            "predicted_alignment_low": p["alignment_low"], "predicted_alignment_high": p["alignment_high"],
+            "predicted_alignment_low": p["alignment_low"],
+            "predicted_alignment_high": p["alignment_high"],
             "predicted_relative_error": p["relative_error"],
             "predicted_relative_error_low": p["relative_error_low"],
             "predicted_relative_error_high": p["relative_error_high"],

@@ -37,14 +37,15 @@ def predicted_columns(X, context, cell) -> dict:
                 stored_dtype=cell.input_dtype, **dict(cell.method_params))
     return {
         "prediction_kind": p["kind"], "predicted_alignment": p["alignment"],
-        "predicted_alignment_low": p["alignment_low"], "predicted_alignment_high": p["alignment_high"],
+        "predicted_alignment_low": p["alignment_low"],
+        "predicted_alignment_high": p["alignment_high"],
         "predicted_error": p["relative_error"], "predicted_error_low": p["relative_error_low"],
         "predicted_error_high": p["relative_error_high"],
     }
 
 
 def figure(table, stem):
-    """Draw the experiment's figure (see :func:`matsign.plots.predict.predict_vs_measure_figure`)."""
+    """Draw the experiment's figure (:func:`matsign.plots.predict.predict_vs_measure_figure`)."""
     from matsign.plots.predict import predict_vs_measure_figure
 
     return predict_vs_measure_figure(table, stem)
@@ -52,8 +53,8 @@ def figure(table, stem):
 
 EXPERIMENT = Experiment(
     name=NAME,
-    description="alignment and error predicted from σ alone (exact, Monte-Carlo, bounds) vs measured, "
-    "for every method family with a prediction",
+    description="alignment and error predicted from σ alone (exact, Monte-Carlo, bounds) vs "
+    "measured, for every method family with a prediction",
     figure=figure,
     extra=Extra(COLUMNS, predicted_columns),
 )

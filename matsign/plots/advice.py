@@ -1,4 +1,4 @@
-"""Figure of ``matsign advise``: predicted against measured alignment, and the flop saving per matrix."""
+"""Figure of ``matsign advise``: predicted against measured alignment, flop saving per matrix."""
 
 from __future__ import annotations
 
@@ -39,18 +39,21 @@ def advice_figure(table, stem) -> list:
     measured = "measured_alignment" in rows
     with plt.rc_context(STYLE):
         width = 2 if measured else 1
-        fig, axes = plt.subplots(1, width, figsize=(5.2 * width, 0.3 * len(chosen) + 3.0), squeeze=False,
-                                 layout="constrained")
+        fig, axes = plt.subplots(1, width, figsize=(5.2 * width, 0.3 * len(chosen) + 3.0),
+                                 squeeze=False, layout="constrained")
         if measured:
             ax = axes[0, 0]
             for role, colour in ROLE_COLOURS.items():
                 d = rows[rows["role"] == role]
                 if d.empty:
                     continue
-                low, value = d["predicted_alignment_low"], d["predicted_alignment"].fillna(d["predicted_alignment_low"])
-                ax.errorbar(d["measured_alignment"], value, yerr=[np.maximum(value - low, 0.0), np.zeros(len(d))],
+                low = d["predicted_alignment_low"]
+                value = d["predicted_alignment"].fillna(low)
+                ax.errorbar(d["measured_alignment"], value,
+                            yerr=[np.maximum(value - low, 0.0), np.zeros(len(d))],
                             fmt="o", ms=4, color=colour, capsize=2, label=role)
-            lo = float(np.nanmin(np.r_[rows["measured_alignment"], rows["predicted_alignment_low"].clip(0)]))
+            ends = np.r_[rows["measured_alignment"], rows["predicted_alignment_low"].clip(0)]
+            lo = float(np.nanmin(ends))
             ax.plot([lo, 1], [lo, 1], "-", color="0.6", lw=1)
             if rows["target"].iloc[0] == "alignment":
                 target = rows["target_value"].iloc[0]
@@ -63,12 +66,16 @@ def advice_figure(table, stem) -> list:
         labels = [f"{r['name']} ({r['kind']}, step {r['step']})" for _, r in chosen.iterrows()]
         ax.barh(np.arange(len(chosen)), chosen["flop_saving"], color="C0")
         for i, r in chosen.iterrows():
-            ax.text(0.01, i, f"{r['method']} ({r['setting']})", va="center", fontsize=6, color="white" if r["flop_saving"] > 0.3 else "black")
+            setting = r["setting"] if isinstance(r["setting"], str) and r["setting"] else ""
+            text = f"{r['method']} ({setting})" if setting else r["method"]
+            ax.text(0.01, i, text, va="center", fontsize=6,
+                    color="white" if r["flop_saving"] > 0.3 else "black")
         ax.set_yticks(np.arange(len(chosen)), labels, fontsize=6)
         ax.invert_yaxis()
         ax.axvline(0, color="black", lw=0.8)
         ax.set_xlabel("flop saving of the chosen method vs 5-step Newton–Schulz")
-        fig.suptitle(f"matsign advise: target {rows['target'].iloc[0]} {rows['target_value'].iloc[0]:g}, "
+        target, value = rows["target"].iloc[0], rows["target_value"].iloc[0]
+        fig.suptitle(f"matsign advise: target {target} {value:g}, "
                      f"reference {rows['reference'].iloc[0]}")
         path = save(fig, stem)
         plt.close(fig)

@@ -46,14 +46,15 @@ def predict_vs_measure_figure(table, stem):
                 ax.errorbar(d[measured], centre[index],
                             yerr=[np.maximum(centre[index] - low[index], 0),
                                   np.maximum(high[index] - centre[index], 0)],
-                            fmt=KIND_MARKERS[kind], ms=3.5, lw=0.8, capsize=1.5, color=colours[method],
-                            alpha=0.8, label=f"{method} ({kind})")
+                            fmt=KIND_MARKERS[kind], ms=3.5, lw=0.8, capsize=1.5,
+                            color=colours[method], alpha=0.8, label=f"{method} ({kind})")
             span = [0, max(1.0, float(np.nanmax(rows[measured])))]
             ax.plot(span, span, "-", color="0.5", lw=1)
             ax.set_xlabel(f"measured {measured}")
             ax.set_ylabel(f"predicted from σ ({measured})")
         axes[0].set_title(r"alignment $\langle G, X\rangle / \|G\|_*$")
-        axes[1].set_title(r"$\|X - \mathrm{msign}(G)\|_F / \|\mathrm{msign}(G)\|_F$ (bounds capped at 2)")
+        axes[1].set_title(r"$\|X - \mathrm{msign}(G)\|_F / \|\mathrm{msign}(G)\|_F$"
+                          " (bounds capped at 2)")
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=7)
         fig.suptitle("Predicted from singular values alone vs measured (bars: the predicted band)")
