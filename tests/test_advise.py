@@ -25,7 +25,8 @@ def _matrix(alpha=1.0, seed=0):
 def dump(tmp_path):
     G, _ = _matrix()
     H, _ = _matrix(alpha=0.5, seed=1)
-    write_step(tmp_path / "dump", 3, {"grad/a": G.astype(np.float32), "grad/b": H.T.astype(np.float32)})
+    tensors = {"grad/a": G.astype(np.float32), "grad/b": H.T.astype(np.float32)}
+    write_step(tmp_path / "dump", 3, tensors)
     return tmp_path / "dump"
 
 
@@ -33,7 +34,8 @@ def dump(tmp_path):
 def unpredicted():
     """A method registered without a prediction (removed afterwards)."""
     name = "doc_scaled_identity"
-    register(name, lambda G, *, rng=None: G, description="G itself", flops=lambda m, n: 1.0, label="G")
+    register(name, lambda G, *, rng=None: G, description="G itself", flops=lambda m, n: 1.0,
+             label="G")
     try:
         yield name
     finally:
@@ -42,12 +44,14 @@ def unpredicted():
 
 def test_cli_writes_the_table_and_meets_the_target(dump, tmp_path):
     out = tmp_path / "out"
-    rc = main(["advise", str(dump), "--target-alignment", "0.8", "--verify", "--out", str(out), "--no-progress"])
+    rc = main(["advise", str(dump), "--target-alignment", "0.8", "--verify", "--out", str(out),
+               "--no-progress"])
     assert rc == 0
     table = pd.read_csv(out / "advice.csv")
     assert (out / "advice.png").exists() and (out / "advice.pdf").exists()
-    for column in ("name", "shape", "role", "method", "predicted_alignment", "predicted_relative_error",
-                   "measured_alignment", "measured_relative_error", "flops", "flop_saving", "reference"):
+    for column in ("name", "shape", "role", "method", "predicted_alignment",
+                   "predicted_relative_error", "measured_alignment", "measured_relative_error",
+                   "flops", "flop_saving", "reference"):
         assert column in table
     assert set(table["reference"]) == {"truncated"}
     for _, rows in table.groupby("name"):
@@ -86,7 +90,8 @@ def _reaches(s, name, params, target):
         p = matsign.predict(s, name, shape=SHAPE, reference="storage", **params)
     except ValueError:
         return False
-    return p["kind"] != "none" and p["alignment_low"] >= target and p["alignment_high"] <= 1.0 + 1e-9
+    reaches = p["alignment_low"] >= target and p["alignment_high"] <= 1.0 + 1e-9
+    return p["kind"] != "none" and reaches
 
 
 def test_a_target_error_uses_the_upper_end():
@@ -103,7 +108,8 @@ def test_methods_without_a_prediction_are_listed(unpredicted, dump, tmp_path):
     assert len(listed) == 1 and listed[0]["role"] == "no prediction"
     assert "no prediction" in listed[0]["prediction"]["note"]
     assert rows[0]["method"] != unpredicted
-    rc = main(["advise", str(dump), "--target-alignment", "0.8", "--out", str(tmp_path / "o"), "--no-progress"])
+    rc = main(["advise", str(dump), "--target-alignment", "0.8", "--out", str(tmp_path / "o"),
+               "--no-progress"])
     table = pd.read_csv(tmp_path / "o" / "advice.csv")
     assert rc == 0 and set(table.loc[table["method"] == unpredicted, "role"]) == {"no prediction"}
 

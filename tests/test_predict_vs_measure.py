@@ -16,14 +16,16 @@ from matsign.experiments.sources import get_source  # noqa: E402
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     root = tmp_path_factory.mktemp("pvm")
-    return run_experiment(EXPERIMENTS["predict-vs-measure"], out_dir=root, quick=True, progress=False).table
+    experiment = EXPERIMENTS["predict-vs-measure"]
+    return run_experiment(experiment, out_dir=root, quick=True, progress=False).table
 
 
 def _matrix(row):
     params = {k: row[k] for k in ("alpha", "tensor", "step") if k in row and row[k] == row[k]}
     if "tensor" in params:
         params["step"] = int(params["step"])
-    return get_source(row["source"])(int(row["m"]), int(row["n"]), rng=int(row["matrix_seed"]), **params)
+    source = get_source(row["source"])
+    return source(int(row["m"]), int(row["n"]), rng=int(row["matrix_seed"]), **params)
 
 
 def test_rows_match_a_float64_recomputation(table):
@@ -39,17 +41,20 @@ def test_rows_match_a_float64_recomputation(table):
         # agrees to rounding (1e-9; σ from two SVDs differ by ~1e-15 relative).
         for column, key in (("predicted_alignment_low", "alignment_low"),
                             ("predicted_error_high", "relative_error_high")):
-            assert row[column] == pytest.approx(p[key], rel=1e-9, abs=1e-12), (row["method"], params)
+            assert row[column] == pytest.approx(p[key], rel=1e-9, abs=1e-12), row["method"]
         rho = int(np.count_nonzero(s > max(G.shape) * np.finfo(np.float64).eps * s[0]))
-        X = np.asarray(matsign.get_method(row["method"])(G, rng=int(row["method_seed"]), **params), dtype=float)
+        method = matsign.get_method(row["method"])
+        X = np.asarray(method(G, rng=int(row["method_seed"]), **params), dtype=float)
         alignment = float(np.sum(G * X)) / s.sum()
         error = float(np.linalg.norm(X - U[:, :rho] @ Vt[:rho])) / math.sqrt(rho)
         assert row["alignment"] == pytest.approx(alignment, rel=1e-9)
         assert row["error"] == pytest.approx(error, rel=1e-9)
-        if row["prediction_kind"] == "exact" and p["alignment_std"] == 0:  # deterministic: to rounding
-            assert abs(alignment - p["alignment"]) <= 1e-6 and abs(error - p["relative_error"]) <= 1e-6
+        if row["prediction_kind"] == "exact" and p["alignment_std"] == 0:  # deterministic
+            assert abs(alignment - p["alignment"]) <= 1e-6  # equal to rounding
+            assert abs(error - p["relative_error"]) <= 1e-6
         elif row["prediction_kind"] in ("exact", "bound"):  # a finite outcome set (GUM) or a bound
             assert p["alignment_low"] - 1e-9 <= alignment <= p["alignment_high"] + 1e-9
             assert p["relative_error_low"] - 1e-9 <= error <= p["relative_error_high"] + 1e-9
         else:  # one sketch: within 0.02 of the mean (its std is ≤ 0.01 at these sizes)
-            assert abs(alignment - p["alignment"]) <= 0.02 and abs(error - p["relative_error"]) <= 0.02
+            assert abs(alignment - p["alignment"]) <= 0.02
+            assert abs(error - p["relative_error"]) <= 0.02

@@ -234,13 +234,16 @@ def test_reference_full_counts_the_values_below_the_storage_noise(tmp_path):
     G = with_spectrum(s, 24, 40, rng=3)
     write_step(tmp_path, 1, {"grad/w": G.astype(np.float32)})
     truncated, _ = analyse_dump(tmp_path, ranks=(1,), schedules=("muon",), progress=False)
-    full, _ = analyse_dump(tmp_path, ranks=(1,), schedules=("muon",), progress=False, reference="full")
-    assert truncated["reference"].tolist() == ["truncated"] and full["reference"].tolist() == ["full"]
+    full, _ = analyse_dump(tmp_path, ranks=(1,), schedules=("muon",), progress=False,
+                           reference="full")
+    assert truncated["reference"].tolist() == ["truncated"]
+    assert full["reference"].tolist() == ["full"]
     sigma = np.linalg.svd(G.astype(np.float32).astype(np.float64), compute_uv=False)
-    for table, rho in ((truncated, int(truncated["numerical_rank"][0])),
-                       (full, int(np.count_nonzero(sigma > 40 * np.finfo(np.float64).eps * sigma[0])))):
+    every = int(np.count_nonzero(sigma > 40 * np.finfo(np.float64).eps * sigma[0]))
+    for table, rho in ((truncated, int(truncated["numerical_rank"][0])), (full, every)):
         phi = scalar_map(sigma[:rho] / np.linalg.norm(sigma), "muon")
-        assert table["ns_error_muon"][0] == pytest.approx(np.sqrt(np.mean((phi - 1.0) ** 2)), rel=1e-12)
+        expected = np.sqrt(np.mean((phi - 1.0) ** 2))
+        assert table["ns_error_muon"][0] == pytest.approx(expected, rel=1e-12)
     assert int(truncated["numerical_rank"][0]) < 24
     with pytest.raises(ValueError, match="reference"):
         analyse_dump(tmp_path, progress=False, reference="storage")
