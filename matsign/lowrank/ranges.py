@@ -337,28 +337,42 @@ def _well_conditioned(Y):
     return np.linalg.qr(Y)[0] if R is None else Y @ np.linalg.inv(R)
 
 
-def _projected_gram(Y, d):
-    """``Q`` as ``Y·T`` (``T = R⁻¹``, ``ℓ × ℓ``) and ``QᵀD²Q`` for ``Q`` an orthonormal basis of
-    ``range(Y)``, from the two Gram matrices ``YᵀY = RᵀR`` and ``(DY)ᵀ(DY)``: the only dense work
-    is two ``k × ℓ`` Gram products. Householder QR where ``Y`` is too ill-conditioned for them."""
+#: Smallest ratio of Householder R's diagonal entries at which ``D^{2q+1}Ω`` is orthonormalized
+#: directly: its range is then resolved to about ``eps₆₄/ratio ≈ 1e-6``.
+DIRECT_CONDITION = 1e-10
+
+
+def _range_basis(d, omega, power_iters):
+    """``(Y, T)`` with ``Q = Y·T`` an orthonormal basis of ``range((D²)^q DΩ)``, each block.
+
+    The power iterations' normalizations multiply on the right, so they do not change the
+    range: ``range(D·B(D·B(Y))) = range(D³Y)``. The block ``D^{2q+1}Ω`` is formed directly (a
+    row scaling) and orthonormalized from its Gram matrix (``T = R⁻¹``, when κ ≲ 1e4) or by
+    Householder QR (when κ ≲ 1e10); only beyond that the iterations run, with one
+    Cholesky-QR pass (Householder QR where it breaks down) after every product.
+    """
+    Y = d ** (2 * power_iters + 1) * omega
     R = _cholesky_factor(Y)
-    if R is None:
-        Q = np.linalg.qr(Y)[0]
-        DQ = d * Q
-        return Q, np.eye(Q.shape[-1]), np.swapaxes(DQ, -1, -2) @ DQ
-    T = np.linalg.inv(R)
-    DY = d * Y
-    return Y, T, np.swapaxes(T, -1, -2) @ (np.swapaxes(DY, -1, -2) @ DY) @ T
+    if R is not None:
+        return Y, np.linalg.inv(R)
+    Q, R = np.linalg.qr(Y)
+    diagonal = np.abs(np.diagonal(R, axis1=-2, axis2=-1))
+    if np.all(diagonal.min(axis=-1) > DIRECT_CONDITION * diagonal.max(axis=-1)):
+        return Q, np.eye(Q.shape[-1])
+    Y = d * omega
+    for _ in range(power_iters):
+        Y = d * _well_conditioned(d * _well_conditioned(Y))
+    R = _cholesky_factor(Y)
+    return (Y, np.linalg.inv(R)) if R is not None else (np.linalg.qr(Y)[0], np.eye(Y.shape[-1]))
 
 
 def _gaussian_draws(spectrum, omega, rank, power_iters, inner, steps):
     """Alignment and relative error of the low-rank sign of ``diag(σ)`` for each sketch in ``omega``."""
     s, rho = spectrum.s, spectrum.rank
     d = (s / s[0])[:, None]  # the range is scale-free
-    Y = d * omega
-    for _ in range(power_iters):
-        Y = d * _well_conditioned(d * _well_conditioned(Y))
-    Y, T, gram = _projected_gram(Y, d)  # Q = Y·T
+    Y, T = _range_basis(d, omega, power_iters)  # Q = Y·T
+    DY = d * Y
+    gram = np.swapaxes(T, -1, -2) @ (np.swapaxes(DY, -1, -2) @ DY) @ T
     lam, U = np.linalg.eigh(gram)  # BBᵀ = QᵀD²Q, ascending
     lam, U = lam[..., ::-1][..., :rank], U[..., ::-1][..., :rank]
     S = np.sqrt(np.maximum(lam, 0.0))
