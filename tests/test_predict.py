@@ -158,6 +158,19 @@ def test_gaussian_on_a_768_wide_gapless_spectrum():
         assert abs(e.mean() - p["relative_error"]) <= 0.02
 
 
+@pytest.mark.parametrize("decades", [2, 12])
+def test_gaussian_prediction_with_power_iterations_on_a_wide_dynamic_range(decades):
+    # σ over 2 decades: D⁵Ω (q = 2) is orthonormalized directly; over 12 decades it is far too
+    # ill-conditioned for that (κ ~ 1e60) and the prediction iterates with normalizations.
+    s = np.logspace(0, -decades, 64)
+    G = with_spectrum(s, 64, 96, rng=4)
+    R = matsign.msign(G)
+    a, e = _measure("gaussian", G, R, seeds=range(6), nuclear=s.sum(), rank=16, power_iters=2)
+    p = predict(s, "gaussian", shape=G.shape, rank=16, power_iters=2)
+    # The std of one sketch is ≤ 0.01 here; 0.02 is the sampling tolerance of the other tests.
+    assert abs(a.mean() - p["alignment"]) <= 0.02 and abs(e.mean() - p["relative_error"]) <= 0.02
+
+
 def test_gaussian_prediction_for_a_float32_matrix():
     # κ = 1e4 over 96 values: the top 64 reach down to 0.2% of σ₁, far above float32's noise
     # but below √(k·eps₃₂)·σ₁ = 0.3%, which a Gram matrix formed in float32 could not resolve.

@@ -258,18 +258,20 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     **Reduced exactly.** ``Σ`` is ``m × n`` with ``k = min(m, n)`` nonzero rows and columns:
     for ``m ≤ n`` only the first ``k`` rows of ``Ω`` reach ``ΣΩ``, for ``m > n`` the last
     ``m − k`` rows of every iterate are zero. So each draw works on ``D = diag(σ)`` (``k × k``)
-    and a ``k × ℓ`` Gaussian ``Ω``, ``ℓ = rank + oversample``: ``Y = DΩ``, then ``q`` times
-    ``Y ← D·B(D·B(Y))`` with ``B`` a well-conditioned basis (one Cholesky-QR pass), and
-    ``Q = Y·T`` with ``T = R⁻¹`` from ``YᵀY = RᵀR`` (Householder QR where ``Y`` is too
-    ill-conditioned, :data:`GRAM_CONDITION`). The singular values :math:`s_j` and left vectors
+    and a ``k × ℓ`` Gaussian ``Ω``, ``ℓ = rank + oversample``. The normalizations between
+    the method's products multiply on the right, so its range is that of ``Y = D^{2q+1}Ω``, a
+    row scaling of ``Ω``; ``Q = Y·T`` with ``T = R⁻¹`` from ``YᵀY = RᵀR``, Householder QR where
+    ``Y`` is too ill-conditioned for the Gram matrix (:data:`GRAM_CONDITION`), and the power
+    iterations with a Cholesky-QR pass after each product only where it is too ill-conditioned
+    even for that (:data:`DIRECT_CONDITION`, :func:`_range_basis`). The singular values :math:`s_j` and left vectors
     :math:`u_j` of ``B = QᵀD`` come from the ``ℓ × ℓ`` matrix
     ``BBᵀ = QᵀD²Q = Tᵀ(DY)ᵀ(DY)T``; its right vectors are :math:`v_j = DQu_j/s_j`. With ``f``
     the inner sign's map of the top ``rank`` of them: alignment
     :math:`= \sum_j f_j s_j / \sum_i \sigma_i`, :math:`\|X\|_F^2 = \sum_j f_j^2`,
     :math:`\langle X, R\rangle = \sum_{i \le \rho} X_{ii}`,
     :math:`X_{ii} = \sigma_i \sum_j (YTu_j)_i^2 f_j / s_j`. ``D`` is diagonal, so its products
-    are row scalings: the dense work of a draw is two ``k × ℓ`` Gram products per power
-    iteration and at the end, and ``(YT)U`` (``k × ℓ`` by ``ℓ × rank``).
+    are row scalings: the dense work of a draw is, in the common case, two ``k × ℓ`` Gram
+    products and ``(YT)U`` (``k × ℓ`` by ``ℓ × rank``), whatever ``q``.
 
     **Draws.** Seeded (:data:`PREDICTION_SEED`) batches of 4 sketches, until the standard error
     of the mean alignment and of the mean error is at most 0.0025 — an eighth of the 0.02 the
