@@ -263,8 +263,8 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     row scaling of ``Ω``; ``Q = Y·T`` with ``T = R⁻¹`` from ``YᵀY = RᵀR``, Householder QR where
     ``Y`` is too ill-conditioned for the Gram matrix (:data:`GRAM_CONDITION`), and the power
     iterations with a Cholesky-QR pass after each product only where it is too ill-conditioned
-    even for that (:data:`DIRECT_CONDITION`, :func:`_range_basis`). The singular values :math:`s_j` and left vectors
-    :math:`u_j` of ``B = QᵀD`` come from the ``ℓ × ℓ`` matrix
+    even for that (:data:`DIRECT_CONDITION`, :func:`_range_basis`). The singular values
+    :math:`s_j` and left vectors :math:`u_j` of ``B = QᵀD`` come from the ``ℓ × ℓ`` matrix
     ``BBᵀ = QᵀD²Q = Tᵀ(DY)ᵀ(DY)T``; its right vectors are :math:`v_j = DQu_j/s_j`. With ``f``
     the inner sign's map of the top ``rank`` of them: alignment
     :math:`= \sum_j f_j s_j / \sum_i \sigma_i`, :math:`\|X\|_F^2 = \sum_j f_j^2`,
