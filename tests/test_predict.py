@@ -171,6 +171,19 @@ def test_gaussian_prediction_with_power_iterations_on_a_wide_dynamic_range(decad
     assert abs(a.mean() - p["alignment"]) <= 0.02 and abs(e.mean() - p["relative_error"]) <= 0.02
 
 
+def test_gaussian_prediction_on_a_steep_spectrum_keeps_what_the_method_keeps():
+    # σ_i = 10^(−i/4): the top 32 span 8 decades, so the sketch's Ritz values reach 1e-8·s₁,
+    # below the √(k·eps₆₄) ≈ 1.5e-7 a float64 Gram matrix resolves but far above the method's
+    # own threshold. Dropping them moved the predicted error from 0.630 to 0.687.
+    s = 10.0 ** (-np.arange(96) / 4)
+    G = with_spectrum(s, 96, 256, rng=1)
+    R = matsign.msign(G)
+    a, e = _measure("gaussian", G, R, seeds=range(3), nuclear=s.sum(), rank=32, power_iters=2)
+    p = predict(s, "gaussian", shape=G.shape, rank=32, power_iters=2)
+    # Every sketch finds the same subspace here (std < 1e-4); 0.005 is 10× the SVD route's error.
+    assert abs(a.mean() - p["alignment"]) <= 0.005 and abs(e.mean() - p["relative_error"]) <= 0.005
+
+
 def test_gaussian_prediction_for_a_float32_matrix():
     # κ = 1e4 over 96 values: the top 64 reach down to 0.2% of σ₁, far above float32's noise
     # but below √(k·eps₃₂)·σ₁ = 0.3%, which a Gram matrix formed in float32 could not resolve.

@@ -286,10 +286,11 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     one unbiased, and saves drawing the Gaussians again (a third of the time at
     ``1024 × 32``).
 
-    Singular values of ``B`` below ``√(k·eps₆₄)·s₁`` count as zero (the float64 Gram matrix
-    resolves no smaller ones; the method's own threshold, ``default_rtol(rank, n)`` of its
-    working precision, applies above): they matter only for a matrix of numerical rank below
-    ``rank``. Rounding is not modelled:
+    ``BBᵀ`` formed in float64 resolves the singular values of ``B`` down to ``√(k·eps₆₄)·s₁``;
+    where σ has more values above ``k·eps₆₄·σ₁`` than that resolves (a steep spectrum, κ of
+    the top ``rank`` beyond ~1e7), they come from the SVD of ``DQ`` instead, which resolves
+    down to about ``k·eps₆₄·s₁``; smaller ones count as zero (the method's own threshold,
+    ``default_rtol(rank, n)`` of its working precision, applies above). Rounding is not modelled:
     ``normalizer="none"`` loses in floating point the directions with
     :math:`\sigma_j/\sigma_1` below about :math:`u^{1/(2q+1)}`, which exact arithmetic keeps.
     """
@@ -315,33 +316,35 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
 
 
 #: Smallest ratio of the Cholesky factor's diagonal entries (≈ 1/κ of the block) at which the
-#: Gram-matrix route is taken; below it, Householder QR. At κ ≲ 1e4 the Gram matrices lose at
-#: most κ²·eps₆₄ ≈ 1e-8 relative to σ₁², far below what a prediction resolves.
+#: Gram-matrix route is taken. At κ ≲ 1e4 the Gram matrices lose at most κ²·eps₆₄ ≈ 1e-8
+#: relative to σ₁², far below what a prediction resolves.
 GRAM_CONDITION = 1e-4
 
+#: The same ratio down to which one Cholesky-QR pass ``Y R⁻¹`` is taken first: it leaves a block
+#: orthonormal to about κ²·eps₆₄ ≤ 1e-2 (Cholesky-QR2, arXiv 1809.11085, needs κ ≲ eps^{-1/2}).
+CHOLESKY_QR_CONDITION = 1e-7
 
-def _cholesky_factor(Y):
+#: The same ratio, of Householder R, down to which ``D^{2q+1}Ω`` is orthonormalized directly:
+#: its range is then resolved to about ``eps₆₄/ratio ≈ 1e-6``.
+DIRECT_CONDITION = 1e-10
+
+
+def _cholesky_factor(Y, condition=GRAM_CONDITION):
     """Upper Cholesky factor ``R`` of ``YᵀY`` (a stack), or None when κ(Y) exceeds about
-    ``1/GRAM_CONDITION`` (or the factorization breaks down)."""
+    ``1/condition`` (or the factorization breaks down)."""
     try:
         R = np.linalg.cholesky(np.swapaxes(Y, -1, -2) @ Y, upper=True)
     except np.linalg.LinAlgError:
         return None
-    diagonal = np.abs(np.diagonal(R, axis1=-2, axis2=-1))
-    return R if np.all(diagonal.min(axis=-1) > GRAM_CONDITION * diagonal.max(axis=-1)) else None
+    return R if np.all(_ratio(R) > condition) else None
 
 
 def _well_conditioned(Y):
     """A basis of the columns of each block of ``Y`` with κ ≈ 1, between power iterations: one
     Cholesky-QR pass (``Y R⁻¹``, orthonormal to about κ(Y)²·eps₆₄, enough to keep the next
     product's range exact), Householder QR where the block is worse conditioned."""
-    R = _cholesky_factor(Y)
+    R = _cholesky_factor(Y, CHOLESKY_QR_CONDITION)
     return np.linalg.qr(Y)[0] if R is None else Y @ np.linalg.inv(R)
-
-
-#: Smallest ratio of Householder R's diagonal entries at which ``D^{2q+1}Ω`` is orthonormalized
-#: directly: its range is then resolved to about ``eps₆₄/ratio ≈ 1e-6``.
-DIRECT_CONDITION = 1e-10
 
 
 def _range_basis(d, omega, power_iters):
@@ -349,23 +352,32 @@ def _range_basis(d, omega, power_iters):
 
     The power iterations' normalizations multiply on the right, so they do not change the
     range: ``range(D·B(D·B(Y))) = range(D³Y)``. The block ``D^{2q+1}Ω`` is formed directly (a
-    row scaling) and orthonormalized from its Gram matrix (``T = R⁻¹``, when κ ≲ 1e4) or by
-    Householder QR (when κ ≲ 1e10); only beyond that the iterations run, with one
-    Cholesky-QR pass (Householder QR where it breaks down) after every product.
+    row scaling) and orthonormalized from its Gram matrix (``T = R⁻¹``, when κ ≲ 1e4), after
+    one Cholesky-QR pass (κ ≲ 1e7) or by Householder QR (κ ≲ 1e10); only beyond that the
+    iterations run, with one Cholesky-QR pass (Householder QR where it breaks down) after
+    every product.
     """
     Y = d ** (2 * power_iters + 1) * omega
-    R = _cholesky_factor(Y)
+    R = _cholesky_factor(Y, CHOLESKY_QR_CONDITION)
+    if R is not None and not np.all(_ratio(R) > GRAM_CONDITION):
+        Y = Y @ np.linalg.inv(R)  # one Cholesky-QR pass: κ(Y) ≈ 1 after it
+        R = _cholesky_factor(Y)
     if R is not None:
         return Y, np.linalg.inv(R)
-    Q, R = np.linalg.qr(Y)
-    diagonal = np.abs(np.diagonal(R, axis1=-2, axis2=-1))
-    if np.all(diagonal.min(axis=-1) > DIRECT_CONDITION * diagonal.max(axis=-1)):
+    Q, R = np.linalg.qr(d ** (2 * power_iters + 1) * omega)
+    if np.all(_ratio(R) > DIRECT_CONDITION):
         return Q, np.eye(Q.shape[-1])
     Y = d * omega
     for _ in range(power_iters):
         Y = d * _well_conditioned(d * _well_conditioned(Y))
     R = _cholesky_factor(Y)
     return (Y, np.linalg.inv(R)) if R is not None else (np.linalg.qr(Y)[0], np.eye(Y.shape[-1]))
+
+
+def _ratio(R):
+    """Smallest over largest absolute diagonal entry of each triangular factor (≈ 1/κ)."""
+    diagonal = np.abs(np.diagonal(R, axis1=-2, axis2=-1))
+    return diagonal.min(axis=-1) / diagonal.max(axis=-1)
 
 
 def _gaussian_draws(spectrum, omega, rank, power_iters, inner, steps):
@@ -379,6 +391,14 @@ def _gaussian_draws(spectrum, omega, rank, power_iters, inner, steps):
     lam, U = lam[..., ::-1][..., :rank], U[..., ::-1][..., :rank]
     S = np.sqrt(np.maximum(lam, 0.0))
     resolved = S > math.sqrt(s.size * EPS["float64"]) * S[..., :1]  # the Gram matrix is float64
+    floor = s.size * EPS["float64"]
+    if min(rank, np.count_nonzero(d[:, 0] > floor)) > resolved.sum(axis=-1).min():
+        # A steep spectrum: Ritz values below √(k·eps)·s₁ that the method keeps. The SVD of DQ
+        # (Q from Householder QR) resolves them down to about k·eps·s₁.
+        Y, T = np.linalg.qr(Y @ T)[0], np.eye(Y.shape[-1])
+        _, S, Vt = np.linalg.svd(d * Y, full_matrices=False)
+        S, U = S[..., :rank], np.swapaxes(Vt, -1, -2)[..., :rank]
+        resolved = S > floor * S[..., :1]
     kept = spectrum.kept(S, rank, spectrum.n, spectrum.work) & resolved
     f = inner_values(S * s[0], inner, steps, kept) * resolved
     alignments = np.sum(f * S, axis=-1) * s[0] / float(s.sum())
