@@ -158,3 +158,15 @@ def test_a_newton_schulz_step_longer_than_a_sign_is_not_chosen():
         if row["method"] == "newton_schulz" and row["meets_target"]:
             X = get_method("newton_schulz")(G, **row["params"])
             assert np.linalg.norm(X, 2) <= MAX_STEP_NORM
+
+
+def test_a_zero_matrix_is_listed_not_advised(tmp_path, capsys):
+    G, _ = _matrix()
+    write_step(tmp_path / "dump", 1, {"grad/a": G, "grad/zero": np.zeros((8, 12))})
+    out = tmp_path / "out"
+    rc = main(["advise", str(tmp_path / "dump"), "--target-alignment", "0.8", "--verify", "--out",
+               str(out), "--no-progress"])
+    assert rc == 0 and "1 zero matrices" in capsys.readouterr().out
+    table = pd.read_csv(out / "advice.csv")
+    assert table.loc[table["name"] == "zero", "role"].tolist() == ["zero matrix"]
+    assert set(table.loc[table["name"] == "a", "role"]) >= {"chosen", "reference"}

@@ -111,6 +111,9 @@ def advise_command(args) -> int:
         met = (measured >= value) if target == "alignment" else (measured <= value)
         print(f"verified: {int(met.sum())} of {len(chosen)} chosen methods reach {target} {value:g} "
               "as measured")
+    zero = int((table["role"] == "zero matrix").sum())
+    if zero:
+        print(f"{zero} zero matrices (sign 0, alignment undefined): nothing to choose")
     unpredicted = table.loc[table["role"] == "no prediction", "method"].unique()
     if len(unpredicted):
         print(f"no prediction (listed, not chosen): {', '.join(unpredicted)}")

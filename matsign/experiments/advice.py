@@ -285,7 +285,9 @@ def advise_dump(path, *, target_alignment=None, target_error=None, reference="tr
     Returns
     -------
     pandas.DataFrame
-        One row per (matrix, role): ``name``, ``kind``, ``step``, ``shape`` (``"768x3072"``),
+        One row per (matrix, role), ``role`` one of ``"chosen"``, ``"runner-up"``,
+        ``"reference"``, ``"no prediction"`` and, alone for an all-zero matrix, ``"zero matrix"``:
+        ``name``, ``kind``, ``step``, ``shape`` (``"768x3072"``),
         ``m``, ``n``, ``dtype``, ``role``, ``method``, ``label``, ``setting``
         (``"rank=32, power_iters=1"``), one column per parameter (empty where a method lacks it), ``prediction_kind``, ``predicted_alignment`` (the value
         or mean; NaN for a bound), ``predicted_alignment_low``/``_high``,
@@ -330,6 +332,11 @@ def _advise_record(record, target, reference, verify, seed) -> list[dict]:
         U, s, Vt = np.linalg.svd(G64, full_matrices=False)
     else:
         s = np.asarray(singular_values(G64))
+    if not np.any(s > 0):  # every method gives 0 = msign(0): nothing to choose
+        return [{"name": record.name, "kind": record.kind, "step": record.step, "shape": f"{m}x{n}",
+                 "m": m, "n": n, "dtype": record.dtype, "role": "zero matrix", "method": "",
+                 "target": target[0], "target_value": target[1], "reference": reference,
+                 "note": "zero matrix: its sign is zero and its alignment undefined"}]
     advice = advise_matrix(s, (m, n), target=target, reference=reference, stored_dtype=record.dtype)
     rho = spectrum_of(s, (m, n), reference=REFERENCES[reference], stored_dtype=record.dtype).rank
     reference_flops = next(r["flops"] for r in advice if r["role"] == "reference")

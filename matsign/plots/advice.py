@@ -34,7 +34,7 @@ def advice_figure(table, stem) -> list:
     with the method and its parameters.
     """
     plt = pyplot()
-    rows = table[table["role"] != "no prediction"]
+    rows = table[table["role"].isin(tuple(ROLE_COLOURS))]
     chosen = rows[rows["role"] == "chosen"].reset_index(drop=True)
     measured = "measured_alignment" in rows
     with plt.rc_context(STYLE):
