@@ -4,10 +4,10 @@
 Also ``python -m matsign``. Every ``argparse`` parser of matsign lives in this package, one module
 per subcommand (:mod:`~matsign.cli.run` for ``list`` and ``run``, :mod:`~matsign.cli.spectra`,
 :mod:`~matsign.cli.advise`, :mod:`~matsign.cli.record`, :mod:`~matsign.cli.train_compare`); the
-experiment and recorder modules hold plain functions with keyword arguments. Each subcommand is a :class:`Subcommand`: a
-function that adds its arguments to a parser and one that executes the parsed arguments and
-returns the exit status; its module is imported only when that subcommand runs, so a missing
-optional dependency of one subcommand does not break the others.
+experiment and recorder modules hold plain functions with keyword arguments. Each subcommand is a
+:class:`Subcommand`: a function that adds its arguments to a parser and one that executes the
+parsed arguments and returns the exit status; its module is imported only when that subcommand
+runs, so a missing optional dependency of one subcommand does not break the others.
 """
 
 from __future__ import annotations

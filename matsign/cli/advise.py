@@ -1,4 +1,5 @@
-"""``matsign advise PATH``: per matrix of a dump, the cheapest method predicted to reach a target."""
+"""``matsign advise PATH``: per matrix of a dump, the cheapest method predicted to reach a target.
+"""
 
 from __future__ import annotations
 
@@ -67,11 +68,11 @@ def add_advise_arguments(parser) -> None:
     parser.add_argument("--steps", type=count, nargs="+", metavar="STEP",
                         help="only these steps (default: all)")
     parser.add_argument("--layout", metavar="FILE",
-                        help="TOML or JSON rules for kind, step and name (as matsign spectra --layout)")
+                        help="TOML or JSON rules for kind, step and name (as spectra --layout)")
     parser.add_argument("--names", metavar="FILE",
-                        help="parameter names of an optimizer state dict (as matsign spectra --names)")
+                        help="parameter names of an optimizer state dict (as spectra --names)")
     parser.add_argument("--conv", choices=CONV_LAYOUTS, default="out",
-                        help="how a convolution kernel becomes a matrix (as matsign spectra --conv)")
+                        help="how a convolution kernel becomes a matrix (as spectra --conv)")
     parser.add_argument("--seed", type=count, default=0,
                         help="seed of the random methods when verifying (default: 0)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -109,8 +110,8 @@ def advise_command(args) -> int:
         target, value = chosen["target"].iloc[0], chosen["target_value"].iloc[0]
         measured = chosen[f"measured_{target}"]
         met = (measured >= value) if target == "alignment" else (measured <= value)
-        print(f"verified: {int(met.sum())} of {len(chosen)} chosen methods reach {target} {value:g} "
-              "as measured")
+        print(f"verified: {int(met.sum())} of {len(chosen)} chosen methods reach {target} "
+              f"{value:g} as measured")
     zero = int((table["role"] == "zero matrix").sum())
     if zero:
         print(f"{zero} zero matrices (sign 0, alignment undefined): nothing to choose")

@@ -61,9 +61,9 @@ def add_spectra_arguments(parser) -> None:
     )
     parser.add_argument(
         "--reference", choices=REFERENCES, default="truncated",
-        help="which exact sign the ns_error columns are against: truncated = the singular values "
-        "above the storage precision's noise (what msign keeps; right for 16-bit dumps), full = every "
-        "one above float64 rounding (default: truncated)",
+        help="which exact sign the ns_error columns are against: truncated = the singular "
+        "values above the storage precision's noise (what msign keeps; right for 16-bit dumps), "
+        "full = every one above float64 rounding (default: truncated)",
     )
     parser.add_argument("--skip-bad", action="store_true", help="skip corrupt files with a warning instead of stopping")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -258,7 +258,8 @@ def _measure(G, U, s, Vt, rho, name, params, seed) -> tuple[float, float]:
 
 
 def advise_dump(path, *, target_alignment=None, target_error=None, reference="truncated",
-                verify=False, kind="all", steps=None, seed=0, progress=True, layout=None, names=None, conv="out"):
+                verify=False, kind="all", steps=None, seed=0, progress=True, layout=None,
+                names=None, conv="out"):
     """:func:`advise_matrix` for every matrix of a dump, as one tidy table.
 
     Parameters
@@ -287,10 +288,10 @@ def advise_dump(path, *, target_alignment=None, target_error=None, reference="tr
     pandas.DataFrame
         One row per (matrix, role), ``role`` one of ``"chosen"``, ``"runner-up"``,
         ``"reference"``, ``"no prediction"`` and, alone for an all-zero matrix, ``"zero matrix"``:
-        ``name``, ``kind``, ``step``, ``shape`` (``"768x3072"``),
-        ``m``, ``n``, ``dtype``, ``role``, ``method``, ``label``, ``setting``
-        (``"rank=32, power_iters=1"``), one column per parameter (empty where a method lacks it), ``prediction_kind``, ``predicted_alignment`` (the value
-        or mean; NaN for a bound), ``predicted_alignment_low``/``_high``,
+        ``name``, ``kind``, ``step``, ``shape`` (``"768x3072"``), ``m``, ``n``, ``dtype``,
+        ``role``, ``method``, ``label``, ``setting`` (``"rank=32, power_iters=1"``), one column
+        per parameter (empty where a method lacks it), ``prediction_kind``,
+        ``predicted_alignment`` (the value or mean; NaN for a bound) and its ``_low``/``_high``,
         ``predicted_relative_error`` and its ``_low``/``_high``, ``meets_target``, ``flops``,
         ``flop_saving`` (:math:`1 - \text{flops}/\text{flops}_{\text{NS}_5}`), ``target``,
         ``target_value``, ``reference``, ``note``, and with ``verify`` ``measured_alignment``,

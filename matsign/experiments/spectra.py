@@ -41,8 +41,8 @@ from matsign.io.formats import FLOAT_DTYPE_NAMES
 from matsign.prediction import spectrum_of
 from matsign.spectral import singular_value_summary, singular_values
 
-__all__ = ["RANKS", "REFERENCES", "Spectra", "analyse_dump", "loading_summary", "predicted_ns_error",
-           "write_spectra"]
+__all__ = ["RANKS", "REFERENCES", "Spectra", "analyse_dump", "loading_summary",
+           "predicted_ns_error", "write_spectra"]
 
 NAME = "spectra"
 
