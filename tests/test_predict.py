@@ -11,6 +11,7 @@ import pytest
 
 import matsign
 from matsign.io import RECORDED_DUMP
+from matsign._backend import default_rtol
 from matsign.prediction import KEYS, predict
 from matsign.registry import METHODS, _METHODS, register
 from matsign.synthetic import power_law, with_spectrum
@@ -321,3 +322,30 @@ def test_singular_values_from_any_backend(backend):
     s = power_law(24, 0.9)
     expected = predict(s, "gaussian", shape=(24, 40), rank=6, power_iters=1)
     assert predict(backend.asarray(s), "gaussian", shape=(24, 40), rank=6, power_iters=1) == expected
+
+
+@pytest.mark.parametrize("name,params", [
+    ("gaussian", {"rank": 48}), ("gaussian", {"rank": 16, "power_iters": 1}), ("galore", {"rank": 48}),
+    ("gum", {"rank": 24}), ("dion2", {"fraction": 1.0}),
+])
+def test_predictions_for_a_bfloat16_matrix_keep_what_the_method_keeps(name, params):
+    # σ_i = i^(−1.5): about 25 values above bfloat16's noise level (0.78% of σ₁). The methods
+    # sign QᵀG (PᵀG, the slices) with G's dtype and its threshold, so a rank of 48 keeps about
+    # 25 directions; predicted with float32's threshold, all 48 counted (GUM signs its estimate
+    # in float32: its threshold is float32's).
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    G = with_spectrum(power_law(96, 1.5), 96, 160, rng=3).astype(ml_dtypes.bfloat16)
+    G64 = G.astype(np.float64)
+    s = np.linalg.svd(G64, compute_uv=False)
+    R = matsign.msign(G64, rtol=default_rtol(96, 160, "bfloat16"))  # the "storage" reference
+    runs = [matsign.get_method(name)(G, rng=seed, **params).astype(np.float64) for seed in range(4)]
+    a = np.array([np.sum(G64 * X) / s.sum() for X in runs])
+    e = np.array([np.linalg.norm(X - R) / np.linalg.norm(R) for X in runs])
+    p = predict(s, name, shape=G.shape, stored_dtype="bfloat16", reference="storage", **params)
+    # Gaussian: 0.02 is the sampling tolerance of the other tests; the rest are exact up to the
+    # float32 rounding of the run on 16-bit data (≈ 1e-3 at this size).
+    tolerance = 0.02 if name == "gaussian" else 5e-3
+    low, high = (p["alignment_low"], p["alignment_high"]) if name == "gum" else (p["alignment"],) * 2
+    assert low - tolerance <= a.mean() <= high + tolerance, (a, p)
+    if name != "gum":  # one draw of GUM's two branches: the mean of 4 is not the exact mean
+        assert abs(e.mean() - p["relative_error"]) <= tolerance, (e, p)

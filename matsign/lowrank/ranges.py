@@ -290,7 +290,8 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     where σ has more values above ``k·eps₆₄·σ₁`` than that resolves (a steep spectrum, κ of
     the top ``rank`` beyond ~1e7), they come from the SVD of ``DQ`` instead, which resolves
     down to about ``k·eps₆₄·s₁``; smaller ones count as zero (the method's own threshold,
-    ``default_rtol(rank, n)`` of its working precision, applies above). Rounding is not modelled:
+    ``default_rtol(rank, n, stored dtype)``, applies above: its inner sign runs on ``QᵀG`` with
+    ``G``'s dtype, so a bfloat16 ``G`` keeps only Ritz values above ~0.8% of s₁). Rounding is not modelled:
     ``normalizer="none"`` loses in floating point the directions with
     :math:`\sigma_j/\sigma_1` below about :math:`u^{1/(2q+1)}`, which exact arithmetic keeps.
     """
@@ -399,7 +400,7 @@ def _gaussian_draws(spectrum, omega, rank, power_iters, inner, steps):
         _, S, Vt = np.linalg.svd(d * Y, full_matrices=False)
         S, U = S[..., :rank], np.swapaxes(Vt, -1, -2)[..., :rank]
         resolved = S > floor * S[..., :1]
-    kept = spectrum.kept(S, rank, spectrum.n, spectrum.work) & resolved
+    kept = spectrum.kept(S, rank, spectrum.n) & resolved
     f = inner_values(S * s[0], inner, steps, kept) * resolved
     alignments = np.sum(f * S, axis=-1) * s[0] / float(s.sum())
     W = Y[:, :rho] @ (T @ U)  # (Q u_j)_i for i ≤ ρ
