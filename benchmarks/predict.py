@@ -4,7 +4,7 @@ For each method and parameters, times ``matsign.predict(σ, method, shape=…, *
 method itself on the same ``S × N`` float32 matrix (``σ_i = i^(−1/2)``, a gapless spectrum
 between Haar factors), interleaved round by round, and prints the ratio of the best times.
 The singular values are computed once beforehand (float64 SVD) and not counted: a caller that
-predicts for many methods, as ``matsign advise`` will, pays for them once per matrix; their
+predicts for many methods, as ``matsign advise`` does, pays for them once per matrix; their
 time is printed beside the table, against Muon's Newton–Schulz.
 
 Usage: ``python benchmarks/predict.py [--shape 1024 4096] [--repeats 5] [--threads 1]``; prints

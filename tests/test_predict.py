@@ -11,6 +11,7 @@ import pytest
 
 import matsign
 from matsign.io import RECORDED_DUMP
+from matsign._backend import default_rtol
 from matsign.prediction import KEYS, predict
 from matsign.registry import METHODS, _METHODS, register
 from matsign.synthetic import power_law, with_spectrum
@@ -158,6 +159,32 @@ def test_gaussian_on_a_768_wide_gapless_spectrum():
         assert abs(e.mean() - p["relative_error"]) <= 0.02
 
 
+@pytest.mark.parametrize("decades", [2, 12])
+def test_gaussian_prediction_with_power_iterations_on_a_wide_dynamic_range(decades):
+    # σ over 2 decades: D⁵Ω (q = 2) is orthonormalized directly; over 12 decades it is far too
+    # ill-conditioned for that (κ ~ 1e60) and the prediction iterates with normalizations.
+    s = np.logspace(0, -decades, 64)
+    G = with_spectrum(s, 64, 96, rng=4)
+    R = matsign.msign(G)
+    a, e = _measure("gaussian", G, R, seeds=range(6), nuclear=s.sum(), rank=16, power_iters=2)
+    p = predict(s, "gaussian", shape=G.shape, rank=16, power_iters=2)
+    # The std of one sketch is ≤ 0.01 here; 0.02 is the sampling tolerance of the other tests.
+    assert abs(a.mean() - p["alignment"]) <= 0.02 and abs(e.mean() - p["relative_error"]) <= 0.02
+
+
+def test_gaussian_prediction_on_a_steep_spectrum_keeps_what_the_method_keeps():
+    # σ_i = 10^(−i/4): the top 32 span 8 decades, so the sketch's Ritz values reach 1e-8·s₁,
+    # below the √(k·eps₆₄) ≈ 1.5e-7 a float64 Gram matrix resolves but far above the method's
+    # own threshold. Dropping them moved the predicted error from 0.630 to 0.687.
+    s = 10.0 ** (-np.arange(96) / 4)
+    G = with_spectrum(s, 96, 256, rng=1)
+    R = matsign.msign(G)
+    a, e = _measure("gaussian", G, R, seeds=range(3), nuclear=s.sum(), rank=32, power_iters=2)
+    p = predict(s, "gaussian", shape=G.shape, rank=32, power_iters=2)
+    # Every sketch finds the same subspace here (std < 1e-4); 0.005 is 10× the SVD route's error.
+    assert abs(a.mean() - p["alignment"]) <= 0.005 and abs(e.mean() - p["relative_error"]) <= 0.005
+
+
 def test_gaussian_prediction_for_a_float32_matrix():
     # κ = 1e4 over 96 values: the top 64 reach down to 0.2% of σ₁, far above float32's noise
     # but below √(k·eps₃₂)·σ₁ = 0.3%, which a Gram matrix formed in float32 could not resolve.
@@ -295,3 +322,30 @@ def test_singular_values_from_any_backend(backend):
     s = power_law(24, 0.9)
     expected = predict(s, "gaussian", shape=(24, 40), rank=6, power_iters=1)
     assert predict(backend.asarray(s), "gaussian", shape=(24, 40), rank=6, power_iters=1) == expected
+
+
+@pytest.mark.parametrize("name,params", [
+    ("gaussian", {"rank": 48}), ("gaussian", {"rank": 16, "power_iters": 1}), ("galore", {"rank": 48}),
+    ("gum", {"rank": 24}), ("dion2", {"fraction": 1.0}),
+])
+def test_predictions_for_a_bfloat16_matrix_keep_what_the_method_keeps(name, params):
+    # σ_i = i^(−1.5): about 25 values above bfloat16's noise level (0.78% of σ₁). The methods
+    # sign QᵀG (PᵀG, the slices) with G's dtype and its threshold, so a rank of 48 keeps about
+    # 25 directions; predicted with float32's threshold, all 48 counted (GUM signs its estimate
+    # in float32: its threshold is float32's).
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    G = with_spectrum(power_law(96, 1.5), 96, 160, rng=3).astype(ml_dtypes.bfloat16)
+    G64 = G.astype(np.float64)
+    s = np.linalg.svd(G64, compute_uv=False)
+    R = matsign.msign(G64, rtol=default_rtol(96, 160, "bfloat16"))  # the "storage" reference
+    runs = [matsign.get_method(name)(G, rng=seed, **params).astype(np.float64) for seed in range(4)]
+    a = np.array([np.sum(G64 * X) / s.sum() for X in runs])
+    e = np.array([np.linalg.norm(X - R) / np.linalg.norm(R) for X in runs])
+    p = predict(s, name, shape=G.shape, stored_dtype="bfloat16", reference="storage", **params)
+    # Gaussian: 0.02 is the sampling tolerance of the other tests; the rest are exact up to the
+    # float32 rounding of the run on 16-bit data (≈ 1e-3 at this size).
+    tolerance = 0.02 if name == "gaussian" else 5e-3
+    low, high = (p["alignment_low"], p["alignment_high"]) if name == "gum" else (p["alignment"],) * 2
+    assert low - tolerance <= a.mean() <= high + tolerance, (a, p)
+    if name != "gum":  # one draw of GUM's two branches: the mean of 4 is not the exact mean
+        assert abs(e.mean() - p["relative_error"]) <= tolerance, (e, p)

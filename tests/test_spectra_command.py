@@ -226,3 +226,25 @@ def test_spectra_command_draws_a_dump_of_zero_matrices(tmp_path, capsys):
     assert spectra_command(_args(tmp_path / "dump", "--out", tmp_path / "out", "--figures", figures, "--no-progress")) == 0
     for stem in ("spectra-decay", "spectra-stable-rank", "spectra-ns-error"):
         assert (figures / f"{stem}.png").stat().st_size > 1000
+
+
+def test_reference_full_counts_the_values_below_the_storage_noise(tmp_path):
+    # σ spans 1 … 1e-6: a float32 matrix resolves the values down to ~max(m, n)·eps₃₂ ≈ 5e-6,
+    # float64 every one; the full reference's ρ is larger, so its Newton–Schulz error is too.
+    s = np.logspace(0, -6, 24)
+    G = with_spectrum(s, 24, 40, rng=3)
+    write_step(tmp_path, 1, {"grad/w": G.astype(np.float32)})
+    truncated, _ = analyse_dump(tmp_path, ranks=(1,), schedules=("muon",), progress=False)
+    full, _ = analyse_dump(tmp_path, ranks=(1,), schedules=("muon",), progress=False,
+                           reference="full")
+    assert truncated["reference"].tolist() == ["truncated"]
+    assert full["reference"].tolist() == ["full"]
+    sigma = np.linalg.svd(G.astype(np.float32).astype(np.float64), compute_uv=False)
+    every = int(np.count_nonzero(sigma > 40 * np.finfo(np.float64).eps * sigma[0]))
+    for table, rho in ((truncated, int(truncated["numerical_rank"][0])), (full, every)):
+        phi = scalar_map(sigma[:rho] / np.linalg.norm(sigma), "muon")
+        expected = np.sqrt(np.mean((phi - 1.0) ** 2))
+        assert table["ns_error_muon"][0] == pytest.approx(expected, rel=1e-12)
+    assert int(truncated["numerical_rank"][0]) < 24
+    with pytest.raises(ValueError, match="reference"):
+        analyse_dump(tmp_path, progress=False, reference="storage")

@@ -1,12 +1,13 @@
-"""Command line: ``matsign list``, ``run NAME``, ``spectra PATH``, ``record``, ``train-compare``.
+"""Command line: ``matsign list``, ``run NAME``, ``spectra PATH``, ``advise PATH``, ``record``,
+``train-compare``.
 
 Also ``python -m matsign``. Every ``argparse`` parser of matsign lives in this package, one module
 per subcommand (:mod:`~matsign.cli.run` for ``list`` and ``run``, :mod:`~matsign.cli.spectra`,
-:mod:`~matsign.cli.record`, :mod:`~matsign.cli.train_compare`); the experiment and recorder
-modules hold plain functions with keyword arguments. Each subcommand is a :class:`Subcommand`: a
-function that adds its arguments to a parser and one that executes the parsed arguments and
-returns the exit status; its module is imported only when that subcommand runs, so a missing
-optional dependency of one subcommand does not break the others.
+:mod:`~matsign.cli.advise`, :mod:`~matsign.cli.record`, :mod:`~matsign.cli.train_compare`); the
+experiment and recorder modules hold plain functions with keyword arguments. Each subcommand is a
+:class:`Subcommand`: a function that adds its arguments to a parser and one that executes the
+parsed arguments and returns the exit status; its module is imported only when that subcommand
+runs, so a missing optional dependency of one subcommand does not break the others.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ examples:
   matsign run error-vs-rank --config my.toml --out my-results
                                                  my-results/error-vs-rank-my.{csv,png,pdf}
   matsign spectra matsign/data/recorded          spectra of the bundled gradient dump
+  matsign advise matsign/data/recorded --target-alignment 0.85 --verify
+                                                 cheapest method per matrix reaching 0.85
   matsign train-compare --quick                  every update rule on a tiny GPT (needs torch)
 Interrupted? Run the same command again: finished cells are read back, not re-run.
 """
@@ -57,6 +60,8 @@ SUBCOMMANDS = (
                "matsign.cli.run:add_run_arguments", "matsign.cli.run:run_command"),
     Subcommand("spectra", "spectral summary of the matrices of a gradient dump",
                "matsign.cli.spectra:add_spectra_arguments", "matsign.cli.spectra:spectra_command"),
+    Subcommand("advise", "per matrix of a dump, the cheapest method predicted to reach a target",
+               "matsign.cli.advise:add_advise_arguments", "matsign.cli.advise:advise_command"),
     Subcommand("record", "train a small model and dump its gradients and momenta",
                "matsign.cli.record:add_record_arguments", "matsign.cli.record:record_command"),
     Subcommand("train-compare", "train the recorder's GPT with every update rule: validation loss and time per step",

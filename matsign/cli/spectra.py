@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 from matsign._backend import check_nonnegative_int, check_positive_int, integer_argument
-from matsign.experiments.spectra import RANKS, analyse_dump, loading_summary, write_spectra
+from matsign.experiments.spectra import (RANKS, REFERENCES, analyse_dump, loading_summary,
+                                        write_spectra)
 from matsign.experiments.store import ResultsError, check_directory
 from matsign.io import KINDS, DumpError
 from matsign.io.tensors import CONV_LAYOUTS
@@ -58,6 +59,12 @@ def add_spectra_arguments(parser) -> None:
         "flattens it (default), in = (in, out·kh·kw), spatial = one (out, in) matrix per kernel position; "
         "a 3-D tensor (E, m, n) is read as E matrices name[e]",
     )
+    parser.add_argument(
+        "--reference", choices=REFERENCES, default="truncated",
+        help="which exact sign the ns_error columns are against: truncated = the singular "
+        "values above the storage precision's noise (what msign keeps; right for 16-bit dumps), "
+        "full = every one above float64 rounding (default: truncated)",
+    )
     parser.add_argument("--skip-bad", action="store_true", help="skip corrupt files with a warning instead of stopping")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -74,7 +81,7 @@ def spectra_command(args) -> int:
         table, sigma = analyse_dump(
             args.path, ranks=RANKS if args.ranks is None else args.ranks, kind=args.kind, steps=args.steps,
             skip_bad=args.skip_bad, progress=not args.no_progress, layout=args.layout, names=args.names,
-            conv=args.conv,
+            conv=args.conv, reference=args.reference,
         )
     except FileNotFoundError as exc:
         print(f"matsign spectra: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ from matsign.experiments import (
     intermediates,
     ns_vs_spectrum,
     precision,
+    predict_vs_measure,
     projected_ns,
     quarter_power,
     shards,
@@ -26,7 +27,7 @@ from matsign.experiments.runner import Experiment, run_experiment
 EXPERIMENTS = {
     module.EXPERIMENT.name: module.EXPERIMENT
     for module in (error_vs_rank, ns_vs_spectrum, equilibration, dion2_fraction, precision, intermediates,
-                   shards, quarter_power, projected_ns, flattening)
+                   shards, quarter_power, projected_ns, flattening, predict_vs_measure)
 }
 
 __all__ = ["EXPERIMENTS", "Experiment", "run_experiment"]

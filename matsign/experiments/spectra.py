@@ -34,15 +34,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from matsign._backend import check_nonnegative_int, check_positive_int
+from matsign._backend import check_choice, check_nonnegative_int, check_positive_int
 from matsign.exact.schedules import SCHEDULES, get_schedule, scalar_map
 from matsign.io import KINDS, DumpError, load_gradients
 from matsign.io.formats import FLOAT_DTYPE_NAMES
+from matsign.prediction import spectrum_of
 from matsign.spectral import singular_value_summary, singular_values
 
-__all__ = ["RANKS", "Spectra", "analyse_dump", "loading_summary", "predicted_ns_error", "write_spectra"]
+__all__ = ["RANKS", "REFERENCES", "Spectra", "analyse_dump", "loading_summary",
+           "predicted_ns_error", "write_spectra"]
 
 NAME = "spectra"
+
+#: Which exact sign the predicted errors are against (:func:`analyse_dump`).
+REFERENCES = ("truncated", "full")
 
 #: Ranks of the default ``tail_energy_r{r}`` columns.
 RANKS = (1, 4, 16, 64)
@@ -107,7 +112,15 @@ def _keep_last(last: dict, record, s: np.ndarray) -> None:
         last[layer] = (step, record.step, s)
 
 
-def _analyse(record, ranks, schedules, skip_bad: bool, skipped):
+def _reference_rank(s, shape, summary, reference: str) -> int:
+    """ρ of the exact sign the errors are against: the stored matrix's numerical rank
+    (``"truncated"``) or every singular value above float64 rounding (``"full"``)."""
+    if reference == "truncated":
+        return summary["numerical_rank"]
+    return spectrum_of(s, shape, reference="full").rank
+
+
+def _analyse(record, ranks, schedules, skip_bad: bool, skipped, reference: str = "truncated"):
     """The table row and singular values of one record, or None when it is skipped (and counted)."""
     if record.dtype not in FLOAT_DTYPE_NAMES:
         # Step counters and masks sit beside gradients in real checkpoints: skipped, always.
@@ -135,10 +148,11 @@ def _analyse(record, ranks, schedules, skip_bad: bool, skipped):
         "kind": record.kind, "name": record.name, "step": record.step, "dtype": record.dtype,
         "file": str(record.path), "key": record.key,
         "stored_shape": "x".join(map(str, record.stored_shape)), "step_from": record.step_from,
-        "kind_from": record.kind_from, **summary,
+        "kind_from": record.kind_from, **summary, "reference": reference,
     }
+    rho = _reference_rank(s, G.shape, summary, reference)
     for schedule in schedules:
-        row[f"ns_error_{schedule}"] = predicted_ns_error(s, summary["numerical_rank"], schedule)
+        row[f"ns_error_{schedule}"] = predicted_ns_error(s, rho, schedule)
     return row, s
 
 
@@ -160,6 +174,7 @@ def analyse_dump(
     layout=None,
     names=None,
     conv: str = "out",
+    reference: str = "truncated",
 ) -> Spectra:
     """Spectral summary and predicted Newton–Schulz error of every matrix of a dump.
 
@@ -184,6 +199,12 @@ def analyse_dump(
         How foreign files are read: a layout's rules for kind, step and name, the parameter
         names of an optimizer state dict, and how a convolution kernel becomes a matrix
         (:func:`matsign.io.load_gradients`).
+    reference : {"truncated", "full"}
+        Which exact sign ``ns_error_<schedule>`` is against: ρ the numerical rank of the stored
+        matrix (``"truncated"``: the singular values above its precision's noise, what
+        :func:`matsign.msign` keeps; right for 16-bit dumps), or every singular value above
+        ``max(m, n)·eps₆₄·σ₁`` (``"full"``: the matrix at face value in float64). The table's
+        ``reference`` column says which.
 
     Returns
     -------
@@ -195,8 +216,8 @@ def analyse_dump(
         :func:`~matsign.spectral.spectral_summary` entries
         computed in float64 (``frobenius_norm``, ``spectral_norm``, ``nuclear_norm``,
         ``stable_rank``, ``nuclear_rank``, ``numerical_rank``, ``condition_number``,
-        ``effective_rank``,
-        ``power_law_exponent``, ``tail_energy_r{r}``) and ``ns_error_<schedule>``.
+        ``effective_rank``, ``power_law_exponent``, ``tail_energy_r{r}``), ``reference`` and
+        ``ns_error_<schedule>``.
         ``singular_values``: the singular values of each (kind, name) at its last step, long
         format (``kind``, ``name``, ``step``, ``index`` from 1, ``singular_value``).
         ``table.attrs["skipped"]`` counts the tensors passed over by reason (``"vectors"``,
@@ -225,6 +246,7 @@ def analyse_dump(
     [4.0, 3.0, 0.0]
     """
     ranks = _check_ranks(ranks)
+    check_choice(reference, REFERENCES, "reference")
     schedules = [get_schedule(s).name for s in schedules]
     if kind != "all" and kind not in (*KINDS, "unknown"):
         raise ValueError(f"kind must be 'all', 'unknown' or one of {KINDS}, got {kind!r}")
@@ -234,7 +256,7 @@ def analyse_dump(
         r for r in listing if (kind == "all" or r.kind == kind) and (wanted_steps is None or r.step in wanted_steps)
     ]
     skipped = Counter(listing.skipped)
-    rows, last = _analyse_all(records, ranks, schedules, skip_bad, progress, skipped)
+    rows, last = _analyse_all(records, ranks, schedules, skip_bad, progress, skipped, reference)
     table = _summary_table(rows)
     table.attrs["skipped"] = dict(skipped)
     return Spectra(table, _singular_value_table(last))
@@ -283,7 +305,8 @@ def _count(n: int, plural: str) -> str:
     return "1 " + (plural.removesuffix("matrices") + "matrix" if plural.endswith("matrices") else plural[:-1])
 
 
-def _analyse_all(records, ranks, schedules, skip_bad: bool, progress: bool, skipped) -> tuple[list, dict]:
+def _analyse_all(records, ranks, schedules, skip_bad: bool, progress: bool, skipped,
+                 reference: str) -> tuple[list, dict]:
     """The table rows of ``records``, one matrix in memory at a time, and the singular values of
     each layer's last step."""
     from matsign.plots import progress_bar
@@ -292,7 +315,7 @@ def _analyse_all(records, ranks, schedules, skip_bad: bool, progress: bool, skip
     bar = progress_bar(len(records), desc=NAME, disable=not progress)
     try:
         for record in records:
-            analysed = _analyse(record, ranks, schedules, skip_bad, skipped)
+            analysed = _analyse(record, ranks, schedules, skip_bad, skipped, reference)
             bar.update()
             if analysed is not None:
                 rows.append(analysed[0])

@@ -3,6 +3,7 @@ declared as the range ``"gaussian"`` of :func:`matsign.lowrank.sketched_msign` a
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -221,6 +222,28 @@ PREDICTION_DRAWS = (4, 0.0025, 16)
 #: Seed of those sketches: a prediction is a deterministic function of σ and the parameters.
 PREDICTION_SEED = 0
 
+#: Columns per seeded block of the sketches (:func:`_gaussian_columns`).
+PREDICTION_COLUMNS = 16
+
+
+@functools.lru_cache(maxsize=128)
+def _gaussian_columns(k: int, batch: int, block: int) -> np.ndarray:
+    """Columns ``block·c … (block + 1)·c − 1`` (``c`` = :data:`PREDICTION_COLUMNS`) of the
+    ``batch``-th batch of sketches of a ``k``-row ``diag(σ)``: a read-only float32 array
+    ``(draws, k, c)`` drawn from its own seed ``(PREDICTION_SEED, k, batch, block)``, so a sketch
+    of width ``ℓ`` is the first ``ℓ`` columns of the blocks whatever was asked before, and
+    predictions for many ranks of one matrix reuse them (at most 128 blocks are kept)."""
+    rng = np.random.default_rng((PREDICTION_SEED, k, batch, block))
+    columns = rng.standard_normal((PREDICTION_DRAWS[0], k, PREDICTION_COLUMNS), dtype=np.float32)
+    columns.flags.writeable = False
+    return columns
+
+
+def _sketches(k: int, batch: int, width: int) -> np.ndarray:
+    """The ``batch``-th batch of standard Gaussian ``k × width`` sketches, float64."""
+    blocks = [_gaussian_columns(k, batch, b) for b in range(-(-width // PREDICTION_COLUMNS))]
+    return np.concatenate(blocks, axis=-1)[..., :width].astype(np.float64)
+
 
 def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inner, steps):
     r"""Monte-Carlo prediction of the method ``"gaussian"``, evaluated on ``diag(σ)``.
@@ -235,27 +258,40 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     **Reduced exactly.** ``Σ`` is ``m × n`` with ``k = min(m, n)`` nonzero rows and columns:
     for ``m ≤ n`` only the first ``k`` rows of ``Ω`` reach ``ΣΩ``, for ``m > n`` the last
     ``m − k`` rows of every iterate are zero. So each draw works on ``D = diag(σ)`` (``k × k``)
-    and a ``k × ℓ`` Gaussian ``Ω``, ``ℓ = rank + oversample``: ``Y = DΩ``, then ``q`` times
-    ``Y ← D·orth(D·orth(Y))``, ``Q = orth(Y)`` (Cholesky-QR2, Householder QR where it breaks
-    down). The singular values :math:`s_j` and left
-    vectors :math:`u_j` of ``B = QᵀD`` come from the ``ℓ × ℓ`` matrix ``BBᵀ = QᵀD²Q``; its
-    right vectors are :math:`v_j = DQu_j/s_j`. With ``f`` the inner sign's map of the top
-    ``rank`` of them: alignment :math:`= \sum_j f_j s_j / \sum_i \sigma_i`,
-    :math:`\|X\|_F^2 = \sum_j f_j^2`, :math:`\langle X, R\rangle = \sum_{i \le \rho} X_{ii}`,
-    :math:`X_{ii} = \sigma_i \sum_j (Qu_j)_i^2 f_j / s_j`. ``D`` is diagonal, so its products
-    are row scalings: a draw costs ``2q + 1`` orthonormalizations of ``k × ℓ`` blocks (each
-    about ``2ℓ/max(m, n)`` of the method's products with ``G``) and ``O(kℓ²)`` more.
+    and a ``k × ℓ`` Gaussian ``Ω``, ``ℓ = rank + oversample``. The normalizations between
+    the method's products multiply on the right, so its range is that of ``Y = D^{2q+1}Ω``, a
+    row scaling of ``Ω``; ``Q = Y·T`` with ``T = R⁻¹`` from ``YᵀY = RᵀR``, Householder QR where
+    ``Y`` is too ill-conditioned for the Gram matrix (:data:`GRAM_CONDITION`), and the power
+    iterations with a Cholesky-QR pass after each product only where it is too ill-conditioned
+    even for that (:data:`DIRECT_CONDITION`, :func:`_range_basis`). The singular values
+    :math:`s_j` and left vectors :math:`u_j` of ``B = QᵀD`` come from the ``ℓ × ℓ`` matrix
+    ``BBᵀ = QᵀD²Q = Tᵀ(DY)ᵀ(DY)T``; its right vectors are :math:`v_j = DQu_j/s_j`. With ``f``
+    the inner sign's map of the top ``rank`` of them: alignment
+    :math:`= \sum_j f_j s_j / \sum_i \sigma_i`, :math:`\|X\|_F^2 = \sum_j f_j^2`,
+    :math:`\langle X, R\rangle = \sum_{i \le \rho} X_{ii}`,
+    :math:`X_{ii} = \sigma_i \sum_j (YTu_j)_i^2 f_j / s_j`. ``D`` is diagonal, so its products
+    are row scalings: the dense work of a draw is, in the common case, two ``k × ℓ`` Gram
+    products and ``(YT)U`` (``k × ℓ`` by ``ℓ × rank``), whatever ``q``.
 
     **Draws.** Seeded (:data:`PREDICTION_SEED`) batches of 4 sketches, until the standard error
     of the mean alignment and of the mean error is at most 0.0025 — an eighth of the 0.02 the
     tests ask — or 16 sketches (:data:`PREDICTION_DRAWS`). Large matrices concentrate: one
     sketch's alignment varies by ≈ 0.001–0.006 (measured on the recorded dump and on power
-    laws 128–1024 wide, ranks 16–128), so 4 or 8 sketches usually do.
+    laws 128–1024 wide, ranks 16–128), so 4 or 8 sketches usually do. The sketches of width
+    ``ℓ`` are the first ``ℓ`` columns of fixed seeded blocks (:func:`_gaussian_columns`,
+    kept between calls): the draws within a prediction are independent, so its mean and
+    spread are those of independent sketches; predictions for other ranks or power
+    iterations of the same ``k`` reuse the same columns, which makes them correlated with
+    each other (common random numbers: their differences are less noisy) but leaves each
+    one unbiased, and saves drawing the Gaussians again (a third of the time at
+    ``1024 × 32``).
 
-    Singular values of ``B`` below ``√(k·eps₆₄)·s₁`` count as zero (the float64 Gram matrix
-    resolves no smaller ones; the method's own threshold, ``default_rtol(rank, n)`` of its
-    working precision, applies above): they matter only for a matrix of numerical rank below
-    ``rank``. Rounding is not modelled:
+    ``BBᵀ`` formed in float64 resolves the singular values of ``B`` down to ``√(k·eps₆₄)·s₁``;
+    where σ has more values above ``k·eps₆₄·σ₁`` than that resolves (a steep spectrum, κ of
+    the top ``rank`` beyond ~1e7), they come from the SVD of ``DQ`` instead, which resolves
+    down to about ``k·eps₆₄·s₁``; smaller ones count as zero (the method's own threshold,
+    ``default_rtol(rank, n, stored dtype)``, applies above: its inner sign runs on ``QᵀG`` with
+    ``G``'s dtype, so a bfloat16 ``G`` keeps only Ritz values above ~0.8% of s₁). Rounding is not modelled:
     ``normalizer="none"`` loses in floating point the directions with
     :math:`\sigma_j/\sigma_1` below about :math:`u^{1/(2q+1)}`, which exact arithmetic keeps.
     """
@@ -269,10 +305,9 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     batch, tolerance, most = PREDICTION_DRAWS
     if total == 0:
         return sampled([math.nan] * batch, [0.0] * batch)
-    rng = np.random.default_rng(PREDICTION_SEED)
     alignments, errors = np.empty(0), np.empty(0)
     while alignments.size < most:
-        omega = rng.standard_normal((batch, k, width), dtype=np.float32).astype(np.float64)
+        omega = _sketches(k, alignments.size // batch, width)
         a, e = _gaussian_draws(spectrum, omega, rank, power_iters, inner, steps)
         alignments, errors = np.r_[alignments, a], np.r_[errors, e]
         spread = max(np.std(alignments, ddof=1), np.std(errors, ddof=1)) / math.sqrt(alignments.size)
@@ -281,38 +316,94 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     return sampled(alignments, errors, note=f"mean of {alignments.size} seeded sketches of diag(σ)")
 
 
-def _orth(Y):
-    """Orthonormal bases of a stack of tall blocks: Cholesky-QR2 (two Gram products, the speed of
-    GEMM) while the first factor's diagonal shows ``κ(Y) ≲ 1e6`` (CholeskyQR2 is then
-    orthogonal to working accuracy), else Householder QR."""
+#: Smallest ratio of the Cholesky factor's diagonal entries (≈ 1/κ of the block) at which the
+#: Gram-matrix route is taken. At κ ≲ 1e4 the Gram matrices lose at most κ²·eps₆₄ ≈ 1e-8
+#: relative to σ₁², far below what a prediction resolves.
+GRAM_CONDITION = 1e-4
+
+#: The same ratio down to which one Cholesky-QR pass ``Y R⁻¹`` is taken first: it leaves a block
+#: orthonormal to about κ²·eps₆₄ ≤ 1e-2 (Cholesky-QR2, arXiv 1809.11085, needs κ ≲ eps^{-1/2}).
+CHOLESKY_QR_CONDITION = 1e-7
+
+#: The same ratio, of Householder R, down to which ``D^{2q+1}Ω`` is orthonormalized directly:
+#: its range is then resolved to about ``eps₆₄/ratio ≈ 1e-6``.
+DIRECT_CONDITION = 1e-10
+
+
+def _cholesky_factor(Y, condition=GRAM_CONDITION):
+    """Upper Cholesky factor ``R`` of ``YᵀY`` (a stack), or None when κ(Y) exceeds about
+    ``1/condition`` (or the factorization breaks down)."""
     try:
         R = np.linalg.cholesky(np.swapaxes(Y, -1, -2) @ Y, upper=True)
-        diagonal = np.abs(np.diagonal(R, axis1=-2, axis2=-1))
-        if np.all(diagonal.min(axis=-1) > 1e-6 * diagonal.max(axis=-1)):
-            Y = Y @ np.linalg.inv(R)
-            return Y @ np.linalg.inv(np.linalg.cholesky(np.swapaxes(Y, -1, -2) @ Y, upper=True))
     except np.linalg.LinAlgError:
-        pass
-    return np.linalg.qr(Y)[0]
+        return None
+    return R if np.all(_ratio(R) > condition) else None
+
+
+def _well_conditioned(Y):
+    """A basis of the columns of each block of ``Y`` with κ ≈ 1, between power iterations: one
+    Cholesky-QR pass (``Y R⁻¹``, orthonormal to about κ(Y)²·eps₆₄, enough to keep the next
+    product's range exact), Householder QR where the block is worse conditioned."""
+    R = _cholesky_factor(Y, CHOLESKY_QR_CONDITION)
+    return np.linalg.qr(Y)[0] if R is None else Y @ np.linalg.inv(R)
+
+
+def _range_basis(d, omega, power_iters):
+    """``(Y, T)`` with ``Q = Y·T`` an orthonormal basis of ``range((D²)^q DΩ)``, each block.
+
+    The power iterations' normalizations multiply on the right, so they do not change the
+    range: ``range(D·B(D·B(Y))) = range(D³Y)``. The block ``D^{2q+1}Ω`` is formed directly (a
+    row scaling) and orthonormalized from its Gram matrix (``T = R⁻¹``, when κ ≲ 1e4), after
+    one Cholesky-QR pass (κ ≲ 1e7) or by Householder QR (κ ≲ 1e10); only beyond that the
+    iterations run, with one Cholesky-QR pass (Householder QR where it breaks down) after
+    every product.
+    """
+    Y = d ** (2 * power_iters + 1) * omega
+    R = _cholesky_factor(Y, CHOLESKY_QR_CONDITION)
+    if R is not None and not np.all(_ratio(R) > GRAM_CONDITION):
+        Y = Y @ np.linalg.inv(R)  # one Cholesky-QR pass: κ(Y) ≈ 1 after it
+        R = _cholesky_factor(Y)
+    if R is not None:
+        return Y, np.linalg.inv(R)
+    Q, R = np.linalg.qr(d ** (2 * power_iters + 1) * omega)
+    if np.all(_ratio(R) > DIRECT_CONDITION):
+        return Q, np.eye(Q.shape[-1])
+    Y = d * omega
+    for _ in range(power_iters):
+        Y = d * _well_conditioned(d * _well_conditioned(Y))
+    R = _cholesky_factor(Y)
+    return (Y, np.linalg.inv(R)) if R is not None else (np.linalg.qr(Y)[0], np.eye(Y.shape[-1]))
+
+
+def _ratio(R):
+    """Smallest over largest absolute diagonal entry of each triangular factor (≈ 1/κ)."""
+    diagonal = np.abs(np.diagonal(R, axis1=-2, axis2=-1))
+    return diagonal.min(axis=-1) / diagonal.max(axis=-1)
 
 
 def _gaussian_draws(spectrum, omega, rank, power_iters, inner, steps):
     """Alignment and relative error of the low-rank sign of ``diag(σ)`` for each sketch in ``omega``."""
     s, rho = spectrum.s, spectrum.rank
     d = (s / s[0])[:, None]  # the range is scale-free
-    Y = d * omega
-    for _ in range(power_iters):
-        Y = d * _orth(d * _orth(Y))
-    Q = _orth(Y)
-    DQ = d * Q
-    lam, U = np.linalg.eigh(np.swapaxes(DQ, -1, -2) @ DQ)  # BBᵀ = QᵀD²Q, ascending
+    Y, T = _range_basis(d, omega, power_iters)  # Q = Y·T
+    DY = d * Y
+    gram = np.swapaxes(T, -1, -2) @ (np.swapaxes(DY, -1, -2) @ DY) @ T
+    lam, U = np.linalg.eigh(gram)  # BBᵀ = QᵀD²Q, ascending
     lam, U = lam[..., ::-1][..., :rank], U[..., ::-1][..., :rank]
     S = np.sqrt(np.maximum(lam, 0.0))
     resolved = S > math.sqrt(s.size * EPS["float64"]) * S[..., :1]  # the Gram matrix is float64
-    kept = spectrum.kept(S, rank, spectrum.n, spectrum.work) & resolved
+    floor = s.size * EPS["float64"]
+    if min(rank, np.count_nonzero(d[:, 0] > floor)) > resolved.sum(axis=-1).min():
+        # A steep spectrum: Ritz values below √(k·eps)·s₁ that the method keeps. The SVD of DQ
+        # (Q from Householder QR) resolves them down to about k·eps·s₁.
+        Y, T = np.linalg.qr(Y @ T)[0], np.eye(Y.shape[-1])
+        _, S, Vt = np.linalg.svd(d * Y, full_matrices=False)
+        S, U = S[..., :rank], np.swapaxes(Vt, -1, -2)[..., :rank]
+        resolved = S > floor * S[..., :1]
+    kept = spectrum.kept(S, rank, spectrum.n) & resolved
     f = inner_values(S * s[0], inner, steps, kept) * resolved
     alignments = np.sum(f * S, axis=-1) * s[0] / float(s.sum())
-    W = Q[:, :rho] @ U  # (Q u_j)_i for i ≤ ρ
+    W = Y[:, :rho] @ (T @ U)  # (Q u_j)_i for i ≤ ρ
     weights = np.divide(f, S, out=np.zeros_like(S), where=resolved)
     diagonal = d[:rho, 0] * np.einsum("dij,dj->di", W * W, weights)
     squared = np.sum(f * f, axis=-1) + rho - 2.0 * np.sum(diagonal, axis=-1)

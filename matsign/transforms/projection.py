@@ -396,12 +396,14 @@ def _gum_flops(m, n, *, rank, q, inner, steps):
     return svd(m, n) + gemm(rank, s, N) + gemm(s, rank, N) + q * sign(s) + (1 - q) * sign(rank)
 
 
-def _projected_values(spectrum, rank, inner, steps):
+def _projected_values(spectrum, rank, inner, steps, precision):
     r"""Singular values (on ``G``'s singular vectors) of the low-rank branch ``P·sign(PᵀG)``,
-    ``P = U_r``: the inner sign of the ``r × max(m, n)`` matrix with singular values σ₁…σ_r."""
+    ``P = U_r``: the inner sign of the ``r × max(m, n)`` matrix with singular values σ₁…σ_r,
+    whose threshold is that of ``precision`` (GaLore signs ``PᵀG`` as stored, GUM its estimate
+    in the working precision)."""
     s = spectrum.s
     top = s[:rank]
-    kept = spectrum.kept(top, rank, max(spectrum.m, spectrum.n), spectrum.work)
+    kept = spectrum.kept(top, rank, max(spectrum.m, spectrum.n), precision)
     values = np.zeros_like(s)
     values[:rank] = inner_values(top, inner, steps, kept)
     return values
@@ -422,7 +424,8 @@ def _predict_galore(spectrum, *, rank, inner, steps):
     with ``f`` the inner sign's map (1 above its threshold for ``"exact"``,
     :func:`matsign.exact.scalar_map` of :math:`\sigma_i/\|\sigma_{\le r}\|_2` for a schedule)."""
     rank = check_rank(rank, (spectrum.m, spectrum.n))
-    return exact(*diagonal_outcome(spectrum, _projected_values(spectrum, rank, inner, steps)))
+    values = _projected_values(spectrum, rank, inner, steps, spectrum.stored)
+    return exact(*diagonal_outcome(spectrum, values))
 
 
 def _predict_gum(spectrum, *, rank, q, inner, steps):
@@ -431,7 +434,8 @@ def _predict_gum(spectrum, *, rank, q, inner, steps):
     one draw, and the two outcomes as the range."""
     rank = check_rank(rank, (spectrum.m, spectrum.n))
     outcomes = [diagonal_outcome(spectrum, _residual_values(spectrum, rank, inner, steps)),
-                diagonal_outcome(spectrum, _projected_values(spectrum, rank, inner, steps))]
+                diagonal_outcome(spectrum, _projected_values(spectrum, rank, inner, steps,
+                                                             spectrum.work))]
     (a_full, e_full), (a_low, e_low) = outcomes
     return distribution([a_full, a_low], [e_full, e_low], [q, 1.0 - q])
 

@@ -374,7 +374,7 @@ def _predict_dion2(spectrum, *, fraction, score, inner, schedule, steps):
     k = slice_count(fraction, short)
     spec = slice_inner(inner, schedule, steps)
     if k == short:  # every slice: the inner sign of G itself
-        values = inner_values(s, spec, steps, spectrum.kept(s, short, long, spectrum.work))
+        values = inner_values(s, spec, steps, spectrum.kept(s, short, long))
         return exact(*diagonal_outcome(spectrum, values))
     band = inner_band(spec, steps)
     total, frobenius = float(s.sum()), float(np.linalg.norm(s))
