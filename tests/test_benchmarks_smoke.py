@@ -138,6 +138,7 @@ def test_argument_types_accept_good_values():
         ("gram_ns.py", ["--shapes", "32"], "--shapes"),
         ("checks.py", ["--sizes", "0"], "--sizes"),
         ("predict.py", ["--shape", "100", "4096"], "--shape"),
+        ("io_memory.py", ["--side", "0"], "--side"),
     ],
 )
 def test_scripts_refuse_a_bad_argument_before_any_work(script, arguments, option):
@@ -156,3 +157,19 @@ def test_predict_benchmark_runs_on_a_small_matrix():
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "%" in line]
     assert len(rows) == len(benchmark.CASES)
     assert all(row.split("|")[2].strip().split(" ")[0] in ("exact", "monte_carlo", "bound") for row in rows)
+
+
+def test_io_memory_benchmark_reads_one_tensor_at_a_time():
+    """``benchmarks/io_memory.py`` on small checkpoints: every row's tracemalloc peak stays under
+    2.5 of its largest stored tensor, and the synthetic checkpoints list all their tensors."""
+    command = [sys.executable, str(BENCHMARKS / "io_memory.py"), "--side", "256", "--tensors", "4"]
+    result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("| ")][1:]  # no header
+    rows = [line.split("|")[1:-1] for line in lines]
+    by_dump = {cells[0].strip(): [float(c) for c in cells[1:]] for cells in rows}
+    assert {"zoo gpt", "zoo cnn", "zoo moe"} < set(by_dump) and len(by_dump) == 5
+    for dump, (records, largest, _, ratio, _) in by_dump.items():
+        # The zoo's cnn: torch.load leaves ~70 KiB of unpickler garbage a file, its tensors 64 KiB.
+        assert ratio < (3.5 if dump == "zoo cnn" else 2.5), (dump, ratio)
+        if not dump.startswith("zoo"):
+            assert records == 4 and largest == 256 * 256 * 4 / 2**20

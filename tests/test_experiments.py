@@ -54,7 +54,9 @@ _NS = '[[methods]]\nname = "newton_schulz"\nsteps = [3, 5]\n'
 @pytest.mark.parametrize("name, grid, message", [
     ("error-vs-rank", _POWER + _NS, "error-vs-rank needs methods with the parameter(s) rank; method 'newton_schulz' has no 'rank'"),
     ("ns-vs-spectrum", _KAPPA + _GAUSSIAN, "ns-vs-spectrum analyses only the methods newton_schulz, gram_newton_schulz; the grid has 'gaussian'"),
-    ("ns-vs-spectrum", _POWER + _NS, "ns-vs-spectrum needs sources with the parameter(s) kappa; source 'power_law' has no 'kappa'"),
+    ("ns-vs-spectrum", _POWER + _NS,
+     "ns-vs-spectrum needs sources with a kappa or recorded matrices; "
+     "source 'power_law' has neither"),
     ("ns-vs-spectrum", _SOURCE.format(family="log_uniform", extra="kappa = 10.0\nnonzero = 4") + _NS, "needs a full-rank source (one without nonzero)"),
     ("ns-vs-spectrum", _KAPPA + '[[methods]]\nname = "newton_schulz"\nsteps = 3\n', "needs steps = 5 on its steps axis"),
     ("dion2-fraction", _POWER + _GAUSSIAN, "dion2-fraction needs methods with the parameter(s) fraction, score; method 'gaussian' has no 'fraction'"),

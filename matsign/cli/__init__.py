@@ -1,5 +1,5 @@
-"""Command line: ``matsign list``, ``run NAME``, ``spectra PATH``, ``advise PATH``, ``record``,
-``train-compare``.
+"""Command line: ``matsign list``, ``run NAME``, ``spectra PATH``, ``advise PATH``,
+``zoo-spectra``, ``record``, ``train-compare``.
 
 Also ``python -m matsign``. Every ``argparse`` parser of matsign lives in this package, one module
 per subcommand (:mod:`~matsign.cli.run` for ``list`` and ``run``, :mod:`~matsign.cli.spectra`,
@@ -29,6 +29,7 @@ examples:
   matsign spectra matsign/data/recorded          spectra of the bundled gradient dump
   matsign advise matsign/data/recorded --target-alignment 0.85 --verify
                                                  cheapest method per matrix reaching 0.85
+  matsign zoo-spectra                            the gradient zoo's spectra side by side
   matsign train-compare --quick                  every update rule on a tiny GPT (needs torch)
 Interrupted? Run the same command again: finished cells are read back, not re-run.
 """
@@ -62,6 +63,9 @@ SUBCOMMANDS = (
                "matsign.cli.spectra:add_spectra_arguments", "matsign.cli.spectra:spectra_command"),
     Subcommand("advise", "per matrix of a dump, the cheapest method predicted to reach a target",
                "matsign.cli.advise:add_advise_arguments", "matsign.cli.advise:advise_command"),
+    Subcommand("zoo-spectra", "spectra of the gradient zoo's members (gpt, cnn, moe) in one figure",
+               "matsign.cli.spectra:add_zoo_spectra_arguments",
+               "matsign.cli.spectra:zoo_spectra_command"),
     Subcommand("record", "train a small model and dump its gradients and momenta",
                "matsign.cli.record:add_record_arguments", "matsign.cli.record:record_command"),
     Subcommand("train-compare", "train the recorder's GPT with every update rule: validation loss and time per step",

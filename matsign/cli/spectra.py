@@ -1,12 +1,20 @@
-"""``matsign spectra PATH``: spectral summary of the matrices of a gradient dump."""
+"""``matsign spectra PATH``: spectral summary of the matrices of a gradient dump; ``matsign
+zoo-spectra``: the same for every member of the gradient zoo, drawn side by side."""
 
 from __future__ import annotations
 
 import sys
 
 from matsign._backend import check_nonnegative_int, check_positive_int, integer_argument
-from matsign.experiments.spectra import (RANKS, REFERENCES, analyse_dump, loading_summary,
-                                        write_spectra)
+from matsign.experiments.spectra import (
+    RANKS,
+    REFERENCES,
+    analyse_dump,
+    analyse_zoo,
+    loading_summary,
+    write_spectra,
+    write_zoo_spectra,
+)
 from matsign.experiments.store import ResultsError, check_directory
 from matsign.io import KINDS, DumpError
 from matsign.io.tensors import CONV_LAYOUTS
@@ -103,4 +111,35 @@ def spectra_command(args) -> int:
     table_csv, values_csv, figures = write_spectra(table, sigma, out_dir=args.out, figure_dir=args.figures)
     print(f"wrote {len(table)} rows to {table_csv}, the last step's singular values to "
           f"{values_csv}, and figures {', '.join(str(p) for p in figures)} (+ .pdf)")
+    return 0
+
+
+def add_zoo_spectra_arguments(parser) -> None:
+    """Add the arguments of ``matsign zoo-spectra`` to an ``argparse`` parser."""
+    parser.add_argument("--out", default="results",
+                        help="directory for zoo-spectra.csv and zoo-spectra-singular-values.csv "
+                        "(default: results)")
+    parser.add_argument("--figures", default="figures",
+                        help="directory for zoo-spectra.png and .pdf (default: figures)")
+    parser.add_argument("--kind", choices=("all", *KINDS, "unknown"), default="grad",
+                        help="which tensors (default: grad, which every member holds)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def zoo_spectra_command(args) -> int:
+    """Run ``matsign zoo-spectra``: the spectra of every zoo member, their tables and one figure."""
+    try:
+        check_directory(args.out, "--out")
+        check_directory(args.figures, "--figures")
+    except ResultsError as exc:
+        print(f"matsign zoo-spectra: {exc}", file=sys.stderr)
+        return 2
+    table, sigma = analyse_zoo(kind=args.kind, progress=not args.no_progress)
+    for member, rows in table.groupby("member", sort=False):
+        rows.attrs["skipped"] = table.attrs["skipped"][member]
+        print(f"{member}: {loading_summary(rows)}")
+    table_csv, values_csv, figure = write_zoo_spectra(table, sigma, out_dir=args.out,
+                                                      figure_dir=args.figures)
+    print(f"wrote {len(table)} rows to {table_csv}, the last step's singular values to "
+          f"{values_csv}, and the figure {figure} (+ .pdf)")
     return 0

@@ -18,9 +18,10 @@ orthogonalization" (MuonEq, arXiv 2603.28254). ``smallest_normalized`` records `
 
 Another grid (``--config``) may hold ``newton_schulz`` or ``gram_newton_schulz`` (the same
 polynomial of ``G``; both only with different schedules, since the figure draws one line per
-schedule) on sources with a ``kappa``, with at least one full-rank source and ``steps = 5`` on
-its steps axis (the figure's panels), and one value of every coordinate the figure does not
-draw apart (see :func:`check_grid`).
+schedule) on sources with a ``kappa`` or on ``recorded`` matrices (a panel each, placed by their
+measured ``condition_number`` and ``stable_rank``), with at least one full-rank source and
+``steps = 5`` on its steps axis (the figure's panels), and one value of every coordinate the
+figure does not draw apart (see :func:`check_grid`).
 
 References
 ----------
@@ -38,7 +39,7 @@ from matsign.exact.schedules import scalar_map
 from matsign.experiments.engine import Extra
 from matsign.experiments.grid import GridError
 from matsign.experiments.runner import Experiment, check_figure_separates
-from matsign.plots.newton_schulz import BUDGET
+from matsign.plots.newton_schulz import BUDGET, MATRIX_PARAMS
 
 NAME = "ns-vs-spectrum"
 
@@ -56,9 +57,14 @@ def predicted_columns(X, context, cell) -> dict:
 
 
 def check_grid(cells):
-    """The figure's panels need full-rank matrices (no ``nonzero``) and runs of ``BUDGET`` steps,
-    and draw one line per schedule and point per κ, ``nonzero`` and step count."""
-    check_figure_separates(cells, lambda cell: ("schedule", "kappa", "nonzero", "steps"), NAME)
+    """The figure's panels need sources with a ``kappa`` or recorded matrices, full-rank matrices
+    (no ``nonzero``) and runs of ``BUDGET`` steps, and draw one line per schedule and point per
+    matrix and step count."""
+    for cell in cells:
+        if not {"kappa", "tensor"} & set(dict(cell.source_params)):
+            raise GridError(f"{NAME} needs sources with a kappa or recorded matrices; "
+                            f"source {cell.source!r} has neither")
+    check_figure_separates(cells, lambda cell: ("schedule", "steps", *MATRIX_PARAMS), NAME)
     if all(dict(cell.source_params).get("nonzero") is not None for cell in cells):
         raise GridError(f"{NAME} needs a full-rank source (one without nonzero): its upper panels show the "
                         "error against steps per κ at full rank")
@@ -81,6 +87,5 @@ EXPERIMENT = Experiment(
     figure=figure,
     extra=Extra(("predicted_error", "smallest_normalized"), predicted_columns),
     methods=("newton_schulz", "gram_newton_schulz"),  # the same polynomial of G: scalar_map predicts both
-    source_params=("kappa",),
     check_grid=check_grid,
 )

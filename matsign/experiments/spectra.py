@@ -41,8 +41,8 @@ from matsign.io.formats import FLOAT_DTYPE_NAMES
 from matsign.prediction import spectrum_of
 from matsign.spectral import singular_value_summary, singular_values
 
-__all__ = ["RANKS", "REFERENCES", "Spectra", "analyse_dump", "loading_summary",
-           "predicted_ns_error", "write_spectra"]
+__all__ = ["RANKS", "REFERENCES", "Spectra", "analyse_dump", "analyse_zoo", "loading_summary",
+           "predicted_ns_error", "write_spectra", "write_zoo_spectra"]
 
 NAME = "spectra"
 
@@ -377,3 +377,52 @@ def write_spectra(table, singular_values, *, out_dir="results", figure_dir="figu
     table.to_csv(table_csv, index=False)
     singular_values.to_csv(values_csv, index=False)
     return table_csv, values_csv, spectra_figures(table, singular_values, figure_dir)
+
+
+def analyse_zoo(*, kind: str = "grad", progress: bool = True) -> Spectra:
+    """:func:`analyse_dump` of every member of the gradient zoo (:data:`matsign.recorder.zoo.ZOO`).
+
+    Parameters
+    ----------
+    kind : {"grad", "momentum", "second_moment", "unknown", "all"}
+        Which tensors (default the gradients, which every member holds).
+    progress : bool
+        Show a progress bar over each member's matrices.
+
+    Returns
+    -------
+    Spectra
+        Both tables of :func:`analyse_dump` over all members, each with a first column
+        ``member`` (``"gpt"``, ``"cnn"``, ``"moe"``); ``table.attrs["skipped"]`` maps each member
+        to its count of skipped tensors.
+    """
+    import pandas as pd
+
+    from matsign.recorder.zoo import ZOO
+
+    tables, values, skipped = [], [], {}
+    for member, path in ZOO.items():
+        table, sigma = analyse_dump(path, kind=kind, progress=progress)
+        skipped[member] = table.attrs["skipped"]
+        tables.append(table.assign(member=member))
+        values.append(sigma.assign(member=member))
+    table, sigma = (pd.concat(t, ignore_index=True) for t in (tables, values))
+    table, sigma = (t[["member", *(c for c in t.columns if c != "member")]] for t in (table, sigma))
+    table.attrs["skipped"] = skipped
+    return Spectra(table, sigma)
+
+
+def write_zoo_spectra(table, singular_values, *, out_dir="results", figure_dir="figures") -> tuple:
+    """Write the tables of :func:`analyse_zoo` (``zoo-spectra.csv``,
+    ``zoo-spectra-singular-values.csv``) and draw ``zoo-spectra.png`` and ``.pdf``
+    (:func:`matsign.plots.zoo.zoo_spectra_figure`); return the three paths (CSV, CSV, PNG)."""
+    from matsign.plots.zoo import zoo_spectra_figure
+
+    out, figures = Path(out_dir), Path(figure_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
+    table_csv, values_csv = out / "zoo-spectra.csv", out / "zoo-spectra-singular-values.csv"
+    table.to_csv(table_csv, index=False)
+    singular_values.to_csv(values_csv, index=False)
+    figure = zoo_spectra_figure(table, singular_values, figures / "zoo-spectra")
+    return table_csv, values_csv, figure
