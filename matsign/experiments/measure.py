@@ -95,8 +95,8 @@ class Context:
     def oracle(self, rank: int):
         """``U_r V_rᵀ``, the best rank-r sign (``r`` capped at ρ), in float64 on the backend.
 
-        Formed once per ``r`` and kept: the cells of one matrix share their ranks, and the same
-        product of the same factors is the same array."""
+        Formed once per ``r`` and kept (so read only): the cells of one matrix share their
+        ranks, and the same product of the same factors is the same array."""
         r = min(int(rank), self.rho)
         if r not in self._oracles:
             self._oracles[r] = self._U[:, :r] @ self._Vt[:r, :]
