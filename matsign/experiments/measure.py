@@ -90,11 +90,17 @@ class Context:
     exact: object
     _U: object = field(repr=False)
     _Vt: object = field(repr=False)
+    _oracles: dict = field(default_factory=dict, repr=False)
 
     def oracle(self, rank: int):
-        """``U_r V_rᵀ``, the best rank-r sign (``r`` capped at ρ), in float64 on the backend."""
+        """``U_r V_rᵀ``, the best rank-r sign (``r`` capped at ρ), in float64 on the backend.
+
+        Formed once per ``r`` and kept (so read only): the cells of one matrix share their
+        ranks, and the same product of the same factors is the same array."""
         r = min(int(rank), self.rho)
-        return self._U[:, :r] @ self._Vt[:r, :]
+        if r not in self._oracles:
+            self._oracles[r] = self._U[:, :r] @ self._Vt[:r, :]
+        return self._oracles[r]
 
 
 _INSTALL = {"torch": "a PyTorch build (pip install torch)", "cupy": 'the gpu extra (pip install -e ".[gpu]")'}
