@@ -3,13 +3,15 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from matsign.cli import main
-from matsign.experiments.advice import REFERENCE, advise_matrix, candidates, check_target
-from matsign.io import write_step
-from matsign.registry import _METHODS, get_method, register
+pd = pytest.importorskip("pandas")
+pytest.importorskip("matplotlib")
+
+from matsign.cli import main  # noqa: E402
+from matsign.experiments.advice import REFERENCE, advise_matrix, candidates, check_target  # noqa: E402
+from matsign.io import write_step  # noqa: E402
+from matsign.registry import _METHODS, get_method, register  # noqa: E402
 from matsign.synthetic import power_law, with_spectrum
 
 SHAPE = (48, 96)

@@ -567,7 +567,7 @@ def test_a_state_dict_is_never_unpickled(tmp_path):
 
 def test_matsign_spectra_on_every_layout(gpt_file, npz_file, adamw_state, sharded, tmp_path, capsys):
     """One run over a folder of all the layouts above: rows, steps, kinds, shapes and the summary."""
-    import pandas as pd
+    pd = pytest.importorskip("pandas")
 
     from matsign.cli import main
 

@@ -271,8 +271,11 @@ def test_shipped_zoo_member_regenerates_from_its_command(member, tmp_path):
         (new, new_rest), (old, old_rest) = _contents(tmp_path / path), _contents(ZOO[member] / path)
         assert new_rest == old_rest, path
         assert {k: (v.shape, v.dtype) for k, v in new.items()} == {k: (v.shape, v.dtype) for k, v in old.items()}
-        if int(re.search(r"step0*(\d+)", str(path)).group(1)) == first:
-            # The first dump agrees to float32 summation order on any CPU and thread count:
+        same_torch = torch.__version__ == RECORDED_WITH["torch"]
+        if same_torch and int(re.search(r"step0*(\d+)", str(path)).group(1)) == first:
+            # With the recording's PyTorch (another version may initialize differently: 2.9's CNN
+            # weights differ at step 1), the first dump agrees to float32 summation order on any
+            # CPU and thread count:
             # measured at most 2.2e-6 of a tensor's largest entry (the CNN's exp_avg_sq, a square)
             # between 1 and 2 threads; another seed or command changes entries by O(1) of it.
             for key, b in old.items():
