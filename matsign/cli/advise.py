@@ -7,10 +7,10 @@ import argparse
 import sys
 
 from matsign._backend import check_nonnegative_int, integer_argument
-from matsign.experiments.advice import REFERENCES, advise_dump, check_target, write_advice
+from matsign.cli.spectra import add_dump_arguments
+from matsign.experiments.advice import advise_dump, check_target, write_advice
 from matsign.experiments.store import ResultsError, check_directory
-from matsign.io import KINDS, DumpError
-from matsign.io.tensors import CONV_LAYOUTS
+from matsign.io import DumpError
 
 
 def _alignment(text: str) -> float:
@@ -51,28 +51,13 @@ def add_advise_arguments(parser) -> None:
     target.add_argument("--target-error", type=_error, metavar="E",
                         help="relative error ||X - msign(G)||_F/||msign(G)||_F not to exceed")
     parser.add_argument(
-        "--reference", choices=tuple(REFERENCES), default="truncated",
-        help="which exact sign the error is against: truncated = the singular values above the "
-        "storage precision's noise (what msign keeps; right for 16-bit dumps), full = every one "
-        "above float64 rounding (default: truncated)",
-    )
-    parser.add_argument(
         "--verify", action="store_true",
         help="run the chosen, runner-up and reference methods and add measured values",
     )
     parser.add_argument("--out", default="results/advice",
                         help="directory for advice.csv and the figure (default: results/advice)")
-    parser.add_argument("--kind", choices=("all", *KINDS, "unknown"), default="all",
-                        help="which tensors (default: all)")
+    add_dump_arguments(parser, reference_of="the relative error is")
     count = integer_argument(check_nonnegative_int, "non-negative integer")
-    parser.add_argument("--steps", type=count, nargs="+", metavar="STEP",
-                        help="only these steps (default: all)")
-    parser.add_argument("--layout", metavar="FILE",
-                        help="TOML or JSON rules for kind, step and name (as spectra --layout)")
-    parser.add_argument("--names", metavar="FILE",
-                        help="parameter names of an optimizer state dict (as spectra --names)")
-    parser.add_argument("--conv", choices=CONV_LAYOUTS, default="out",
-                        help="how a convolution kernel becomes a matrix (as spectra --conv)")
     parser.add_argument("--seed", type=count, default=0,
                         help="seed of the random methods when verifying (default: 0)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

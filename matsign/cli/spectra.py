@@ -46,6 +46,15 @@ def add_spectra_arguments(parser) -> None:
         help=f"ranks of the tail-energy columns (default: {' '.join(map(str, RANKS))}, those a matrix has); "
         "NaN for a matrix smaller than the rank; a rank above every matrix's min(m, n) is a usage error",
     )
+    add_dump_arguments(parser, reference_of="the ns_error columns are")
+    parser.add_argument("--skip-bad", action="store_true", help="skip corrupt files with a warning instead of stopping")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def add_dump_arguments(parser, *, reference_of: str) -> None:
+    """Add the options that choose and read the matrices of a dump, shared by ``matsign spectra``
+    and ``matsign advise``: ``--kind``, ``--steps``, ``--layout``, ``--names``, ``--conv`` and
+    ``--reference`` (whose help says what ``reference_of`` compares with the exact sign)."""
     parser.add_argument("--kind", choices=("all", *KINDS, "unknown"), default="all",
                         help="which tensors (default: all)")
     parser.add_argument("--steps", type=integer_argument(check_nonnegative_int, "non-negative integer"), nargs="+",
@@ -69,12 +78,10 @@ def add_spectra_arguments(parser) -> None:
     )
     parser.add_argument(
         "--reference", choices=REFERENCES, default="truncated",
-        help="which exact sign the ns_error columns are against: truncated = the singular "
+        help=f"which exact sign {reference_of} against: truncated = the singular "
         "values above the storage precision's noise (what msign keeps; right for 16-bit dumps), "
         "full = every one above float64 rounding (default: truncated)",
     )
-    parser.add_argument("--skip-bad", action="store_true", help="skip corrupt files with a warning instead of stopping")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def spectra_command(args) -> int:
