@@ -41,12 +41,12 @@ from matsign.experiments.engine import Extra
 from matsign.experiments.grid import GridError
 from matsign.experiments.runner import Experiment
 from matsign.io.dump import load_gradients
-from matsign.io.tensors import as_matrix
+from matsign.io.tensors import CONV_LAYOUTS, as_matrix
 from matsign.registry import get_method
 
 NAME = "flattening"
 
-VIEWS = ("out", "in", "spatial")
+VIEWS = CONV_LAYOUTS
 COLUMNS = (*(f"{what}_{view}" for what in ("error", "cosine", "flops") for view in VIEWS), "batched_parity")
 
 

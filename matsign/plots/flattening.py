@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
+from matsign.io.tensors import CONV_LAYOUTS
 from matsign.plots import ERROR_FLOOR, STYLE, configuration_columns, labelled_groups, method_label, pyplot, save
 
 #: Colour per view.
-VIEW_COLOURS = {"out": "C0", "in": "C1", "spatial": "C2"}
+VIEW_COLOURS = dict(zip(CONV_LAYOUTS, ("C0", "C1", "C2")))
 _HATCHES = ("", "//", "..", "xx")
 
 
@@ -37,13 +38,11 @@ def flattening_figure(table, stem):
     Bars grouped by tensor: a colour per view (``out``, ``in``, ``spatial``), a hatch per method
     setting. Rows: ``cosine_V``, ``error_V`` (log; at most 1e-16 drawn there), ``flops_V`` (log).
     """
-    from matsign.experiments.flattening import VIEWS
-
     plt = pyplot()
     matrix_columns, method_columns = configuration_columns(table)
     tensors = labelled_groups(table, matrix_columns, _tensor_title)
     methods = [label for _, label, _ in labelled_groups(table, method_columns, lambda s: method_label(s["method"], s))]
-    width = 0.8 / (len(VIEWS) * len(methods))
+    width = 0.8 / (len(CONV_LAYOUTS) * len(methods))
     shown = (("cosine", r"cosine $\langle T, X\rangle / (\|T\|_F \|X\|_F)$", False),
              ("error", "error vs exact signs\nof the same matrices", True), ("flops", "flops", True))
     with plt.rc_context(STYLE):
@@ -52,8 +51,8 @@ def flattening_figure(table, stem):
         for x, (_, _, rows) in enumerate(tensors):
             for j, (_, _, cells) in enumerate(labelled_groups(rows, method_columns, str)):
                 means = cells.mean(numeric_only=True)
-                for i, view in enumerate(VIEWS):
-                    offset = x - 0.4 + width * (j * len(VIEWS) + i + 0.5)
+                for i, view in enumerate(CONV_LAYOUTS):
+                    offset = x - 0.4 + width * (j * len(CONV_LAYOUTS) + i + 0.5)
                     for ax, (what, _, log) in zip(axes, shown):
                         value = means[f"{what}_{view}"]
                         ax.bar(offset, max(value, ERROR_FLOOR) if log else value, width, color=VIEW_COLOURS[view],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from matsign.plots import (
     ERROR_FLOOR,
     STYLE,
@@ -38,8 +40,7 @@ def shards_figure(table, stem):
     ``⟨G, X⟩/(‖G‖_*‖X‖₂)``, spectral norm ``‖X‖₂``. A colour per matrix, a line style per
     method setting; ``k = 1`` is the method on the whole matrix.
     """
-    from matsign.experiments.shards import AXES, SHARD_COUNTS
-
+    shard_axes, counts = _shard_grid(table.columns)
     plt = pyplot()
     matrix_columns, method_columns = configuration_columns(table)
     matrices = labelled_groups(table, matrix_columns, lambda s: f"{source_label(s)} {int(s['m'])}×{int(s['n'])}")
@@ -49,18 +50,18 @@ def shards_figure(table, stem):
             methods = labelled_groups(rows, method_columns, lambda s: method_label(s["method"], s))
             for style, (_, method, cells) in enumerate(methods):
                 means = cells.mean(numeric_only=True)
-                for column, axis in enumerate(AXES):
+                for column, axis in enumerate(shard_axes):
                     for row, what in enumerate(("error", "alignment", "norm")):
-                        values = [means[f"{what}_{axis}_{k}"] for k in SHARD_COUNTS]
+                        values = [means[f"{what}_{axis}_{k}"] for k in counts]
                         if what == "error":
                             values = [max(v, ERROR_FLOOR) for v in values]
-                        axes[row, column].plot(SHARD_COUNTS, values, _STYLES[style % len(_STYLES)], color=f"C{colour}",
+                        axes[row, column].plot(counts, values, _STYLES[style % len(_STYLES)], color=f"C{colour}",
                                                ms=3, lw=1, label=f"{matrix}, {method}")
-        for column, axis in enumerate(AXES):
+        for column, axis in enumerate(shard_axes):
             axes[0, column].set_title(f"{'row' if axis == 'rows' else 'column'} shards")
             log_axes(axes[0, column], x=True)
             axes[2, column].set_xlabel("shards k (1: whole matrix)")
-            axes[2, column].set_xticks(SHARD_COUNTS, [str(k) for k in SHARD_COUNTS])
+            axes[2, column].set_xticks(counts, [str(k) for k in counts])
         axes[0, 0].set_ylabel("error vs msign(G)")
         axes[1, 0].set_ylabel(r"alignment $\langle G, X\rangle / (\|G\|_* \|X\|_2)$")
         axes[2, 0].set_ylabel(r"spectral norm $\|X\|_2$")
@@ -69,3 +70,10 @@ def shards_figure(table, stem):
         path = save(fig, stem)
         plt.close(fig)
     return path
+
+
+def _shard_grid(columns) -> tuple[tuple, list]:
+    """The shard axes (in column order) and shard counts (ascending) of the table's
+    ``error_<axis>_<k>`` columns."""
+    found = [m for m in map(re.compile(r"error_(\w+?)_(\d+)").fullmatch, columns) if m]
+    return tuple(dict.fromkeys(m[1] for m in found)), sorted({int(m[2]) for m in found})
