@@ -183,6 +183,21 @@ def test_lowrank_muon_at_full_rank_is_exact_muon(shape):
         np.testing.assert_allclose(a.update, b.update, atol=1e-10)
 
 
+def test_lowrank_muon_size_fallback_is_muon_at_or_below_the_side_and_low_rank_above():
+    # The official code's fallback: a side ≤ full_rank_side gets the full sign (exact Muon's
+    # update to rounding); a larger matrix gets the rank-2 operator (rank ≤ 2, not Muon's).
+    small, large = _gradients((12, 20), 3), _gradients((24, 30), 3)
+    rule, muon = LowRankMuon(2, 0.9, inner="exact", rng=0, full_rank_side=12), Muon(0.9, inner="exact")
+    for G in small:
+        np.testing.assert_allclose(rule.step(G).update, muon.step(G).update, atol=1e-10)
+    rule = LowRankMuon(2, 0.9, inner="exact", rng=0, full_rank_side=23)
+    for G in large:
+        update = rule.step(G).update
+    assert np.linalg.matrix_rank(update) == 2
+    with pytest.raises(ValueError, match="full_rank_side"):
+        LowRankMuon(2, full_rank_side=0)
+
+
 def test_lowrank_muon_recovers_the_sign_of_a_low_rank_momentum():
     # Gradients in a fixed rank-3 space: every momentum has rank 3, so a rank-3 Gaussian
     # range finds it exactly and the step is the exact sign (relative error ~ rounding).

@@ -41,6 +41,9 @@ class LowRankMuon(UpdateRule):
     rng : None, int or generator
         Randomness of the range finder; created at the first step and drawn from at every
         step, so one seed fixes the whole sequence.
+    full_rank_side : int, optional
+        Matrices with a side ≤ ``full_rank_side`` get the full inner sign of ``T_t`` instead
+        (the official code's size fallback, 500); default: the rank-r operator at every size.
     shape, diagnostics
         See :class:`Muon`.
     **options
@@ -59,8 +62,9 @@ class LowRankMuon(UpdateRule):
 
     Departures from the official code (dengzhanwang/Low-rank-Muon): it always selects columns
     uniformly (``range="column"``, ``strategy="uniform"`` here) and falls back to full
-    Newton–Schulz for matrices with a side ≤ 500; this rule applies the low-rank operator to
-    every shape, so small matrices can be studied, and offers the Gaussian range as well.
+    Newton–Schulz for matrices with a side ≤ 500 (``full_rank_side=500`` here); by default this
+    rule applies the low-rank operator to every shape, so small matrices can be studied, and it
+    offers the Gaussian range as well.
 
     References
     ----------
@@ -94,6 +98,7 @@ class LowRankMuon(UpdateRule):
         steps: int | None = None,
         inner_dtype: str | None = None,
         rng=None,
+        full_rank_side: int | None = None,
         shape: str = "none",
         diagnostics: bool = True,
         **options,
@@ -108,18 +113,28 @@ class LowRankMuon(UpdateRule):
         check_inner_dtype(self.sign_spec, inner_dtype)
         self.inner_dtype = inner_dtype
         self.rng = rng
+        if full_rank_side is not None:
+            check_positive_int(full_rank_side, "full_rank_side")
+        self.full_rank_side = full_rank_side
         self.buffer = None
         self._generator = None
 
+    def _full_rank(self, G) -> bool:
+        """Whether ``G``'s size falls back to the full sign (``full_rank_side``)."""
+        return self.full_rank_side is not None and min(G.shape) <= self.full_rank_side
+
     def _start(self, xp, G):
         # The sketch width is checked here, before the first step touches the momentum.
-        check_rank(self.rank + self.options.get("oversample", 0), G.shape, "rank + oversample")
+        if not self._full_rank(G):
+            check_rank(self.rank + self.options.get("oversample", 0), G.shape, "rank + oversample")
         self._generator = generator(self.rng, G)
         self.buffer = xp.zeros_like(G)  # M₀ = 0
 
     def _advance(self, xp, G):
         # Muon's momentum and its Nesterov input T_t, as the low-rank Muon code (arXiv 2509.11983).
         self.buffer, target = muon_momentum(self.buffer, G, self.momentum, self.nesterov)
+        if self._full_rank(G):
+            return self._sign(target), target, {}
         # The rank-r sign Q·orth(QᵀT_t), Q a fresh range of T_t (Gaussian sketch or columns).
         direction = sketched_msign(
             target, self.rank, range=self.range, inner=self.sign_spec, steps=self.steps,
