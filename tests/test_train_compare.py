@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -14,7 +15,9 @@ torch = pytest.importorskip("torch")
 
 from matsign.cli.train_compare import add_train_compare_arguments, train_compare_command
 from matsign.experiments import train_compare
-from matsign.experiments.train_compare import QUICK, RULES, comparison, final_losses, run
+from matsign.experiments.train_compare import (
+    QUICK, comparison, final_losses, lr_factor, run, state_bytes, tuning_grid,
+)
 from matsign.recorder.data import load_corpus
 from matsign.recorder.model import GPT, GPTConfig, hidden_weights
 from matsign.recorder.optimizer import RuleOptimizer, make_rule_optimizers
@@ -136,46 +139,147 @@ def test_quick_run_trains_every_rule(quick_run):
     assert not table["diverged"].any() and table["val_loss"].notna().all()
     first = table[table["step"] == 0].set_index(["rule", "lr", "seed"])["val_loss"]
     last = table[table["step"] == QUICK.steps].set_index(["rule", "lr", "seed"])["val_loss"]
-    assert len(last) == len(RULES) * (len(QUICK.lrs) + 1)
+    assert sorted(set(table["rule"])) == sorted(QUICK.rule_names())
     # Near-uniform predictions start at ln 256; four steps of any rule must lower the loss.
     assert np.allclose(first, math.log(256), atol=0.05) and (last < first).all()
-    for stem in ("train-compare-quick", "train-compare-quick-time"):
+    for stem in ("train-compare-quick", "train-compare-quick-lr", "train-compare-quick-rank",
+                 "train-compare-quick-time"):
         assert (out / "figures" / f"{stem}.png").stat().st_size > 0
         assert (out / "figures" / f"{stem}.pdf").stat().st_size > 0
+
+
+def test_quick_run_extends_each_grid_until_the_optimum_is_inside_or_the_extensions_end(quick_run):
+    _, table = quick_run
+    tuned = table[(table["seed"] == 0) & (table["step"] == QUICK.steps)]
+    low, high = min(QUICK.lrs), max(QUICK.lrs)
+    for rule, rows in tuned.groupby("rule"):
+        tried = sorted(rows["lr"])
+        # The starting grid, then halvings below and doublings above it, at most max_extensions each.
+        assert set(QUICK.lrs) <= set(tried)
+        below, above = [lr for lr in tried if lr < low], [lr for lr in tried if lr > high]
+        assert below == [low / 2**k for k in range(len(below), 0, -1)] and len(below) <= QUICK.max_extensions
+        assert above == [high * 2**k for k in range(1, len(above) + 1)] and len(above) <= QUICK.max_extensions
+        best = rows.sort_values(["val_loss", "lr"])["lr"].iloc[0]
+        if best == tried[0]:
+            assert len(below) == QUICK.max_extensions, rule
+        if best == tried[-1]:
+            assert len(above) == QUICK.max_extensions, rule
+
+
+def test_tuning_grid_follows_the_optimum_of_a_convex_loss():
+    # Loss (log2 lr − log2 0.1)²: from {0.01, 0.02} the grid doubles to 0.04, 0.08, 0.16 and
+    # stops with the optimum 0.08 inside; with one extension it stops at the edge 0.04.
+    def tune(settings):
+        scores = {}
+        while True:
+            grid, pending = tuning_grid(scores, settings)
+            if not pending:
+                return grid, min(grid, key=scores.get)
+            scores.update({lr: (math.log2(lr) - math.log2(0.1)) ** 2 for lr in pending})
+
+    settings = dataclasses.replace(QUICK, lrs=(0.01, 0.02), max_extensions=3)
+    assert tune(settings) == ([0.01, 0.02, 0.04, 0.08, 0.16], 0.08)
+    assert tune(dataclasses.replace(settings, max_extensions=1)) == ([0.01, 0.02, 0.04], 0.04)
+    # A diverged largest rate (inf) makes the optimum interior at once.
+    assert tuning_grid({0.01: 2.0, 0.02: 1.0, 0.04: math.inf}, dataclasses.replace(settings, lrs=(0.01, 0.02, 0.04))) \
+        == ([0.01, 0.02, 0.04], [])
+
+
+def test_lr_factor_is_linear_warmup_then_cosine_to_the_final_fraction():
+    s = dataclasses.replace(QUICK, steps=200, warmup=20, final_lr=0.1)
+    factors = np.array([lr_factor(t, s) for t in range(1, 201)])
+    np.testing.assert_allclose(factors[:20], np.arange(1, 21) / 20, rtol=1e-15)
+    t = np.arange(21, 201)
+    np.testing.assert_allclose(factors[20:], 0.1 + 0.45 * (1 + np.cos(np.pi * (t - 20) / 180)), rtol=1e-14)
+    assert factors[-1] == pytest.approx(0.1, abs=1e-15) and (np.diff(factors[19:]) <= 0).all()
+    constant = dataclasses.replace(s, warmup=0, final_lr=1.0)
+    assert {lr_factor(t, constant) for t in range(1, 201)} == {1.0}
+
+
+def test_the_schedule_sets_every_optimizer_to_its_peak_times_the_factor():
+    s = dataclasses.replace(QUICK, steps=10, warmup=4, final_lr=0.2)
+    model = GPT(GPTConfig(width=32, depth=1, heads=2, context=16))
+    for rule in ("muon", "adamw"):
+        hidden, adamw = train_compare._optimizers(model, rule, 0.03, 0, s)
+        schedule = train_compare._Schedule(hidden, adamw, s)
+        for step in (1, 4, 7, 10):
+            schedule(_hook_state(step))
+            f = lr_factor(step, s)
+            assert adamw.param_groups[0]["lr"] == pytest.approx(3e-3 * f, rel=1e-15)
+            lr = hidden.param_groups[0]["lr"] if rule == "adamw" else hidden.lr
+            assert lr == pytest.approx(0.03 * f, rel=1e-15)
+
+
+def _hook_state(step):
+    """What a training hook sees at ``step`` (the schedule reads only the step)."""
+    from matsign.recorder.training import TrainStep
+
+    return TrainStep(step, 0.0, None, ())
+
+
+def test_state_bytes_counts_what_each_optimizer_keeps():
+    # Muon and low-rank Muon keep one float32 momentum per weight; AdamW two moments.
+    s = dataclasses.replace(QUICK, fixed_rank=4)
+    model = GPT(GPTConfig(width=32, depth=1, heads=2, context=16))
+    weights = hidden_weights(model)
+    numbers = sum(w.numel() for w in weights.values())
+    for rule, expected in (("muon", 4 * numbers), ("lowrank_column", 4 * numbers), ("adamw", 8 * numbers)):
+        hidden, _ = train_compare._optimizers(model, rule, 0.01, 0, s)
+        for w in weights.values():
+            w.grad = torch.randn_like(w)
+        hidden.step()
+        assert state_bytes(hidden) == expected, rule
+
+
+def test_two_workers_train_the_same_runs_as_one(tmp_path):
+    settings = dataclasses.replace(QUICK, lrs=(0.02,), max_extensions=0, seeds=(0, 1), rules=("muon", "dion"))
+    serial = run(tmp_path / "one", tmp_path / "figures", size="quick", progress=False, settings=settings)
+    parallel = run(tmp_path / "two", tmp_path / "figures", size="quick", progress=False, settings=settings, workers=2)
+    key = ["rule", "lr", "seed", "step"]
+    a, b = (t.sort_values(key).reset_index(drop=True) for t in (serial, parallel))
+    # Each run is single-threaded float32 on the CPU whatever process trains it.
+    np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=1e-6)
+    assert a[key].equals(b[key])
 
 
 def test_quick_run_table_has_a_row_per_rule_and_seed(quick_run):
     _, table = quick_run
     final = final_losses(table, QUICK.seeds[0])
-    assert sorted(zip(final["rule"], final["seed"])) == sorted((r, s) for r in RULES for s in QUICK.seeds)
+    names = QUICK.rule_names()
+    assert sorted(zip(final["rule"], final["seed"])) == sorted((r, s) for r in names for s in QUICK.seeds)
     assert (final["step_ms"] > final["rule_ms"]).all() and (final["rule_ms"] > 0).all()
     tuned = table[(table["seed"] == 0) & (table["step"] == QUICK.steps)]
     for row in final.itertuples():  # the selected LR has the lowest tuning loss of its rule
         assert tuned[(tuned["rule"] == row.rule) & (tuned["lr"] == row.lr)]["val_loss"].iloc[0] == \
             tuned[tuned["rule"] == row.rule]["val_loss"].min()
     rows = comparison(table, QUICK.seeds[0])
-    assert list(rows["rule"]) == list(RULES) and rows["std"].notna().all()
+    assert sorted(rows["rule"]) == sorted(names) and rows["std"].notna().all()
+    assert list(rows["rule"][:2]) == ["adamw", "muon"]
+    # Each rule's rank is its own (the swept rank, or fixed_rank), not a setting's: one column each.
+    columns = train_compare._columns(QUICK)
+    assert len(set(columns)) == len(columns)
+    ranks = rows.set_index("rule")["rank"]
+    assert ranks["dion@r8"] == 8 and ranks["lowrank_column"] == QUICK.fixed_rank == 4 and np.isnan(ranks["muon"])
 
 
 def test_rerun_resumes_and_refuses_other_settings(quick_run):
     out, table = quick_run
     csv = out / "results" / "train-compare-quick.csv"
-    again = run(out / "results", out / "figures", quick=True, progress=False)
+    again = run(out / "results", out / "figures", size="quick", progress=False)
     assert len(pd.read_csv(csv)) == len(table) and len(again) == len(table)
     with pytest.raises(ValueError, match="other settings"):
-        run(out / "results", out / "figures", quick=True, progress=False,
-            settings=train_compare.Settings(**{**QUICK.columns(), "steps": 5, "lrs": QUICK.lrs, "seeds": QUICK.seeds}))
+        run(out / "results", out / "figures", size="quick", progress=False, settings=dataclasses.replace(QUICK, steps=5))
 
 
 def test_a_diverging_run_is_recorded_and_never_selected(tmp_path):
-    settings = train_compare.Settings(**{**QUICK.columns(), "lrs": (0.02, 1e30), "seeds": (0,), "rules": ("muon",)})
-    table = run(tmp_path, tmp_path, quick=True, progress=False, settings=settings)
+    settings = dataclasses.replace(QUICK, lrs=(0.02, 1e30), seeds=(0,), rules=("muon",), max_extensions=0)
+    table = run(tmp_path, tmp_path, size="quick", progress=False, settings=settings)
     final = table[table["step"] == settings.steps].set_index("lr")
     assert final.loc[1e30, "diverged"] and math.isnan(final.loc[1e30, "val_loss"])
     assert list(final_losses(table, 0)["lr"]) == [0.02]
     csv = tmp_path / "train-compare-quick.csv"
     written = csv.read_text(encoding="utf-8")
-    assert len(run(tmp_path, tmp_path, quick=True, progress=False, settings=settings)) == len(table)
+    assert len(run(tmp_path, tmp_path, size="quick", progress=False, settings=settings)) == len(table)
     assert csv.read_text(encoding="utf-8") == written  # a diverged run is complete: kept, not retrained
 
 
@@ -200,7 +304,7 @@ def _last_run_cut(csv, tmp_path, cut):
 def test_resume_retrains_a_run_a_crash_cut_short(quick_run, tmp_path, cut):
     out, table = quick_run
     csv, (rule, lr, seed) = _last_run_cut(out / "results" / "train-compare-quick.csv", tmp_path, cut)
-    again = run(csv.parent, tmp_path / "figures", quick=True, progress=False)
+    again = run(csv.parent, tmp_path / "figures", size="quick", progress=False)
     runs = again[(again["rule"] == rule) & (again["lr"] == lr) & (again["seed"] == seed)]
     before = table[(table["rule"] == rule) & (table["lr"] == lr) & (table["seed"] == seed)]
     assert list(runs["step"]) == list(before["step"]) == [0, 2, 4]  # QUICK: 4 steps, validation every 2
@@ -217,7 +321,7 @@ def test_large_has_its_own_files_and_other_settings_are_a_usage_error(quick_run,
     results.mkdir()
     default = (out / "results" / "train-compare-quick.csv").read_text(encoding="utf-8")
     (results / "train-compare.csv").write_text(default, encoding="utf-8")  # a default-size table
-    tiny = train_compare.Settings(**{**QUICK.columns(), "lrs": (0.02,), "seeds": (0,), "rules": ("muon",)})
+    tiny = dataclasses.replace(QUICK, lrs=(0.02,), seeds=(0,), rules=("muon",), max_extensions=0)
     monkeypatch.setattr(train_compare, "LARGE", tiny)
     argv = ["train-compare", "--large", "--no-progress", "--out", str(results), "--figures", str(tmp_path / "figures")]
     assert main(argv) == 0
@@ -225,8 +329,21 @@ def test_large_has_its_own_files_and_other_settings_are_a_usage_error(quick_run,
     assert pd.read_csv(results / "train-compare-large.csv")["step"].tolist() == [0, 2, 4]
     assert (tmp_path / "figures" / "train-compare-large.png").stat().st_size > 0
     capsys.readouterr()
-    monkeypatch.setattr(train_compare, "LARGE", train_compare.Settings(**{**tiny.columns(), "width": 64,
-                                                                          "lrs": (0.02,), "seeds": (0,), "rules": ("muon",)}))
+    monkeypatch.setattr(train_compare, "LARGE", dataclasses.replace(tiny, width=64))
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "other settings (width = [32], now 64)" in err and "Traceback" not in err
+
+
+def test_estimate_counts_the_runs_and_trains_nothing(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_train_compare_arguments(parser)
+    args = parser.parse_args(["--large", "--estimate", "--out", str(tmp_path)])
+    assert train_compare_command(args) == 0
+    large = train_compare.LARGE
+    rules = len(large.rule_names())
+    # Every kind (the official low-rank Muon included), the rank kinds once per rank, Dion2 per fraction.
+    assert rules == len(train_compare.KINDS) - 5 + 4 * len(large.ranks) + len(large.fractions)
+    out = capsys.readouterr().out
+    assert f"{rules} rules, about {rules * (len(large.lrs) + len(large.seeds))} runs" in out
+    assert list(tmp_path.iterdir()) == []
