@@ -68,7 +68,7 @@ SUBCOMMANDS = (
                "matsign.cli.spectra:zoo_spectra_command"),
     Subcommand("record", "train a small model and dump its gradients and momenta",
                "matsign.cli.record:add_record_arguments", "matsign.cli.record:record_command"),
-    Subcommand("train-compare", "train the recorder's GPT with every update rule: validation loss and time per step",
+    Subcommand("train-compare", "train the recorder's GPT with every update rule: tuned losses, rank sweeps, time, state",
                "matsign.cli.train_compare:add_train_compare_arguments",
                "matsign.cli.train_compare:train_compare_command"),
 )
