@@ -267,7 +267,7 @@ QUICK = Settings(width=32, depth=1, heads=2, context=32, batch=4, steps=4, eval_
 #: (it runs full Newton–Schulz on a side ≤ 500): one block of width 512, AdamW, Muon and the
 #: two low-rank Muons at rank 128, two seeds.
 WIDE = Settings(width=512, depth=1, heads=8, context=64, batch=8, steps=150, eval_every=25, eval_batches=4,
-                warmup=15, fixed_rank=128, lrs=(0.005, 0.01, 0.02), max_extensions=2, seeds=(0, 1),
+                warmup=15, fixed_rank=128, lrs=(0.005, 0.01, 0.02), max_extensions=4, seeds=(0, 1),
                 rules=("adamw", "muon", "lowrank_gaussian", "lowrank_official"), ranks=(128,), fractions=())
 #: A larger model and budget, meant for a GPU (6 blocks of width 768, context 256, 2000
 #: steps): every kind, ranks width/16 … width/2.
