@@ -50,9 +50,15 @@ def test_each_member_equals_the_2d_computation_with_its_own_draw(backend, shape,
     # The documented draw: one standard Gaussian array (..., n, ℓ) from the seed; member idx
     # is sketched with Ω[idx].
     Omega = standard_normal(generator(5, A), (*LEAD, shape[1], k + p), like=A)
+    # The sign sketches the wide orientation: a tall member's basis comes from Aᵀ with an
+    # (..., m, ℓ) draw, and lies in the row space.
+    tall = shape[0] > shape[1]
+    wide = np.swapaxes(G, -1, -2) if tall else G
+    Omega_sign = standard_normal(generator(5, A), (*LEAD, wide.shape[-1], k + p), like=A)
     for idx in np.ndindex(*LEAD):
         Qi = subspace_iteration(A[(*idx, ...)], Omega[(*idx, ...)], q, normalizer)
-        Xi = lowrank_msign(A[(*idx, ...)], Qi, rank=k, inner=inner)
+        Pi = subspace_iteration(backend.asarray(wide[idx]), Omega_sign[(*idx, ...)], q, normalizer)
+        Xi = lowrank_msign(A[(*idx, ...)], Pi, rank=k, inner=inner)
         # No breakdown here (full-rank members, κ(sketch) ≤ 6e2 ≪ u^{-1/2}), so every member takes
         # the path of its 2-D call; batched and single kernels differ in summation order only:
         # float64 roundoff times modest condition numbers.

@@ -7,7 +7,7 @@ import scipy.linalg
 from matsign._backend import dtype_name
 from matsign._backend.linalg import cholesky_upper, column_pivots, solve_upper_right
 from matsign.lowrank.orth import orthonormalize
-from matsign.lowrank.ranges import NORMALIZERS, gaussian_range
+from matsign.lowrank.ranges import NORMALIZERS, gaussian_range, wide_gaussian_range, wide_gaussian_range_flops
 from matsign.lowrank.oracle import oracle_lowrank_sign
 from matsign.lowrank.sign import sketched_msign
 from matsign.synthetic import haar_orthogonal, power_law, with_spectrum
@@ -258,3 +258,34 @@ def test_column_pivots_match_scipy_and_stay_on_the_backend(backend):
     expected = scipy.linalg.qr(S, pivoting=True)[2][:4]
     idx = column_pivots(backend.asarray(S), 4)
     backend.assert_close(idx, expected, rtol=0, dtype="int64")
+
+
+@pytest.mark.parametrize("power_iters, oversample", [(0, 0), (1, 4), (2, 8)])
+def test_sketched_sign_of_a_tall_matrix_is_the_transpose_of_the_wide_one(backend, power_iters, oversample):
+    # The Gaussian sign sketches the wide orientation: for tall G it is exactly the transposed
+    # sign of Gᵀ under the same seed (same Ω, same basis); only rounding of the transposed
+    # products differs (float64, κ ≈ 60: a few hundred eps).
+    G = with_spectrum(power_law(30, alpha=1.0), 80, 30, rng=4)
+    tall = sketched_msign(backend.asarray(G), 6, power_iters=power_iters, oversample=oversample, rng=9)
+    wide = sketched_msign(backend.asarray(G.T), 6, power_iters=power_iters, oversample=oversample, rng=9)
+    np.testing.assert_allclose(backend.to_numpy(tall), backend.to_numpy(wide).T, atol=1e-12)
+    basis = wide_gaussian_range(backend.asarray(G), 6, oversample=oversample, power_iters=power_iters, rng=9)
+    assert backend.to_numpy(basis).shape == (30, 6 + oversample)  # a row-space basis: n rows
+
+
+def test_tall_gaussian_flops_normalize_the_short_side():
+    # At 3072 × 768, rank 64 + 8, one power iteration with LU: the sketch's products are the
+    # same either way; the power iteration's LU of the sketch and the final Householder QR now
+    # act on 768 rows, its LU of the other side's block on 3072 (kernel counts written out: LU
+    # pk² − k³/3, QR with Q formed 4pk² − 4k³/3).
+    from matsign.registry import get_method
+
+    m, n, k = 3072, 768, 72
+    flops = get_method("gaussian").flops
+    tall = flops(m, n, rank=64, oversample=8, power_iters=1, normalizer="lu", inner="exact", steps=None)
+    wide = flops(n, m, rank=64, oversample=8, power_iters=1, normalizer="lu", inner="exact", steps=None)
+    assert tall == wide
+    products = 3 * 2 * m * n * k
+    normalizations = (n * k * k - k**3 / 3) + (m * k * k - k**3 / 3) + (4 * n * k * k - 4 * k**3 / 3)
+    assert wide_gaussian_range_flops(m, n, rank=64, oversample=8, power_iters=1, normalizer="lu").flops == \
+        pytest.approx(products + normalizations, rel=1e-12)

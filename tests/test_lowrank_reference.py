@@ -71,9 +71,13 @@ def test_lowrank_msign_right_projection_is_the_reference_on_the_transpose(backen
 def test_gaussian_lowrank_sign_end_to_end(shape, options):
     G = _matrix(shape, 7)
     X = sketched_msign(G, 5, rng=8, **options)
-    Omega = np.random.default_rng(8).standard_normal((shape[1], 5 + options.get("oversample", 0)))
-    Q = reference.range_finder(G, Omega, options.get("power_iters", 0))
-    np.testing.assert_allclose(X, reference.sketched_msign(G, Q, 5), atol=TOL)
+    # The Gaussian sign sketches the wide orientation: a tall G is signed as the transpose of Gᵀ's.
+    tall = shape[0] > shape[1]
+    wide = G.T if tall else G
+    Omega = np.random.default_rng(8).standard_normal((wide.shape[1], 5 + options.get("oversample", 0)))
+    Q = reference.range_finder(wide, Omega, options.get("power_iters", 0))
+    expected = reference.sketched_msign(wide, Q, 5)
+    np.testing.assert_allclose(X, expected.T if tall else expected, atol=TOL)
 
 
 def test_a_numpy_stack_takes_its_test_matrices_in_c_order():

@@ -27,7 +27,7 @@ from matsign.lowrank.sign import (
     register_range,
     sketched_msign,
 )
-from matsign.lowrank.ranges import NORMALIZERS, gaussian_range
+from matsign.lowrank.ranges import NORMALIZERS, gaussian_range, wide_gaussian_range
 from matsign.lowrank.columns import STRATEGIES, column_range, select_columns
 from matsign.lowrank.oracle import oracle_lowrank_sign
 
@@ -39,6 +39,7 @@ __all__ = [
     "check_range_options",
     "column_range",
     "gaussian_range",
+    "wide_gaussian_range",
     "lowrank_msign",
     "lowrank_sign",
     "sketched_msign",

@@ -404,8 +404,8 @@ def _sweep_check(finder):
 def sketched_msign(G, rank, *, range="gaussian", inner="exact", steps=None, dtype=None, rng=None, **options):
     r"""Rank-r approximation of ``msign(G)`` in one call: ``Q = range finder(G)``, then ``Q · msign(QᵀG)``.
 
-    The basis comes from the range finder ``range`` (``Q = gaussian_range(G, rank, rng=rng,
-    **options)`` or ``column_range(...)``), then ``lowrank_msign(G, Q, rank=rank, inner=inner,
+    The basis comes from the range finder ``range`` (``Q = wide_gaussian_range(G, rank, rng=rng,
+    **options)``, :func:`gaussian_range` on the wide orientation, or ``column_range(...)``), then ``lowrank_msign(G, Q, rank=rank, inner=inner,
     steps=steps)``, the operator of [1]_; with oversampling the result is truncated back to
     ``rank``, so it has rank at most ``rank`` whatever the options.
 
@@ -417,7 +417,7 @@ def sketched_msign(G, rank, *, range="gaussian", inner="exact", steps=None, dtyp
     rank : int
         ``1 ≤ rank ≤ min(m, n)``.
     range : str
-        A name in :data:`RANGES`: ``"gaussian"`` (:func:`gaussian_range`), ``"column"``
+        A name in :data:`RANGES`: ``"gaussian"`` (:func:`wide_gaussian_range`), ``"column"``
         (:func:`column_range`), or one declared by :func:`register_range`.
     inner, steps, dtype
         See :func:`lowrank_msign`.
