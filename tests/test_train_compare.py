@@ -347,3 +347,11 @@ def test_estimate_counts_the_runs_and_trains_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"{rules} rules, about {rules * (len(large.lrs) + len(large.seeds))} runs" in out
     assert list(tmp_path.iterdir()) == []
+
+
+def test_workers_below_one_is_a_usage_error(capsys):
+    parser = argparse.ArgumentParser()
+    add_train_compare_arguments(parser)
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--workers", "0"])
+    assert exit_info.value.code == 2 and "expected a positive integer, got '0'" in capsys.readouterr().err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
+from matsign._backend import check_positive_int, integer_argument
+
 
 def add_train_compare_arguments(parser) -> None:
     """Add the arguments of ``matsign train-compare`` to an ``argparse`` parser.
@@ -25,7 +27,7 @@ def add_train_compare_arguments(parser) -> None:
     size.add_argument("--large", action="store_true",
                       help="the larger settings meant for a GPU, written as NAME-large.*")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", metavar="N", type=integer_argument(check_positive_int, "positive integer"), default=1,
                         help="runs trained side by side in separate processes (default: 1)")
     parser.add_argument("--estimate", action="store_true",
                         help="print the number of runs, tokens and model flops, and train nothing")
