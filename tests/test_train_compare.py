@@ -355,3 +355,15 @@ def test_workers_below_one_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         parser.parse_args(["--workers", "0"])
     assert exit_info.value.code == 2 and "expected a positive integer, got '0'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device, message", [("foo", "is not a PyTorch device"), ("cuda:0", "needs CUDA")])
+def test_an_unusable_device_is_a_one_line_usage_error(tmp_path, capsys, device, message):
+    from matsign.cli import main
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    argv = ["train-compare", "--quick", "--device", device, "--out", str(tmp_path), "--figures", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and list(tmp_path.iterdir()) == []

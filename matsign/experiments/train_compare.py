@@ -792,11 +792,13 @@ def run(out_dir="results", figure_dir="figures", *, size: str | None = None, pro
     Raises
     ------
     ConfigError
-        If the CSV file holds runs with other settings or device.
+        If the CSV file holds runs with other settings or device, or the device is not one
+        PyTorch can use here.
     """
     if size is not None and size not in SIZES:
         raise ValueError(f"size must be None or one of {SIZES}, got {size!r}")
     check_positive_int(workers, "workers")
+    _check_device(device)
     settings = settings or {"quick": QUICK, "wide": WIDE, "large": LARGE}.get(size, DEFAULT)
     stem = f"{NAME}-{size}" if size else NAME
     csv = Path(out_dir) / f"{stem}.csv"
@@ -810,6 +812,18 @@ def run(out_dir="results", figure_dir="figures", *, size: str | None = None, pro
     table = table.reset_index(drop=True)
     _draw(table, settings.seeds[0], Path(figure_dir) / stem)
     return table
+
+
+def _check_device(device) -> None:
+    """Refuse a device PyTorch does not know, or CUDA where this machine has none."""
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {device!r} is not a PyTorch device: {exc}") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} needs CUDA, which this machine or PyTorch build does not have")
 
 
 _CORPUS = []
