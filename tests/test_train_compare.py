@@ -357,7 +357,8 @@ def test_workers_below_one_is_a_usage_error(capsys):
     assert exit_info.value.code == 2 and "expected a positive integer, got '0'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("device, message", [("foo", "is not a PyTorch device"), ("cuda:0", "needs CUDA")])
+@pytest.mark.parametrize("device, message", [("foo", "device must be 'cpu', 'cuda' or 'cuda:N', got 'foo'"),
+                                             ("cuda:0", "PyTorch finds no CUDA device")])
 def test_an_unusable_device_is_a_one_line_usage_error(tmp_path, capsys, device, message):
     from matsign.cli import main
 

@@ -815,15 +815,13 @@ def run(out_dir="results", figure_dir="figures", *, size: str | None = None, pro
 
 
 def _check_device(device) -> None:
-    """Refuse a device PyTorch does not know, or CUDA where this machine has none."""
-    import torch
+    """:func:`~matsign.recorder.recording.checked_device`, its error a usage error."""
+    from matsign.recorder.recording import checked_device
 
     try:
-        kind = torch.device(device).type
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"device {device!r} is not a PyTorch device: {exc}") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} needs CUDA, which this machine or PyTorch build does not have")
+        checked_device(device)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 _CORPUS = []

@@ -42,7 +42,7 @@ from matsign.recorder.training import (
     train,
 )
 
-__all__ = ["DTYPES", "FORMATS", "LAYOUTS", "checked_steps", "derived_seeds", "record"]
+__all__ = ["DTYPES", "FORMATS", "LAYOUTS", "checked_device", "checked_steps", "derived_seeds", "record"]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 FORMATS = ("safetensors", "npz", "pt")
@@ -174,13 +174,19 @@ def _checked(batch, steps, seed, dump_steps, optimizer, dtype, format, device):
     check_choice(format, FORMATS, "format")
     if format == "npz" and dtype == "bfloat16":
         raise ValueError("format='npz' cannot hold bfloat16 tensors; use format='safetensors' or 'pt'")
+    return batch, steps, seed, dump_steps, checked_device(device)
+
+
+def checked_device(device):
+    """``torch.device(device)``; a ``ValueError`` for a name PyTorch does not know, or for CUDA
+    where PyTorch finds none."""
     try:
         device = torch.device(device)
     except RuntimeError:
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} but PyTorch finds no CUDA device")
-    return batch, steps, seed, dump_steps, device
+    return device
 
 
 def checked_steps(steps, dump_steps) -> tuple[int, list]:
