@@ -678,11 +678,13 @@ def markdown(table, tuning_seed: int) -> str:
 
 def rank_table(table, tuning_seed: int):
     """The swept rules' final losses against their rank (or Dion2's fraction): one row per rule
-    of a swept kind, with ``kind``, ``rank``, ``fraction``, ``mean``, ``std`` and ``lr``."""
+    of a swept kind, with ``kind``, its label ``kind_label``, the ``swept`` parameter (``"rank"``
+    or ``"fraction"``), ``rank``, ``fraction``, ``mean``, ``std`` and ``lr``."""
     rows = comparison(table, tuning_seed)
-    swept = rows["kind"].map(lambda kind: KINDS[kind][2] is not None)
-    return rows[swept][["kind", "rank", "fraction", "lr", "lr_at_edge", "mean", "std", "difference"]].reset_index(
-        drop=True)
+    rows = rows.assign(kind_label=rows["kind"].map(lambda kind: KINDS[kind][0]),
+                       swept=rows["kind"].map(lambda kind: KINDS[kind][2]))
+    columns = ["kind", "kind_label", "swept", "rank", "fraction", "lr", "lr_at_edge", "mean", "std", "difference"]
+    return rows[rows["swept"].notna()][columns].reset_index(drop=True)
 
 
 def estimate(settings: Settings) -> dict:

@@ -180,8 +180,8 @@ def rank_figure(swept, summary, stem):
     Parameters
     ----------
     swept : pandas.DataFrame
-        One row per swept rule: ``kind, rank, fraction, mean, std``
-        (:func:`matsign.experiments.train_compare.rank_table`).
+        One row per swept rule: ``kind, kind_label, swept, rank, fraction, mean, std``, with
+        ``swept`` the column it varies (:func:`matsign.experiments.train_compare.rank_table`).
     summary : pandas.DataFrame
         One row per rule with ``rule, label, mean, std``: Muon's and AdamW's (when present) are
         drawn as horizontal references.
@@ -193,22 +193,20 @@ def rank_figure(swept, summary, stem):
     pathlib.Path
         The PNG path.
     """
-    from matsign.experiments.train_compare import KINDS
-
     plt = pyplot()
     by_rule = summary.set_index("rule")
     panels = [("rank", "rank r"), ("fraction", "Dion2 fraction α")]
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         for ax, (column, xlabel) in zip(axes, panels):
-            rows = swept[swept["kind"].map(lambda kind: KINDS[kind][2] == column)]
+            rows = swept[swept["swept"] == column]
             if not len(rows):
                 ax.set_visible(False)
                 continue
             for i, (kind, d) in enumerate(rows.groupby("kind", sort=False)):
                 d = d.sort_values(column)
                 ax.errorbar(d[column], d["mean"], yerr=d["std"], fmt="o-", color=f"C{i}", ms=4, capsize=2,
-                            label=KINDS[kind][0])
+                            label=d["kind_label"].iloc[0])
             for rule, style in (("muon", "--"), ("adamw", ":")):
                 if rule in by_rule.index:
                     row = by_rule.loc[rule]
