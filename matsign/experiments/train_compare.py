@@ -530,6 +530,11 @@ def _scores(final) -> dict:
     return {float(lr): (math.inf if math.isnan(loss) else float(loss)) for lr, loss in zip(final["lr"], final["val_loss"])}
 
 
+def _best_lr(scores: dict) -> float:
+    """The learning rate of the lowest score; ties go to the smaller learning rate."""
+    return min(scores, key=lambda lr: (scores[lr], lr))
+
+
 def tuning_grid(scores: dict, settings: Settings) -> tuple[list, list]:
     """The learning rates one rule's tuning has reached, and those still to train.
 
@@ -564,7 +569,7 @@ def tuning_grid(scores: dict, settings: Settings) -> tuple[list, list]:
         pending = [lr for lr in grid if lr not in scores]
         if pending:
             return grid, pending
-        best = min(grid, key=lambda lr: (scores[lr], lr))
+        best = _best_lr({lr: scores[lr] for lr in grid})
         if best == grid[0] and below < settings.max_extensions:
             grid.insert(0, grid[0] / 2)
             below += 1
@@ -588,8 +593,7 @@ def selected_lr(table, tuning_seed: int) -> dict:
     {'a': 0.2}
     """
     final = _final(table[table["seed"] == tuning_seed])
-    final = final.assign(score=final["val_loss"].fillna(np.inf)).sort_values(["rule", "score", "lr"])
-    return {rule: float(rows["lr"].iloc[0]) for rule, rows in final.groupby("rule", sort=False)}
+    return {rule: _best_lr(_scores(rows)) for rule, rows in final.groupby("rule")}
 
 
 def final_losses(table, tuning_seed: int):
