@@ -1,6 +1,6 @@
 """The gradient zoo: the CNN's PyTorch checkpoints, the mixture of experts' sharded safetensors and
 the GPT's foreign layout, read back with torch.load / safetensors themselves; the shipped members
-regenerate bit for bit from their documented commands."""
+regenerate from their documented commands (the first dump to rounding, every byte on one machine)."""
 
 from __future__ import annotations
 
@@ -250,38 +250,65 @@ def _contents(path):
     return tensors, (loaded["param_groups"], steps)
 
 
-@pytest.mark.parametrize("member", sorted(ZOO))
-def test_shipped_zoo_member_regenerates_from_its_command(member, tmp_path):
+def _record_member(member, out):
     threads = torch.get_num_threads()
     torch.set_num_threads(RECORDED_WITH["threads"])
     try:
         args = add_record_arguments(argparse.ArgumentParser()).parse_args(
-            [*ZOO_COMMANDS[member], "--out", str(tmp_path), "--no-progress"])
+            [*ZOO_COMMANDS[member], "--out", str(out), "--no-progress"])
         assert record_command(args) == 0
     finally:
         torch.set_num_threads(threads)
-    shipped = sorted(p.relative_to(ZOO[member]) for p in ZOO[member].rglob("*") if p.is_file() and p.name != "ZOO.md")
-    made = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    assert shipped == made and len(made) >= 3
+    return args
+
+
+def _files(root):
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.name != "ZOO.md")
+
+
+def _first_difference(a: bytes, b: bytes):
+    """The first byte offset where ``a`` and ``b`` differ, or None (a short message instead of
+    pytest's diff of two large byte strings, which takes hours when truncation is off, as on CI)."""
+    if a == b:
+        return None
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+@pytest.mark.parametrize("member", sorted(ZOO))
+def test_shipped_zoo_member_regenerates_from_its_command(member, tmp_path):
+    args = _record_member(member, tmp_path)
+    made = _files(tmp_path)
+    assert _files(ZOO[member]) == made and len(made) >= 3
     first = min(int(s) for s in args.dump_steps)
     for path in made:
         if path.suffix == ".json":
-            assert (tmp_path / path).read_bytes() == (ZOO[member] / path).read_bytes(), path
+            assert _first_difference((tmp_path / path).read_bytes(), (ZOO[member] / path).read_bytes()) is None, path
             continue
         (new, new_rest), (old, old_rest) = _contents(tmp_path / path), _contents(ZOO[member] / path)
         assert new_rest == old_rest, path
         assert {k: (v.shape, v.dtype) for k, v in new.items()} == {k: (v.shape, v.dtype) for k, v in old.items()}
-        same_torch = torch.__version__ == RECORDED_WITH["torch"]
-        if same_torch and int(re.search(r"step0*(\d+)", str(path)).group(1)) == first:
-            # With the recording's PyTorch (another version may initialize differently: 2.9's CNN
-            # weights differ at step 1), the first dump agrees to float32 summation order on any
-            # CPU and thread count:
-            # measured at most 2.2e-6 of a tensor's largest entry (the CNN's exp_avg_sq, a square)
-            # between 1 and 2 threads; another seed or command changes entries by O(1) of it.
-            for key, b in old.items():
-                torch.testing.assert_close(new[key], b, rtol=0, atol=1e-5 * b.abs().max().item(), msg=f"{path} {key}")
-    if (torch.__version__, torch.backends.cpu.get_cpu_capability()) == (
-            RECORDED_WITH["torch"], RECORDED_WITH["cpu_capability"]):
-        # Where it was recorded, the whole member, every step, is reproduced bit for bit.
-        for path in made:
-            assert (tmp_path / path).read_bytes() == (ZOO[member] / path).read_bytes(), path
+        if torch.__version__ != RECORDED_WITH["torch"] or int(re.search(r"step0*(\d+)", str(path)).group(1)) != first:
+            # Another PyTorch may initialize differently (2.9's CNN weights differ at step 1), and
+            # later dumps drift as training amplifies rounding (by O(1) at the MoE's step 300).
+            continue
+        # The first dump agrees to float32 summation order on any CPU and thread count. Gradients
+        # and AdamW's moments: measured at most 2.2e-6 of a tensor's largest entry (1 vs 2 threads,
+        # and an AMX machine against the recording one); another seed or command changes entries by
+        # O(1) of it. Weights after AdamW's first step w1 = (1 - lr wd) w0 - lr g/(|g| + eps) move by
+        # lr·Δ(g/(|g| + eps)), which rounding changes only where |g| is near eps: measured 2.8e-4 lr
+        # (fc1.weight, AMX machine); a wrong seed changes w0 by O(0.1) and the step by O(lr).
+        model = path.name.startswith("cnn_model")
+        for key, b in old.items():
+            atol = 0.05 * CNN_LR if model else 1e-5 * b.abs().max().item()
+            torch.testing.assert_close(new[key], b, rtol=0, atol=atol, msg=f"{path} {key}")
+
+
+@pytest.mark.parametrize("member", sorted(ZOO))
+def test_zoo_recording_is_deterministic_on_one_machine(member, tmp_path):
+    """The same command with the same build and threads writes the same bytes on this machine (the
+    shipped files are those bytes only on a CPU that sums as the recording one did)."""
+    _record_member(member, tmp_path / "a")
+    _record_member(member, tmp_path / "b")
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    for path in _files(tmp_path / "a"):
+        assert _first_difference((tmp_path / "a" / path).read_bytes(), (tmp_path / "b" / path).read_bytes()) is None, path

@@ -35,10 +35,11 @@ ZOO_DIR = Path(__file__).resolve().parent.parent / "data" / "zoo"
 #: The shipped dump of each member.
 ZOO = {member: ZOO_DIR / member for member in ("gpt", "cnn", "moe")}
 
-#: What the members were recorded with. Each of these changes the float32 summation order, so
-#: the same command reproduces the files bit for bit only with the same PyTorch build, CPU kernel
-#: family (``torch.backends.cpu.get_cpu_capability()``) and number of threads; otherwise the first
-#: dump agrees to rounding and later ones drift as training amplifies the differences.
+#: What the members were recorded with. Each of these changes the float32 summation order, and
+#: so does the CPU itself beyond its kernel family (``torch.backends.cpu.get_cpu_capability()``:
+#: an AVX-512 machine with AMX rounds otherwise than the recording one): the same command writes
+#: the same bytes on one machine, while on another the first dump agrees to rounding and later
+#: ones drift as training amplifies the differences.
 RECORDED_WITH = {"torch": "2.13.0+cpu", "cpu_capability": "AVX512", "threads": 2}
 
 #: The ``matsign record`` arguments (``--out`` aside) that recorded each member.
