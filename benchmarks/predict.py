@@ -2,7 +2,9 @@
 
 For each method and parameters, times ``matsign.predict(σ, method, shape=…, **params)`` and the
 method itself on the same ``S × N`` float32 matrix (``σ_i = i^(−1/2)``, a gapless spectrum
-between Haar factors), interleaved round by round, and prints the ratio of the best times.
+between Haar factors), interleaved round by round, and prints the ratio of the best times. The
+Gaussian range finder's Monte-Carlo prediction is timed twice: with the default sketches (4 at a
+time until the mean is known to 0.0025, with the spread) and with ``sketches=1`` (the value).
 The singular values are computed once beforehand (float64 SVD) and not counted: a caller that
 predicts for many methods, as ``matsign advise`` does, pays for them once per matrix; their
 time is printed beside the table, against Muon's Newton–Schulz.
@@ -26,22 +28,23 @@ from matsign.synthetic import power_law, with_spectrum
 from costs import interleaved_ratios
 from timing import positive_int
 
-#: (method, parameters) timed; ranks up to 128.
+#: (method, parameters, predict's sketches or None for its default) timed; ranks up to 128.
 CASES = [
-    ("newton_schulz", {"schedule": "muon"}),
-    ("newton_schulz", {"schedule": "polar_express"}),
-    ("gaussian", {"rank": 32}),
-    ("gaussian", {"rank": 64, "power_iters": 1, "oversample": 4}),
-    ("gaussian", {"rank": 128, "power_iters": 2, "oversample": 8}),
-    ("gaussian", {"rank": 64, "inner": "muon"}),
-    ("column", {"rank": 128}),
-    ("dion2", {"fraction": 0.25}),
-    ("muoneq", {"mode": "R"}),
-    ("galore", {"rank": 128}),
-    ("gum", {"rank": 128}),
-    ("oracle", {"rank": 128}),
+    ("newton_schulz", {"schedule": "muon"}, None),
+    ("newton_schulz", {"schedule": "polar_express"}, None),
+    *((("gaussian", params, sketches) for params in (
+        {"rank": 32},
+        {"rank": 64, "power_iters": 1, "oversample": 4},
+        {"rank": 128, "power_iters": 2, "oversample": 8},
+        {"rank": 64, "inner": "muon"},
+    ) for sketches in (None, 1))),
+    ("column", {"rank": 128}, None),
+    ("dion2", {"fraction": 0.25}, None),
+    ("muoneq", {"mode": "R"}, None),
+    ("galore", {"rank": 128}, None),
+    ("gum", {"rank": 128}, None),
+    ("oracle", {"rank": 128}, None),
 ]
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,13 +65,15 @@ def main():
         start = time.perf_counter()
         sigma = np.linalg.svd(G.astype(np.float64), compute_uv=False)
         svd_seconds = time.perf_counter() - start
-        for name, params in CASES:
+        for name, params, sketches in CASES:
             method = matsign.get_method(name)
+            options = {} if sketches is None else {"sketches": sketches}
             fns = [lambda: method(G, rng=0, **params),
-                   lambda: matsign.predict(sigma, name, shape=G.shape, stored_dtype="float32", **params)]
+                   lambda: matsign.predict(sigma, name, shape=G.shape, stored_dtype="float32", **options, **params)]
             best, ratios, medians = interleaved_ratios(fns, args.repeats)
             prediction = fns[1]()
-            kind = prediction["kind"] + (f" ({prediction['draws']} sketches)" if prediction["draws"] else "")
+            kind = prediction["kind"] + (f" ({prediction['draws']} sketch{'es' * (prediction['draws'] > 1)})"
+                                         if prediction["draws"] else "")
             label = ", ".join(f"{k}={v}" for k, v in params.items())
             rows.append((f"{name} ({label})", kind, best[0] * 1e3, best[1] * 1e3, ratios[1], medians[1]))
         ns = min(_timed(lambda: matsign.newton_schulz(G, "muon")) for _ in range(args.repeats))

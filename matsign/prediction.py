@@ -13,8 +13,8 @@ declaration up. Every prediction is a mapping with the same keys (:data:`KEYS`):
 - ``alignment``, ``relative_error`` — the value or mean; NaN for ``"bound"`` and ``"none"``;
 - ``*_low``, ``*_high`` — an interval: the value itself (``"exact"``, deterministic), the
   smallest and largest outcome (``"exact"``, random), mean ∓ 2 standard deviations of the
-  draws (``"monte_carlo"``: where about 95% of single runs land), certified bounds
-  (``"bound"``);
+  draws (``"monte_carlo"``: where about 95% of single runs land; NaN from a single draw,
+  :func:`predict`'s ``sketches``), certified bounds (``"bound"``);
 - ``*_std`` — the standard deviation of a single run (0 for a deterministic method);
 - ``draws`` — the seeded draws behind a ``"monte_carlo"`` value (0 otherwise);
 - ``note`` — what the prediction leaves out, or, for ``"bound"``, which cheap statistic
@@ -78,6 +78,8 @@ class Spectrum:
         the methods run on it, so their own thresholds (``msign``'s ``default_rtol``) use it.
     rank : int
         ``ρ``, the number of singular values the reference sign keeps (:func:`predict`).
+    sketches : int
+        How many seeded draws a Monte-Carlo prediction takes at a time (:func:`predict`).
     """
 
     s: np.ndarray
@@ -85,6 +87,7 @@ class Spectrum:
     n: int
     stored: str
     rank: int
+    sketches: int = 4
 
     @property
     def work(self) -> str:
@@ -100,7 +103,7 @@ class Spectrum:
         return values > tol * values[..., :1]
 
 
-def spectrum_of(s, shape, *, reference="full", stored_dtype="float64") -> Spectrum:
+def spectrum_of(s, shape, *, reference="full", stored_dtype="float64", sketches=4) -> Spectrum:
     """Check the arguments of :func:`predict` and gather them in a :class:`Spectrum`.
 
     Examples
@@ -126,14 +129,15 @@ def spectrum_of(s, shape, *, reference="full", stored_dtype="float64") -> Spectr
         raise ValueError("s must hold finite, non-negative singular values")
     check_choice(reference, REFERENCES, "reference")
     stored = check_precision(stored_dtype, "stored_dtype")
+    sketches = check_positive_int(sketches, "sketches")
     padded = np.zeros(k)
     padded[: values.size] = np.sort(values)[::-1]
     precision = stored if reference == "storage" else "float64"
     rank = int(np.count_nonzero(padded > default_rtol(m, n, precision) * padded[0]))
-    return Spectrum(padded, m, n, stored, rank)
+    return Spectrum(padded, m, n, stored, rank, sketches)
 
 
-def predict(s, method, *, shape, reference="full", stored_dtype="float64", **params) -> dict:
+def predict(s, method, *, shape, reference="full", stored_dtype="float64", sketches=4, **params) -> dict:
     r"""Predict a registered method's alignment and relative error from singular values alone.
 
     Looks up the prediction the method declared (``register(..., predict=...)``) and
@@ -158,6 +162,10 @@ def predict(s, method, *, shape, reference="full", stored_dtype="float64", **par
     stored_dtype : str
         The precision ``G`` is stored in (``"float64"``, ``"float32"``, ``"bfloat16"``, …):
         the methods run on ``G`` as stored, so their own thresholds depend on it.
+    sketches : int
+        Seeded draws of a Monte-Carlo prediction (the Gaussian range finder's) taken at a time:
+        ``n ≥ 2`` until the standard error of the mean is at most 0.0025 (at most 16 or ``n``),
+        with their spread; ``1``, the value of one sketch alone, at a quarter of the cost (Notes).
     **params
         The method's parameters (completed with its defaults and checked as the method does).
 
@@ -185,6 +193,16 @@ def predict(s, method, *, shape, reference="full", stored_dtype="float64", **par
     signal). For a float64 matrix the two coincide. The alignment does not depend on the
     reference.
 
+    **How many sketches.** A Monte-Carlo prediction evaluates the method on ``diag(σ)``, one
+    seeded sketch at a time, and one sketch costs a few percent of running the method: for the
+    Gaussian range finder at 1024 × 4096, 5–7% (``benchmarks/predict.py``). The default, 4 at a
+    time until the mean is known to 0.0025, gives the spread of a single run as well, which
+    ``matsign advise`` needs for its margin, at 4–16 times that cost. ``sketches=1`` gives the
+    value alone (``*_std`` and the interval NaN): one sketch's distance from the mean is one
+    run's standard deviation, in alignment 0.0001–0.006 on every spectrum measured
+    (:func:`matsign.lowrank.ranges.predict_gaussian`), but in error up to 0.02 where a 16-bit
+    storage threshold decides how many Ritz values a run keeps.
+
     Examples
     --------
     >>> import numpy as np
@@ -193,15 +211,18 @@ def predict(s, method, *, shape, reference="full", stored_dtype="float64", **par
     >>> p["kind"], round(p["alignment"], 3), round(p["relative_error"], 3)
     ('exact', 0.932, 0.175)
     >>> p = predict(s, "gaussian", shape=(64, 128), rank=16, power_iters=1)
-    >>> p["kind"], round(p["alignment"], 2), p["draws"]
-    ('monte_carlo', 0.7, 4)
+    >>> p["kind"], round(p["alignment"], 2), p["draws"], p["alignment_std"] < 0.01
+    ('monte_carlo', 0.7, 4, True)
+    >>> p = predict(s, "gaussian", shape=(64, 128), rank=16, power_iters=1, sketches=1)
+    >>> round(p["alignment"], 2), p["draws"], p["alignment_std"]  # the value alone
+    (0.7, 1, nan)
     >>> p = predict(s, "column", shape=(64, 128), rank=16)  # the columns depend on the vectors
     >>> p["kind"], p["alignment_low"], round(p["alignment_high"], 3)  # ≤ the rank-16 Ky Fan ratio
     ('bound', 0.0, 0.713)
     >>> predict(s, "oracle", shape=(64, 128), rank=16)["relative_error"]  # √(48/64)
     0.8660254037844386
     """
-    spectrum = spectrum_of(s, shape, reference=reference, stored_dtype=stored_dtype)
+    spectrum = spectrum_of(s, shape, reference=reference, stored_dtype=stored_dtype, sketches=sketches)
     if not isinstance(method, Method):
         method = get_method(method)
     full = method.check_params(params)
@@ -257,18 +278,21 @@ def distribution(alignments, relative_errors, probabilities, *, note: str = "") 
 
 
 def sampled(alignments, relative_errors, *, note: str = "") -> dict:
-    """The Monte-Carlo prediction from per-draw values: mean, std of a single run, mean ∓ 2 std.
+    """The Monte-Carlo prediction from per-draw values: mean, std of a single run, mean ∓ 2 std
+    (NaN from a single draw, whose spread is not estimated).
 
     Examples
     --------
     >>> p = sampled([0.5, 0.7], [0.3, 0.1])
     >>> p["kind"], round(p["alignment"], 6), p["draws"]
     ('monte_carlo', 0.6, 2)
+    >>> sampled([0.5], [0.3])["alignment_high"]
+    nan
     """
 
     def moments(values):
         v = np.asarray(values, dtype=np.float64)
-        mean, std = float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+        mean, std = float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else math.nan
         return (mean, mean - 2 * std, mean + 2 * std), std
 
     a, a_std = moments(alignments)

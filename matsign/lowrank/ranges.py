@@ -20,7 +20,7 @@ from matsign.lowrank.orth import orthonormal_basis
 from matsign.prediction import sampled
 from matsign.lowrank.sign import BasisCost, one_of, register_range
 
-__all__ = ["AUTO_NORMALIZER", "NORMALIZERS", "PREDICTION_DRAWS", "PREDICTION_SEED", "gaussian_range",
+__all__ = ["AUTO_NORMALIZER", "NORMALIZERS", "PREDICTION_SEED", "PREDICTION_STOP", "gaussian_range",
            "predict_gaussian", "subspace_iteration"]
 
 #: Normalization between the products of the power iteration.
@@ -215,9 +215,10 @@ def gaussian_label(params) -> str:
     return label + (f", p = {int(p)}" if given and p else "")
 
 
-#: Sketches of a ``"gaussian"`` prediction: drawn in batches of the first number until the
-#: standard error of the mean alignment and error is at most the second, at most the third.
-PREDICTION_DRAWS = (4, 0.0025, 16)
+#: When the sketches of a ``"gaussian"`` prediction stop, if more than one is drawn at a time
+#: (``predict``'s ``sketches``): the standard error of the mean alignment and error at most the
+#: first number, or the second number of sketches drawn.
+PREDICTION_STOP = (0.0025, 16)
 
 #: Seed of those sketches: a prediction is a deterministic function of σ and the parameters.
 PREDICTION_SEED = 0
@@ -227,22 +228,24 @@ PREDICTION_COLUMNS = 16
 
 
 @functools.lru_cache(maxsize=128)
-def _gaussian_columns(k: int, batch: int, block: int) -> np.ndarray:
+def _gaussian_columns(k: int, batch: int, block: int, count: int) -> np.ndarray:
     """Columns ``block·c … (block + 1)·c − 1`` (``c`` = :data:`PREDICTION_COLUMNS`) of the
-    ``batch``-th batch of sketches of a ``k``-row ``diag(σ)``: a read-only float32 array
-    ``(draws, k, c)`` drawn from its own seed ``(PREDICTION_SEED, k, batch, block)``, so a sketch
-    of width ``ℓ`` is the first ``ℓ`` columns of the blocks whatever was asked before, and
-    predictions for many ranks of one matrix reuse them (at most 128 blocks are kept)."""
+    ``batch``-th batch of ``count`` sketches of a ``k``-row ``diag(σ)``: a read-only float32
+    array ``(count, k, c)`` drawn from its own seed ``(PREDICTION_SEED, k, batch, block)``, so a
+    sketch of width ``ℓ`` is the first ``ℓ`` columns of the blocks whatever was asked before, the
+    first sketches of a batch are the same whatever its size, and predictions for many ranks of
+    one matrix reuse them (at most 128 blocks are kept)."""
     rng = np.random.default_rng((PREDICTION_SEED, k, batch, block))
-    columns = rng.standard_normal((PREDICTION_DRAWS[0], k, PREDICTION_COLUMNS), dtype=np.float32)
+    columns = rng.standard_normal((count, k, PREDICTION_COLUMNS), dtype=np.float32)
     columns.flags.writeable = False
     return columns
 
 
-def _sketches(k: int, batch: int, width: int) -> np.ndarray:
-    """The ``batch``-th batch of standard Gaussian ``k × width`` sketches, float64."""
-    blocks = [_gaussian_columns(k, batch, b) for b in range(-(-width // PREDICTION_COLUMNS))]
-    return np.concatenate(blocks, axis=-1)[..., :width].astype(np.float64)
+def _sketches(k: int, batch: int, count: int, width: int) -> np.ndarray:
+    """The ``batch``-th batch of ``count`` standard Gaussian ``k × width`` sketches, float32 (the
+    first row scaling by ``D^{2q+1}`` makes them float64)."""
+    blocks = [_gaussian_columns(k, batch, b, count) for b in range(-(-width // PREDICTION_COLUMNS))]
+    return np.concatenate(blocks, axis=-1)[..., :width]
 
 
 def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inner, steps):
@@ -269,22 +272,28 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     the inner sign's map of the top ``rank`` of them: alignment
     :math:`= \sum_j f_j s_j / \sum_i \sigma_i`, :math:`\|X\|_F^2 = \sum_j f_j^2`,
     :math:`\langle X, R\rangle = \sum_{i \le \rho} X_{ii}`,
-    :math:`X_{ii} = \sigma_i \sum_j (YTu_j)_i^2 f_j / s_j`. ``D`` is diagonal, so its products
-    are row scalings: the dense work of a draw is, in the common case, two ``k × ℓ`` Gram
-    products and ``(YT)U`` (``k × ℓ`` by ``ℓ × rank``), whatever ``q``.
+    :math:`X_{ii} = \sigma_i \sum_j (YTu_j)_i^2 f_j / s_j`, so
+    :math:`\langle X, R\rangle = \sum_j (f_j/s_j)\, (Tu_j)^T (Z^T Z)(Tu_j)` with ``Z`` the first
+    ``ρ`` rows of ``D^{1/2}Y``. ``D`` is diagonal, so its products are row scalings: the dense
+    work of a draw is, in the common case, three ``k × ℓ`` Gram matrices (``YᵀY``, ``(DY)ᵀDY``,
+    ``ZᵀZ``) and ``ℓ × ℓ`` work (Cholesky, an eigendecomposition), whatever ``q``.
 
-    **Draws.** Seeded (:data:`PREDICTION_SEED`) batches of 4 sketches, until the standard error
-    of the mean alignment and of the mean error is at most 0.0025 — an eighth of the 0.02 the
-    tests ask — or 16 sketches (:data:`PREDICTION_DRAWS`). Large matrices concentrate: one
-    sketch's alignment varies by ≈ 0.001–0.006 (measured on the recorded dump and on power
-    laws 128–1024 wide, ranks 16–128), so 4 or 8 sketches usually do. The sketches of width
-    ``ℓ`` are the first ``ℓ`` columns of fixed seeded blocks (:func:`_gaussian_columns`,
-    kept between calls): the draws within a prediction are independent, so its mean and
-    spread are those of independent sketches; predictions for other ranks or power
-    iterations of the same ``k`` reuse the same columns, which makes them correlated with
-    each other (common random numbers: their differences are less noisy) but leaves each
-    one unbiased, and saves drawing the Gaussians again (a third of the time at
-    ``1024 × 32``).
+    **Sketches.** Seeded (:data:`PREDICTION_SEED`), ``n = spectrum.sketches`` at a time
+    (``predict``'s ``sketches``, default 4) until the standard error of the mean alignment and
+    of the mean error is at most 0.0025 — an eighth of the 0.02 the tests ask — or 16 sketches
+    (:data:`PREDICTION_STOP`); ``n = 1`` takes one sketch and reports no spread. One sketch
+    costs the floor above: at ``1024 × 4096`` 5–7% of running the method
+    (``benchmarks/predict.py``). Large matrices concentrate: one sketch's alignment varies by
+    ≈ 0.0001–0.006 (measured on the recorded dump and on power laws 128–1024 wide, ranks
+    16–128), so 4 or 8 sketches usually do; its error by as little, except where a 16-bit
+    storage threshold decides how many Ritz values a run keeps (0.01–0.023 measured for
+    bfloat16 power laws 512–768 wide). The sketches of width ``ℓ`` are the first ``ℓ`` columns
+    of fixed seeded blocks (:func:`_gaussian_columns`, kept between calls): the draws within a
+    prediction are independent, so its mean and spread are those of independent sketches;
+    predictions for other ranks or power iterations of the same ``k`` reuse the same columns,
+    which makes them correlated with each other (common random numbers: their differences are
+    less noisy) but leaves each one unbiased, and saves drawing the Gaussians again (a third of
+    the time at ``1024 × 32``).
 
     ``BBᵀ`` formed in float64 resolves the singular values of ``B`` down to ``√(k·eps₆₄)·s₁``;
     where σ has more values above ``k·eps₆₄·σ₁`` than that resolves (a steep spectrum, κ of
@@ -300,20 +309,23 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     width = rank + oversample
     if width > k:
         raise ValueError(f"rank + oversample = {rank} + {oversample} = {width} exceeds min(m, n) = {k}")
-    s = spectrum.s
-    total = float(s.sum())
-    batch, tolerance, most = PREDICTION_DRAWS
-    if total == 0:
-        return sampled([math.nan] * batch, [0.0] * batch)
-    alignments, errors = np.empty(0), np.empty(0)
-    while alignments.size < most:
-        omega = _sketches(k, alignments.size // batch, width)
-        a, e = _gaussian_draws(spectrum, omega, rank, power_iters, inner, steps)
-        alignments, errors = np.r_[alignments, a], np.r_[errors, e]
-        spread = max(np.std(alignments, ddof=1), np.std(errors, ddof=1)) / math.sqrt(alignments.size)
+    count = spectrum.sketches
+    if float(spectrum.s.sum()) == 0:
+        return sampled([math.nan] * count, [0.0] * count)
+    tolerance, most = PREDICTION_STOP
+    alignments, errors = [], []
+    while True:
+        for omega in _sketches(k, len(alignments) // count, count, width):
+            a, e = _gaussian_draw(spectrum, omega, rank, power_iters, inner, steps)
+            alignments.append(a)
+            errors.append(e)
+        if count == 1 or len(alignments) >= max(most, count):
+            break
+        spread = max(np.std(alignments, ddof=1), np.std(errors, ddof=1)) / math.sqrt(len(alignments))
         if spread <= tolerance:
             break
-    return sampled(alignments, errors, note=f"mean of {alignments.size} seeded sketches of diag(σ)")
+    what = "one seeded sketch" if len(alignments) == 1 else f"mean of {len(alignments)} seeded sketches"
+    return sampled(alignments, errors, note=f"{what} of diag(σ)")
 
 
 #: Smallest ratio of the Cholesky factor's diagonal entries (≈ 1/κ of the block) at which the
@@ -345,7 +357,7 @@ def _well_conditioned(Y):
     Cholesky-QR pass (``Y R⁻¹``, orthonormal to about κ(Y)²·eps₆₄, enough to keep the next
     product's range exact), Householder QR where the block is worse conditioned."""
     R = _cholesky_factor(Y, CHOLESKY_QR_CONDITION)
-    return np.linalg.qr(Y)[0] if R is None else Y @ np.linalg.inv(R)
+    return np.linalg.qr(Y)[0] if R is None else Y @ _upper_inverse(R)
 
 
 def _range_basis(d, omega, power_iters):
@@ -361,10 +373,10 @@ def _range_basis(d, omega, power_iters):
     Y = d ** (2 * power_iters + 1) * omega
     R = _cholesky_factor(Y, CHOLESKY_QR_CONDITION)
     if R is not None and not np.all(_ratio(R) > GRAM_CONDITION):
-        Y = Y @ np.linalg.inv(R)  # one Cholesky-QR pass: κ(Y) ≈ 1 after it
+        Y = Y @ _upper_inverse(R)  # one Cholesky-QR pass: κ(Y) ≈ 1 after it
         R = _cholesky_factor(Y)
     if R is not None:
-        return Y, np.linalg.inv(R)
+        return Y, _upper_inverse(R)
     Q, R = np.linalg.qr(d ** (2 * power_iters + 1) * omega)
     if np.all(_ratio(R) > DIRECT_CONDITION):
         return Q, np.eye(Q.shape[-1])
@@ -372,7 +384,18 @@ def _range_basis(d, omega, power_iters):
     for _ in range(power_iters):
         Y = d * _well_conditioned(d * _well_conditioned(Y))
     R = _cholesky_factor(Y)
-    return (Y, np.linalg.inv(R)) if R is not None else (np.linalg.qr(Y)[0], np.eye(Y.shape[-1]))
+    return (Y, _upper_inverse(R)) if R is not None else (np.linalg.qr(Y)[0], np.eye(Y.shape[-1]))
+
+
+def _upper_inverse(R):
+    """``R⁻¹`` of a nonsingular upper triangular ``R`` (a Cholesky factor): LAPACK ``trtri``, a
+    fifth of the time of a general inverse at ``ℓ = 64 … 136``."""
+    from scipy.linalg import lapack  # on first use: importing matsign does not load scipy.linalg
+
+    inverse, info = lapack.dtrtri(R, lower=0)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"dtrtri: singular triangular factor (info = {info})")
+    return inverse
 
 
 def _ratio(R):
@@ -381,35 +404,37 @@ def _ratio(R):
     return diagonal.min(axis=-1) / diagonal.max(axis=-1)
 
 
-def _gaussian_draws(spectrum, omega, rank, power_iters, inner, steps):
-    """Alignment and relative error of the low-rank sign of ``diag(σ)`` for each sketch in ``omega``."""
+def _gaussian_draw(spectrum, omega, rank, power_iters, inner, steps):
+    """Alignment and relative error of the low-rank sign of ``diag(σ)`` for the sketch ``omega`` (``k × ℓ``)."""
     s, rho = spectrum.s, spectrum.rank
     d = (s / s[0])[:, None]  # the range is scale-free
     Y, T = _range_basis(d, omega, power_iters)  # Q = Y·T
     DY = d * Y
-    gram = np.swapaxes(T, -1, -2) @ (np.swapaxes(DY, -1, -2) @ DY) @ T
-    lam, U = np.linalg.eigh(gram)  # BBᵀ = QᵀD²Q, ascending
-    lam, U = lam[..., ::-1][..., :rank], U[..., ::-1][..., :rank]
+    lam, U = np.linalg.eigh(T.T @ (DY.T @ DY) @ T)  # BBᵀ = QᵀD²Q, ascending
+    lam, U = lam[::-1][:rank], U[:, ::-1][:, :rank]
     S = np.sqrt(np.maximum(lam, 0.0))
-    resolved = S > math.sqrt(s.size * EPS["float64"]) * S[..., :1]  # the Gram matrix is float64
+    resolved = S > math.sqrt(s.size * EPS["float64"]) * S[:1]  # the Gram matrix is float64
     floor = s.size * EPS["float64"]
-    if min(rank, np.count_nonzero(d[:, 0] > floor)) > resolved.sum(axis=-1).min():
+    if min(rank, np.count_nonzero(d[:, 0] > floor)) > resolved.sum():
         # A steep spectrum: Ritz values below √(k·eps)·s₁ that the method keeps. The SVD of DQ
         # (Q from Householder QR) resolves them down to about k·eps·s₁.
         Y, T = np.linalg.qr(Y @ T)[0], np.eye(Y.shape[-1])
         _, S, Vt = np.linalg.svd(d * Y, full_matrices=False)
-        S, U = S[..., :rank], np.swapaxes(Vt, -1, -2)[..., :rank]
-        resolved = S > floor * S[..., :1]
+        S, U = S[:rank], Vt.T[:, :rank]
+        resolved = S > floor * S[:1]
     kept = spectrum.kept(S, rank, spectrum.n) & resolved
     f = inner_values(S * s[0], inner, steps, kept) * resolved
-    alignments = np.sum(f * S, axis=-1) * s[0] / float(s.sum())
-    W = Y[:, :rho] @ (T @ U)  # (Q u_j)_i for i ≤ ρ
-    weights = np.divide(f, S, out=np.zeros_like(S), where=resolved)
-    diagonal = d[:rho, 0] * np.einsum("dij,dj->di", W * W, weights)
-    squared = np.sum(f * f, axis=-1) + rho - 2.0 * np.sum(diagonal, axis=-1)
+    alignment = float(np.sum(f * S)) * s[0] / float(s.sum())
     if rho == 0:
-        return alignments, np.where(np.sum(f * f, axis=-1) > 0, math.inf, 0.0)
-    return alignments, np.sqrt(np.maximum(squared, 0.0) / rho)
+        return alignment, math.inf if np.sum(f * f) > 0 else 0.0
+    # ⟨X, R⟩ = Σ_{i ≤ ρ} X_ii = Σ_j (f_j/s_j) Σ_{i ≤ ρ} σ_i (Q u_j)_i², with Q u_j = Y V_j: one
+    # Gram matrix of the first ρ rows weighted by σ_i instead of the k × rank product Q U.
+    V = T @ U
+    Z = np.sqrt(d[:rho]) * Y[:rho]
+    weights = np.divide(f, S, out=np.zeros_like(S), where=resolved)
+    inner_product = float(weights @ np.einsum("ij,ij->j", V, (Z.T @ Z) @ V))
+    squared = float(np.sum(f * f)) + rho - 2.0 * inner_product
+    return alignment, math.sqrt(max(squared, 0.0) / rho)
 
 
 def wide_gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="auto", rng=None):
