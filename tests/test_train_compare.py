@@ -18,6 +18,8 @@ from matsign.experiments import train_compare
 from matsign.experiments.train_compare import (
     QUICK, comparison, final_losses, lr_factor, run, state_bytes, tuning_grid,
 )
+from matsign.experiments.train_compare.runs import _columns
+from matsign.experiments.train_compare.training import _optimizers, _Schedule
 from matsign.recorder.data import load_corpus
 from matsign.recorder.model import GPT, GPTConfig, hidden_weights
 from matsign.recorder.optimizer import RuleOptimizer, make_rule_optimizers
@@ -200,8 +202,8 @@ def test_the_schedule_sets_every_optimizer_to_its_peak_times_the_factor():
     s = dataclasses.replace(QUICK, steps=10, warmup=4, final_lr=0.2)
     model = GPT(GPTConfig(width=32, depth=1, heads=2, context=16))
     for rule in ("muon", "adamw"):
-        hidden, adamw = train_compare._optimizers(model, rule, 0.03, 0, s)
-        schedule = train_compare._Schedule(hidden, adamw, s)
+        hidden, adamw = _optimizers(model, rule, 0.03, 0, s)
+        schedule = _Schedule(hidden, adamw, s)
         for step in (1, 4, 7, 10):
             schedule(_hook_state(step))
             f = lr_factor(step, s)
@@ -224,7 +226,7 @@ def test_state_bytes_counts_what_each_optimizer_keeps():
     weights = hidden_weights(model)
     numbers = sum(w.numel() for w in weights.values())
     for rule, expected in (("muon", 4 * numbers), ("lowrank_column", 4 * numbers), ("adamw", 8 * numbers)):
-        hidden, _ = train_compare._optimizers(model, rule, 0.01, 0, s)
+        hidden, _ = _optimizers(model, rule, 0.01, 0, s)
         for w in weights.values():
             w.grad = torch.randn_like(w)
         hidden.step()
@@ -256,7 +258,7 @@ def test_quick_run_table_has_a_row_per_rule_and_seed(quick_run):
     assert sorted(rows["rule"]) == sorted(names) and rows["std"].notna().all()
     assert list(rows["rule"][:2]) == ["adamw", "muon"]
     # Each rule's rank is its own (the swept rank, or fixed_rank), not a setting's: one column each.
-    columns = train_compare._columns(QUICK)
+    columns = _columns(QUICK)
     assert len(set(columns)) == len(columns)
     ranks = rows.set_index("rule")["rank"]
     assert ranks["dion@r8"] == 8 and ranks["lowrank_column"] == QUICK.fixed_rank == 4 and np.isnan(ranks["muon"])
