@@ -359,3 +359,18 @@ def test_predictions_for_a_bfloat16_matrix_keep_what_the_method_keeps(name, para
     assert low - tolerance <= a.mean() <= high + tolerance, (a, p)
     if name != "gum":  # one draw of GUM's two branches: the mean of 4 is not the exact mean
         assert abs(e.mean() - p["relative_error"]) <= tolerance, (e, p)
+
+
+def test_one_sketch_is_the_first_sketch_of_the_default_batch():
+    # The seeded blocks give the first sketches of a batch whatever its size, so sketches=1 is
+    # the first of the default's 4 (the docstring's claim), and a second call draws nothing new.
+    from matsign.lowrank.ranges import _gaussian_columns
+
+    np.testing.assert_array_equal(_gaussian_columns(40, 0, 1, 1)[0], _gaussian_columns(40, 0, 1, 4)[0])
+    s = power_law(40, 0.8)
+    one = predict(s, "gaussian", shape=(40, 64), rank=8, sketches=1)
+    four = predict(s, "gaussian", shape=(40, 64), rank=8, sketches=4)
+    assert one["draws"] == 1 and math.isnan(one["alignment_std"]) and math.isnan(one["alignment_low"])
+    assert four["draws"] >= 4 and four["alignment_std"] > 0
+    # One sketch is within a few single-run standard deviations of the mean of the others.
+    assert abs(one["alignment"] - four["alignment"]) <= 4 * four["alignment_std"]
