@@ -2,19 +2,26 @@ r"""The polar factor from a library's own routine: ``torch.linalg.polar``, where
 
 PyTorch's development documentation describes ``torch.linalg.polar(A)`` returning ``(U, H)``
 with ``A = UH`` for ``m ≥ n``, computed on CUDA by cuSOLVER's QDWH (``cusolverDnXpolar``,
-with nvmath-python and a cuSOLVER runtime ≥ 12.2) and otherwise by an SVD. Releases without it
-(PyTorch 2.13 among them) get :data:`VENDOR_POLAR` ``False``: :func:`vendor_polar` raises,
-and the method ``vendor_polar`` is not registered, so sweeps over the registry skip it.
+with nvmath-python and a cuSOLVER runtime ≥ 12.2) and otherwise by an SVD. It first ships in
+PyTorch 2.14 (:data:`FIRST_RELEASE`). Releases without it (PyTorch 2.13 among them) get
+:data:`VENDOR_POLAR` ``False``: :func:`vendor_polar` raises, and the method ``vendor_polar`` is
+not registered, so sweeps over the registry skip it. An older release is recognized from its
+package metadata, without importing PyTorch.
 """
 
 from __future__ import annotations
 
-from matsign._backend import boundary, check_matrix, device, library
+from matsign._backend import boundary, check_matrix, device, from_numpy, library, namespace, to_numpy
+from matsign._backend.precision import as_linalg_dtype
 from matsign.flops import svd_sign
 from matsign.prediction import no_prediction
 from matsign.registry import register
 
-__all__ = ["VENDOR_POLAR", "vendor_polar"]
+__all__ = ["FIRST_RELEASE", "VENDOR_POLAR", "vendor_polar"]
+
+
+#: The first PyTorch release with ``torch.linalg.polar`` (2.13 has none, 2.14.1 has it).
+FIRST_RELEASE = (2, 14)
 
 
 def _torch_polar():
@@ -26,8 +33,21 @@ def _torch_polar():
     return getattr(torch.linalg, "polar", None)
 
 
+def _release_may_have_polar() -> bool:
+    """False where the installed PyTorch is missing or older than :data:`FIRST_RELEASE`, read
+    from its package metadata: importing PyTorch takes 0.7 s, most of ``import matsign``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("torch")
+    except PackageNotFoundError:
+        return False
+    numbers = [int(part) for part in release.split("+")[0].split(".")[:2] if part.isdigit()]
+    return len(numbers) < 2 or tuple(numbers) >= FIRST_RELEASE
+
+
 #: Whether the installed PyTorch provides ``torch.linalg.polar``.
-VENDOR_POLAR = _torch_polar() is not None
+VENDOR_POLAR = _release_may_have_polar() and _torch_polar() is not None
 
 
 @boundary
@@ -77,7 +97,14 @@ def vendor_polar(G, *, return_path: bool = False):
 
 
 def _method(G, *, rng=None):
-    return vendor_polar(G)
+    """The registered method: ``G`` of any library through PyTorch, in float32 for 16-bit input
+    (PyTorch's polar takes float32 and float64), the result in ``G``'s library, device and dtype.
+    A NumPy, array-API or CuPy ``G`` goes through a host copy."""
+    xp, work = namespace(G), as_linalg_dtype(G)
+    if library(G) == "torch":
+        return xp.astype(vendor_polar(work), G.dtype)
+    X = vendor_polar(from_numpy(to_numpy(work), like="torch"))
+    return xp.astype(from_numpy(to_numpy(X), like=work), G.dtype)
 
 
 def _method_predict(spectrum):
