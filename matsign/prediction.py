@@ -38,6 +38,7 @@ __all__ = [
     "KEYS",
     "KINDS",
     "REFERENCES",
+    "SKETCHES",
     "Spectrum",
     "bounded",
     "diagonal_outcome",
@@ -55,6 +56,9 @@ KINDS = ("exact", "monte_carlo", "bound", "none")
 
 #: The exact signs a prediction can be measured against (:func:`predict`).
 REFERENCES = ("full", "storage")
+
+#: How many seeded draws a Monte-Carlo prediction takes at a time by default (:func:`predict`).
+SKETCHES = 4
 
 #: The keys of every prediction.
 KEYS = (
@@ -87,7 +91,7 @@ class Spectrum:
     n: int
     stored: str
     rank: int
-    sketches: int = 4
+    sketches: int = SKETCHES
 
     @property
     def work(self) -> str:
@@ -103,7 +107,7 @@ class Spectrum:
         return values > tol * values[..., :1]
 
 
-def spectrum_of(s, shape, *, reference="full", stored_dtype="float64", sketches=4) -> Spectrum:
+def spectrum_of(s, shape, *, reference="full", stored_dtype="float64", sketches=SKETCHES) -> Spectrum:
     """Check the arguments of :func:`predict` and gather them in a :class:`Spectrum`.
 
     Examples
@@ -137,7 +141,7 @@ def spectrum_of(s, shape, *, reference="full", stored_dtype="float64", sketches=
     return Spectrum(padded, m, n, stored, rank, sketches)
 
 
-def predict(s, method, *, shape, reference="full", stored_dtype="float64", sketches=4, **params) -> dict:
+def predict(s, method, *, shape, reference="full", stored_dtype="float64", sketches=SKETCHES, **params) -> dict:
     r"""Predict a registered method's alignment and relative error from singular values alone.
 
     Looks up the prediction the method declared (``register(..., predict=...)``) and
