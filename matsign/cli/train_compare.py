@@ -42,8 +42,7 @@ def train_compare_command(args) -> int:
 
     start = time.perf_counter()
     size = "quick" if args.quick else "wide" if args.wide else "large" if args.large else None
-    settings = {"quick": train_compare.QUICK, "wide": train_compare.WIDE, "large": train_compare.LARGE}.get(
-        size, train_compare.DEFAULT)
+    settings = train_compare.settings_for(size)
     if args.estimate:
         cost = train_compare.estimate(settings)
         print(f"{cost['rules']} rules, about {cost['runs']} runs (one grid extension per rule) of "

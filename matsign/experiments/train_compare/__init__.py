@@ -80,10 +80,18 @@ from matsign.experiments.train_compare.training import state_bytes, train_one
 __all__ = [
     "DEFAULT", "DESCRIPTION", "KINDS", "LARGE", "NAME", "QUICK", "REFERENCE", "RUN_KEY", "WIDE", "Settings",
     "comparison", "estimate", "final_losses", "lr_factor", "markdown", "parse_rule", "rank_table", "run",
-    "selected_lr", "state_bytes", "train_one", "tuning_grid",
+    "selected_lr", "settings_for", "state_bytes", "train_one", "tuning_grid",
 ]
 
 SIZES = ("quick", "wide", "large")
+
+
+def settings_for(size: str | None) -> Settings:
+    """The settings of ``size``: :data:`DEFAULT` for None, else :data:`QUICK`, :data:`WIDE` or
+    :data:`LARGE` (read when called, so a replaced module attribute counts)."""
+    if size is not None and size not in SIZES:
+        raise ValueError(f"size must be None or one of {SIZES}, got {size!r}")
+    return {"quick": QUICK, "wide": WIDE, "large": LARGE}.get(size, DEFAULT)
 
 
 def run(out_dir="results", figure_dir="figures", *, size: str | None = None, progress: bool = True,
@@ -120,11 +128,10 @@ def run(out_dir="results", figure_dir="figures", *, size: str | None = None, pro
         If the CSV file holds runs with other settings or device, or the device is not one
         PyTorch can use here.
     """
-    if size is not None and size not in SIZES:
-        raise ValueError(f"size must be None or one of {SIZES}, got {size!r}")
+    sized = settings_for(size)
     check_positive_int(workers, "workers")
     _check_device(device)
-    settings = settings or {"quick": QUICK, "wide": WIDE, "large": LARGE}.get(size, DEFAULT)
+    settings = settings or sized
     stem = f"{NAME}-{size}" if size else NAME
     csv = Path(out_dir) / f"{stem}.csv"
     results = open_results(csv, settings, device)
