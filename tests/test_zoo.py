@@ -274,17 +274,23 @@ def _first_difference(a: bytes, b: bytes):
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
-@pytest.mark.parametrize("member", sorted(ZOO))
-def test_shipped_zoo_member_regenerates_from_its_command(member, tmp_path):
-    args = _record_member(member, tmp_path)
-    made = _files(tmp_path)
+@pytest.fixture(scope="module", params=sorted(ZOO))
+def regenerated(request, tmp_path_factory):
+    """``(member, out, args)``: the member recorded once from its command, shared by the tests below."""
+    out = tmp_path_factory.mktemp(f"zoo-{request.param}")
+    return request.param, out, _record_member(request.param, out)
+
+
+def test_shipped_zoo_member_regenerates_from_its_command(regenerated):
+    member, out, args = regenerated
+    made = _files(out)
     assert _files(ZOO[member]) == made and len(made) >= 3
     first = min(int(s) for s in args.dump_steps)
     for path in made:
         if path.suffix == ".json":
-            assert _first_difference((tmp_path / path).read_bytes(), (ZOO[member] / path).read_bytes()) is None, path
+            assert _first_difference((out / path).read_bytes(), (ZOO[member] / path).read_bytes()) is None, path
             continue
-        (new, new_rest), (old, old_rest) = _contents(tmp_path / path), _contents(ZOO[member] / path)
+        (new, new_rest), (old, old_rest) = _contents(out / path), _contents(ZOO[member] / path)
         assert new_rest == old_rest, path
         assert {k: (v.shape, v.dtype) for k, v in new.items()} == {k: (v.shape, v.dtype) for k, v in old.items()}
         if torch.__version__ != RECORDED_WITH["torch"] or int(re.search(r"step0*(\d+)", str(path)).group(1)) != first:
@@ -303,12 +309,11 @@ def test_shipped_zoo_member_regenerates_from_its_command(member, tmp_path):
             torch.testing.assert_close(new[key], b, rtol=0, atol=atol, msg=f"{path} {key}")
 
 
-@pytest.mark.parametrize("member", sorted(ZOO))
-def test_zoo_recording_is_deterministic_on_one_machine(member, tmp_path):
+def test_zoo_recording_is_deterministic_on_one_machine(regenerated, tmp_path):
     """The same command with the same build and threads writes the same bytes on this machine (the
     shipped files are those bytes only on a CPU that sums as the recording one did)."""
-    _record_member(member, tmp_path / "a")
-    _record_member(member, tmp_path / "b")
-    assert _files(tmp_path / "a") == _files(tmp_path / "b")
-    for path in _files(tmp_path / "a"):
-        assert _first_difference((tmp_path / "a" / path).read_bytes(), (tmp_path / "b" / path).read_bytes()) is None, path
+    member, out, _ = regenerated
+    _record_member(member, tmp_path)
+    assert _files(out) == _files(tmp_path)
+    for path in _files(out):
+        assert _first_difference((out / path).read_bytes(), (tmp_path / path).read_bytes()) is None, path
