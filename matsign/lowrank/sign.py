@@ -401,7 +401,8 @@ def _sweep_check(finder):
 
 
 @boundary
-def sketched_msign(G, rank, *, range="gaussian", inner="exact", steps=None, dtype=None, rng=None, **options):
+def sketched_msign(G, rank, *, range="gaussian", inner="exact", steps=None, dtype=None, sketch_dtype=None, rng=None,
+                   **options):
     r"""Rank-r approximation of ``msign(G)`` in one call: ``Q = range finder(G)``, then ``Q · msign(QᵀG)``.
 
     The basis comes from the range finder ``range`` (``Q = wide_gaussian_range(G, rank, rng=rng,
@@ -421,6 +422,10 @@ def sketched_msign(G, rank, *, range="gaussian", inner="exact", steps=None, dtyp
         (:func:`column_range`), or one declared by :func:`register_range`.
     inner, steps, dtype
         See :func:`lowrank_msign`.
+    sketch_dtype : {None, "float32", "float64"}
+        Precision of the range finder's products with ``G`` (default ``G``'s); ``QᵀG`` and the
+        sign stay in ``G``'s. Only for range finders that take it (``"gaussian"``:
+        :func:`gaussian_range`, *Mixed precision*).
     rng : None, int or generator
     **options
         Passed to the range finder: ``oversample``, ``power_iters``, ``normalizer`` for
@@ -435,8 +440,14 @@ def sketched_msign(G, rank, *, range="gaussian", inner="exact", steps=None, dtyp
     Raises
     ------
     ValueError
-        For an unknown ``range`` or option, ``range="column"`` with a stack, and the errors of
-        the range finder and of :func:`lowrank_msign`.
+        For an unknown ``range`` or option, ``range="column"`` with a stack, a ``sketch_dtype``
+        the range finder does not take, and the errors of the range finder and of
+        :func:`lowrank_msign`.
+
+    Notes
+    -----
+    ``sketch_dtype`` is not a parameter of the sweep methods: a cell's key, and so its seed, is
+    made of every method parameter, and a new one would re-seed every recorded sweep.
 
     Examples
     --------
@@ -459,6 +470,10 @@ def sketched_msign(G, rank, *, range="gaussian", inner="exact", steps=None, dtyp
             f"range='column' selects columns of a single matrix (m, n); G of shape {tuple(G.shape)} "
             "is a stack: use range='gaussian', or call sketched_msign on each member"
         )
+    if sketch_dtype is not None:
+        if "sketch_dtype" not in inspect.signature(RANGES[range].function).parameters:
+            raise ValueError(f"range={range!r} takes no sketch_dtype (range='gaussian' does)")
+        options["sketch_dtype"] = sketch_dtype
     Q = RANGES[range](G, rank, rng=rng, **options)
     return lowrank_msign(G, Q, rank=rank, inner=inner, steps=steps, dtype=dtype)
 
