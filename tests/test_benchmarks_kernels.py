@@ -27,6 +27,9 @@ def test_newton_schulz_benchmark_runs():
 def test_lowrank_benchmark_runs():
     pytest.importorskip("sklearn")
     pytest.importorskip("threadpoolctl")
-    out = _run("lowrank.py", "--size", "96", "--rank", "8", "--repeats", "1", "--accuracy-shape", "64x64")
+    out = _run("lowrank.py", "--size", "96", "--rank", "8", "--repeats", "1", "--accuracy-shape", "64x64",
+               "--seeds", "2")
     assert "sklearn randomized_svd + U @ Vt" in out
-    assert out.count("| 1e+12 |") == 10  # five normalizers in two dtypes
+    assert "| 96² | float64 | sketched_msign(sketch_dtype='float32') |" in out
+    assert "| sketched_msign(sketch_dtype='float32') | 2 |" in out  # the alignment over seeds
+    assert out.count("| 1e+12 |") == 11  # five normalizers in two dtypes, and the float32 sketch
