@@ -427,14 +427,14 @@ def _range_basis(d, omega, power_iters):
     iterations run, with one Cholesky-QR pass (Householder QR where it breaks down) after
     every product.
     """
-    Y = d ** (2 * power_iters + 1) * omega
-    R = _cholesky_factor(Y, CHOLESKY_QR_CONDITION)
+    block = d ** (2 * power_iters + 1) * omega
+    Y, R = block, _cholesky_factor(block, CHOLESKY_QR_CONDITION)
     if R is not None and not np.all(_ratio(R) > GRAM_CONDITION):
-        Y = Y @ _upper_inverse(R)  # one Cholesky-QR pass: κ(Y) ≈ 1 after it
+        Y = block @ _upper_inverse(R)  # one Cholesky-QR pass: κ(Y) ≈ 1 after it
         R = _cholesky_factor(Y)
     if R is not None:
         return Y, _upper_inverse(R)
-    Q, R = np.linalg.qr(d ** (2 * power_iters + 1) * omega)
+    Q, R = np.linalg.qr(block)
     if np.all(_ratio(R) > DIRECT_CONDITION):
         return Q, np.eye(Q.shape[-1])
     Y = d * omega
