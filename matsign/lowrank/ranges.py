@@ -357,9 +357,11 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     the top ``rank`` beyond ~1e7), they come from the SVD of ``DQ`` instead, which resolves
     down to about ``k·eps₆₄·s₁``; smaller ones count as zero (the method's own threshold,
     ``default_rtol(rank, n, stored dtype)``, applies above: its inner sign runs on ``QᵀG`` with
-    ``G``'s dtype, so a bfloat16 ``G`` keeps only Ritz values above ~0.8% of s₁). Rounding is not modelled:
-    ``normalizer="none"`` loses in floating point the directions with
-    :math:`\sigma_j/\sigma_1` below about :math:`u^{1/(2q+1)}`, which exact arithmetic keeps.
+    ``G``'s dtype, so a bfloat16 ``G`` keeps only Ritz values above ~0.8% of s₁). Rounding is
+    not modelled: ``normalizer="none"`` loses in floating point the directions with
+    :math:`\sigma_j/\sigma_1` below about :math:`u^{1/(2q+1)}`, which exact arithmetic keeps;
+    a float32 sketch of a float64 ``G`` (``sketched_msign``'s ``sketch_dtype``) those below
+    about :math:`\varepsilon_{32}\sigma_1`, and otherwise moves the alignment by ~1e-9.
     """
     k = spectrum.s.size
     rank = check_rank(rank, (spectrum.m, spectrum.n))
