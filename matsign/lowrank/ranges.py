@@ -189,12 +189,9 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="auto", r
     A = xp.astype(G, linalg_dtype(G), copy=False)
     # Alg. 4.4, step 1: an n × ℓ standard Gaussian test matrix, one per stack member.
     Omega = standard_normal(generator(rng, A), (*A.shape[:-2], int(A.shape[-1]), width), like=A)
-    if sketch_dtype is not None:
-        low = library_dtype(sketch_dtype, library(A))
-        Q = subspace_iteration(xp.astype(A, low, copy=False), xp.astype(Omega, low, copy=False), power_iters,
-                               normalizer, basis_dtype=A.dtype)
-    else:
-        Q = subspace_iteration(A, Omega, power_iters, normalizer)
+    low = A.dtype if sketch_dtype is None else library_dtype(sketch_dtype, library(A))
+    Q = subspace_iteration(xp.astype(A, low, copy=False), xp.astype(Omega, low, copy=False), power_iters, normalizer,
+                           basis_dtype=A.dtype)
     return xp.astype(Q, G.dtype, copy=False)
 
 
