@@ -72,12 +72,10 @@ def speed_rows(n, rank, power_iters, oversample, repeats):
         G = G64.astype(dtype)
         block = np.random.default_rng(1).standard_normal((n, width)).astype(dtype)
         functions = {f"sketched_msign(normalizer={name!r})": (
-            lambda name=name: sketched_msign(G, rank, power_iters=power_iters, oversample=oversample,
-                                             normalizer=name, rng=0))
+            lambda name=name: ours(G, rank, power_iters, oversample, normalizer=name))
             for name in NORMALIZERS}
         if dtype == "float64":
-            functions[MIXED] = lambda: sketched_msign(G, rank, power_iters=power_iters, oversample=oversample,
-                                                      sketch_dtype="float32", rng=0)
+            functions[MIXED] = lambda: ours(G, rank, power_iters, oversample, sketch_dtype="float32")
         functions["sklearn randomized_svd + U @ Vt"] = lambda: peer(G, rank, power_iters, oversample)
         functions["one product G @ block"] = lambda: G @ block
         times = cpu_times(functions, repeats)
@@ -92,6 +90,10 @@ def speed_rows(n, rank, power_iters, oversample, repeats):
     return rows
 
 
+def ours(G, rank, power_iters, oversample, seed=0, **options):
+    return sketched_msign(G, rank, power_iters=power_iters, oversample=oversample, rng=seed, **options)
+
+
 def peer(G, rank, power_iters, oversample, seed=0):
     U, _, Vt = randomized_svd(G, rank, n_oversamples=oversample, n_iter=power_iters, random_state=seed)
     return U @ Vt
@@ -102,10 +104,8 @@ def seed_rows(n, rank, power_iters, oversample, seeds):
     G = with_spectrum(power_law(n, 1.0), n, n, rng=0)
     nuclear = float(np.linalg.svd(G, compute_uv=False).sum())
     routines = {
-        "sketched_msign (float64)": lambda seed: sketched_msign(G, rank, power_iters=power_iters,
-                                                                oversample=oversample, rng=seed),
-        MIXED: lambda seed: sketched_msign(G, rank, power_iters=power_iters, oversample=oversample,
-                                           sketch_dtype="float32", rng=seed),
+        "sketched_msign (float64)": lambda seed: ours(G, rank, power_iters, oversample, seed),
+        MIXED: lambda seed: ours(G, rank, power_iters, oversample, seed, sketch_dtype="float32"),
         "sklearn randomized_svd + U @ Vt": lambda seed: peer(G, rank, power_iters, oversample, seed),
     }
     rows = []
@@ -115,21 +115,24 @@ def seed_rows(n, rank, power_iters, oversample, seeds):
     return rows
 
 
+def basis_quality(G, G64, s, rank, oversample, power_iters, **options):
+    """``‖QᵀQ − I‖₂`` in units of ``G``'s eps, the captured energy ``‖QᵀG‖_F² / Σ_{i≤ℓ} σ_i²`` and
+    the alignment of the sign, of seed 3's sketch of ``G`` (``G64`` in float64, singular values ``s``)."""
+    Q = gaussian_range(G, rank, oversample=oversample, power_iters=power_iters, rng=3, **options).astype(np.float64)
+    X = ours(G, rank, power_iters, oversample, 3, **options).astype(np.float64)
+    orth = np.linalg.norm(Q.T @ Q - np.eye(Q.shape[1]), 2) / EPS[G.dtype.name]
+    top = float(np.sum(s[: rank + oversample] ** 2))
+    return orth, np.linalg.norm(Q.T @ G64) ** 2 / top, float(np.sum(G64 * X)) / float(np.sum(s))
+
+
 def mixed_rows(m, n, rank=24, oversample=8, power_iters=2):
     """The float32 sketch of a float64 matrix against the float64 sketch of the same seed."""
     rows = []
     for kappa in KAPPAS:
         s = log_uniform(n, kappa)
         G = with_spectrum(s, m, n, rng=2)
-        top = float(np.sum(s[: rank + oversample] ** 2))
-        measured = {}
-        for sketch_dtype in (None, "float32"):
-            options = dict(oversample=oversample, power_iters=power_iters, rng=3, sketch_dtype=sketch_dtype)
-            Q = gaussian_range(G, rank, **options)
-            X = sketched_msign(G, rank, **options)
-            measured[sketch_dtype] = (np.linalg.norm(Q.T @ Q - np.eye(Q.shape[1]), 2) / EPS["float64"],
-                                      np.linalg.norm(Q.T @ G) ** 2 / top, float(np.sum(G * X)) / float(np.sum(s)))
-        (_, energy64, align64), (orth, energy, align) = measured[None], measured["float32"]
+        _, energy64, align64 = basis_quality(G, G, s, rank, oversample, power_iters)
+        orth, energy, align = basis_quality(G, G, s, rank, oversample, power_iters, sketch_dtype="float32")
         rows.append((f"{kappa:.0e}", orth, energy64, energy, energy - energy64, align - align64))
     return rows
 
@@ -139,21 +142,11 @@ def accuracy_rows(m, n, rank=24, oversample=8, power_iters=2):
     for kappa in KAPPAS:
         s = log_uniform(n, kappa)
         G64 = with_spectrum(s, m, n, rng=2)
-        top = float(np.sum(s[: rank + oversample] ** 2))
         for dtype in ("float64", "float32"):
             G, eps = G64.astype(dtype), EPS[dtype]
-
-            def measure(name):
-                Q = gaussian_range(G, rank, oversample=oversample, power_iters=power_iters, normalizer=name,
-                                   rng=3).astype(np.float64)
-                X = sketched_msign(G, rank, oversample=oversample, power_iters=power_iters, normalizer=name,
-                                   rng=3).astype(np.float64)
-                orth = np.linalg.norm(Q.T @ Q - np.eye(Q.shape[1]), 2) / eps
-                return orth, np.linalg.norm(Q.T @ G64) ** 2 / top, float(np.sum(G64 * X)) / float(np.sum(s))
-
-            _, energy_qr, align_qr = measure("qr")
+            _, energy_qr, align_qr = basis_quality(G, G64, s, rank, oversample, power_iters, normalizer="qr")
             for name in NORMALIZERS:
-                orth, energy, align = measure(name)
+                orth, energy, align = basis_quality(G, G64, s, rank, oversample, power_iters, normalizer=name)
                 rows.append((f"{kappa:.0e}", dtype, name, orth, energy, (energy - energy_qr) / eps,
                              (align - align_qr) / eps))
     return rows
