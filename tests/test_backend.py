@@ -21,7 +21,9 @@ from matsign._backend import (
     standard_normal,
     to_numpy,
     uniform,
+    unit_peak_copy,
 )
+from matsign._backend.dtypes import library_dtype
 from matsign._backend.linalg import matmul_add
 
 
@@ -279,3 +281,17 @@ def test_backend_modules_import_one_way():
         modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         imported = {m.removeprefix("matsign._backend.") for m in modules if m.startswith("matsign")}
         assert imported <= set(BACKEND_LAYERS[:position]), f"{name} imports {sorted(imported)}"
+
+
+def test_unit_peak_copy_divides_each_member_by_its_largest_entry(backend):
+    # Oracle: x / max|x| per member in float64, rounded once to float32 (relative 2^-24). The
+    # members lie beyond float32's range on both sides, where a plain cast gives inf or 0; the
+    # last is subnormal in float64 (its reciprocal overflows).
+    base = np.random.default_rng(3).standard_normal((4, 5))
+    x = np.stack([1e300 * base, 1e-300 * base, -2.0 * np.abs(base), np.zeros_like(base), 1e-310 * base])
+    peaks = np.abs(x).max(axis=(-2, -1), keepdims=True)
+    expected = x / np.where(peaks > 0, peaks, 1.0)
+    result = unit_peak_copy(backend.asarray(x), library_dtype("float32", backend.lib))
+    backend.assert_close(result, expected, rtol=2.0**-24, dtype="float32")
+    peaks = np.abs(backend.to_numpy(result)).max(axis=(-2, -1))
+    assert np.all(peaks[[0, 1, 2, 4]] == 1.0) and peaks[3] == 0  # the peak rounds to 1 in float32

@@ -5,6 +5,8 @@ Each float32 product is exact to about eps₃₂·‖G‖, which moves the span 
 eps₃₂·σ₁/σ_ℓ (Wedin's theorem); that is the scale of every tolerance below on the range.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -70,6 +72,48 @@ def test_a_direction_below_float32_rounding_is_lost_and_the_rest_kept():
     np.testing.assert_allclose(captured64, 1.0, atol=1e-12)
     np.testing.assert_allclose(captured32[:3], 1.0, atol=1e-6)
     assert captured32[3] < 0.5  # measured 0.08: a random direction of the 50-dim column space
+
+
+# Float64 scales outside float32's normal range (1.2e-38 … 3.4e38), where a plain float32 copy
+# of c·G overflows to inf (an SVD that does not converge) or flushes to subnormals or zero (a
+# sign of noise), and the largest float64 scale that leaves room for the sketch's products.
+EXTREME_SCALES = [1e-300, 1e-40, 1e40, 1e300, 1e306]
+
+
+@pytest.mark.parametrize("c", EXTREME_SCALES)
+@pytest.mark.parametrize("normalizer", NORMALIZERS)
+def test_a_float32_sketch_holds_at_every_float64_scale(backend, c, normalizer):
+    # Oracle: the float64 sketch of G itself (same seed); the range is scale-free, so the
+    # float32 sketch of c·G must find it to the float32 rounding of the test above. Without
+    # normalization the rounding of the last power is amplified by (σ₁/σ_ℓ)^{2q+1} instead
+    # (measured 8.8e-5 at every scale, 1 included: 0.04 of that bound).
+    s = power_law(40, 1.0)
+    G = with_spectrum(s, 40, 70, rng=1)
+    power_iters = 1
+    options = dict(oversample=4, power_iters=power_iters, normalizer=normalizer, rng=2)
+    Q64 = backend.to_numpy(gaussian_range(backend.asarray(G), 8, **options))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow, underflow or invalid-value warning either
+        Q32 = backend.to_numpy(gaussian_range(backend.asarray(c * G), 8, sketch_dtype="float32", **options))
+    amplification = (s[0] / s[11]) ** (2 * power_iters + 1 if normalizer == "none" else 1)
+    assert np.linalg.norm(Q64 @ Q64.T - Q32 @ Q32.T, 2) <= 10 * EPS32 * amplification
+
+
+def test_a_float32_sketch_of_a_stack_scales_each_member(backend):
+    # Members 1e-300, 1e300 and 0: each is divided by its own largest entry, the zero member
+    # stays zero (its sign is zero, not NaN).
+    s = power_law(30, 1.0)
+    G = with_spectrum(s, 30, 50, rng=3)
+    stack = backend.asarray(np.stack([1e-300 * G, 1e300 * G, np.zeros_like(G)]))
+    X = backend.to_numpy(sketched_msign(stack, 5, oversample=3, power_iters=1, rng=0, sketch_dtype="float32"))
+    X64 = backend.to_numpy(sketched_msign(backend.asarray(G), 5, oversample=3, power_iters=1, rng=0))
+    assert np.all(X[2] == 0)
+    for member in X[:2]:
+        assert np.all(np.isfinite(member))
+        # Different Ω per member: compare what does not depend on it, the 5 unit singular values
+        # and the alignment to within the sketch's own spread (here 0.0)…
+        np.testing.assert_allclose(np.linalg.svd(member, compute_uv=False)[:5], 1.0, atol=1e-13)
+        assert abs(float(np.sum(G * member)) - float(np.sum(G * X64))) / s.sum() <= 0.05
 
 
 def test_tall_matrices_sketch_their_wide_orientation_in_float32(backend):

@@ -34,6 +34,7 @@ from matsign._backend.precision import (
     linalg_dtype,
     round_to,
     tf32_products,
+    unit_peak_copy,
 )
 from matsign._backend.checks import (
     all_finite,
@@ -103,6 +104,7 @@ __all__ = [
     "tf32_products",
     "to_numpy",
     "trusted_values",
+    "unit_peak_copy",
     "uniform",
     "values_trusted",
 ]

@@ -173,6 +173,40 @@ def as_linalg_dtype(x):
     return x if x.dtype == dt else namespace(x).astype(x, dt)
 
 
+def unit_peak_copy(x, dtype):
+    r"""``x`` divided, member by member, by its largest absolute entry, as a copy in ``dtype``.
+
+    :math:`x / \max_{ij}|x_{ij}|` for each matrix of a stack ``(..., m, n)`` (an all-zero member
+    stays zero). For a narrowing cast of a matrix whose scale does not matter (a range, a
+    sign): float64 values beyond float32's largest (3.4e38) would become ±inf, and values below
+    its smallest normal (1.2e-38) would lose their digits or flush to zero; after the division
+    the entries lie in [−1, 1] (to rounding), the largest in magnitude at ±1.
+
+    On NumPy the peak takes two reading passes (max and min, no temporary) and the scaling, by
+    the reciprocal (by the peak itself where that is subnormal and its reciprocal overflows),
+    is fused with the cast (``out=`` in ``dtype``); elsewhere the array API's ``max(abs(x))``
+    and a division.
+
+    Examples
+    --------
+    >>> x = np.array([[3e300, -6e300], [0.0, 1.5e300]])
+    >>> unit_peak_copy(x, np.float32)
+    array([[ 0.5 , -1.  ],
+           [ 0.  ,  0.25]], dtype=float32)
+    """
+    if library(x) == "numpy":
+        peak = np.maximum(x.max(axis=(-2, -1), keepdims=True), -x.min(axis=(-2, -1), keepdims=True))
+        peak = np.where(peak > 0, peak, 1.0)
+        with np.errstate(over="ignore"):
+            inverse = 1.0 / peak  # a multiply streams faster than a divide, unless 1/peak overflows
+        if np.all(np.isfinite(inverse)):
+            return np.multiply(x, inverse, out=np.empty(x.shape, dtype), casting="same_kind")
+        return np.divide(x, peak, out=np.empty(x.shape, dtype), casting="same_kind")
+    xp = namespace(x)
+    peak = xp.max(xp.abs(x), axis=(-2, -1), keepdims=True)
+    return xp.astype(x / xp.where(peak > 0, peak, xp.ones_like(peak)), dtype)
+
+
 def eps_of(x) -> float:
     """Machine epsilon of ``x``'s dtype (:data:`matsign._backend.dtypes.EPS`)."""
     return EPS[dtype_name(x.dtype)]

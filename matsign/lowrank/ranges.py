@@ -13,7 +13,7 @@ from matsign._backend.checks import all_finite, boundary, check_choice, check_ma
 from matsign._backend.dtypes import dtype_name, library_dtype
 from matsign._backend.linalg import lu_basis
 from matsign._backend.namespace import library, namespace
-from matsign._backend.precision import linalg_dtype
+from matsign._backend.precision import linalg_dtype, unit_peak_copy
 from matsign._backend.random import generator, standard_normal
 from matsign.flops import gemm, orthonormalize
 from matsign.exact.inner import inner_values
@@ -125,8 +125,9 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="auto", r
     overflows.
 
     **Mixed precision.** With ``sketch_dtype="float32"`` a float64 ``G`` is copied to float32
-    once (half its size in memory), and the ``2q + 1`` products and the normalizations between
-    them run on the copy at twice the speed; the last block is converted back and orthonormalized
+    once (half its size in memory), divided by its largest entry (the range is scale-free; a
+    plain copy would overflow to inf beyond 3.4e38 and lose its digits below 1.2e-38), and the
+    ``2q + 1`` products and the normalizations between them run on the copy at twice the speed; the last block is converted back and orthonormalized
     by Householder QR in float64, so ``Q`` is orthonormal to float64 accuracy and
     :func:`lowrank_msign` projects the float64 ``G`` on it (as the mixed-precision sketches of
     [2]_ keep the expensive products in the lower precision only). Only the span of ``Q`` carries
@@ -190,8 +191,11 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="auto", r
     # Alg. 4.4, step 1: an n × ℓ standard Gaussian test matrix, one per stack member.
     Omega = standard_normal(generator(rng, A), (*A.shape[:-2], int(A.shape[-1]), width), like=A)
     low = A.dtype if sketch_dtype is None else library_dtype(sketch_dtype, library(A))
-    Q = subspace_iteration(xp.astype(A, low, copy=False), xp.astype(Omega, low, copy=False), power_iters, normalizer,
-                           basis_dtype=A.dtype)
+    # The range is scale-free: a narrowing copy is taken of A / max|A|, so that float32 neither
+    # overflows (max|G| beyond 3.4e38) nor flushes a small G to subnormals or zero.
+    narrowing = sketch_dtype == "float32" and dtype_name(A.dtype) == "float64"
+    sketched = unit_peak_copy(A, low) if narrowing else xp.astype(A, low, copy=False)
+    Q = subspace_iteration(sketched, xp.astype(Omega, low, copy=False), power_iters, normalizer, basis_dtype=A.dtype)
     return xp.astype(Q, G.dtype, copy=False)
 
 
