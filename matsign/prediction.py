@@ -74,7 +74,10 @@ class Spectrum:
     Attributes
     ----------
     s : ndarray, shape (min(m, n),)
-        Descending float64 singular values, zeros included.
+        Descending float64 singular values divided by the largest (``s[0] = 1``; all zero for
+        the zero matrix), zeros included: the division keeps sums and squares of σ from over-
+        or underflowing at any scale, and every prediction is scale-free but for an absolute
+        parameter (``spectral_clip``'s ``tau``), which multiplies back by ``scale``.
     m, n : int
         The matrix's shape.
     stored : str
@@ -84,6 +87,8 @@ class Spectrum:
         ``ρ``, the number of singular values the reference sign keeps (:func:`predict`).
     sketches : int
         How many seeded draws a Monte-Carlo prediction takes at a time (:func:`predict`).
+    scale : float
+        σ₁, by which ``s`` was divided (0 for the zero matrix).
     """
 
     s: np.ndarray
@@ -92,6 +97,7 @@ class Spectrum:
     stored: str
     rank: int
     sketches: int = SKETCHES
+    scale: float = 1.0
 
     @property
     def work(self) -> str:
@@ -112,8 +118,9 @@ def spectrum_of(s, shape, *, reference="full", stored_dtype="float64", sketches=
 
     Examples
     --------
-    >>> spectrum_of([2.0, 1.0], (3, 4)).s
-    array([2., 1., 0.])
+    >>> spectrum = spectrum_of([2.0, 1.0], (3, 4))
+    >>> spectrum.s, spectrum.scale
+    (array([1. , 0.5, 0. ]), 2.0)
     """
     try:
         library(s)
@@ -136,9 +143,12 @@ def spectrum_of(s, shape, *, reference="full", stored_dtype="float64", sketches=
     sketches = check_positive_int(sketches, "sketches")
     padded = np.zeros(k)
     padded[: values.size] = np.sort(values)[::-1]
+    scale = float(padded[0])
+    if scale > 0:
+        padded /= scale
     precision = stored if reference == "storage" else "float64"
     rank = int(np.count_nonzero(padded > default_rtol(m, n, precision) * padded[0]))
-    return Spectrum(padded, m, n, stored, rank, sketches)
+    return Spectrum(padded, m, n, stored, rank, sketches, scale)
 
 
 def predict(s, method, *, shape, reference="full", stored_dtype="float64", sketches=SKETCHES, **params) -> dict:
@@ -347,7 +357,9 @@ def diagonal_outcome(spectrum: Spectrum, values) -> tuple[float, float]:
     total = float(s.sum())
     alignment = float(s @ f) / total if total > 0 else math.nan
     target = (np.arange(s.size) < spectrum.rank).astype(np.float64)
-    distance = float(np.linalg.norm(f - target))
+    difference = f - target
+    peak = float(np.max(np.abs(difference), initial=0.0))  # f may be huge (spectral_clip's absolute τ):
+    distance = peak * float(np.linalg.norm(difference / peak)) if peak > 0 else 0.0  # no square overflows
     if spectrum.rank == 0:
         return alignment, 0.0 if distance == 0 else math.inf
     return alignment, distance / math.sqrt(spectrum.rank)

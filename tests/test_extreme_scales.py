@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 import pytest
 
-from matsign import alignment, condition_number, equilibrate, newton_schulz, stable_rank
+from matsign import alignment, condition_number, equilibrate, newton_schulz, predict, stable_rank
+from matsign.registry import METHODS, REQUIRED
 from matsign.spectral import nuclear_rank, power_law_exponent
 from matsign.transforms.equilibration import equilibration_factors
 from matsign.updates import Dion, MuonEq
@@ -170,3 +171,40 @@ def test_dion2_unselected_norm_is_scale_equivariant(backend, dtype, c):
     rows = np.argsort(-np.abs(G).sum(axis=1), kind="stable")[3:]  # the 3 of 6 rows not selected
     expected = np.linalg.norm(G[rows])
     assert result.diagnostics["unselected_norm"] / c == pytest.approx(expected, rel=RTOL[dtype] * 10)
+
+
+#: σ₁ from the smallest normal float64 scale that leaves σ₆₄/σ₁ normal to the largest float64.
+PREDICTION_SCALES = (1e-300, 1e-160, 1e160, 1e300, 1.7e308)
+PREDICTED = sorted(name for name, method in METHODS.items() if method.predict_function is not None)
+
+
+@pytest.mark.parametrize("c", PREDICTION_SCALES)
+@pytest.mark.parametrize("name", [name for name in PREDICTED if name != "spectral_clip"])
+def test_predictions_are_scale_free(name, c):
+    # Alignment and relative error of these methods do not change when G is multiplied by c, so
+    # neither may their prediction: the unguarded sums and norms of σ overflowed (inf, NaN, a
+    # RuntimeWarning) or underflowed (Newton–Schulz predicted alignment 0 at σ₁ = 1e-300).
+    s = 1.0 / np.arange(1, 65)
+    params = {key: 8 for key, default in METHODS[name].params.items() if default is REQUIRED}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaled = predict(c * s, name, shape=(64, 128), sketches=1, **params)
+    unit = predict(s, name, shape=(64, 128), sketches=1, **params)
+    for key in ("alignment", "alignment_low", "alignment_high", "relative_error", "relative_error_low",
+                "relative_error_high"):
+        # σ/σ₁ is rounded once (relative 1.1e-16); errors that are themselves ~1e-16 (the exact
+        # routes) move by as much absolutely.
+        np.testing.assert_allclose(scaled[key], unit[key], rtol=1e-12, atol=1e-14, err_msg=key)
+
+
+@pytest.mark.parametrize("c", PREDICTION_SCALES)
+def test_spectral_clip_prediction_scales_with_its_absolute_threshold(c):
+    # τ is absolute: U·min(cΣ, cτ)·Vᵀ = c·U·min(Σ, τ)·Vᵀ, so the alignment ⟨cG, cX⟩/‖cG‖_* is c
+    # times that of the unit scale (closed form: Σ σ_i min(σ_i, τ) / Σ σ_i).
+    s = 1.0 / np.arange(1, 65)
+    tau = 0.25
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaled = predict(c * s, "spectral_clip", shape=(64, 128), tau=c * tau)
+    expected = float(np.sum(s * np.minimum(s, tau)) / np.sum(s))
+    np.testing.assert_allclose(scaled["alignment"] / c, expected, rtol=1e-12)

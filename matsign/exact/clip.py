@@ -172,8 +172,9 @@ def _method_label(params) -> str:
 
 
 def _method_predict(spectrum, *, tau, route, schedule, steps):
-    """Both routes keep the singular vectors: the values of :func:`clip_values` decide (exact)."""
-    values = clip_values(spectrum.s, tau, route=route, schedule=schedule, steps=steps)
+    """Both routes keep the singular vectors: the values of :func:`clip_values` decide (exact).
+    ``tau`` is absolute, so the σ as given (``spectrum.s·spectrum.scale``) enter."""
+    values = clip_values(spectrum.s * spectrum.scale, tau, route=route, schedule=schedule, steps=steps)
     note = "exact arithmetic: rounding is not modelled"
     return exact(*diagonal_outcome(spectrum, values), note=note)
 

@@ -147,8 +147,10 @@ def hybrid_values(s, n, *, qdwh_steps=1, lower=1e-3, schedule="polar_express", s
     array([1., 1.])
     """
     s = np.asarray(s, dtype=np.float64)
-    norm = float(np.linalg.norm(s))
-    x = s / norm if norm > 0 else np.zeros_like(s)
+    peak = float(np.max(s, initial=0.0))  # σ/‖σ‖ is scale-free: no square over- or underflows
+    x = s / peak if peak > 0 else np.zeros_like(s)
+    norm = float(np.linalg.norm(x))
+    x = x / norm if norm > 0 else x
     for a, b, c in _weights(qdwh_steps, lower, n):
         x = x * (a + b * x * x) / (1 + c * x * x)
     return scalar_map(x, schedule, steps=steps)

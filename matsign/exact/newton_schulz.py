@@ -227,9 +227,17 @@ def newton_schulz_values(s, schedule, steps=None, *, normalize="frobenius"):
     """
     check_choice(normalize, ("frobenius", "schatten4", "spectral", "none"), "normalize")
     s = np.asarray(s, dtype=np.float64)
-    norm = {"frobenius": lambda: np.linalg.norm(s), "schatten4": lambda: np.sum(s**4) ** 0.25,
-            "spectral": lambda: np.max(s, initial=0.0), "none": lambda: 1.0}[normalize]()
-    return scalar_map(s / norm, schedule, steps=steps) if norm > 0 else np.zeros_like(s)
+    if normalize == "none":
+        return scalar_map(s, schedule, steps=steps)
+    # σ/ν is scale-free: dividing by σ₁ first keeps the squares and fourth powers of the norm
+    # from over- or underflowing (σ beyond 1e154 or below 1e-154 in float64).
+    peak = float(np.max(s, initial=0.0))
+    if not peak > 0:
+        return np.zeros_like(s)
+    x = s / peak
+    norm = {"frobenius": lambda: np.linalg.norm(x), "schatten4": lambda: np.sum(x**4) ** 0.25,
+            "spectral": lambda: 1.0}[normalize]()
+    return scalar_map(x / norm, schedule, steps=steps)
 
 
 def predict_newton_schulz(spectrum, *, schedule, steps, dtype):
