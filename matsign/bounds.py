@@ -69,6 +69,19 @@ def check_spectrum(sigma) -> np.ndarray:
     return np.sort(s)[::-1]
 
 
+def euclidean_norm(x) -> float:
+    r""":math:`\|x\|_2` of a float64 vector, as :math:`\max|x| \cdot \|x/\max|x|\|_2`: the squares
+    of entries beyond 1e154 would overflow and those below 1e-154 underflow to zero.
+
+    Examples
+    --------
+    >>> euclidean_norm(np.array([3e-300, 4e-300]))
+    5e-300
+    """
+    peak = float(np.max(np.abs(x), initial=0.0))
+    return peak * float(np.linalg.norm(x / peak)) if peak > 0 else 0.0
+
+
 def check_ord(ord):
     """``ord`` is ``"fro"`` or ``2``, else a ``ValueError``."""
     if isinstance(ord, bool) or ord not in ORDS:
@@ -117,7 +130,7 @@ def optimal_residual(sigma, rank, *, ord="fro") -> float:
     tail = s[k:]
     if ord == 2:
         return float(tail[0]) if tail.size else 0.0
-    return float(np.sqrt(np.sum(tail * tail)))
+    return euclidean_norm(tail)
 
 
 def hmt_frobenius_bound(sigma, rank, oversample) -> float:
@@ -152,7 +165,7 @@ def hmt_frobenius_bound(sigma, rank, oversample) -> float:
     """
     s = check_spectrum(sigma)
     k, p = check_hmt(s, rank, oversample)
-    return math.sqrt(1.0 + k / (p - 1)) * float(np.sqrt(np.sum(s[k:] ** 2)))
+    return math.sqrt(1.0 + k / (p - 1)) * euclidean_norm(s[k:])
 
 
 def hmt_spectral_bound(sigma, rank, oversample, *, power_iters=0) -> float:
@@ -448,9 +461,10 @@ def lowrank_alignment_bound(sigma, rank, oversample, *, power_iters=0) -> float:
     s = check_spectrum(sigma)
     k, p = check_hmt(s, rank, oversample)
     q = check_nonnegative_int(power_iters, "power_iters")
-    total = float(np.sum(s))
-    if total == 0:
+    if s[0] == 0:
         return math.nan
+    s = s / s[0]  # the bound is scale-free: no sum or square of σ over- or underflows
+    total = float(np.sum(s))
     beta = hmt_spectral_bound(s, k, p, power_iters=q)
     by_spectral = float(np.sum(np.maximum(s[:k] - beta, 0.0)))
     energy = float(np.sum(s * np.minimum(s, beta)))

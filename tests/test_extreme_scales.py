@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from matsign import alignment, condition_number, equilibrate, newton_schulz, predict, stable_rank
+from matsign.bounds import hmt_frobenius_bound, lowrank_alignment_bound, optimal_residual
 from matsign.registry import METHODS, REQUIRED
 from matsign.spectral import nuclear_rank, power_law_exponent
 from matsign.transforms.equilibration import equilibration_factors
@@ -208,3 +209,20 @@ def test_spectral_clip_prediction_scales_with_its_absolute_threshold(c):
         scaled = predict(c * s, "spectral_clip", shape=(64, 128), tau=c * tau)
     expected = float(np.sum(s * np.minimum(s, tau)) / np.sum(s))
     np.testing.assert_allclose(scaled["alignment"] / c, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("c", PREDICTION_SCALES)
+def test_bounds_from_sigma_scale_with_it(c):
+    # Closed forms on the unit-scale spectrum, times c: the residual ‖σ_{>k}‖₂ and HMT's
+    # √(1 + k/(p−1))·‖σ_{>k}‖₂ are homogeneous of degree 1, the alignment bound of degree 0.
+    # Unguarded, their squares overflowed past 1e154 and underflowed to a silent 0 at 1e-300.
+    s = 1.0 / np.arange(1, 65)
+    tail = float(np.sqrt(np.sum(s[8:] ** 2)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        residual = optimal_residual(c * s, 8)
+        hmt = hmt_frobenius_bound(c * s, 8, 4)
+        bounds = [lowrank_alignment_bound(c * s, 8, 4, power_iters=q) for q in (0, 1)]
+    np.testing.assert_allclose(residual / c, tail, rtol=1e-12)
+    np.testing.assert_allclose(hmt / c, np.sqrt(1 + 8 / 3) * tail, rtol=1e-12)
+    np.testing.assert_allclose(bounds, [lowrank_alignment_bound(s, 8, 4, power_iters=q) for q in (0, 1)], rtol=1e-12)
