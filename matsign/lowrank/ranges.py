@@ -137,9 +137,9 @@ def gaussian_range(G, rank, *, oversample=0, power_iters=0, normalizer="auto", r
     float64 resolves it; the rest of the range moves by about :math:`\varepsilon_{32}\sigma_1 /
     \sigma_\ell` — far below the sketch's own randomness on gradient spectra.
     ``benchmarks/lowrank.py`` measures both at 2048² (σ_i = i⁻¹, rank 64, q = 2): the float64
-    alignment of the same seed to 6 digits in 0.66× the time of scikit-learn's
-    ``randomized_svd`` + ``U Vᵀ`` (0.67× of the float64 sketch), and captured energy within
-    4e-10 of the float64 sketch on spectra with κ up to 1e12. The Gaussian ``Ω`` is drawn in ``G``'s dtype
+    alignment of the same seed to 6 digits in 0.71–0.75× the time of scikit-learn's
+    ``randomized_svd`` + ``U Vᵀ`` (0.72–0.77× of the float64 sketch), and captured energy within
+    1.4e-9 of the float64 sketch on spectra with κ up to 1e12. The Gaussian ``Ω`` is drawn in ``G``'s dtype
     and rounded, so a seed picks the same test matrix in either precision.
 
     **Stacks.** Every member of ``G`` (shape ``(..., m, n)``) gets its own test matrix: ``Ω`` is
