@@ -9,6 +9,11 @@ The singular values are computed once beforehand (float64 SVD) and not counted: 
 predicts for many methods, as ``matsign advise`` does, pays for them once per matrix; their
 time is printed beside the table, against Muon's Newton–Schulz.
 
+For each ``sketches=1`` row it also times the floor of one sketch (:func:`sketch_floor`: the
+three Gram matrices and the eigendecomposition that any evaluation on ``diag(σ)`` needs) in the
+same rounds, and prints it against the method, alone and four times over (the default draws 4
+sketches to estimate a spread).
+
 Usage: ``python benchmarks/predict.py [--shape 1024 4096] [--repeats 5] [--threads 1]``; prints
 Markdown. BLAS runs on ``--threads`` threads (default one, through threadpoolctl).
 """
@@ -60,7 +65,7 @@ def main():
           f"{platform.python_version()}, NumPy {np.__version__}; float32 on {args.threads} thread(s), {s} × {N}, "
           f"σ_i = i^(-1/2), {args.repeats} interleaved rounds\n")
     G = with_spectrum(power_law(s, 0.5), s, N, rng=0).astype(np.float32)
-    rows = []
+    rows, floors = [], []
     with threadpool_limits(limits=args.threads):
         start = time.perf_counter()
         sigma = np.linalg.svd(G.astype(np.float64), compute_uv=False)
@@ -70,19 +75,46 @@ def main():
             options = {} if sketches is None else {"sketches": sketches}
             fns = [lambda: method(G, rng=0, **params),
                    lambda: matsign.predict(sigma, name, shape=G.shape, stored_dtype="float32", **options, **params)]
+            if sketches == 1:
+                fns.append(sketch_floor(s, params["rank"] + params.get("oversample", 0)))
             best, ratios, medians = interleaved_ratios(fns, args.repeats)
             prediction = fns[1]()
             kind = prediction["kind"] + (f" ({prediction['draws']} sketch{'es' * (prediction['draws'] > 1)})"
                                          if prediction["draws"] else "")
             label = ", ".join(f"{k}={v}" for k, v in params.items())
             rows.append((f"{name} ({label})", kind, best[0] * 1e3, best[1] * 1e3, ratios[1], medians[1]))
+            if sketches == 1:
+                floors.append((f"{name} ({label})", best[0] * 1e3, best[2] * 1e3, ratios[2], 4 * ratios[2]))
         ns = min(_timed(lambda: matsign.newton_schulz(G, "muon")) for _ in range(args.repeats))
     print("| method | prediction | method ms | predict ms | predict / method (best) | (median round) |")
     print("|---|---|---|---|---|---|")
     for label, kind, t_method, t_predict, ratio, median in rows:
         print(f"| {label} | {kind} | {t_method:.1f} | {t_predict:.2f} | {100 * ratio:.2f}% | {100 * median:.2f}% |")
+    print("\nThe floor of one sketch, timed in the same rounds: the three float64 Gram matrices of a "
+          f"{s} × ℓ block and the ℓ × ℓ eigendecomposition that any evaluation on diag(σ) needs; the default "
+          "draws 4 sketches to estimate the spread of one run.\n")
+    print("| method | method ms | floor of one sketch ms | one sketch's floor / method | 4 sketches' floor / method |")
+    print("|---|---|---|---|---|")
+    for label, t_method, t_floor, ratio, four in floors:
+        print(f"| {label} | {t_method:.1f} | {t_floor:.2f} | {100 * ratio:.2f}% | {100 * four:.2f}% |")
     print(f"\nσ by a float64 SVD (once per matrix, not in the table): {svd_seconds * 1e3:.0f} ms, "
           f"{svd_seconds / ns:.1f}× Muon's 5-step Newton–Schulz ({ns * 1e3:.0f} ms)")
+
+
+def sketch_floor(k, width):
+    """The work no evaluation of a ``width``-column sketch of ``diag(σ)`` (``k`` rows) avoids:
+    three ``k × width`` float64 Gram matrices (``YᵀY``, ``(DY)ᵀDY``, ``ZᵀZ``) and one
+    ``width × width`` symmetric eigendecomposition, on blocks formed beforehand."""
+    rng = np.random.default_rng(0)
+    blocks = [rng.standard_normal((k, width)) for _ in range(3)]
+    gram = blocks[0].T @ blocks[0]
+
+    def floor():
+        for Y in blocks:
+            Y.T @ Y
+        np.linalg.eigh(gram)
+
+    return floor
 
 
 def _timed(fn):
