@@ -163,9 +163,10 @@ def _condition_number(xp, s, rtol):
 def _effective_rank(xp, s, rtol):
     """:func:`effective_rank` from the singular values ``s``."""
     kept = nonzero_mask(s, rtol)
-    total = xp.sum(xp.where(kept, s, 0.0), axis=-1)
+    t = s / binary_scale(xp, s[..., :1])  # in [0, 2): the sum cannot overflow (Σσ can, near σ₁ = 1e308)
+    total = xp.sum(xp.where(kept, t, 0.0), axis=-1)
     nonzero = total > 0
-    p = xp.where(kept, s / _safe(xp, total, nonzero)[..., None], 1.0)
+    p = xp.where(kept, t / _safe(xp, total, nonzero)[..., None], 1.0)
     entropy = -xp.sum(xp.where(kept, p * xp.log(p), 0.0), axis=-1)
     return xp.where(nonzero, xp.exp(entropy), 0.0)
 

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-from matsign import alignment, condition_number, equilibrate, newton_schulz, predict, stable_rank
+from matsign import alignment, condition_number, effective_rank, equilibrate, newton_schulz, predict, stable_rank
 from matsign.bounds import hmt_frobenius_bound, lowrank_alignment_bound, optimal_residual
 from matsign.registry import METHODS, REQUIRED
 from matsign.spectral import nuclear_rank, power_law_exponent
@@ -57,6 +57,18 @@ def test_stable_rank_of_a_stack_mixes_scales_and_zero(backend):
     expected = np.sum(s**2) / s[0] ** 2
     result = stable_rank(backend.asarray(np.stack([G * 1e-300, np.zeros_like(G), G * 1e300])))
     backend.assert_close(result, [expected, 0.0, expected], rtol=RTOL["float64"])
+
+
+@pytest.mark.parametrize("dtype, c", CASES + [("float64", 1e308), ("float32", 3e38)])
+def test_effective_rank_is_scale_free(backend, dtype, c):
+    # c·G/σ₁ has σ₁ = c: at 1e308 (float64) and 3e38 (float32) the sum of the singular values
+    # exceeds the largest float, which made the entropy's weights 0 and the result NaN.
+    G = _gradient()
+    s = np.linalg.svd(G, compute_uv=False)
+    p = s / s.sum()
+    expected = np.exp(-np.sum(p * np.log(p)))
+    result = effective_rank(backend.asarray(G / s[0] * c, dtype=dtype))
+    backend.assert_close(result, expected, rtol=RTOL[dtype], dtype=dtype)
 
 
 def _equilibrated(G, mode):
