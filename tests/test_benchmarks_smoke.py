@@ -155,8 +155,15 @@ def test_predict_benchmark_runs_on_a_small_matrix():
     import predict as benchmark  # noqa: E402
 
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "%" in line]
-    assert len(rows) == len(benchmark.CASES)
-    assert all(row.split("|")[2].strip().split(" ")[0] in ("exact", "monte_carlo", "bound") for row in rows)
+    kinds = ("exact", "monte_carlo", "bound")
+    predictions = [row for row in rows if row.split("|")[2].strip().split(" ")[0] in kinds]
+    assert len(predictions) == len(benchmark.CASES)
+    # The floor table: one row per sketches=1 case, its two ratios positive percentages.
+    floors = [row for row in rows if row not in predictions]
+    assert len(floors) == sum(1 for _, _, sketches in benchmark.CASES if sketches == 1)
+    for row in floors:
+        one, four = (float(cell.strip().rstrip("%")) for cell in row.split("|")[4:6])
+        assert 0 < one and four == pytest.approx(4 * one, rel=0.01, abs=0.01)
 
 
 def test_io_memory_benchmark_reads_one_tensor_at_a_time():
