@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-from matsign import alignment, condition_number, effective_rank, equilibrate, newton_schulz, predict, stable_rank
+from matsign import alignment, condition_number, effective_rank, equilibrate, msign, newton_schulz, predict, stable_rank
 from matsign.bounds import hmt_frobenius_bound, lowrank_alignment_bound, optimal_residual
 from matsign.registry import METHODS, REQUIRED
 from matsign.spectral import nuclear_rank, power_law_exponent
@@ -238,3 +238,40 @@ def test_bounds_from_sigma_scale_with_it(c):
     np.testing.assert_allclose(residual / c, tail, rtol=1e-12)
     np.testing.assert_allclose(hmt / c, np.sqrt(1 + 8 / 3) * tail, rtol=1e-12)
     np.testing.assert_allclose(bounds, [lowrank_alignment_bound(s, 8, 4, power_iters=q) for q in (0, 1)], rtol=1e-12)
+
+
+#: The largest entries of each dtype that leave room for nothing: max|G| itself near the largest
+#: float, so σ₁ (up to √(mn)·max|G|), the products of a sketch and GUM's G/(1 − q) exceed it.
+TOP = {"float64": 1e308, "float32": 3e38}
+# spectral_clip's τ and MuonEq's ε are absolute (MuonEq at large scales: the equilibration tests above).
+SCALE_FREE = sorted(name for name in METHODS if name not in ("spectral_clip", "muoneq"))
+
+
+@pytest.mark.parametrize("dtype", sorted(TOP))
+@pytest.mark.parametrize("name", SCALE_FREE)
+def test_every_scale_free_method_holds_at_the_largest_entries(backend, name, dtype):
+    # Oracle: the same method on G / max|G| (its output does not depend on the scale). Before,
+    # msign, the oracle and Dion2 returned a silent zero sign at 1e308 (σ₁ overflowed), column
+    # selection a zero basis at 3e38, and the sketches, GaLore and GUM did not converge.
+    G = np.random.default_rng(0).standard_normal((24, 40))
+    G = G / np.abs(G).max()
+    method = METHODS[name]
+    params = {key: 8 for key, default in method.params.items() if default is REQUIRED}
+    unit = backend.to_numpy(method(backend.asarray(G, dtype=dtype), rng=0, **params)).astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        top = method(backend.asarray(G * TOP[dtype], dtype=dtype), rng=0, **params)
+    # Scaling by a power of two is exact; TOP[dtype] is not one, so c·G is rounded once more
+    # than G and the result moves by about a unit of roundoff times the conditioning.
+    backend.assert_close(top, unit, rtol=0, atol=1e-10 if dtype == "float64" else 1e-4, dtype=dtype)
+
+
+def test_msign_at_the_largest_entries_is_scipys_polar_factor():
+    from scipy.linalg import polar
+
+    G = np.random.default_rng(1).standard_normal((30, 20))
+    G = G / np.abs(G).max()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        X = msign(G * 1e308)  # σ₁ ≈ 5e308: not a float64, but the sign is
+    np.testing.assert_allclose(X, polar(G)[0], rtol=0, atol=1e-12)

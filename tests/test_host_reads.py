@@ -178,8 +178,6 @@ def _float16_overflow_cases():
         "dion2 momentum": steps(matsign.updates.Dion2(fraction=0.5, diagnostics=False)),
         # (r + ε)^e with e = −2 scales the row of norm 1e-3 by 1e12
         "muoneq scaled rows": lambda: METHODS["muoneq"](rows, exponent=-2.0),
-        # PᵀG/(1 − q) (low rank) or the residual / q (full rank): both past 65504
-        "gum estimate": lambda: [METHODS["gum"](scaled, rank=2, q=0.5, rng=seed) for seed in range(4)],
     }
 
 
@@ -189,6 +187,26 @@ def test_float16_overflow_of_derived_arrays_is_an_error(case):
     on are scanned (not trusted), so the overflow is a ValueError, not a NaN update."""
     with pytest.raises(ValueError, match="contains NaN or Inf.*overflowed float16"):
         _float16_overflow_cases()[case]()
+
+
+def test_gum_estimate_that_overflows_is_an_error_and_the_gum_sign_is_not():
+    """PᵀG/(1 − q) or the residual / q past float16's 65504: the estimate itself (public) is a
+    ValueError naming the branch; the GUM method, whose sign is scale-free, divides G by a power
+    of two first and returns the sign it has at unit scale."""
+    from matsign.transforms.projection import galore_projector, gum_estimate
+
+    normal = np.clip(np.random.default_rng(0).standard_normal((8, 6)), -4.0, 4.0)
+    scaled = torch.as_tensor(normal * 1.5e4).to(torch.float16)  # finite: |entries| ≤ 6e4
+    projector = galore_projector(scaled, 2)
+    with pytest.raises(ValueError, match="GUM's estimate of G .* overflows float16"):
+        for seed in range(4):
+            gum_estimate(scaled, projector, 0.5, rng=seed)
+    unit = scaled.to(torch.float32) / 65536.0  # the same float16 values divided by 2^16, exactly
+    for seed in range(4):
+        sign = METHODS["gum"](scaled, rank=2, q=0.5, rng=seed)
+        assert torch.isfinite(sign).all()
+        reference = METHODS["gum"](unit.to(torch.float16), rank=2, q=0.5, rng=seed)
+        torch.testing.assert_close(sign, reference, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])

@@ -213,10 +213,18 @@ def subspace_iteration(A, Omega, power_iters, normalizer, basis_dtype=None):
         peak = xp.max(xp.abs(A), axis=(-2, -1), keepdims=True)
         A = A / xp.where(peak > 0, peak, xp.ones_like(peak))
     step = AUTO_NORMALIZER if normalizer == "auto" else normalizer
+    # Each block entering a product has entries below 8 (Ω: Gaussian; a normalized block: at
+    # most 1), so dividing it by 2^⌈log₂ max(m, n)⌉⁺³ bounds every product's entries by max|A|:
+    # none overflows even for entries near the dtype's largest value. The range is scale-free
+    # and a power of two changes no digit. Without normalization A is already divided by its
+    # largest entry, and the powers are not bounded: no shrinking there.
+    length = max(int(A.shape[-2]), int(A.shape[-1]))
+    shrink = 1.0 if normalizer == "none" else 2.0 ** -(math.ceil(math.log2(length)) + 3)
     At = xp.matrix_transpose(A)
-    Y = A @ Omega  # step 2: Y₀ = AΩ (its orthonormal factor Q₀ is orth(Y₀))
+    Y = A @ (Omega * shrink)  # step 2: Y₀ = AΩ (its orthonormal factor Q₀ is orth(Y₀))
     for _ in range(power_iters):
-        Y = A @ normalize_block(At @ normalize_block(Y, step), step)  # steps 4–5: Ỹⱼ = AᵀQⱼ₋₁, Yⱼ = AQ̃ⱼ
+        # steps 4–5: Ỹⱼ = AᵀQⱼ₋₁, Yⱼ = AQ̃ⱼ
+        Y = A @ (normalize_block(At @ (normalize_block(Y, step) * shrink), step) * shrink)
     if normalizer == "none" and not all_finite(Y):
         raise ValueError(
             f"normalizer='none' overflowed: (GGᵀ)^q GΩ with q = power_iters = {power_iters} exceeds the "

@@ -17,6 +17,7 @@ References
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import inspect
@@ -38,6 +39,7 @@ from matsign.exact.inner import check_inner, check_inner_dtype, inner_sign
 from matsign.exact.newton_schulz import newton_schulz_flops
 from matsign.flops import gemm, svd, svd_sign
 from matsign.registry import REQUIRED, register
+from matsign.spectral import binary_scale
 
 __all__ = [
     "RANGES",
@@ -132,7 +134,13 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None, dtype=None):
     # A right projection is the left one of Gᵀ: msign(G Q Qᵀ) = msign(Q Qᵀ Gᵀ)ᵀ.
     A = xp.matrix_transpose(A) if right else A
     Q = xp.astype(Q, A.dtype, copy=False)
-    B = xp.matrix_transpose(Q) @ A  # the small ℓ × n matrix of [1]
+    # The sign is scale-free: Q's entries (at most 1) divided by a power of two above m bound
+    # those of B by max|A|, and B by a power of two near its largest entry keeps the SVD's σ₁
+    # finite, so entries near the dtype's largest value overflow nothing; a power of two
+    # changes no digit.
+    shrink = 2.0 ** -(math.ceil(math.log2(int(A.shape[-2]))) + 1)
+    B = xp.matrix_transpose(Q * shrink) @ A  # the small ℓ × n matrix of [1]
+    B = B / binary_scale(xp, xp.max(xp.abs(B), axis=(-2, -1), keepdims=True))
     if isinstance(inner, str) and inner == "exact" and int(B.shape[-2]) < int(B.shape[-1]):
         X = wide_lowrank_sign(xp, Q, B, rank, G.dtype)
         X = xp.matrix_transpose(X) if right else X

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matsign._backend import (
+    all_finite,
     boundary,
     check_choice,
     check_matrix,
@@ -29,11 +30,14 @@ from matsign._backend import (
     check_rank,
     check_same_library,
     check_unit_interval,
+    dtype_name,
     generator,
     linalg_dtype,
+    namespace,
     to_numpy,
     trusted_values,
     uniform,
+    values_trusted,
 )
 from matsign.exact.inner import check_inner, inner_sign, inner_values
 from matsign.flops import gemm, svd, svd_sign
@@ -191,7 +195,10 @@ def galore_projector(G, rank):
     """
     xp = check_matrix(G, "G", batched=False)
     rank = check_rank(rank, G.shape)
-    U, _, Vh = xp.linalg.svd(xp.astype(G, linalg_dtype(G), copy=False), full_matrices=False)
+    A = xp.astype(G, linalg_dtype(G), copy=False)
+    # The singular vectors are scale-free: a power of two near max|G| (no digit changes) keeps σ₁
+    # from overflowing near the dtype's largest value.
+    U, _, Vh = xp.linalg.svd(A / binary_scale(xp, xp.max(xp.abs(A))), full_matrices=False)
     if G.shape[0] <= G.shape[1]:
         P, side = U[:, :rank], "left"
     else:
@@ -257,9 +264,13 @@ def gum_estimate(G, projector, q, *, rng=None):
     q = check_unit_interval(q, "q")
     A = xp.astype(G, linalg_dtype(G), copy=False)
     u = float(to_numpy(uniform(generator(rng, A), (1,), like=A))[0])
-    if u < q:
-        return projector.residual(G) / q, "full_rank"
-    return projector.down(G) / (1 - q), "low_rank"
+    estimate, branch = (projector.residual(G) / q, "full_rank") if u < q else (projector.down(G) / (1 - q), "low_rank")
+    # G within a factor 1/q or 1/(1 − q) of the dtype's largest value: checked once, at the top
+    # (a nested call's float16 result is scanned by its consumer; wider dtypes are trusted there).
+    if not values_trusted() and not all_finite(estimate):
+        raise ValueError(f"GUM's estimate of G ({branch} branch, divided by {q if u < q else 1 - q:g}) overflows "
+                         f"{dtype_name(G.dtype)}; scale G down")
+    return estimate, branch
 
 
 @boundary
@@ -372,6 +383,10 @@ def check_gum_params(*, rank, q, inner, steps) -> None:
 def _gum(G, *, rng=None, rank, q=0.5, inner="exact", steps=None):
     """The sign of one draw of GUM's estimate, lifted back to ``G``'s space."""
     check_gum_params(rank=rank, q=q, inner=inner, steps=steps)
+    # Only the estimate's sign is returned, and it is scale-free: G divided by a power of two near
+    # its largest entry keeps G/q and G/(1 − q) finite near the dtype's largest value.
+    xp = namespace(G)
+    G = G / xp.astype(binary_scale(xp, xp.max(xp.abs(xp.astype(G, linalg_dtype(G), copy=False)))), G.dtype)
     projector = galore_projector(G, rank)
     estimate, branch = gum_estimate(G, projector, q, rng=rng)
     sign = inner_sign(estimate, inner, steps)
