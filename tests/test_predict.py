@@ -374,3 +374,17 @@ def test_one_sketch_is_the_first_sketch_of_the_default_batch():
     assert four["draws"] >= 4 and four["alignment_std"] > 0
     # One sketch is within a few single-run standard deviations of the mean of the others.
     assert abs(one["alignment"] - four["alignment"]) <= 4 * four["alignment_std"]
+
+
+def test_a_batch_of_sketches_larger_than_memory_is_refused_by_name(monkeypatch):
+    # 2000 sketches of a 1024-row diag(σ), 16 columns each, are 125 MiB of float32 columns drawn at
+    # once: refused when that is more than half of what is available (here 100 MiB), before any
+    # allocation (sketches=10**9 ended in NumPy's MemoryError asking for 477 GiB).
+    import matsign.lowrank.ranges as ranges
+
+    monkeypatch.setattr(ranges, "available_memory", lambda: 100 * 2**20)
+    s = 1.0 / np.arange(1, 1025)
+    with pytest.raises(ValueError, match=r"sketches = 2000 draws 0\.1 GiB .* take fewer at a time"):
+        predict(s, "gaussian", shape=(1024, 2048), rank=16, sketches=2000)
+    monkeypatch.setattr(ranges, "available_memory", lambda: None)  # unknown: not refused
+    assert predict(s, "gaussian", shape=(1024, 2048), rank=16, sketches=1)["draws"] == 1

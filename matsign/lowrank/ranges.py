@@ -16,6 +16,7 @@ from matsign._backend.namespace import library, namespace
 from matsign._backend.precision import linalg_dtype, unit_peak_copy
 from matsign._backend.random import generator, standard_normal
 from matsign.flops import gemm, orthonormalize
+from matsign.io.formats import available_memory
 from matsign.exact.inner import inner_values
 from matsign.lowrank.orth import orthonormal_basis
 from matsign.prediction import sampled
@@ -292,6 +293,10 @@ PREDICTION_SEED = 0
 #: Columns per seeded block of the sketches (:func:`_gaussian_columns`).
 PREDICTION_COLUMNS = 16
 
+#: A batch of sketches smaller than this is not checked against the memory available (reading
+#: ``/proc/meminfo`` would cost more than a small prediction).
+UNCHECKED_SKETCH_BYTES = 1 << 26
+
 
 @functools.lru_cache(maxsize=128)
 def _gaussian_columns(k: int, batch: int, block: int, count: int) -> np.ndarray:
@@ -378,6 +383,10 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     if width > k:
         raise ValueError(f"rank + oversample = {rank} + {oversample} = {width} exceeds min(m, n) = {k}")
     count = spectrum.sketches
+    held = count * k * -(-width // PREDICTION_COLUMNS) * PREDICTION_COLUMNS * 4  # a batch's float32 columns
+    if held > UNCHECKED_SKETCH_BYTES and held > (available_memory() or math.inf) / 2:
+        raise ValueError(f"sketches = {count} draws {held / 2**30:.1f} GiB of Gaussian columns at once ({k} × {width} "
+                         "each), more than half the memory available; take fewer at a time")
     if float(spectrum.s.sum()) == 0:
         return sampled([math.nan] * count, [0.0] * count)
     tolerance, most = PREDICTION_STOP
