@@ -113,6 +113,21 @@ def binary_scale(xp, peak):
     return _safe(xp, xp.pow(xp.full_like(exponent, 2.0), exponent), ok)
 
 
+def binary_normalized(xp, x):
+    """``x`` divided, member by member (shape ``(..., m, n)``), by :func:`binary_scale` of its
+    largest absolute entry: entries in ``(−2, 2)``, no digit changed, the zero matrix unchanged.
+    For scale-free computations (a sign, a range, singular vectors) on entries of any magnitude.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> binary_normalized(np, np.array([[6.0, -3.0], [0.5, 0.0]]))  # divided by 4
+    array([[ 1.5  , -0.75 ],
+           [ 0.125,  0.   ]])
+    """
+    return x / binary_scale(xp, xp.max(xp.abs(x), axis=(-2, -1), keepdims=True))
+
+
 def _rtol(G, rtol):
     """``rtol`` checked, or the default for ``G``'s shape and dtype (module docstring)."""
     return resolve_rtol(rtol, G.shape[-2], G.shape[-1], G.dtype)

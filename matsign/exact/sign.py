@@ -20,7 +20,7 @@ from matsign.flops import eigh_sign as eigh_sign_flops
 from matsign.flops import svd_sign as svd_sign_flops
 from matsign.prediction import diagonal_outcome, exact
 from matsign.registry import register
-from matsign.spectral import binary_scale
+from matsign.spectral import binary_normalized
 
 METHODS = ("svd", "eigh")
 
@@ -99,7 +99,7 @@ def truncated_svd_sign(xp, G, tol, rank=None):
     pairs (all by default), with σ ≤ ``tol``·σ₁ mapped to zero. Shared with the rank-r oracle."""
     # The sign is scale-free: G divided by a power of two near max|G| (no digit changes) keeps
     # σ₁ ≤ √(mn)·max|G| from overflowing, which near max|G| = 1e308 made σ₁ inf and the sign 0.
-    G = G / binary_scale(xp, xp.max(xp.abs(G), axis=(-2, -1), keepdims=True))
+    G = binary_normalized(xp, G)
     U, S, Vh = xp.linalg.svd(G, full_matrices=False)
     if rank is not None:
         U, S, Vh = U[..., :, :rank], S[..., :rank], Vh[..., :rank, :]

@@ -29,7 +29,7 @@ from matsign.flops import gemm, pivoted_qr, qr, svd
 from matsign.prediction import bounded, limited_step_bounds
 from matsign.lowrank.ranges import subspace_iteration
 from matsign.lowrank.sign import BasisCost, one_of, register_range
-from matsign.spectral import binary_scale
+from matsign.spectral import binary_normalized
 
 __all__ = ["STRATEGIES", "STRATEGY_LABELS", "column_range", "select_columns"]
 
@@ -190,7 +190,7 @@ def column_range(G, rank, *, strategy="uniform", rng=None):
     Y = xp.take(wide_orientation(G), J, axis=1)
     # The basis is scale-free: a power of two near max|Y| keeps the SVD's σ₁ from overflowing
     # (near float32's largest value it did, and the basis came out zero).
-    Y = Y / binary_scale(xp, xp.max(xp.abs(Y)))
+    Y = binary_normalized(xp, Y)
     U, sigma, _ = xp.linalg.svd(Y, full_matrices=False)
     # Directions beyond the numerical rank of the selected columns become zero columns.
     tol = max(int(Y.shape[0]), int(Y.shape[1])) * eps_of(Y) * sigma[0]

@@ -39,7 +39,7 @@ from matsign.exact.inner import check_inner, check_inner_dtype, inner_sign
 from matsign.exact.newton_schulz import newton_schulz_flops
 from matsign.flops import gemm, svd, svd_sign
 from matsign.registry import REQUIRED, register
-from matsign.spectral import binary_scale
+from matsign.spectral import binary_normalized
 
 __all__ = [
     "RANGES",
@@ -140,7 +140,7 @@ def lowrank_msign(G, Q, *, rank=None, inner="exact", steps=None, dtype=None):
     # changes no digit.
     shrink = 2.0 ** -(math.ceil(math.log2(int(A.shape[-2]))) + 1)
     B = xp.matrix_transpose(Q * shrink) @ A  # the small ℓ × n matrix of [1]
-    B = B / binary_scale(xp, xp.max(xp.abs(B), axis=(-2, -1), keepdims=True))
+    B = binary_normalized(xp, B)
     if isinstance(inner, str) and inner == "exact" and int(B.shape[-2]) < int(B.shape[-1]):
         X = wide_lowrank_sign(xp, Q, B, rank, G.dtype)
         X = xp.matrix_transpose(X) if right else X

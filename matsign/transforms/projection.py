@@ -44,7 +44,7 @@ from matsign.flops import gemm, svd, svd_sign
 from matsign.lowrank import lowrank_msign
 from matsign.prediction import diagonal_outcome, distribution, exact
 from matsign.registry import register
-from matsign.spectral import binary_scale
+from matsign.spectral import binary_normalized, binary_scale
 from matsign.lowrank.sign import lowrank_sign_flops
 from matsign.exact.newton_schulz import newton_schulz_flops
 
@@ -198,7 +198,7 @@ def galore_projector(G, rank):
     A = xp.astype(G, linalg_dtype(G), copy=False)
     # The singular vectors are scale-free: a power of two near max|G| (no digit changes) keeps σ₁
     # from overflowing near the dtype's largest value.
-    U, _, Vh = xp.linalg.svd(A / binary_scale(xp, xp.max(xp.abs(A))), full_matrices=False)
+    U, _, Vh = xp.linalg.svd(binary_normalized(xp, A), full_matrices=False)
     if G.shape[0] <= G.shape[1]:
         P, side = U[:, :rank], "left"
     else:
@@ -343,7 +343,7 @@ def residual_ratio(G, projector):
     A = xp.astype(G, linalg_dtype(G), copy=False)
     # The ratio is scale-free and the residual linear in G: divided by a power of two near its
     # peak, no norm over- or underflows (at 1e300 both norms were inf and the ratio NaN).
-    A = A / binary_scale(xp, xp.max(xp.abs(A), axis=(-2, -1)))[..., None, None]
+    A = binary_normalized(xp, A)
     total = xp.linalg.vector_norm(A, axis=(-2, -1))
     missed = xp.linalg.vector_norm(projector.residual(A), axis=(-2, -1))
     nonzero = total > 0

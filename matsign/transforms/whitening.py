@@ -21,7 +21,7 @@ from matsign._backend.linalg import solve_upper_right
 from matsign.flops import gemm
 from matsign.prediction import no_prediction
 from matsign.registry import register
-from matsign.spectral import binary_scale
+from matsign.spectral import binary_normalized
 
 __all__ = ["check_mud_params", "mud_flops", "mud_whiten"]
 
@@ -84,7 +84,7 @@ def mud_whiten(G, *, passes: int = 1, eps: float = 1e-8):
     Q = as_linalg_dtype(xp.matrix_transpose(G) if tall else G)
     # The result does not depend on G's scale; dividing by a power of two near its largest entry
     # changes no digit and keeps the row norms finite and nonzero from 1e-308 to 1e308.
-    Q = Q / binary_scale(xp, xp.max(xp.abs(Q), axis=(-2, -1), keepdims=True))
+    Q = binary_normalized(xp, Q)
     k = int(Q.shape[-2])
     index = xp.arange(k, device=device(Q))
     lower = index[:, None] >= index[None, :]

@@ -11,7 +11,7 @@ from matsign._backend.namespace import namespace
 from matsign._backend.precision import eps_of, linalg_dtype
 from matsign._backend.random import generator, standard_normal
 from matsign.lowrank.orth import orthonormal_basis
-from matsign.spectral import binary_scale
+from matsign.spectral import binary_normalized, binary_scale
 from matsign.updates.base import UpdateRule, check_momentum
 
 #: How Dion orthonormalizes the left factor ``B Q``.
@@ -190,7 +190,7 @@ class Dion(UpdateRule):
         if self.orth == "qr" or int(Y.shape[0]) <= int(Y.shape[1]):
             return xp.linalg.qr(Y)[0]
         # orth(Y) = orth(Y/c): the Cholesky variants form YᵀY, which must not over- or underflow.
-        Y = Y / binary_scale(xp, xp.max(xp.abs(Y)))
+        Y = binary_normalized(xp, Y)
         if self.orth == "cholesky_qr":
             return orthonormal_basis(Y, "cholesky_qr")
         return randomized_cholesky_qr(Y, self.oversample, self._generator)
