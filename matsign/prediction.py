@@ -209,7 +209,8 @@ def predict(s, method, *, shape, reference="full", stored_dtype="float64", sketc
 
     **How many sketches.** A Monte-Carlo prediction evaluates the method on ``diag(σ)``, one
     seeded sketch at a time, and one sketch costs a few percent of running the method: for the
-    Gaussian range finder 4–7% at 1024 × 4096, 2–4% at 2048 × 8192 (``benchmarks/predict.py``).
+    Gaussian range finder 4–7% at 1024 × 4096 (3–5% back to back), 2–4% at 2048 × 8192
+    (``benchmarks/predict.py``).
     The default, 4 at a time until the mean is known to 0.0025, gives the spread of a single
     run as well, which ``matsign advise`` needs for its margin, at 4–16 times that cost. ``sketches=1`` gives the
     value alone (``*_std`` and the interval NaN): one sketch's distance from the mean is one

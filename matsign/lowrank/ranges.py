@@ -353,7 +353,8 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     (``predict``'s ``sketches``, default 4) until the standard error of the mean alignment and
     of the mean error is at most 0.0025 — an eighth of the 0.02 the tests ask — or 16 sketches
     (:data:`PREDICTION_STOP`); ``n = 1`` takes one sketch and reports no spread. One sketch
-    costs the floor above: at ``1024 × 4096`` 4–7% of running the method, at
+    costs the floor above: at ``1024 × 4096`` 4–7% of running the method (3–5% back to
+    back, within 1.7× of its three Gram matrices and eigendecomposition alone), at
     ``2048 × 8192`` 2–4% (``benchmarks/predict.py``). Large matrices concentrate: one sketch's alignment varies by
     ≈ 0.0001–0.006 (measured on the recorded dump and on power laws 128–1024 wide, ranks
     16–128), so 4 or 8 sketches usually do; its error by as little, except where a 16-bit
