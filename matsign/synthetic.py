@@ -160,7 +160,7 @@ def power_law(k: int, alpha: float = 1.0):
     """
     k = check_positive_int(k, "k")
     alpha = check_real(alpha, "alpha", low=0.0)
-    return np.arange(1, k + 1, dtype=np.float64) ** -alpha
+    return _representable(np.arange(1, k + 1, dtype=np.float64) ** -alpha, "alpha", alpha)
 
 
 def exponential_decay(k: int, rate: float = 0.1):
@@ -173,7 +173,20 @@ def exponential_decay(k: int, rate: float = 0.1):
     """
     k = check_positive_int(k, "k")
     rate = check_real(rate, "rate", low=0.0)
-    return np.exp(-rate * np.arange(k, dtype=np.float64))
+    return _representable(np.exp(-rate * np.arange(k, dtype=np.float64)), "rate", rate)
+
+
+def _representable(spectrum, name, value):
+    """``spectrum`` if its last (smallest) value is nonzero, else a ``ValueError`` naming the
+    parameter: a decay so steep that σ underflowed to 0 would silently make the matrix
+    rank-deficient."""
+    zero = np.flatnonzero(spectrum == 0)
+    if zero.size:
+        raise ValueError(
+            f"{name} = {value:g} makes σ_{int(zero[0]) + 1} and beyond underflow float64 to 0 (of {spectrum.size} "
+            f"values); use a smaller {name}, or fewer values"
+        )
+    return spectrum
 
 
 def log_uniform(k: int, kappa: float):

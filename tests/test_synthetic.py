@@ -218,3 +218,13 @@ def test_source_labels_are_the_figure_titles():
     for name, (row, title) in titles.items():
         assert get_source(name).label({"source": name, **row}) == title
     assert get_source("scale_mismatch").label({"row_spread": 1.0, "col_spread": 1.0}) == "no scale mismatch"
+
+
+@pytest.mark.parametrize("spectrum, name, value, first", [(power_law, "alpha", 400.0, 7),
+                                                          (exponential_decay, "rate", 50.0, 16)])
+def test_a_decay_that_underflows_to_zero_is_refused_by_name(spectrum, name, value, first):
+    # 7^(−400) ≈ 1e-338 and exp(−50·15) ≈ 1e-326 are below float64's smallest subnormal (5e-324):
+    # the values would be 0 and the matrix silently rank-deficient.
+    with pytest.raises(ValueError, match=rf"{name} = {value:g} makes σ_{first} and beyond underflow"):
+        spectrum(64, value)
+    assert spectrum(first - 1, value)[-1] > 0  # the values before it are kept, subnormal or not
