@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from matsign._backend.checks import check_nonnegative_int, check_positive_int, check_real
+from matsign._backend.linalg import euclidean_norm
 from matsign._backend.namespace import library, to_numpy
 from matsign.metrics import rank_floor
 
@@ -67,19 +68,6 @@ def check_spectrum(sigma) -> np.ndarray:
     if not np.all(np.isfinite(s)) or np.any(s < 0):
         raise ValueError("sigma must be finite and non-negative")
     return np.sort(s)[::-1]
-
-
-def euclidean_norm(x) -> float:
-    r""":math:`\|x\|_2` of a float64 vector, as :math:`\max|x| \cdot \|x/\max|x|\|_2`: the squares
-    of entries beyond 1e154 would overflow and those below 1e-154 underflow to zero.
-
-    Examples
-    --------
-    >>> euclidean_norm(np.array([3e-300, 4e-300]))
-    5e-300
-    """
-    peak = float(np.max(np.abs(x), initial=0.0))
-    return peak * float(np.linalg.norm(x / peak)) if peak > 0 else 0.0
 
 
 def check_ord(ord):

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matsign._backend import check_choice, check_positive_int, check_precision, default_rtol, library, to_numpy
+from matsign._backend import check_choice, check_positive_int, check_precision, default_rtol, euclidean_norm, library, to_numpy
 from matsign.registry import Method, get_method
 
 __all__ = [
@@ -358,9 +358,7 @@ def diagonal_outcome(spectrum: Spectrum, values) -> tuple[float, float]:
     total = float(s.sum())
     alignment = float(s @ f) / total if total > 0 else math.nan
     target = (np.arange(s.size) < spectrum.rank).astype(np.float64)
-    difference = f - target
-    peak = float(np.max(np.abs(difference), initial=0.0))  # f may be huge (spectral_clip's absolute τ):
-    distance = peak * float(np.linalg.norm(difference / peak)) if peak > 0 else 0.0  # no square overflows
+    distance = euclidean_norm(f - target)  # f may be huge (spectral_clip's absolute τ)
     if spectrum.rank == 0:
         return alignment, 0.0 if distance == 0 else math.inf
     return alignment, distance / math.sqrt(spectrum.rank)

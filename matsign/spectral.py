@@ -144,6 +144,12 @@ def _ratios(xp, s):
     return s / _safe(xp, s1, s1 > 0)
 
 
+def _binary_ratios(xp, s):
+    """σ/2^k with 2^k ≤ σ₁ < 2^(k+1): values in [0, 2) whose sums and squares neither overflow
+    nor underflow, with the digits of every ratio unchanged (a power of two)."""
+    return s / binary_scale(xp, s[..., :1])
+
+
 def _stable_rank(xp, s):
     """:func:`stable_rank` from the singular values ``s``."""
     t = _ratios(xp, s)
@@ -152,10 +158,7 @@ def _stable_rank(xp, s):
 
 def _nuclear_rank(xp, s):
     """:func:`nuclear_rank` from the singular values ``s``."""
-    # σ/2^k with 2^k ≤ σ₁ < 2^(k+1): the sums of values in [0, 2) and of their squares neither
-    # overflow nor underflow, and the power of two leaves the ratio's digits unchanged.
-    s1 = s[..., :1]
-    t = s / binary_scale(xp, s1)
+    t = _binary_ratios(xp, s)
     total = xp.sum(t, axis=-1)
     energy = xp.sum(t * t, axis=-1)
     nonzero = energy > 0
@@ -178,7 +181,7 @@ def _condition_number(xp, s, rtol):
 def _effective_rank(xp, s, rtol):
     """:func:`effective_rank` from the singular values ``s``."""
     kept = nonzero_mask(s, rtol)
-    t = s / binary_scale(xp, s[..., :1])  # in [0, 2): the sum cannot overflow (Σσ can, near σ₁ = 1e308)
+    t = _binary_ratios(xp, s)  # Σσ itself overflows near σ₁ = 1e308
     total = xp.sum(xp.where(kept, t, 0.0), axis=-1)
     nonzero = total > 0
     p = xp.where(kept, t / _safe(xp, total, nonzero)[..., None], 1.0)

@@ -24,7 +24,7 @@ from matsign._backend.namespace import (
     placeholder,
     to_numpy,
 )
-from matsign._backend.linalg import cholesky_upper, column_pivots, lu_basis, matmul_add, matmul_add_into, matmul_into, solve_upper_right, thin_qr
+from matsign._backend.linalg import cholesky_upper, column_pivots, euclidean_norm, lu_basis, matmul_add, matmul_add_into, matmul_into, solve_upper_right, thin_qr
 from matsign._backend.precision import (
     Arithmetic,
     arithmetic,
@@ -82,6 +82,7 @@ __all__ = [
     "device",
     "dtype_name",
     "eps_of",
+    "euclidean_norm",
     "from_numpy",
     "generator",
     "integer_argument",

@@ -1,9 +1,11 @@
 """Linear algebra that the array API standard lacks: a matrix product with the linear combination
 in its epilogue (also into existing buffers), Cholesky with a failure flag, a right triangular solve, thin
-QR, the permuted lower factor of LU, and the pivot order of QR with column pivoting.
+QR, the permuted lower factor of LU, the pivot order of QR with column pivoting, and a Euclidean
+norm that neither over- nor underflows.
 
 Each function dispatches on the array's library (NumPy, PyTorch, CuPy) and keeps the data on its
-device, except :func:`column_pivots`, which runs on the host and must only see sketch-sized input.
+device, except :func:`column_pivots`, which runs on the host and must only see sketch-sized input,
+and :func:`euclidean_norm`, of a host float64 vector (singular values, their images).
 """
 
 from __future__ import annotations
@@ -376,3 +378,16 @@ def column_pivots(S, k: int):
     host = np.asarray(to_numpy(S), dtype=np.float64)
     _, perm = scipy.linalg.qr(host, mode="r", pivoting=True)
     return from_numpy(np.asarray(perm[:k], dtype=np.int64), like=S)
+
+
+def euclidean_norm(x) -> float:
+    r""":math:`\|x\|_2` of a float64 NumPy vector, as :math:`\max|x| \cdot \|x/\max|x|\|_2`: the
+    squares of entries beyond 1e154 would overflow and those below 1e-154 underflow to zero.
+
+    Examples
+    --------
+    >>> euclidean_norm(np.array([3e-300, 4e-300]))
+    5e-300
+    """
+    peak = float(np.max(np.abs(x), initial=0.0))
+    return peak * float(np.linalg.norm(x / peak)) if peak > 0 else 0.0

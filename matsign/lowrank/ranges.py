@@ -388,7 +388,7 @@ def predict_gaussian(spectrum, *, rank, oversample, power_iters, normalizer, inn
     if held > UNCHECKED_SKETCH_BYTES and held > (available_memory() or math.inf) / 2:
         raise ValueError(f"sketches = {count} draws {held / 2**30:.1f} GiB of Gaussian columns at once ({k} × {width} "
                          "each), more than half the memory available; take fewer at a time")
-    if float(spectrum.s.sum()) == 0:
+    if spectrum.scale == 0:  # the zero matrix
         return sampled([math.nan] * count, [0.0] * count)
     tolerance, most = PREDICTION_STOP
     alignments, errors = [], []
@@ -485,7 +485,7 @@ def _ratio(R):
 def _gaussian_draw(spectrum, omega, rank, power_iters, inner, steps):
     """Alignment and relative error of the low-rank sign of ``diag(σ)`` for the sketch ``omega`` (``k × ℓ``)."""
     s, rho = spectrum.s, spectrum.rank
-    d = (s / s[0])[:, None]  # the range is scale-free
+    d = s[:, None]  # σ/σ₁ (spectrum_of): the range is scale-free
     Y, T = _range_basis(d, omega, power_iters)  # Q = Y·T
     DY = d * Y
     lam, U = np.linalg.eigh(T.T @ (DY.T @ DY) @ T)  # BBᵀ = QᵀD²Q, ascending
@@ -501,8 +501,8 @@ def _gaussian_draw(spectrum, omega, rank, power_iters, inner, steps):
         S, U = S[:rank], Vt.T[:, :rank]
         resolved = S > floor * S[:1]
     kept = spectrum.kept(S, rank, spectrum.n) & resolved
-    f = inner_values(S * s[0], inner, steps, kept) * resolved
-    alignment = float(np.sum(f * S)) * s[0] / float(s.sum())
+    f = inner_values(S, inner, steps, kept) * resolved
+    alignment = float(np.sum(f * S)) / float(s.sum())
     if rho == 0:
         return alignment, math.inf if np.sum(f * f) > 0 else 0.0
     # ⟨X, R⟩ = Σ_{i ≤ ρ} X_ii = Σ_j (f_j/s_j) Σ_{i ≤ ρ} σ_i (Q u_j)_i², with Q u_j = Y V_j: one

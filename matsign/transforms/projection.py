@@ -23,6 +23,7 @@ import numpy as np
 
 from matsign._backend import (
     all_finite,
+    as_linalg_dtype,
     boundary,
     check_choice,
     check_matrix,
@@ -264,11 +265,15 @@ def gum_estimate(G, projector, q, *, rng=None):
     q = check_unit_interval(q, "q")
     A = xp.astype(G, linalg_dtype(G), copy=False)
     u = float(to_numpy(uniform(generator(rng, A), (1,), like=A))[0])
-    estimate, branch = (projector.residual(G) / q, "full_rank") if u < q else (projector.down(G) / (1 - q), "low_rank")
+    if u < q:
+        branch, divisor, part = "full_rank", q, projector.residual(G)
+    else:
+        branch, divisor, part = "low_rank", 1 - q, projector.down(G)
+    estimate = part / divisor
     # G within a factor 1/q or 1/(1 − q) of the dtype's largest value: checked once, at the top
     # (a nested call's float16 result is scanned by its consumer; wider dtypes are trusted there).
     if not values_trusted() and not all_finite(estimate):
-        raise ValueError(f"GUM's estimate of G ({branch} branch, divided by {q if u < q else 1 - q:g}) overflows "
+        raise ValueError(f"GUM's estimate of G ({branch} branch, divided by {divisor:g}) overflows "
                          f"{dtype_name(G.dtype)}; scale G down")
     return estimate, branch
 
@@ -386,7 +391,7 @@ def _gum(G, *, rng=None, rank, q=0.5, inner="exact", steps=None):
     # Only the estimate's sign is returned, and it is scale-free: G divided by a power of two near
     # its largest entry keeps G/q and G/(1 − q) finite near the dtype's largest value.
     xp = namespace(G)
-    G = G / xp.astype(binary_scale(xp, xp.max(xp.abs(xp.astype(G, linalg_dtype(G), copy=False)))), G.dtype)
+    G = G / xp.astype(binary_scale(xp, xp.max(xp.abs(as_linalg_dtype(G)))), G.dtype)  # 16-bit: its max in float32
     projector = galore_projector(G, rank)
     estimate, branch = gum_estimate(G, projector, q, rng=rng)
     sign = inner_sign(estimate, inner, steps)
